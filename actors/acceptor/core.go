@@ -1,0 +1,166 @@
+package acceptor
+
+import (
+	"github.com/rsml-go/rsml/msg"
+	"github.com/rsml-go/rsml/storage"
+)
+
+// Config holds what the core needs to know about its replica.
+type Config struct {
+	ID msg.NodeID
+	// Learners are the replicas whose learners count this acceptor's votes.
+	Learners []msg.NodeID
+	// LeaseTicks is how long, after hearing the leader, this acceptor refuses
+	// to promise a challenger. It must be shorter than the shortest election
+	// timeout, or a dead leader's followers could never elect a successor.
+	LeaseTicks int
+}
+
+// Core is the acceptor's protocol state. It is not safe for concurrent use.
+type Core struct {
+	cfg      Config
+	promised msg.Ballot
+	accepted map[uint64]msg.Entry
+
+	now          int        // logical clock, in ticks
+	leaderBallot msg.Ballot // ballot of the leader last heard
+	leaderTick   int        // when it was last heard
+	heard        bool
+
+	// Buffered until the next flush: what to persist, then what to send.
+	pending  storage.AcceptorRecord
+	dirty    bool
+	afterPut []msg.Out
+}
+
+// New builds a core from the state a restart found in storage.
+func New(cfg Config, st storage.AcceptorState) *Core {
+	c := &Core{cfg: cfg, promised: st.Promised, accepted: make(map[uint64]msg.Entry, len(st.Entries))}
+	for _, e := range st.Entries {
+		c.accepted[e.Slot] = e
+	}
+	return c
+}
+
+// Promised returns the highest ballot promised (durable or pending).
+func (c *Core) Promised() msg.Ballot { return c.promised }
+
+// Accepted returns the entry accepted for slot, if any.
+func (c *Core) Accepted(slot uint64) (msg.Entry, bool) {
+	e, ok := c.accepted[slot]
+	return e, ok
+}
+
+// Tick advances the logical clock.
+func (c *Core) Tick() { c.now++ }
+
+// Step handles one message. It returns the messages that may be sent at once
+// (they reveal nothing that is not yet durable); answers that depend on new
+// state are held until Ready hands them out with the record to persist.
+func (c *Core) Step(m any) []msg.Out {
+	switch m := m.(type) {
+	case *msg.Prepare:
+		return c.prepare(m)
+	case *msg.Accept:
+		return c.accept(m)
+	case *msg.Heartbeat:
+		return c.heartbeat(m)
+	}
+	return nil
+}
+
+// HasReady reports whether a flush is due.
+func (c *Core) HasReady() bool { return c.dirty || len(c.afterPut) > 0 }
+
+// Ready returns the record to make durable and the messages to send once it
+// is. The caller must persist rec (if non-empty) before sending any of msgs;
+// if persisting fails it must send none of them.
+func (c *Core) Ready() (rec storage.AcceptorRecord, persist bool, msgs []msg.Out) {
+	rec, persist, msgs = c.pending, c.dirty, c.afterPut
+	c.pending, c.dirty, c.afterPut = storage.AcceptorRecord{}, false, nil
+	return rec, persist, msgs
+}
+
+func (c *Core) leaseHeld(b msg.Ballot) bool {
+	return c.heard && b.ID != c.leaderBallot.ID && c.now-c.leaderTick < c.cfg.LeaseTicks
+}
+
+func (c *Core) hear(b msg.Ballot) {
+	if !b.Less(c.leaderBallot) || !c.heard {
+		c.leaderBallot, c.leaderTick, c.heard = b, c.now, true
+	}
+}
+
+func (c *Core) prepare(m *msg.Prepare) []msg.Out {
+	to := msg.Target{Node: m.From, Role: msg.RoleProposer}
+	switch cmp := m.Ballot.Compare(c.promised); {
+	case cmp < 0:
+		return []msg.Out{{To: to, Msg: &msg.Nack{From: c.cfg.ID, Ballot: m.Ballot, Promised: c.promised}}}
+	case cmp > 0 && c.leaseHeld(m.Ballot):
+		return []msg.Out{{To: to, Msg: &msg.Nack{From: c.cfg.ID, Ballot: m.Ballot, Promised: c.promised, LeaderAlive: true}}}
+	case m.Probe:
+		if cmp == 0 {
+			return nil // a probe for a ballot already promised: stale
+		}
+		return []msg.Out{{To: to, Msg: &msg.Promise{From: c.cfg.ID, Ballot: m.Ballot, Probe: true}}}
+	case cmp > 0:
+		c.promised = m.Ballot
+		c.pending.Promised = m.Ballot
+		c.dirty = true
+	}
+	// A promise (new, or repeated for a duplicate Prepare) goes out only after
+	// the promise it makes is durable.
+	p := &msg.Promise{From: c.cfg.ID, Ballot: m.Ballot}
+	for _, e := range c.accepted {
+		if e.Slot >= m.FromSlot {
+			p.Entries = append(p.Entries, e)
+		}
+	}
+	c.afterPut = append(c.afterPut, msg.Out{To: to, Msg: p})
+	return nil
+}
+
+func (c *Core) accept(m *msg.Accept) []msg.Out {
+	if m.Ballot.Less(c.promised) {
+		return []msg.Out{{To: msg.Target{Node: m.From, Role: msg.RoleProposer},
+			Msg: &msg.Nack{From: c.cfg.ID, Ballot: m.Ballot, Promised: c.promised}}}
+	}
+	c.hear(m.Ballot)
+	if c.promised.Less(m.Ballot) {
+		c.promised = m.Ballot
+		c.pending.Promised = m.Ballot
+		c.dirty = true
+	}
+	slots := make([]uint64, 0, len(m.Proposals))
+	values := make([]*msg.Value, 0, len(m.Proposals))
+	for _, p := range m.Proposals {
+		if old, ok := c.accepted[p.Slot]; !ok || old.Ballot != m.Ballot {
+			e := msg.Entry{Slot: p.Slot, Ballot: m.Ballot, Value: p.Value}
+			c.accepted[p.Slot] = e
+			c.pending.Entries = append(c.pending.Entries, e)
+			c.dirty = true
+		}
+		// A duplicate Accept is answered again: the first answer may be lost.
+		slots = append(slots, p.Slot)
+		values = append(values, c.accepted[p.Slot].Value)
+	}
+	// Every learner counts the acceptance; only our own learner gets the
+	// values, as a local pointer (it uses them when this ballot is chosen).
+	remote := &msg.Accepted{From: c.cfg.ID, Ballot: m.Ballot, Slots: slots}
+	for _, l := range c.cfg.Learners {
+		a := remote
+		if l == c.cfg.ID {
+			a = &msg.Accepted{From: c.cfg.ID, Ballot: m.Ballot, Slots: slots, Values: values}
+		}
+		c.afterPut = append(c.afterPut, msg.Out{To: msg.Target{Node: l, Role: msg.RoleLearner}, Msg: a})
+	}
+	return nil
+}
+
+func (c *Core) heartbeat(m *msg.Heartbeat) []msg.Out {
+	if !m.Ballot.Less(c.promised) {
+		c.hear(m.Ballot)
+	}
+	return []msg.Out{{To: msg.Target{Node: m.From, Role: msg.RoleProposer},
+		Msg: &msg.HeartbeatAck{From: c.cfg.ID, Ballot: m.Ballot, Seq: m.Seq, Promised: c.promised}}}
+}

@@ -1,0 +1,306 @@
+package executor
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/rsml-go/rsml/msg"
+	"github.com/rsml-go/rsml/storage"
+)
+
+// StateMachine is what a replica replicates. Apply must be deterministic:
+// every replica applies the same commands with the same revs and must reach
+// the same state. Apply must not panic on malformed input; it should encode the
+// error in its result instead.
+type StateMachine interface {
+	Apply(rev uint64, cmd []byte) []byte
+	Snapshot(w io.Writer) error
+	Restore(r io.Reader) error
+}
+
+// Reader is implemented by state machines that answer queries without
+// writing to the log (linearizable reads via a read index, and stale reads).
+type Reader interface {
+	Read(query []byte) ([]byte, error)
+}
+
+// Errors reported to clients in Result.Err / ReadResult.Err.
+var (
+	// ErrStaleRequest: the client already acknowledged this seq, so its
+	// result is forgotten; the request was not applied again.
+	ErrStaleRequest = errors.New("request already acknowledged by its client")
+	// ErrNoReader: the state machine does not implement Reader.
+	ErrNoReader = errors.New("state machine does not serve reads")
+)
+
+// Config holds the executor's settings.
+type Config struct {
+	ID msg.NodeID
+	// SnapshotEvery is the number of applied commands between snapshots
+	// (0: only the initial one).
+	SnapshotEvery uint64
+	// MaxSessions bounds the exactly-once table; past it the session idle the
+	// longest (by rev) is forgotten, deterministically on every replica.
+	MaxSessions int
+}
+
+type result struct {
+	Slot uint64 `msgpack:"s"`
+	Rev  uint64 `msgpack:"r"`
+	Data []byte `msgpack:"d"`
+}
+
+type session struct {
+	Acked   uint64            `msgpack:"a"`
+	LastRev uint64            `msgpack:"l"`
+	Results map[uint64]result `msgpack:"r"`
+}
+
+type snapshotData struct {
+	Sessions map[uint64]*session `msgpack:"s"`
+	State    []byte              `msgpack:"m"`
+}
+
+type pendingRead struct {
+	r *msg.Read
+}
+
+// Core is the executor's state. It is not safe for concurrent use.
+type Core struct {
+	cfg       Config
+	sm        StateMachine
+	snaps     storage.SnapshotStore
+	applied   uint64
+	rev       uint64
+	sessions  map[uint64]*session
+	sinceSnap uint64
+	reads     []pendingRead
+	out       []msg.Out
+	now       int
+	resyncAt  int
+	resyncFor uint64
+}
+
+// New restores the executor from its latest snapshot, or snapshots the state
+// machine's initial state when there is none, so that a restart always has a
+// state to return to.
+func New(cfg Config, sm StateMachine, snaps storage.SnapshotStore) (*Core, error) {
+	c := &Core{cfg: cfg, sm: sm, snaps: snaps, sessions: map[uint64]*session{}, resyncAt: -1 << 30}
+	snap, ok, err := snaps.Load()
+	if err != nil {
+		return nil, fmt.Errorf("executor: load snapshot: %w", err)
+	}
+	if !ok {
+		if err := c.snapshot(); err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
+	var d snapshotData
+	if err := msgpack.Unmarshal(snap.Data, &d); err != nil {
+		return nil, fmt.Errorf("executor: decode snapshot at slot %d: %w", snap.Slot, err)
+	}
+	if err := sm.Restore(bytes.NewReader(d.State)); err != nil {
+		return nil, fmt.Errorf("executor: restore snapshot at slot %d: %w", snap.Slot, err)
+	}
+	if d.Sessions != nil {
+		c.sessions = d.Sessions
+	}
+	c.applied, c.rev = snap.Slot, snap.Rev
+	return c, nil
+}
+
+// Applied is the highest slot applied.
+func (c *Core) Applied() uint64 { return c.applied }
+
+// Rev is the rev of the last applied command.
+func (c *Core) Rev() uint64 { return c.rev }
+
+// Start returns what a (re)started executor sends: a request to the learner
+// to deliver everything after the applied point.
+func (c *Core) Start() []msg.Out {
+	c.resync()
+	return c.flush()
+}
+
+// Tick advances the clock.
+func (c *Core) Tick() { c.now++ }
+
+// Step handles one message and returns what to send. An error means a
+// snapshot could not be saved.
+func (c *Core) Step(m any) ([]msg.Out, error) {
+	var err error
+	switch m := m.(type) {
+	case *msg.Deliver:
+		err = c.deliver(m)
+	case *msg.Read:
+		if m.Index <= c.applied {
+			c.serveRead(m)
+		} else {
+			c.reads = append(c.reads, pendingRead{r: m})
+		}
+	}
+	return c.flush(), err
+}
+
+func (c *Core) flush() []msg.Out {
+	out := c.out
+	c.out = nil
+	return out
+}
+
+func (c *Core) reply(ref string, m any) {
+	if ref != "" {
+		c.out = append(c.out, msg.Out{To: msg.Target{Node: c.cfg.ID, Role: msg.RoleWaiter, Ref: ref}, Msg: m})
+	}
+}
+
+func (c *Core) resync() {
+	// One request per tick for the same point: the learner answers them all.
+	if c.resyncFor == c.applied+1 && c.now-c.resyncAt < 1 {
+		return
+	}
+	c.resyncFor, c.resyncAt = c.applied+1, c.now
+	c.out = append(c.out, msg.Out{To: msg.Target{Node: c.cfg.ID, Role: msg.RoleLearner}, Msg: &msg.Resync{From: c.applied + 1}})
+}
+
+func (c *Core) deliver(d *msg.Deliver) error {
+	for i, v := range d.Values {
+		slot := d.First + uint64(i)
+		if slot <= c.applied {
+			continue
+		}
+		if slot > c.applied+1 {
+			c.resync()
+			break
+		}
+		c.apply(slot, v)
+		if c.cfg.SnapshotEvery > 0 && c.sinceSnap >= c.cfg.SnapshotEvery {
+			if err := c.snapshot(); err != nil {
+				return err
+			}
+		}
+	}
+	c.serveReads()
+	return nil
+}
+
+func (c *Core) apply(slot uint64, v *msg.Value) {
+	for i := range v.Cmds {
+		cmd := &v.Cmds[i]
+		res := c.applyOne(slot, cmd)
+		if cmd.Origin == c.cfg.ID && cmd.Reply != "" {
+			c.reply(cmd.Reply, res)
+		}
+	}
+	c.applied = slot
+}
+
+func (c *Core) applyOne(slot uint64, cmd *msg.Command) *msg.Result {
+	if cmd.Client == 0 {
+		c.rev++
+		c.sinceSnap++
+		return &msg.Result{Slot: slot, Rev: c.rev, Data: c.sm.Apply(c.rev, cmd.Data)}
+	}
+	s := c.sessions[cmd.Client]
+	if s == nil {
+		c.evictSession()
+		s = &session{Results: map[uint64]result{}}
+		c.sessions[cmd.Client] = s
+	}
+	if cmd.Seq <= s.Acked {
+		return &msg.Result{Slot: slot, Err: ErrStaleRequest.Error()}
+	}
+	if r, ok := s.Results[cmd.Seq]; ok {
+		return &msg.Result{Slot: r.Slot, Rev: r.Rev, Data: r.Data}
+	}
+	c.rev++
+	c.sinceSnap++
+	data := c.sm.Apply(c.rev, cmd.Data)
+	s.Results[cmd.Seq] = result{Slot: slot, Rev: c.rev, Data: data}
+	s.LastRev = c.rev
+	if cmd.Acked > s.Acked {
+		s.Acked = cmd.Acked
+		for seq := range s.Results {
+			if seq <= s.Acked {
+				delete(s.Results, seq)
+			}
+		}
+	}
+	return &msg.Result{Slot: slot, Rev: c.rev, Data: data}
+}
+
+func (c *Core) evictSession() {
+	if c.cfg.MaxSessions <= 0 || len(c.sessions) < c.cfg.MaxSessions {
+		return
+	}
+	var oldest uint64
+	var oldestRev uint64 = 1<<64 - 1
+	for id, s := range c.sessions {
+		if s.LastRev < oldestRev || (s.LastRev == oldestRev && id < oldest) {
+			oldest, oldestRev = id, s.LastRev
+		}
+	}
+	delete(c.sessions, oldest)
+}
+
+func (c *Core) serveReads() {
+	if len(c.reads) == 0 {
+		return
+	}
+	keep := c.reads[:0]
+	for _, p := range c.reads {
+		if p.r.Index <= c.applied {
+			c.serveRead(p.r)
+		} else {
+			keep = append(keep, p)
+		}
+	}
+	c.reads = keep
+}
+
+func (c *Core) serveRead(r *msg.Read) {
+	rd, ok := c.sm.(Reader)
+	if !ok {
+		c.reply(r.Reply, &msg.ReadResult{Applied: c.applied, Err: ErrNoReader.Error()})
+		return
+	}
+	data, err := rd.Read(r.Query)
+	res := &msg.ReadResult{Data: data, Applied: c.applied}
+	if err != nil {
+		res.Err = err.Error()
+	}
+	c.reply(r.Reply, res)
+}
+
+// Snapshot encodes the executor's whole state: the state machine and the
+// session table. Equal bytes at equal applied points mean equal replicas.
+func (c *Core) Snapshot() ([]byte, error) {
+	var sm bytes.Buffer
+	if err := c.sm.Snapshot(&sm); err != nil {
+		return nil, fmt.Errorf("executor: snapshot state machine: %w", err)
+	}
+	var buf bytes.Buffer
+	enc := msgpack.NewEncoder(&buf)
+	enc.SetSortMapKeys(true)
+	if err := enc.Encode(&snapshotData{Sessions: c.sessions, State: sm.Bytes()}); err != nil {
+		return nil, fmt.Errorf("executor: encode snapshot: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+func (c *Core) snapshot() error {
+	data, err := c.Snapshot()
+	if err != nil {
+		return err
+	}
+	if err := c.snaps.Save(storage.Snapshot{Slot: c.applied, Rev: c.rev, Data: data}); err != nil {
+		return fmt.Errorf("executor: save snapshot at slot %d: %w", c.applied, err)
+	}
+	c.sinceSnap = 0
+	return nil
+}

@@ -1,0 +1,595 @@
+package proposer
+
+import (
+	"cmp"
+	"math/rand/v2"
+	"slices"
+
+	"github.com/rsml-go/rsml/msg"
+)
+
+// Config holds the proposer's membership, timing (in ticks) and batching limits.
+type Config struct {
+	ID msg.NodeID
+	// Replicas are every replica of the cluster, acceptors and learners alike.
+	Replicas []msg.NodeID
+	// HeartbeatTicks is the leader's beacon period.
+	HeartbeatTicks int
+	// ElectionTicks is the shortest election timeout; each timeout is drawn
+	// from [ElectionTicks, 2*ElectionTicks) so that candidates rarely collide.
+	ElectionTicks int
+	// ResendTicks is how long an unanswered Prepare or Accept waits before it
+	// is sent again (remoting is at-most-once).
+	ResendTicks int
+	// HoldTicks is how long a request waits for a leader to be known before it
+	// is rejected as not proposed.
+	HoldTicks int
+	// Window is the number of slots the leader keeps in flight.
+	Window int
+	// MaxBatch and MaxBatchBytes bound the commands of one slot.
+	MaxBatch      int
+	MaxBatchBytes int
+	// MaxQueue bounds the requests waiting for a slot; past it the leader
+	// rejects new ones as overloaded.
+	MaxQueue int
+	// MaxHops bounds forwarding between proposers that disagree on the leader.
+	MaxHops uint8
+	// Rand draws election timeouts; seed it for reproducible simulations.
+	Rand *rand.Rand
+}
+
+type role uint8
+
+const (
+	follower role = iota
+	candidate
+	leader
+)
+
+func (r role) String() string {
+	return [...]string{"follower", "candidate", "leader"}[r]
+}
+
+type inflight struct {
+	value  *msg.Value
+	sentAt int
+}
+
+type held struct {
+	m     any // *msg.ClientRequest or *msg.ReadRequest
+	since int
+}
+
+type pendingRead struct {
+	req     *msg.ReadRequest
+	index   uint64
+	needSeq uint64
+}
+
+// Core is the proposer's protocol state. It is not safe for concurrent use.
+type Core struct {
+	cfg    Config
+	quorum int
+	role   role
+	step   func(c *Core, m any)
+	out    []msg.Out
+	now    int
+
+	maxSeen      msg.Ballot // the highest ballot heard of
+	ballot       msg.Ballot // ours, as candidate or leader
+	leader       msg.NodeID // the leader we follow (ourselves when leading); 0 if unknown
+	leaderBallot msg.Ballot
+	commit       uint64 // every slot up to commit is chosen (from our learner)
+
+	electionElapsed int
+	electionTimeout int
+	held            []held
+
+	// candidate
+	probing    bool // pre-vote: asking whether a quorum would promise
+	promises   map[msg.NodeID]*msg.Promise
+	fromSlot   uint64
+	preparedAt int
+
+	// leader
+	leaderSince int
+	nextSlot    uint64
+	inflight    map[uint64]*inflight
+	queue       []msg.Command
+	hbSeq       uint64
+	hbSentAt    int
+	ackSeq      map[msg.NodeID]uint64
+	ackTick     map[msg.NodeID]int
+	reads       []pendingRead
+}
+
+// New returns a follower that knows no leader yet.
+func New(cfg Config) *Core {
+	if cfg.Rand == nil {
+		cfg.Rand = rand.New(rand.NewPCG(uint64(cfg.ID), 0x5eed))
+	}
+	c := &Core{cfg: cfg, quorum: len(cfg.Replicas)/2 + 1}
+	c.becomeFollower(0, msg.Ballot{})
+	return c
+}
+
+// Status is a snapshot of what the proposer believes.
+type Status struct {
+	Role     string
+	Leader   msg.NodeID
+	Ballot   msg.Ballot // the leader's ballot as far as we know
+	Commit   uint64
+	NextSlot uint64
+	Queued   int
+	InFlight int
+}
+
+// Status reports the proposer's view of leadership.
+func (c *Core) Status() Status {
+	return Status{Role: c.role.String(), Leader: c.leader, Ballot: c.leaderBallot, Commit: c.commit,
+		NextSlot: c.nextSlot, Queued: len(c.queue), InFlight: len(c.inflight)}
+}
+
+// IsLeader reports whether this proposer leads with phase 1 done.
+func (c *Core) IsLeader() bool { return c.role == leader }
+
+// Step handles one message and returns what to send.
+func (c *Core) Step(m any) []msg.Out {
+	switch m := m.(type) {
+	case *msg.Heartbeat:
+		c.heartbeat(m)
+	case *msg.Committed:
+		c.committed(m.Commit)
+	case *msg.Nack:
+		c.nack(m)
+	default:
+		c.step(c, m)
+	}
+	return c.flush()
+}
+
+// Tick advances the logical clock by one tick and returns what to send.
+func (c *Core) Tick() []msg.Out {
+	c.now++
+	switch c.role {
+	case leader:
+		c.tickLeader()
+	case candidate:
+		if c.now-c.preparedAt >= c.cfg.ResendTicks {
+			c.sendPrepare(false)
+		}
+		fallthrough
+	case follower:
+		c.electionElapsed++
+		if c.electionElapsed >= c.electionTimeout {
+			c.campaign()
+		}
+	}
+	c.expireHeld()
+	return c.flush()
+}
+
+// Campaign starts an election now instead of waiting for the timeout; tests
+// and operators (leadership transfer) use it.
+func (c *Core) Campaign() []msg.Out {
+	if c.role != leader {
+		c.campaign()
+	}
+	return c.flush()
+}
+
+func (c *Core) flush() []msg.Out {
+	out := c.out
+	c.out = nil
+	return out
+}
+
+func (c *Core) send(node msg.NodeID, role msg.Role, m any) {
+	c.out = append(c.out, msg.Out{To: msg.Target{Node: node, Role: role}, Msg: m})
+}
+
+func (c *Core) broadcast(role msg.Role, m any) {
+	for _, id := range c.cfg.Replicas {
+		c.send(id, role, m)
+	}
+}
+
+func (c *Core) reply(origin msg.NodeID, ref string, m any) {
+	if ref == "" {
+		return
+	}
+	c.out = append(c.out, msg.Out{To: msg.Target{Node: origin, Role: msg.RoleWaiter, Ref: ref}, Msg: m})
+}
+
+func (c *Core) reject(m any, why msg.RejectReason) {
+	hint := c.leader
+	switch m := m.(type) {
+	case *msg.ClientRequest:
+		c.reply(m.Cmd.Origin, m.Cmd.Reply, &msg.Reject{Reason: why, Leader: hint})
+	case *msg.ReadRequest:
+		c.reply(m.Origin, m.Reply, &msg.Reject{Reason: why, Leader: hint})
+	}
+}
+
+// --- roles -------------------------------------------------------------------
+
+func (c *Core) resetElectionTimer() {
+	c.electionElapsed = 0
+	c.electionTimeout = c.cfg.ElectionTicks + c.cfg.Rand.IntN(max(c.cfg.ElectionTicks, 1))
+}
+
+func (c *Core) becomeFollower(lead msg.NodeID, b msg.Ballot) {
+	wasLeader := c.role == leader
+	c.role, c.step = follower, stepFollower
+	c.leader, c.leaderBallot = lead, b
+	c.promises = nil
+	c.resetElectionTimer()
+	if wasLeader {
+		// Commands we queued were never proposed: they may go elsewhere.
+		// Reads not yet confirmed were never answered: the client retries.
+		// Slots in flight may still be chosen by the next leader, whose phase 1
+		// recovers them; their clients learn the outcome from their executor.
+		for _, cmd := range c.queue {
+			c.held = append(c.held, held{m: &msg.ClientRequest{Cmd: cmd}, since: c.now})
+		}
+		for _, r := range c.reads {
+			c.reject(r.req, msg.RejectNoLeader)
+		}
+		c.queue, c.reads, c.inflight, c.ackSeq, c.ackTick = nil, nil, nil, nil, nil
+	}
+	c.releaseHeld()
+}
+
+func (c *Core) campaign() {
+	c.role, c.step = candidate, stepCandidate
+	c.ballot = msg.Ballot{Round: c.maxSeen.Round + 1, ID: c.cfg.ID}
+	c.maxSeen = c.ballot
+	c.leader, c.leaderBallot = 0, msg.Ballot{}
+	c.promises = map[msg.NodeID]*msg.Promise{}
+	c.fromSlot = c.commit + 1
+	c.probing = true
+	c.resetElectionTimer()
+	c.sendPrepare(true)
+}
+
+func (c *Core) sendPrepare(all bool) {
+	p := &msg.Prepare{From: c.cfg.ID, Ballot: c.ballot, FromSlot: c.fromSlot, Probe: c.probing}
+	for _, id := range c.cfg.Replicas {
+		if _, ok := c.promises[id]; all || !ok {
+			c.send(id, msg.RoleAcceptor, p)
+		}
+	}
+	c.preparedAt = c.now
+}
+
+func (c *Core) becomeLeader() {
+	c.role, c.step = leader, stepLeader
+	c.leader, c.leaderBallot = c.cfg.ID, c.ballot
+	c.leaderSince = c.now
+	c.inflight = map[uint64]*inflight{}
+	c.ackSeq = map[msg.NodeID]uint64{}
+	c.ackTick = map[msg.NodeID]int{}
+	c.hbSeq = 0
+
+	// Re-propose, for every open slot, the value accepted in the highest
+	// ballot any promiser reported; fill holes with no-ops. Slots that our
+	// learner has seen chosen meanwhile need nothing.
+	best := map[uint64]msg.Entry{}
+	top := c.fromSlot - 1
+	for _, p := range c.promises {
+		for _, e := range p.Entries {
+			if cur, ok := best[e.Slot]; !ok || cur.Ballot.Less(e.Ballot) {
+				best[e.Slot] = e
+			}
+			top = max(top, e.Slot)
+		}
+	}
+	c.promises = nil
+	first := max(c.fromSlot, c.commit+1)
+	var recovered []msg.Proposal
+	for s := first; s <= top; s++ {
+		v := &msg.Value{}
+		if e, ok := best[s]; ok && e.Value != nil {
+			v = e.Value
+		}
+		recovered = append(recovered, msg.Proposal{Slot: s, Value: v})
+		c.inflight[s] = &inflight{value: v, sentAt: c.now}
+	}
+	c.nextSlot = max(top, c.commit) + 1
+	if len(recovered) > 0 {
+		c.broadcast(msg.RoleAcceptor, &msg.Accept{From: c.cfg.ID, Ballot: c.ballot, Proposals: recovered})
+	}
+	c.sendHeartbeat()
+	c.releaseHeld()
+	c.propose()
+}
+
+// --- common messages ---------------------------------------------------------
+
+func (c *Core) heartbeat(m *msg.Heartbeat) {
+	c.maxSeen = msg.MaxBallot(c.maxSeen, m.Ballot)
+	if m.From == c.cfg.ID {
+		return
+	}
+	switch c.role {
+	case leader:
+		if c.ballot.Less(m.Ballot) {
+			c.becomeFollower(m.From, m.Ballot)
+		}
+	case candidate:
+		// A live leader exists: stand down rather than disrupt it. The
+		// acceptors it leads refuse our Prepare while they hear it anyway.
+		if !m.Ballot.Less(c.leaderBallot) {
+			c.becomeFollower(m.From, m.Ballot)
+		}
+	case follower:
+		if !m.Ballot.Less(c.leaderBallot) {
+			newLeader := c.leader != m.From
+			c.leader, c.leaderBallot = m.From, m.Ballot
+			c.resetElectionTimer()
+			if newLeader {
+				c.releaseHeld()
+			}
+		}
+	}
+}
+
+func (c *Core) committed(commit uint64) {
+	if commit <= c.commit {
+		return
+	}
+	c.commit = commit
+	if c.role == leader && commit >= c.nextSlot {
+		// Slots we never proposed are chosen: a higher ballot has led.
+		c.becomeFollower(0, msg.Ballot{})
+		return
+	}
+	if c.role == leader {
+		for s := range c.inflight {
+			if s <= commit {
+				delete(c.inflight, s)
+			}
+		}
+		c.propose()
+	}
+}
+
+func (c *Core) nack(m *msg.Nack) {
+	c.maxSeen = msg.MaxBallot(c.maxSeen, m.Promised)
+	if c.role == follower || m.Ballot != c.ballot {
+		return
+	}
+	if m.LeaderAlive && c.role == candidate {
+		// Someone still hears a leader; wait a full timeout before trying again.
+		c.becomeFollower(0, msg.Ballot{})
+		return
+	}
+	if c.ballot.Less(m.Promised) {
+		c.becomeFollower(0, msg.Ballot{})
+	}
+}
+
+// --- follower ----------------------------------------------------------------
+
+func stepFollower(c *Core, m any) {
+	switch m := m.(type) {
+	case *msg.ClientRequest, *msg.ReadRequest:
+		c.route(m)
+	}
+}
+
+// route sends a request to the leader we know, or holds it until one is known.
+func (c *Core) route(m any) {
+	if c.leader == 0 || c.leader == c.cfg.ID {
+		if len(c.held) >= c.cfg.MaxQueue {
+			c.reject(m, msg.RejectOverloaded)
+			return
+		}
+		c.held = append(c.held, held{m: m, since: c.now})
+		return
+	}
+	switch m := m.(type) {
+	case *msg.ClientRequest:
+		if m.Hops >= c.cfg.MaxHops {
+			c.reject(m, msg.RejectNoLeader)
+			return
+		}
+		c.send(c.leader, msg.RoleProposer, &msg.ClientRequest{Cmd: m.Cmd, Hops: m.Hops + 1})
+	case *msg.ReadRequest:
+		if m.Hops >= c.cfg.MaxHops {
+			c.reject(m, msg.RejectNoLeader)
+			return
+		}
+		c.send(c.leader, msg.RoleProposer, &msg.ReadRequest{Origin: m.Origin, Reply: m.Reply, Hops: m.Hops + 1})
+	}
+}
+
+func (c *Core) releaseHeld() {
+	if c.leader == 0 || len(c.held) == 0 {
+		return
+	}
+	hs := c.held
+	c.held = nil
+	for _, h := range hs {
+		c.step(c, h.m)
+	}
+}
+
+func (c *Core) expireHeld() {
+	if len(c.held) == 0 {
+		return
+	}
+	keep := c.held[:0]
+	for _, h := range c.held {
+		if c.now-h.since >= c.cfg.HoldTicks {
+			c.reject(h.m, msg.RejectNoLeader)
+		} else {
+			keep = append(keep, h)
+		}
+	}
+	c.held = keep
+}
+
+// --- candidate ---------------------------------------------------------------
+
+func stepCandidate(c *Core, m any) {
+	switch m := m.(type) {
+	case *msg.ClientRequest, *msg.ReadRequest:
+		c.route(m)
+	case *msg.Promise:
+		if m.Ballot != c.ballot || m.Probe != c.probing {
+			return
+		}
+		c.promises[m.From] = m
+		if len(c.promises) < c.quorum {
+			return
+		}
+		if c.probing {
+			// A quorum would promise: now ask for real.
+			c.probing = false
+			c.promises = map[msg.NodeID]*msg.Promise{}
+			c.sendPrepare(true)
+			return
+		}
+		c.becomeLeader()
+	}
+}
+
+// --- leader ------------------------------------------------------------------
+
+func stepLeader(c *Core, m any) {
+	switch m := m.(type) {
+	case *msg.ClientRequest:
+		if len(c.queue) >= c.cfg.MaxQueue {
+			c.reject(m, msg.RejectOverloaded)
+			return
+		}
+		c.queue = append(c.queue, m.Cmd)
+		c.propose()
+	case *msg.ReadRequest:
+		// Linearizable without the log: any write acknowledged before this
+		// read arrived sits in a slot we have already assigned (ours, or
+		// recovered by our phase 1), and a quorum confirming our ballot after
+		// this point proves no higher ballot chose anything before it.
+		c.reads = append(c.reads, pendingRead{req: m, index: c.nextSlot - 1, needSeq: c.hbSeq + 1})
+		if c.quorumSeq() >= c.hbSeq {
+			c.sendHeartbeat()
+		}
+	case *msg.HeartbeatAck:
+		if m.Ballot != c.ballot {
+			return
+		}
+		if c.ballot.Less(m.Promised) {
+			c.maxSeen = msg.MaxBallot(c.maxSeen, m.Promised)
+			c.becomeFollower(0, msg.Ballot{})
+			return
+		}
+		if m.Seq > c.ackSeq[m.From] {
+			c.ackSeq[m.From] = m.Seq
+		}
+		c.ackTick[m.From] = c.now
+		c.serveReads()
+	}
+}
+
+// propose fills free slots of the window with batches of queued commands.
+// Batches grow on their own under load: while the window is full, commands
+// queue up, and the next free slot takes as many as fit.
+func (c *Core) propose() {
+	for len(c.queue) > 0 && len(c.inflight) < c.cfg.Window {
+		n, size := 0, 0
+		for n < len(c.queue) && n < c.cfg.MaxBatch {
+			sz := len(c.queue[n].Data) + 32
+			if n > 0 && size+sz > c.cfg.MaxBatchBytes {
+				break
+			}
+			size += sz
+			n++
+		}
+		v := &msg.Value{Cmds: slices.Clone(c.queue[:n])}
+		c.queue = c.queue[n:]
+		if len(c.queue) == 0 {
+			c.queue = nil
+		}
+		slot := c.nextSlot
+		c.nextSlot++
+		c.inflight[slot] = &inflight{value: v, sentAt: c.now}
+		c.broadcast(msg.RoleAcceptor, &msg.Accept{From: c.cfg.ID, Ballot: c.ballot,
+			Proposals: []msg.Proposal{{Slot: slot, Value: v}}})
+	}
+}
+
+func (c *Core) sendHeartbeat() {
+	c.hbSeq++
+	c.hbSentAt = c.now
+	hb := &msg.Heartbeat{From: c.cfg.ID, Ballot: c.ballot, Seq: c.hbSeq, Commit: c.commit}
+	for _, id := range c.cfg.Replicas {
+		c.send(id, msg.RoleAcceptor, hb)
+		if id != c.cfg.ID {
+			c.send(id, msg.RoleProposer, hb)
+			c.send(id, msg.RoleLearner, hb)
+		}
+	}
+}
+
+// quorumSeq is the highest heartbeat a quorum of acceptors has acknowledged.
+func (c *Core) quorumSeq() uint64 {
+	seqs := make([]uint64, 0, len(c.cfg.Replicas))
+	for _, id := range c.cfg.Replicas {
+		seqs = append(seqs, c.ackSeq[id])
+	}
+	slices.Sort(seqs)
+	return seqs[len(seqs)-c.quorum]
+}
+
+func (c *Core) serveReads() {
+	if len(c.reads) == 0 {
+		return
+	}
+	q := c.quorumSeq()
+	keep := c.reads[:0]
+	for _, r := range c.reads {
+		if r.needSeq <= q {
+			c.reply(r.req.Origin, r.req.Reply, &msg.ReadIndex{Index: r.index})
+		} else {
+			keep = append(keep, r)
+		}
+	}
+	c.reads = keep
+	if len(c.reads) > 0 && q >= c.hbSeq {
+		c.sendHeartbeat()
+	}
+}
+
+func (c *Core) tickLeader() {
+	if c.now-c.hbSentAt >= c.cfg.HeartbeatTicks {
+		c.sendHeartbeat()
+	}
+	// Check quorum: a leader that has not heard a quorum for an election
+	// timeout steps down, so its clients learn there is no leader instead of
+	// waiting on a partitioned one.
+	if c.now-c.leaderSince >= c.cfg.ElectionTicks {
+		live := 0
+		for _, id := range c.cfg.Replicas {
+			if t, ok := c.ackTick[id]; ok && c.now-t < c.cfg.ElectionTicks {
+				live++
+			}
+		}
+		if live < c.quorum {
+			c.becomeFollower(0, msg.Ballot{})
+			return
+		}
+	}
+	// Resend what has waited too long: the Accept or its answers were lost.
+	var again []msg.Proposal
+	for s, f := range c.inflight {
+		if c.now-f.sentAt >= c.cfg.ResendTicks {
+			f.sentAt = c.now
+			again = append(again, msg.Proposal{Slot: s, Value: f.value})
+		}
+	}
+	if len(again) > 0 {
+		slices.SortFunc(again, func(a, b msg.Proposal) int { return cmp.Compare(a.Slot, b.Slot) })
+		c.broadcast(msg.RoleAcceptor, &msg.Accept{From: c.cfg.ID, Ballot: c.ballot, Proposals: again})
+	}
+}

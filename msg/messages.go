@@ -1,0 +1,238 @@
+package msg
+
+// Role names one of a replica's actors. Peers address each other by
+// (replica, role); the address book turns that into a PID.
+type Role uint8
+
+// The roles of a replica. RoleWaiter is not an actor but a client waiting on
+// its origin replica for an answer; Target.Ref names it.
+const (
+	RoleProposer Role = iota + 1
+	RoleAcceptor
+	RoleLearner
+	RoleExecutor
+	RoleWaiter
+)
+
+// String returns the role's actor name.
+func (r Role) String() string {
+	switch r {
+	case RoleProposer:
+		return "proposer"
+	case RoleAcceptor:
+		return "acceptor"
+	case RoleLearner:
+		return "learner"
+	case RoleExecutor:
+		return "executor"
+	case RoleWaiter:
+		return "waiter"
+	}
+	return "unknown"
+}
+
+// Target says where a core's output goes. The pure cores only produce Targets;
+// the actors turn them into PIDs, so a core never knows which network it is on.
+type Target struct {
+	Node NodeID
+	Role Role
+	Ref  string // the waiter's name when Role is RoleWaiter
+}
+
+// Out is one message a core wants sent.
+type Out struct {
+	To  Target
+	Msg any
+}
+
+// Prepare is phase 1a: a candidate asks acceptors to promise Ballot and to
+// report what they accepted in every slot from FromSlot on.
+//
+// With Probe set it only asks whether the acceptor would promise (the pre-vote
+// idea): nothing is promised or persisted. A candidate prepares for real only
+// after a quorum said yes, so a replica cut off from a live leader cannot raise
+// even its own acceptor's promise and disrupt that leader when it returns.
+type Prepare struct {
+	From     NodeID `msgpack:"f"`
+	Ballot   Ballot `msgpack:"b"`
+	FromSlot uint64 `msgpack:"s"`
+	Probe    bool   `msgpack:"p,omitempty"`
+}
+
+// Promise is phase 1b: the acceptor will ignore lower ballots and reports its
+// accepted entries at or above the Prepare's FromSlot.
+type Promise struct {
+	From    NodeID  `msgpack:"f"`
+	Ballot  Ballot  `msgpack:"b"`
+	Entries []Entry `msgpack:"e"`
+	Probe   bool    `msgpack:"p,omitempty"` // answers a probe: nothing was promised
+}
+
+// Nack refuses a Prepare or an Accept for Ballot. Promised is the acceptor's
+// current promise, so the proposer learns how high it must go. LeaderAlive says
+// the refusal is because the acceptor heard a live leader recently (the
+// check-quorum rule), not because of a higher promise.
+type Nack struct {
+	From        NodeID `msgpack:"f"`
+	Ballot      Ballot `msgpack:"b"`
+	Promised    Ballot `msgpack:"p"`
+	LeaderAlive bool   `msgpack:"l,omitempty"`
+}
+
+// Accept is phase 2a for one or more slots, all in one ballot.
+type Accept struct {
+	From      NodeID     `msgpack:"f"`
+	Ballot    Ballot     `msgpack:"b"`
+	Proposals []Proposal `msgpack:"p"`
+}
+
+// Accepted is phase 2b, sent by an acceptor to every learner once the
+// acceptance is durable. Values is set only on the send to the acceptor's own
+// learner (a local pointer, never on the wire): a learner uses its local copy
+// of a chosen slot only when that copy was accepted in the chosen ballot.
+type Accepted struct {
+	From   NodeID   `msgpack:"f"`
+	Ballot Ballot   `msgpack:"b"`
+	Slots  []uint64 `msgpack:"s"`
+	Values []*Value `msgpack:"-"`
+}
+
+// Heartbeat is the leader's periodic beacon to every replica's proposer,
+// acceptor and learner. It keeps followers from starting an election, lets
+// acceptors refuse challengers while the leader is alive, and tells learners
+// how far the log is chosen. Seq numbers the leader's heartbeats so that the
+// acks prove leadership at a point in time (read-index).
+type Heartbeat struct {
+	From   NodeID `msgpack:"f"`
+	Ballot Ballot `msgpack:"b"`
+	Seq    uint64 `msgpack:"q"`
+	Commit uint64 `msgpack:"c"`
+}
+
+// HeartbeatAck answers a Heartbeat from an acceptor with its current promise.
+// An ack whose Promised is not above the leader's ballot confirms that no
+// higher ballot had been accepted by this acceptor when it answered.
+type HeartbeatAck struct {
+	From     NodeID `msgpack:"f"`
+	Ballot   Ballot `msgpack:"b"`
+	Seq      uint64 `msgpack:"q"`
+	Promised Ballot `msgpack:"p"`
+}
+
+// Committed tells the replica's own proposer how far its learner has delivered
+// the chosen log (every slot up to Commit is chosen).
+type Committed struct {
+	Commit uint64
+}
+
+// CatchupRequest asks a peer's learner for the chosen values of slots First to
+// Last inclusive.
+type CatchupRequest struct {
+	From  NodeID `msgpack:"f"`
+	First uint64 `msgpack:"a"`
+	Last  uint64 `msgpack:"z"`
+}
+
+// CatchupReply carries chosen values a peer's learner had delivered. Every
+// proposal in it is chosen; the receiver may deliver it without a quorum.
+type CatchupReply struct {
+	From    NodeID     `msgpack:"f"`
+	Chosen  []Proposal `msgpack:"c"`
+	Through uint64     `msgpack:"t"` // the sender's delivered point
+}
+
+// Deliver hands chosen slots First, First+1, ... to the executor, in order.
+type Deliver struct {
+	First  uint64
+	Values []*Value
+}
+
+// Resync asks the learner to deliver again from slot From on; the executor
+// sends it after a restart or when it sees a gap.
+type Resync struct {
+	From uint64
+}
+
+// ClientRequest carries a command to a proposer; followers forward it to the
+// leader. Hops bounds forwarding while replicas disagree about the leader.
+type ClientRequest struct {
+	Cmd  Command `msgpack:"c"`
+	Hops uint8   `msgpack:"h"`
+}
+
+// ReadRequest asks the leader for a read index: a slot such that a read served
+// once that slot is applied reflects every write acknowledged before the
+// request arrived. The answer (ReadIndex or Reject) goes to the waiter.
+type ReadRequest struct {
+	Origin NodeID `msgpack:"o"`
+	Reply  string `msgpack:"w"`
+	Hops   uint8  `msgpack:"h"`
+}
+
+// ReadIndex answers a ReadRequest.
+type ReadIndex struct {
+	Index uint64 `msgpack:"i"`
+}
+
+// Read asks the local executor to answer Query once it has applied Index.
+type Read struct {
+	Query []byte
+	Index uint64
+	Reply string
+}
+
+// ReadResult answers a Read.
+type ReadResult struct {
+	Data    []byte
+	Applied uint64
+	Err     string
+}
+
+// Result answers a client command after it is chosen and applied. Rev is the
+// command's rev (0 if the executor refused it, as told by Err).
+type Result struct {
+	Slot uint64
+	Rev  uint64
+	Data []byte
+	Err  string
+}
+
+// RejectReason says why a request was turned away before it was proposed.
+type RejectReason uint8
+
+// Reject reasons. Every one of them means the request was certainly not
+// proposed, so the client may retry it without risk of applying it twice.
+const (
+	RejectNoLeader RejectReason = iota + 1
+	RejectOverloaded
+	RejectStopping
+)
+
+// String describes the reason.
+func (r RejectReason) String() string {
+	switch r {
+	case RejectNoLeader:
+		return "no leader"
+	case RejectOverloaded:
+		return "overloaded"
+	case RejectStopping:
+		return "stopping"
+	}
+	return "rejected"
+}
+
+// Reject tells a waiter its request was not proposed. Leader is a hint (0 if
+// none is known).
+type Reject struct {
+	Reason RejectReason `msgpack:"r"`
+	Leader NodeID       `msgpack:"l"`
+}
+
+// Tick drives a role's logical clock; the replica sends one every tick
+// interval to each role.
+type Tick struct{}
+
+// Crash makes the receiving role panic. It exists for tests of supervision:
+// the role must come back with its durable state and lose nothing that was
+// acknowledged.
+type Crash struct{}

@@ -1,0 +1,240 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rsml-go/rsml/actors/executor"
+	"github.com/rsml-go/rsml/kv"
+	"github.com/rsml-go/rsml/msg"
+)
+
+// Errors callers branch on.
+var (
+	// ErrNoLeader: no leader could take the request before the deadline. The
+	// request was certainly not proposed; retrying it is safe.
+	ErrNoLeader = errors.New("rsml: no leader")
+	// ErrOverloaded: the leader's queue is full. The request was not proposed.
+	ErrOverloaded = errors.New("rsml: overloaded")
+	// ErrIndeterminate: the deadline passed after the request may have been
+	// proposed; it may or may not be applied. Retry only what is idempotent or
+	// tagged with a client id and seq.
+	ErrIndeterminate = errors.New("rsml: outcome unknown")
+	// ErrStopped: the replica is stopping or stopped.
+	ErrStopped = errors.New("rsml: replica stopped")
+	// ErrStaleRequest: a tagged request whose seq the client had already
+	// acknowledged; it was not applied again.
+	ErrStaleRequest = errors.New("rsml: request already acknowledged by its client")
+)
+
+// Result is the outcome of an applied command.
+type Result struct {
+	Slot uint64 // the slot that chose the command
+	Rev  uint64 // the command's rev, the same on every replica
+	Data []byte // what the state machine's Apply returned
+}
+
+// ProposeOption tags or tunes one proposal.
+type ProposeOption func(*msg.Command)
+
+// WithSession tags the command for exactly-once execution: a retried
+// (client, seq) is answered from the executor's session table instead of being
+// applied again. acked tells the executor that the client has the answers of
+// every seq up to acked, so it may forget them.
+func WithSession(client, seq, acked uint64) ProposeOption {
+	return func(c *msg.Command) { c.Client, c.Seq, c.Acked = client, seq, acked }
+}
+
+func (n *Node) withDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, n.cfg.ProposeTimeout)
+}
+
+// Propose replicates cmd and returns once it is chosen and applied on this
+// replica. The error is ErrNoLeader or ErrOverloaded if the command was
+// certainly not proposed, ErrIndeterminate if its fate is unknown.
+func (n *Node) Propose(ctx context.Context, cmd []byte, opts ...ProposeOption) (Result, error) {
+	ctx, cancel := n.withDeadline(ctx)
+	defer cancel()
+	w := newWaiter(n.sys)
+	defer w.close()
+	c := msg.Command{Origin: n.cfg.ID, Reply: w.pid.Id, Data: append([]byte(nil), cmd...)}
+	for _, o := range opts {
+		o(&c)
+	}
+	req := &msg.ClientRequest{Cmd: c}
+	for attempt := 0; ; attempt++ {
+		if n.isStopped() {
+			return Result{}, ErrStopped
+		}
+		n.sys.Root.Send(n.local[msg.RoleProposer], req)
+		select {
+		case m := <-w.ch:
+			switch m := m.(type) {
+			case *msg.Result:
+				if m.Err != "" {
+					if m.Err == executor.ErrStaleRequest.Error() {
+						return Result{}, ErrStaleRequest
+					}
+					return Result{}, errors.New(m.Err)
+				}
+				return Result{Slot: m.Slot, Rev: m.Rev, Data: m.Data}, nil
+			case *msg.Reject:
+				// Not proposed: wait a little for a leader, then try again.
+				if err := n.backoff(ctx, attempt, m); err != nil {
+					return Result{}, err
+				}
+			}
+		case <-ctx.Done():
+			return Result{}, fmt.Errorf("%w: %w", ErrIndeterminate, ctx.Err())
+		case <-n.stopped:
+			return Result{}, fmt.Errorf("%w: %w", ErrIndeterminate, ErrStopped)
+		}
+	}
+}
+
+// backoff waits before retrying a rejected request, or says why it cannot.
+func (n *Node) backoff(ctx context.Context, attempt int, r *msg.Reject) error {
+	why := ErrNoLeader
+	if r.Reason == msg.RejectOverloaded {
+		why = ErrOverloaded
+	}
+	d := min(time.Duration(attempt+1)*5*time.Millisecond, 100*time.Millisecond)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", why, ctx.Err())
+	case <-n.stopped:
+		return ErrStopped
+	}
+}
+
+func (n *Node) isStopped() bool {
+	select {
+	case <-n.stopped:
+		return true
+	default:
+		return false
+	}
+}
+
+// Read answers query linearizably: it reflects every command acknowledged
+// before Read was called. The leader confirms with a quorum that it still
+// leads, and this replica answers once it has applied past that point, so no
+// read is written to the log.
+func (n *Node) Read(ctx context.Context, query []byte) ([]byte, error) {
+	ctx, cancel := n.withDeadline(ctx)
+	defer cancel()
+	w := newWaiter(n.sys)
+	defer w.close()
+	req := &msg.ReadRequest{Origin: n.cfg.ID, Reply: w.pid.Id}
+	var index uint64
+	for attempt := 0; ; attempt++ {
+		if n.isStopped() {
+			return nil, ErrStopped
+		}
+		n.sys.Root.Send(n.local[msg.RoleProposer], req)
+		m, err := n.await(ctx, w)
+		if err != nil {
+			return nil, err
+		}
+		if r, ok := m.(*msg.Reject); ok {
+			if err := n.backoff(ctx, attempt, r); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if ri, ok := m.(*msg.ReadIndex); ok {
+			index = ri.Index
+			break
+		}
+	}
+	return n.readAt(ctx, w, query, index)
+}
+
+// StaleRead answers query from this replica's state as it is, without asking
+// the leader: fast, but it may miss recent writes.
+func (n *Node) StaleRead(ctx context.Context, query []byte) ([]byte, error) {
+	ctx, cancel := n.withDeadline(ctx)
+	defer cancel()
+	w := newWaiter(n.sys)
+	defer w.close()
+	return n.readAt(ctx, w, query, 0)
+}
+
+func (n *Node) readAt(ctx context.Context, w *waiter, query []byte, index uint64) ([]byte, error) {
+	n.sys.Root.Send(n.local[msg.RoleExecutor], &msg.Read{Query: query, Index: index, Reply: w.pid.Id})
+	for {
+		m, err := n.await(ctx, w)
+		if err != nil {
+			return nil, err
+		}
+		if rr, ok := m.(*msg.ReadResult); ok {
+			if rr.Err != "" {
+				return nil, errors.New(rr.Err)
+			}
+			return rr.Data, nil
+		}
+	}
+}
+
+func (n *Node) await(ctx context.Context, w *waiter) (any, error) {
+	select {
+	case m := <-w.ch:
+		return m, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %w", ErrNoLeader, ctx.Err())
+	case <-n.stopped:
+		return nil, ErrStopped
+	}
+}
+
+// Get reads key from the built-in KV store linearizably. found is false if
+// the key is absent; rev is the rev of the write that set it.
+func (n *Node) Get(ctx context.Context, key string) (value []byte, rev uint64, found bool, err error) {
+	return n.get(ctx, key, n.Read)
+}
+
+// StaleGet reads key from this replica's copy without asking the leader.
+func (n *Node) StaleGet(ctx context.Context, key string) (value []byte, rev uint64, found bool, err error) {
+	return n.get(ctx, key, n.StaleRead)
+}
+
+func (n *Node) get(ctx context.Context, key string, read func(context.Context, []byte) ([]byte, error)) ([]byte, uint64, bool, error) {
+	b, err := read(ctx, kv.Get(key))
+	if err != nil {
+		return nil, 0, false, err
+	}
+	r, err := kv.DecodeGet(b)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	return r.Value, r.Rev, r.Found, nil
+}
+
+// Put writes key in the built-in KV store under condition c (the zero Cond
+// for none) and returns the write's outcome; WriteResult.OK is false when the
+// condition failed, in which case nothing changed.
+func (n *Node) Put(ctx context.Context, key string, value []byte, c kv.Cond, opts ...ProposeOption) (kv.WriteResult, error) {
+	return n.write(ctx, kv.PutIf(key, value, c), opts)
+}
+
+// Delete removes key from the built-in KV store under condition c.
+func (n *Node) Delete(ctx context.Context, key string, c kv.Cond, opts ...ProposeOption) (kv.WriteResult, error) {
+	return n.write(ctx, kv.DeleteIf(key, c), opts)
+}
+
+func (n *Node) write(ctx context.Context, cmd []byte, opts []ProposeOption) (kv.WriteResult, error) {
+	res, err := n.Propose(ctx, cmd, opts...)
+	if err != nil {
+		return kv.WriteResult{}, err
+	}
+	return kv.DecodeWrite(res.Data)
+}

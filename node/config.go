@@ -1,0 +1,178 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/rsml-go/rsml/actors/executor"
+	"github.com/rsml-go/rsml/msg"
+	"github.com/rsml-go/rsml/storage"
+)
+
+// Config describes one replica. Zero values take the defaults documented on
+// each field; Validate names the first bad field.
+type Config struct {
+	// ID is this replica's id, a key of Peers.
+	ID msg.NodeID
+	// ClusterID names the cluster; replicas of other clusters are ignored.
+	ClusterID string
+	// Peers maps every replica's id, this one's included, to its actor-system
+	// address.
+	Peers map[msg.NodeID]string
+
+	// System is an actor system to run the replica in (a host program's own);
+	// nil makes one that the replica owns and shuts down on Stop. A host's
+	// system must already route the peers' addresses.
+	System *actor.ActorSystem
+	// StateMachine is what the replica replicates; nil means a new kv.Store.
+	StateMachine executor.StateMachine
+	// Store is the replica's storage; nil means a new in-memory store.
+	Store storage.Store
+	// Logger receives the replica's logs (nil: slog.Default()).
+	Logger *slog.Logger
+	// ActorLogger receives Proto.Actor's own logs (nil: discarded; an ordinary
+	// shutdown makes it log errors about lost connections).
+	ActorLogger *slog.Logger
+
+	// TickInterval is the resolution of every role's timers (default 10ms).
+	TickInterval time.Duration
+	// HeartbeatInterval is how often the leader beacons (default 50ms).
+	HeartbeatInterval time.Duration
+	// ElectionTimeout is the shortest time without a leader's heartbeat
+	// before a follower campaigns; each wait is drawn from [T, 2T) (default
+	// 150ms).
+	ElectionTimeout time.Duration
+	// LeaseTimeout is how long after hearing the leader an acceptor refuses a
+	// challenger; it must be below ElectionTimeout (default 2/3 of it).
+	LeaseTimeout time.Duration
+	// ResendInterval is how long an unanswered Prepare, Accept or catch-up
+	// request waits before it is sent again (default 100ms).
+	ResendInterval time.Duration
+	// HoldTimeout is how long a request waits for a leader to be known before
+	// it fails as not proposed (default 2s).
+	HoldTimeout time.Duration
+	// ProposeTimeout bounds a call whose context has no deadline (default 10s).
+	ProposeTimeout time.Duration
+
+	// Window is the number of slots the leader keeps in flight (default 16).
+	Window int
+	// MaxBatch is the most commands in one slot (default 1024).
+	MaxBatch int
+	// MaxBatchBytes is the most command bytes in one slot (default 4 MiB; a
+	// single larger command still gets a slot of its own).
+	MaxBatchBytes int
+	// MaxQueue bounds the requests waiting at the leader (default 100000).
+	MaxQueue int
+	// SnapshotEvery is the number of applied commands between snapshots
+	// (default 100000).
+	SnapshotEvery uint64
+	// MaxSessions bounds the exactly-once table (default 100000 clients).
+	MaxSessions int
+	// MaxRestarts is how many times within RestartWindow a failing role is
+	// restarted in place before the supervisor respawns it (default 10 in 10s).
+	MaxRestarts   int
+	RestartWindow time.Duration
+	// Seed seeds election jitter (0: derived from the id).
+	Seed uint64
+}
+
+func (c *Config) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	defInt := func(d *int, v int) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.TickInterval, 10*time.Millisecond)
+	def(&c.HeartbeatInterval, 50*time.Millisecond)
+	def(&c.ElectionTimeout, 150*time.Millisecond)
+	def(&c.LeaseTimeout, c.ElectionTimeout*2/3)
+	def(&c.ResendInterval, 100*time.Millisecond)
+	def(&c.HoldTimeout, 2*time.Second)
+	def(&c.ProposeTimeout, 10*time.Second)
+	def(&c.RestartWindow, 10*time.Second)
+	defInt(&c.Window, 16)
+	defInt(&c.MaxBatch, 1024)
+	defInt(&c.MaxBatchBytes, 4<<20)
+	defInt(&c.MaxQueue, 100000)
+	defInt(&c.MaxSessions, 100000)
+	defInt(&c.MaxRestarts, 10)
+	if c.SnapshotEvery == 0 {
+		c.SnapshotEvery = 100000
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Seed == 0 {
+		c.Seed = uint64(c.ID)*0x9e3779b97f4a7c15 + uint64(time.Now().UnixNano())
+	}
+}
+
+// Validate checks the configuration after defaults are applied and names the
+// first field that is wrong.
+func (c *Config) Validate() error {
+	if c.ID == 0 {
+		return errors.New("config: ID must be set (a positive replica id)")
+	}
+	if len(c.Peers) == 0 {
+		return errors.New("config: Peers must list every replica, this one included")
+	}
+	if _, ok := c.Peers[c.ID]; !ok {
+		return fmt.Errorf("config: ID %d is not in Peers", c.ID)
+	}
+	seen := map[string]msg.NodeID{}
+	for id, addr := range c.Peers {
+		if id == 0 {
+			return errors.New("config: Peers: replica id 0 is not allowed")
+		}
+		if addr == "" {
+			return fmt.Errorf("config: Peers: replica %d has no address", id)
+		}
+		if other, dup := seen[addr]; dup {
+			return fmt.Errorf("config: Peers: replicas %d and %d share address %s", other, id, addr)
+		}
+		seen[addr] = id
+	}
+	if len(c.Peers) > 64 {
+		return fmt.Errorf("config: Peers: %d replicas, at most 64", len(c.Peers))
+	}
+	if c.TickInterval <= 0 {
+		return errors.New("config: TickInterval must be positive")
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"HeartbeatInterval", c.HeartbeatInterval}, {"ElectionTimeout", c.ElectionTimeout},
+		{"LeaseTimeout", c.LeaseTimeout}, {"ResendInterval", c.ResendInterval}, {"HoldTimeout", c.HoldTimeout}} {
+		if d.v < c.TickInterval {
+			return fmt.Errorf("config: %s (%v) must be at least TickInterval (%v)", d.name, d.v, c.TickInterval)
+		}
+	}
+	if c.HeartbeatInterval >= c.ElectionTimeout {
+		return fmt.Errorf("config: HeartbeatInterval (%v) must be below ElectionTimeout (%v)", c.HeartbeatInterval, c.ElectionTimeout)
+	}
+	if c.LeaseTimeout >= c.ElectionTimeout {
+		return fmt.Errorf("config: LeaseTimeout (%v) must be below ElectionTimeout (%v), or a dead leader could never be replaced", c.LeaseTimeout, c.ElectionTimeout)
+	}
+	for _, v := range []struct {
+		name string
+		v    int
+	}{{"Window", c.Window}, {"MaxBatch", c.MaxBatch}, {"MaxBatchBytes", c.MaxBatchBytes}, {"MaxQueue", c.MaxQueue}, {"MaxSessions", c.MaxSessions}} {
+		if v.v < 0 {
+			return fmt.Errorf("config: %s must not be negative", v.name)
+		}
+	}
+	return nil
+}
+
+func (c *Config) ticks(d time.Duration) int {
+	return max(1, int((d+c.TickInterval-1)/c.TickInterval))
+}

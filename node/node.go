@@ -1,0 +1,234 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/rsml-go/rsml/actors/acceptor"
+	"github.com/rsml-go/rsml/actors/executor"
+	"github.com/rsml-go/rsml/actors/learner"
+	"github.com/rsml-go/rsml/actors/proposer"
+	"github.com/rsml-go/rsml/kv"
+	"github.com/rsml-go/rsml/msg"
+	"github.com/rsml-go/rsml/remote"
+	"github.com/rsml-go/rsml/storage"
+)
+
+// Node is one running replica.
+type Node struct {
+	cfg    Config
+	sys    *actor.ActorSystem
+	ownSys bool
+	book   *remote.Book
+	store  storage.Store
+	logger *slog.Logger
+	super  *actor.PID
+	local  [msg.RoleExecutor + 1]*actor.PID // this replica's role PIDs
+
+	mu      sync.Mutex
+	prop    proposer.Status
+	commit  atomic.Uint64
+	applied atomic.Uint64
+	rev     atomic.Uint64
+
+	stopOnce sync.Once
+	stopped  chan struct{}
+	stopErr  error
+}
+
+// Start starts one replica. The actor system must route the peers'
+// addresses: the in-process cluster attaches each replica's system to its
+// simulated network; a host program passes a system of its own.
+func Start(ctx context.Context, cfg Config) (*Node, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, sys: cfg.System, stopped: make(chan struct{})}
+	if n.sys == nil {
+		n.sys = newSystem(cfg.ActorLogger)
+		n.ownSys = true
+		if len(cfg.Peers) > 1 {
+			return nil, errors.New("node: Start with several peers needs an actor system that routes them (use StartCluster, or pass Config.System)")
+		}
+		n.sys.ProcessRegistry.Address = cfg.Peers[cfg.ID]
+	}
+	book, err := remote.NewBook(cfg.ID, cfg.Peers)
+	if err != nil {
+		n.shutdownSystem()
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	n.book = book
+	n.store = cfg.Store
+	if n.store == nil {
+		n.store = storage.NewMemory()
+	}
+	sm := cfg.StateMachine
+	if sm == nil {
+		sm = kv.New()
+	}
+	n.logger = cfg.Logger.With("replica", cfg.ID.String())
+	for _, r := range []msg.Role{msg.RoleProposer, msg.RoleAcceptor, msg.RoleLearner, msg.RoleExecutor} {
+		n.local[r] = actor.NewPID(n.sys.Address(), remote.ActorName(r))
+	}
+
+	ids := book.IDs()
+	ticks := cfg.ticks
+	pcfg := proposer.Config{ID: cfg.ID, Replicas: ids, HeartbeatTicks: ticks(cfg.HeartbeatInterval),
+		ElectionTicks: ticks(cfg.ElectionTimeout), ResendTicks: ticks(cfg.ResendInterval), HoldTicks: ticks(cfg.HoldTimeout),
+		Window: cfg.Window, MaxBatch: cfg.MaxBatch, MaxBatchBytes: cfg.MaxBatchBytes, MaxQueue: cfg.MaxQueue, MaxHops: 3}
+	acfg := acceptor.Config{ID: cfg.ID, Learners: ids, LeaseTicks: ticks(cfg.LeaseTimeout)}
+	lcfg := learner.Config{ID: cfg.ID, Acceptors: ids, StallTicks: 2, ResendTicks: ticks(cfg.ResendInterval),
+		MaxCatchup: 4096, MaxCatchupBytes: 8 << 20}
+	ecfg := executor.Config{ID: cfg.ID, SnapshotEvery: cfg.SnapshotEvery, MaxSessions: cfg.MaxSessions}
+	seed := cfg.Seed
+	restarts := 0
+	roleLog := func(r msg.Role) *slog.Logger { return n.logger.With("role", r.String()) }
+	specs := []roleSpec{
+		{msg.RoleAcceptor, actor.PropsFromProducer(func() actor.Actor {
+			return acceptor.NewActor(acfg, n.store.Acceptor(), book, roleLog(msg.RoleAcceptor))
+		})},
+		{msg.RoleLearner, actor.PropsFromProducer(func() actor.Actor {
+			return learner.NewActor(lcfg, n.store.Chosen(), book, roleLog(msg.RoleLearner), n.commit.Store)
+		})},
+		{msg.RoleExecutor, actor.PropsFromProducer(func() actor.Actor {
+			return executor.NewActor(ecfg, sm, n.store.Snapshots(), book, roleLog(msg.RoleExecutor), func(applied, rev uint64) {
+				n.applied.Store(applied)
+				n.rev.Store(rev)
+			})
+		})},
+		{msg.RoleProposer, actor.PropsFromProducer(func() actor.Actor {
+			c := pcfg
+			restarts++ // producers run on the supervisor's goroutine, one at a time
+			c.Rand = rand.New(rand.NewPCG(seed, uint64(restarts)))
+			return proposer.NewActor(c, book, roleLog(msg.RoleProposer), n.observeProposer)
+		})},
+	}
+	sup := &supervisor{specs: specs, tick: cfg.TickInterval}
+	strategy := actor.NewOneForOneStrategy(cfg.MaxRestarts, cfg.RestartWindow, actor.DefaultDecider)
+	props := actor.PropsFromProducer(func() actor.Actor { return sup }, actor.WithSupervisor(strategy))
+	pid, err := n.sys.Root.SpawnNamed(props, remote.SupervisorName)
+	if err != nil {
+		n.shutdownSystem()
+		return nil, fmt.Errorf("node: spawn replica: %w", err)
+	}
+	n.super = pid
+	n.logger.Info("replica started", "peers", len(ids), "address", n.sys.Address())
+	return n, nil
+}
+
+func newSystem(logger *slog.Logger) *actor.ActorSystem {
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return logger }))
+}
+
+func (n *Node) observeProposer(st proposer.Status) {
+	n.mu.Lock()
+	n.prop = st
+	n.mu.Unlock()
+}
+
+// ID returns the replica's id.
+func (n *Node) ID() msg.NodeID { return n.cfg.ID }
+
+// System returns the actor system the replica runs in.
+func (n *Node) System() *actor.ActorSystem { return n.sys }
+
+// Status describes a replica's view of the cluster.
+type Status struct {
+	ID       msg.NodeID
+	Leader   msg.NodeID // 0 while none is known
+	IsLeader bool
+	Role     string     // follower, candidate or leader
+	Ballot   msg.Ballot // the ballot of the leader as this replica knows it
+	// Commit is how many slots this replica knows chosen; Applied how many it
+	// has applied (no-ops included). Rev is the last applied command's rev.
+	Commit  uint64
+	Applied uint64
+	Rev     uint64
+	Peers   map[msg.NodeID]string
+}
+
+// Status reports the replica's state without blocking.
+func (n *Node) Status() Status {
+	n.mu.Lock()
+	p := n.prop
+	n.mu.Unlock()
+	return Status{ID: n.cfg.ID, Leader: p.Leader, IsLeader: p.Role == "leader", Role: p.Role, Ballot: p.Ballot,
+		Commit: n.commit.Load(), Applied: n.applied.Load(), Rev: n.rev.Load(), Peers: clonePeers(n.cfg.Peers)}
+}
+
+func clonePeers(p map[msg.NodeID]string) map[msg.NodeID]string {
+	out := make(map[msg.NodeID]string, len(p))
+	for k, v := range p {
+		out[k] = v
+	}
+	return out
+}
+
+// Stop stops the replica's actors and, if the replica owns its actor system,
+// shuts the system down. It is safe to call more than once.
+func (n *Node) Stop(ctx context.Context) error {
+	n.stopOnce.Do(func() {
+		close(n.stopped)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_ = n.sys.Root.StopFuture(n.super).Wait()
+		}()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			n.stopErr = fmt.Errorf("node: stop replica %d: %w", n.cfg.ID, ctx.Err())
+			return
+		}
+		n.shutdownSystem()
+		n.logger.Info("replica stopped")
+	})
+	return n.stopErr
+}
+
+func (n *Node) shutdownSystem() {
+	if n.ownSys {
+		n.sys.Shutdown()
+	}
+}
+
+// Campaign asks this replica's proposer to start an election now rather than
+// at its next election timeout (leadership transfer, and tests).
+func (n *Node) Campaign() {
+	n.sys.Root.Send(n.local[msg.RoleProposer], &proposer.Campaign{})
+}
+
+// InjectCrash makes one of the replica's roles panic. The supervisor restarts
+// it from storage; nothing acknowledged may be lost. Tests use it.
+func (n *Node) InjectCrash(r msg.Role) {
+	n.sys.Root.Send(n.local[r], &msg.Crash{})
+}
+
+// replicaIDs returns the sorted ids of peers.
+func replicaIDs(p map[msg.NodeID]string) []msg.NodeID {
+	ids := make([]msg.NodeID, 0, len(p))
+	for id := range p {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+var _ = time.Second

@@ -1,0 +1,101 @@
+package node
+
+import (
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/rsml-go/rsml/msg"
+)
+
+// roleSpec is how the supervisor (re)creates one role.
+type roleSpec struct {
+	role  msg.Role
+	props *actor.Props
+}
+
+// supervisor is the replica's parent actor. Proto.Actor restarts a panicking
+// child in place (OneForOne); past the retry limit the child is stopped, and
+// the supervisor spawns it again under the same name so peers keep reaching
+// it. It also drives every role's clock with one ticker.
+type supervisor struct {
+	specs    []roleSpec
+	tick     time.Duration
+	onSpawn  func(msg.Role, *actor.PID)
+	children map[string]*actor.PID
+	stopping bool
+	stopTick chan struct{}
+	ticking  sync.WaitGroup
+}
+
+func (s *supervisor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		s.children = map[string]*actor.PID{}
+		for _, sp := range s.specs {
+			s.spawn(ctx, sp)
+		}
+		s.startTicker(ctx.ActorSystem())
+	case *actor.Terminated:
+		if s.stopping {
+			return
+		}
+		for _, sp := range s.specs {
+			if pid := s.children[sp.role.String()]; pid != nil && pid.Equal(m.Who) {
+				ctx.Logger().Warn("role stopped after repeated failures; respawning", "role", sp.role.String())
+				s.spawn(ctx, sp)
+			}
+		}
+	case *actor.Stopping:
+		s.stopping = true
+		s.stopTicker()
+	}
+}
+
+func (s *supervisor) spawn(ctx actor.Context, sp roleSpec) {
+	pid, err := ctx.SpawnNamed(sp.props, sp.role.String())
+	if err != nil {
+		ctx.Logger().Error("cannot spawn role", "role", sp.role.String(), "err", err)
+		return
+	}
+	s.children[sp.role.String()] = pid
+	if s.onSpawn != nil {
+		s.onSpawn(sp.role, pid)
+	}
+}
+
+func (s *supervisor) startTicker(sys *actor.ActorSystem) {
+	s.stopTick = make(chan struct{})
+	pids := make([]*actor.PID, 0, len(s.specs))
+	for _, sp := range s.specs {
+		// Fresh PIDs by name: they resolve to whichever instance is current.
+		pids = append(pids, actor.NewPID(sys.Address(), s.children[sp.role.String()].Id))
+	}
+	stop := s.stopTick
+	s.ticking.Add(1)
+	go func() {
+		defer s.ticking.Done()
+		t := time.NewTicker(s.tick)
+		defer t.Stop()
+		tick := &msg.Tick{}
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				for _, pid := range pids {
+					sys.Root.Send(pid, tick)
+				}
+			}
+		}
+	}()
+}
+
+func (s *supervisor) stopTicker() {
+	if s.stopTick != nil {
+		close(s.stopTick)
+		s.stopTick = nil
+		s.ticking.Wait()
+	}
+}

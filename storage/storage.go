@@ -1,0 +1,67 @@
+package storage
+
+import (
+	"errors"
+
+	"github.com/rsml-go/rsml/msg"
+)
+
+// ErrClosed is returned by a store used after Close.
+var ErrClosed = errors.New("storage: closed")
+
+// AcceptorState is what an acceptor restores when it (re)starts.
+type AcceptorState struct {
+	Promised msg.Ballot
+	Entries  []msg.Entry // sorted by slot, one per slot
+}
+
+// AcceptorRecord is one durable step of an acceptor: possibly a new promise and
+// any number of acceptances, written and synced as one unit (group commit).
+// A zero Promised leaves the promise unchanged.
+type AcceptorRecord struct {
+	Promised msg.Ballot  `msgpack:"p"`
+	Entries  []msg.Entry `msgpack:"e"`
+}
+
+// AcceptorLog is the acceptor's stable storage. Append must be durable when it
+// returns: the acceptor replies only afterwards, and a restart must find every
+// promise and acceptance it replied to.
+type AcceptorLog interface {
+	Load() (AcceptorState, error)
+	Append(rec AcceptorRecord) error
+}
+
+// ChosenLog holds chosen values the learner has delivered, contiguous from
+// First() to Last(), so that the executor can replay them after a restart and
+// lagging peers can fetch them.
+type ChosenLog interface {
+	// Append stores the value chosen for slot Last()+1.
+	Append(slot uint64, v *msg.Value) error
+	// Get returns the value of a stored slot.
+	Get(slot uint64) (*msg.Value, bool)
+	// Last is the highest stored slot (0 when empty).
+	Last() uint64
+}
+
+// Snapshot is the executor's state at an applied slot: the state machine, the
+// exactly-once table and the rev counter, encoded by the executor.
+type Snapshot struct {
+	Slot uint64
+	Rev  uint64
+	Data []byte
+}
+
+// SnapshotStore keeps the executor's latest snapshot; Save replaces it
+// atomically.
+type SnapshotStore interface {
+	Load() (Snapshot, bool, error)
+	Save(s Snapshot) error
+}
+
+// Store bundles one replica's storage.
+type Store interface {
+	Acceptor() AcceptorLog
+	Chosen() ChosenLog
+	Snapshots() SnapshotStore
+	Close() error
+}
