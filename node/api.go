@@ -57,6 +57,10 @@ func (n *Node) withDeadline(ctx context.Context) (context.Context, context.Cance
 // Propose replicates cmd and returns once it is chosen and applied on this
 // replica. The error is ErrNoLeader or ErrOverloaded if the command was
 // certainly not proposed, ErrIndeterminate if its fate is unknown.
+//
+// Unless WithSession tags it, the command is tagged with the node's own
+// session, so Propose can send it again when the leader changes (a request
+// forwarded to a leader that died is lost) without applying it twice.
 func (n *Node) Propose(ctx context.Context, cmd []byte, opts ...ProposeOption) (Result, error) {
 	ctx, cancel := n.withDeadline(ctx)
 	defer cancel()
@@ -66,13 +70,27 @@ func (n *Node) Propose(ctx context.Context, cmd []byte, opts ...ProposeOption) (
 	for _, o := range opts {
 		o(&c)
 	}
+	if c.Client == 0 {
+		seq, acked := n.nextTag()
+		defer n.finishTag(seq)
+		c.Client, c.Seq, c.Acked = n.session, seq, acked
+	}
 	req := &msg.ClientRequest{Cmd: c}
+	retry := time.NewTimer(n.cfg.RetryInterval)
+	defer retry.Stop()
 	for attempt := 0; ; attempt++ {
 		if n.isStopped() {
 			return Result{}, ErrStopped
 		}
+		changed := n.leaderChanged()
 		n.sys.Root.Send(n.local[msg.RoleProposer], req)
+		retry.Reset(n.cfg.RetryInterval)
 		select {
+		case <-changed:
+			continue // the request may have gone to a leader that is gone: again
+		case <-retry.C:
+			continue
+
 		case m := <-w.ch:
 			switch m := m.(type) {
 			case *msg.Result:
@@ -136,14 +154,26 @@ func (n *Node) Read(ctx context.Context, query []byte) ([]byte, error) {
 	defer w.close()
 	req := &msg.ReadRequest{Origin: n.cfg.ID, Reply: w.pid.Id}
 	var index uint64
+	retry := time.NewTimer(n.cfg.RetryInterval)
+	defer retry.Stop()
 	for attempt := 0; ; attempt++ {
 		if n.isStopped() {
 			return nil, ErrStopped
 		}
+		changed := n.leaderChanged()
 		n.sys.Root.Send(n.local[msg.RoleProposer], req)
-		m, err := n.await(ctx, w)
-		if err != nil {
-			return nil, err
+		retry.Reset(n.cfg.RetryInterval)
+		var m any
+		select {
+		case m = <-w.ch:
+		case <-changed:
+			continue // reads are idempotent: ask again
+		case <-retry.C:
+			continue
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: %w", ErrNoLeader, ctx.Err())
+		case <-n.stopped:
+			return nil, ErrStopped
 		}
 		if r, ok := m.(*msg.Reject); ok {
 			if err := n.backoff(ctx, attempt, r); err != nil {

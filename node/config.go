@@ -57,6 +57,10 @@ type Config struct {
 	HoldTimeout time.Duration
 	// ProposeTimeout bounds a call whose context has no deadline (default 10s).
 	ProposeTimeout time.Duration
+	// RetryInterval is how long a call waits for its answer before it sends
+	// its (tagged, so deduplicated) request again; a leader change makes it
+	// resend at once (default 1s).
+	RetryInterval time.Duration
 
 	// Window is the number of slots the leader keeps in flight (default 16).
 	Window int
@@ -98,6 +102,7 @@ func (c *Config) setDefaults() {
 	def(&c.ResendInterval, 100*time.Millisecond)
 	def(&c.HoldTimeout, 2*time.Second)
 	def(&c.ProposeTimeout, 10*time.Second)
+	def(&c.RetryInterval, time.Second)
 	def(&c.RestartWindow, 10*time.Second)
 	defInt(&c.Window, 16)
 	defInt(&c.MaxBatch, 1024)

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,11 +34,21 @@ type Node struct {
 	super  *actor.PID
 	local  [msg.RoleExecutor + 1]*actor.PID // this replica's role PIDs
 
-	mu      sync.Mutex
-	prop    proposer.Status
-	commit  atomic.Uint64
-	applied atomic.Uint64
-	rev     atomic.Uint64
+	mu       sync.Mutex
+	prop     proposer.Status
+	leaderCh chan struct{} // closed and replaced whenever the leader changes
+
+	// The node's own exactly-once session: every proposal through the Go API
+	// is tagged, so that a request lost with a failed leader can be sent again
+	// without being applied twice.
+	session  uint64
+	seqMu    sync.Mutex
+	nextSeq  uint64
+	ackedSeq uint64              // every seq up to here has its answer
+	finished map[uint64]struct{} // answered seqs above ackedSeq
+	commit   atomic.Uint64
+	applied  atomic.Uint64
+	rev      atomic.Uint64
 
 	stopOnce sync.Once
 	stopped  chan struct{}
@@ -57,7 +66,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, sys: cfg.System, stopped: make(chan struct{})}
+	n := &Node{cfg: cfg, sys: cfg.System, stopped: make(chan struct{}), leaderCh: make(chan struct{}),
+		session: rand.Uint64() | 1, finished: map[uint64]struct{}{}}
 	if n.sys == nil {
 		n.sys = newSystem(cfg.ActorLogger)
 		n.ownSys = true
@@ -114,7 +124,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			c := pcfg
 			restarts++ // producers run on the supervisor's goroutine, one at a time
 			c.Rand = rand.New(rand.NewPCG(seed, uint64(restarts)))
-			return proposer.NewActor(c, book, roleLog(msg.RoleProposer), n.observeProposer)
+			return proposer.NewActor(c, n.store.Proposer(), book, roleLog(msg.RoleProposer), n.observeProposer)
 		})},
 	}
 	sup := &supervisor{specs: specs, tick: cfg.TickInterval}
@@ -134,13 +144,49 @@ func newSystem(logger *slog.Logger) *actor.ActorSystem {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return logger }))
+	// A short dead-letter throttle: its timer goroutine outlives the first
+	// dead letter by the interval, and a stopped replica should leave none.
+	return actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return logger }),
+		actor.WithDeadLetterThrottleInterval(10*time.Millisecond))
 }
 
 func (n *Node) observeProposer(st proposer.Status) {
 	n.mu.Lock()
+	if st.Leader != n.prop.Leader || st.Ballot != n.prop.Ballot {
+		close(n.leaderCh)
+		n.leaderCh = make(chan struct{})
+	}
 	n.prop = st
 	n.mu.Unlock()
+}
+
+// leaderChanged returns a channel that is closed at the next leader change.
+func (n *Node) leaderChanged() <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.leaderCh
+}
+
+// nextTag returns a new seq of the node's session and the acked watermark.
+func (n *Node) nextTag() (seq, acked uint64) {
+	n.seqMu.Lock()
+	defer n.seqMu.Unlock()
+	n.nextSeq++
+	return n.nextSeq, n.ackedSeq
+}
+
+// finishTag records that seq needs no answer any more.
+func (n *Node) finishTag(seq uint64) {
+	n.seqMu.Lock()
+	defer n.seqMu.Unlock()
+	n.finished[seq] = struct{}{}
+	for {
+		if _, ok := n.finished[n.ackedSeq+1]; !ok {
+			break
+		}
+		delete(n.finished, n.ackedSeq+1)
+		n.ackedSeq++
+	}
 }
 
 // ID returns the replica's id.
@@ -220,15 +266,3 @@ func (n *Node) Campaign() {
 func (n *Node) InjectCrash(r msg.Role) {
 	n.sys.Root.Send(n.local[r], &msg.Crash{})
 }
-
-// replicaIDs returns the sorted ids of peers.
-func replicaIDs(p map[msg.NodeID]string) []msg.NodeID {
-	ids := make([]msg.NodeID, 0, len(p))
-	for id := range p {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids
-}
-
-var _ = time.Second

@@ -11,6 +11,7 @@ import (
 // Memory is a Store kept in the process's memory. It survives a role's
 // restart, not the process's; tests and dev mode use it.
 type Memory struct {
+	ballot memBallot
 	acc    memAcceptor
 	chosen memChosen
 	snap   memSnapshots
@@ -22,6 +23,9 @@ func NewMemory() *Memory {
 	m.acc.entries = map[uint64]msg.Entry{}
 	return m
 }
+
+// Proposer returns the proposer's ballot log.
+func (m *Memory) Proposer() BallotLog { return &m.ballot }
 
 // Acceptor returns the acceptor log.
 func (m *Memory) Acceptor() AcceptorLog { return &m.acc }
@@ -125,5 +129,23 @@ func (s *memSnapshots) Save(snap Snapshot) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.snap, s.ok = snap, true
+	return nil
+}
+
+type memBallot struct {
+	mu sync.Mutex
+	b  msg.Ballot
+}
+
+func (m *memBallot) LoadBallot() (msg.Ballot, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.b, nil
+}
+
+func (m *memBallot) SaveBallot(b msg.Ballot) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.b = msg.MaxBallot(m.b, b)
 	return nil
 }

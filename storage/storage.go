@@ -58,8 +58,18 @@ type SnapshotStore interface {
 	Save(s Snapshot) error
 }
 
+// BallotLog keeps the highest ballot the replica's proposer has used. A
+// proposer that restarts must never reuse a ballot: a second incarnation
+// proposing a different value in the same (slot, ballot) would break the rule
+// that a ballot carries one value per slot, on which choosing depends.
+type BallotLog interface {
+	LoadBallot() (msg.Ballot, error)
+	SaveBallot(b msg.Ballot) error
+}
+
 // Store bundles one replica's storage.
 type Store interface {
+	Proposer() BallotLog
 	Acceptor() AcceptorLog
 	Chosen() ChosenLog
 	Snapshots() SnapshotStore

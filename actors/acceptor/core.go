@@ -1,6 +1,9 @@
 package acceptor
 
 import (
+	"cmp"
+	"slices"
+
 	"github.com/rsml-go/rsml/msg"
 	"github.com/rsml-go/rsml/storage"
 )
@@ -116,6 +119,9 @@ func (c *Core) prepare(m *msg.Prepare) []msg.Out {
 			p.Entries = append(p.Entries, e)
 		}
 	}
+	// Slot order, so that the same state always gives the same message (the
+	// seeded simulation replays runs byte for byte).
+	slices.SortFunc(p.Entries, func(a, b msg.Entry) int { return cmp.Compare(a.Slot, b.Slot) })
 	c.afterPut = append(c.afterPut, msg.Out{To: to, Msg: p})
 	return nil
 }

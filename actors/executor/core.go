@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -55,14 +57,47 @@ type result struct {
 }
 
 type session struct {
-	Acked   uint64            `msgpack:"a"`
-	LastRev uint64            `msgpack:"l"`
-	Results map[uint64]result `msgpack:"r"`
+	Acked   uint64      `msgpack:"a"`
+	LastRev uint64      `msgpack:"l"`
+	Results resultTable `msgpack:"r"`
 }
 
 type snapshotData struct {
-	Sessions map[uint64]*session `msgpack:"s"`
-	State    []byte              `msgpack:"m"`
+	Sessions sessionTable `msgpack:"s"`
+	State    []byte       `msgpack:"m"`
+}
+
+// sessionTable and resultTable encode as ordinary msgpack maps, but with their
+// keys in ascending order: msgpack's SetSortMapKeys sorts only string-keyed
+// maps, and a snapshot must be the same bytes on every replica. They decode
+// with msgpack's default map decoding.
+type (
+	sessionTable map[uint64]*session
+	resultTable  map[uint64]result
+)
+
+// EncodeMsgpack implements msgpack.CustomEncoder.
+func (t sessionTable) EncodeMsgpack(enc *msgpack.Encoder) error { return encodeSorted(enc, t) }
+
+// EncodeMsgpack implements msgpack.CustomEncoder.
+func (t resultTable) EncodeMsgpack(enc *msgpack.Encoder) error { return encodeSorted(enc, t) }
+
+func encodeSorted[V any](enc *msgpack.Encoder, m map[uint64]V) error {
+	if m == nil {
+		return enc.EncodeNil()
+	}
+	if err := enc.EncodeMapLen(len(m)); err != nil {
+		return err
+	}
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if err := enc.Encode(k); err != nil {
+			return err
+		}
+		if err := enc.Encode(m[k]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 type pendingRead struct {
@@ -76,7 +111,7 @@ type Core struct {
 	snaps     storage.SnapshotStore
 	applied   uint64
 	rev       uint64
-	sessions  map[uint64]*session
+	sessions  sessionTable
 	sinceSnap uint64
 	reads     []pendingRead
 	out       []msg.Out
@@ -89,7 +124,7 @@ type Core struct {
 // machine's initial state when there is none, so that a restart always has a
 // state to return to.
 func New(cfg Config, sm StateMachine, snaps storage.SnapshotStore) (*Core, error) {
-	c := &Core{cfg: cfg, sm: sm, snaps: snaps, sessions: map[uint64]*session{}, resyncAt: -1 << 30}
+	c := &Core{cfg: cfg, sm: sm, snaps: snaps, sessions: sessionTable{}, resyncAt: -1 << 30}
 	snap, ok, err := snaps.Load()
 	if err != nil {
 		return nil, fmt.Errorf("executor: load snapshot: %w", err)
@@ -209,7 +244,7 @@ func (c *Core) applyOne(slot uint64, cmd *msg.Command) *msg.Result {
 	s := c.sessions[cmd.Client]
 	if s == nil {
 		c.evictSession()
-		s = &session{Results: map[uint64]result{}}
+		s = &session{Results: resultTable{}}
 		c.sessions[cmd.Client] = s
 	}
 	if cmd.Seq <= s.Acked {

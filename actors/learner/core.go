@@ -232,7 +232,12 @@ func (c *Core) behind() bool {
 // retried with the next peer after ResendTicks.
 func (c *Core) maybeFetch() {
 	if !c.behind() {
+		// Not behind: the stall clock starts only when the learner falls
+		// behind. (Without this, a learner that never delivered a slot had
+		// stuckAt == delivered == 0 and stuckSince == 0, so after idling for
+		// StallTicks it fetched at the first out-of-order slot.)
 		c.fetching = false
+		c.stuckAt, c.stuckSince = c.delivered, c.now
 		return
 	}
 	if c.delivered != c.stuckAt {

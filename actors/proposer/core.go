@@ -103,12 +103,14 @@ type Core struct {
 	reads       []pendingRead
 }
 
-// New returns a follower that knows no leader yet.
-func New(cfg Config) *Core {
+// New returns a follower that knows no leader yet. used is the highest
+// ballot this replica's proposer ever used (from storage): every ballot it
+// uses from now on is higher.
+func New(cfg Config, used msg.Ballot) *Core {
 	if cfg.Rand == nil {
 		cfg.Rand = rand.New(rand.NewPCG(uint64(cfg.ID), 0x5eed))
 	}
-	c := &Core{cfg: cfg, quorum: len(cfg.Replicas)/2 + 1}
+	c := &Core{cfg: cfg, quorum: len(cfg.Replicas)/2 + 1, maxSeen: used}
 	c.becomeFollower(0, msg.Ballot{})
 	return c
 }
@@ -129,6 +131,11 @@ func (c *Core) Status() Status {
 	return Status{Role: c.role.String(), Leader: c.leader, Ballot: c.leaderBallot, Commit: c.commit,
 		NextSlot: c.nextSlot, Queued: len(c.queue), InFlight: len(c.inflight)}
 }
+
+// Ballot returns the ballot this proposer campaigns or leads with (zero if it
+// never campaigned). The caller must make it durable before sending any
+// message produced with it, so that a restart never reuses it.
+func (c *Core) Ballot() msg.Ballot { return c.ballot }
 
 // IsLeader reports whether this proposer leads with phase 1 done.
 func (c *Core) IsLeader() bool { return c.role == leader }

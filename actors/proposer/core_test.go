@@ -1,0 +1,316 @@
+package proposer
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/rsml-go/rsml/msg"
+)
+
+func testConfig(id msg.NodeID) Config {
+	return Config{ID: id, Replicas: []msg.NodeID{1, 2, 3}, HeartbeatTicks: 5, ElectionTicks: 15, ResendTicks: 10,
+		HoldTicks: 50, Window: 2, MaxBatch: 3, MaxBatchBytes: 1 << 20, MaxQueue: 100, MaxHops: 3,
+		Rand: rand.New(rand.NewPCG(1, 2))}
+}
+
+// find returns the messages of type T in out, with their targets.
+func find[T any](out []msg.Out) (ms []T, to []msg.Target) {
+	for _, o := range out {
+		if m, ok := o.Msg.(T); ok {
+			ms = append(ms, m)
+			to = append(to, o.To)
+		}
+	}
+	return ms, to
+}
+
+// elect drives c through pre-vote and phase 1 with promises carrying entries.
+func elect(t *testing.T, c *Core, entries map[msg.NodeID][]msg.Entry) []msg.Out {
+	t.Helper()
+	out := c.Campaign()
+	probes, _ := find[*msg.Prepare](out)
+	if len(probes) != 3 || !probes[0].Probe {
+		t.Fatalf("campaign sent %d prepares (probe=%v), want 3 probes", len(probes), len(probes) > 0 && probes[0].Probe)
+	}
+	b := probes[0].Ballot
+	out = c.Step(&msg.Promise{From: 1, Ballot: b, Probe: true})
+	out = append(out, c.Step(&msg.Promise{From: 2, Ballot: b, Probe: true})...)
+	preps, _ := find[*msg.Prepare](out)
+	if len(preps) != 3 || preps[0].Probe {
+		t.Fatalf("after a quorum of probes: %d prepares, want 3 real ones", len(preps))
+	}
+	var last []msg.Out
+	for _, id := range []msg.NodeID{1, 2} {
+		last = c.Step(&msg.Promise{From: id, Ballot: b, Entries: entries[id]})
+	}
+	if !c.IsLeader() {
+		t.Fatal("not leader after a quorum of promises")
+	}
+	return last
+}
+
+func TestBallotOrder(t *testing.T) {
+	tests := []struct {
+		a, b msg.Ballot
+		want int
+	}{
+		{msg.Ballot{Round: 1, ID: 2}, msg.Ballot{Round: 2, ID: 1}, -1},
+		{msg.Ballot{Round: 2, ID: 1}, msg.Ballot{Round: 2, ID: 3}, -1},
+		{msg.Ballot{Round: 3, ID: 1}, msg.Ballot{Round: 2, ID: 3}, 1},
+		{msg.Ballot{Round: 2, ID: 2}, msg.Ballot{Round: 2, ID: 2}, 0},
+		{msg.Ballot{}, msg.Ballot{Round: 1, ID: 1}, -1},
+	}
+	for _, tt := range tests {
+		if got := tt.a.Compare(tt.b); got != tt.want {
+			t.Errorf("%v.Compare(%v) = %d, want %d", tt.a, tt.b, got, tt.want)
+		}
+	}
+	if b, err := msg.ParseBallot("7.2"); err != nil || b != (msg.Ballot{Round: 7, ID: 2}) || b.String() != "7.2" {
+		t.Errorf("ParseBallot(7.2) = %v, %v", b, err)
+	}
+}
+
+func TestPhase1RecoversHighestBallotValueAndFillsHoles(t *testing.T) {
+	c := New(testConfig(1), msg.Ballot{})
+	old := &msg.Value{Cmds: []msg.Command{{Data: []byte("old")}}}
+	newer := &msg.Value{Cmds: []msg.Command{{Data: []byte("newer")}}}
+	other := &msg.Value{Cmds: []msg.Command{{Data: []byte("s4")}}}
+	out := elect(t, c, map[msg.NodeID][]msg.Entry{
+		1: {{Slot: 1, Ballot: msg.Ballot{Round: 1, ID: 2}, Value: old}},
+		2: {{Slot: 1, Ballot: msg.Ballot{Round: 1, ID: 3}, Value: newer}, {Slot: 4, Ballot: msg.Ballot{Round: 1, ID: 2}, Value: other}},
+	})
+	accepts, to := find[*msg.Accept](out)
+	if len(accepts) != 3 {
+		t.Fatalf("leader sent %d Accepts, want one to each of 3 acceptors", len(accepts))
+	}
+	for _, tg := range to {
+		if tg.Role != msg.RoleAcceptor {
+			t.Fatalf("Accept sent to %v", tg)
+		}
+	}
+	got := map[uint64]*msg.Value{}
+	for _, p := range accepts[0].Proposals {
+		got[p.Slot] = p.Value
+	}
+	if len(got) != 4 {
+		t.Fatalf("recovered slots %v, want 1..4", got)
+	}
+	if got[1] != newer {
+		t.Errorf("slot 1 re-proposed %v, want the value of the highest ballot", got[1])
+	}
+	if !got[2].IsNoop() || !got[3].IsNoop() {
+		t.Errorf("holes 2 and 3 are not no-ops: %v %v", got[2], got[3])
+	}
+	if got[4] != other {
+		t.Errorf("slot 4 = %v, want %v", got[4], other)
+	}
+	// New commands go after the recovered slots, once the window has room.
+	out = c.Step(&msg.ClientRequest{Cmd: msg.Command{Data: []byte("x")}})
+	if a, _ := find[*msg.Accept](out); len(a) != 0 {
+		t.Fatalf("proposed %v while 4 recovered slots fill a window of 2", a)
+	}
+	out = c.Step(&msg.Committed{Commit: 4})
+	accepts, _ = find[*msg.Accept](out)
+	if len(accepts) == 0 || accepts[0].Proposals[0].Slot != 5 {
+		t.Fatalf("new command proposed in %v, want slot 5", accepts)
+	}
+}
+
+func TestPromisesOfOtherBallotsAreIgnored(t *testing.T) {
+	c := New(testConfig(1), msg.Ballot{})
+	out := c.Campaign()
+	probes, _ := find[*msg.Prepare](out)
+	b := probes[0].Ballot
+	stale := msg.Ballot{Round: b.Round - 1, ID: 1}
+	c.Step(&msg.Promise{From: 2, Ballot: stale, Probe: true})
+	c.Step(&msg.Promise{From: 3, Ballot: stale, Probe: true})
+	if c.probing == false {
+		t.Fatal("stale probe answers counted toward the quorum")
+	}
+	// A real promise while still probing does not count either.
+	c.Step(&msg.Promise{From: 2, Ballot: b})
+	c.Step(&msg.Promise{From: 3, Ballot: b})
+	if c.IsLeader() || !c.probing {
+		t.Fatal("promises answered to a probe phase made a leader")
+	}
+}
+
+func TestNackWithHigherPromiseEndsCandidacyAndRaisesBallot(t *testing.T) {
+	c := New(testConfig(1), msg.Ballot{})
+	out := c.Campaign()
+	probes, _ := find[*msg.Prepare](out)
+	b := probes[0].Ballot
+	c.Step(&msg.Nack{From: 2, Ballot: b, Promised: msg.Ballot{Round: 9, ID: 3}})
+	if c.role != follower {
+		t.Fatalf("role %v after a higher Nack, want follower", c.role)
+	}
+	out = c.Campaign()
+	probes, _ = find[*msg.Prepare](out)
+	if got := probes[0].Ballot; !(msg.Ballot{Round: 9, ID: 3}).Less(got) {
+		t.Fatalf("next ballot %v is not above the promise it was told of", got)
+	}
+}
+
+func TestLeaderBatchesWithinWindow(t *testing.T) {
+	c := New(testConfig(1), msg.Ballot{})
+	elect(t, c, nil)
+	var accepts []*msg.Accept
+	for i := 0; i < 8; i++ {
+		a, _ := find[*msg.Accept](c.Step(&msg.ClientRequest{Cmd: msg.Command{Data: []byte{byte(i)}}}))
+		accepts = append(accepts, a...)
+	}
+	// Window 2: two slots go out at once (3 acceptors each); the rest queue.
+	if len(accepts) != 6 {
+		t.Fatalf("%d Accepts with a window of 2, want 6", len(accepts))
+	}
+	if c.Status().Queued != 6 {
+		t.Fatalf("queued %d, want 6", c.Status().Queued)
+	}
+	// Slot 1 chosen: one slot frees, and it takes a batch of MaxBatch (3).
+	accepts, _ = find[*msg.Accept](c.Step(&msg.Committed{Commit: 1}))
+	if len(accepts) != 3 || len(accepts[0].Proposals[0].Value.Cmds) != 3 || accepts[0].Proposals[0].Slot != 3 {
+		t.Fatalf("after commit: %d accepts, want a batch of 3 commands in slot 3", len(accepts))
+	}
+}
+
+func TestResendsUnchosenAccepts(t *testing.T) {
+	c := New(testConfig(1), msg.Ballot{})
+	elect(t, c, nil)
+	c.Step(&msg.ClientRequest{Cmd: msg.Command{Data: []byte("a")}})
+	var resent []*msg.Accept
+	for i := 0; i < 10 && len(resent) == 0; i++ {
+		// Keep the quorum alive so the leader does not step down.
+		for _, id := range []msg.NodeID{1, 2} {
+			c.Step(&msg.HeartbeatAck{From: id, Ballot: c.ballot, Seq: c.hbSeq, Promised: c.ballot})
+		}
+		resent, _ = find[*msg.Accept](c.Tick())
+	}
+	if len(resent) != 3 || resent[0].Proposals[0].Slot != 1 {
+		t.Fatalf("no resend of slot 1 after ResendTicks: %v", resent)
+	}
+}
+
+func TestReadIndexNeedsQuorumAfterArrival(t *testing.T) {
+	c := New(testConfig(1), msg.Ballot{})
+	elect(t, c, nil)
+	c.Step(&msg.ClientRequest{Cmd: msg.Command{Data: []byte("w")}}) // slot 1
+	seqBefore := c.hbSeq
+	out := c.Step(&msg.ReadRequest{Origin: 2, Reply: "w1"})
+	if idx, _ := find[*msg.ReadIndex](out); len(idx) != 0 {
+		t.Fatal("read index granted without confirmation")
+	}
+	// Acks of the heartbeat sent before the read arrived do not confirm it.
+	for _, id := range []msg.NodeID{1, 2} {
+		out = c.Step(&msg.HeartbeatAck{From: id, Ballot: c.ballot, Seq: seqBefore, Promised: c.ballot})
+	}
+	if idx, _ := find[*msg.ReadIndex](out); len(idx) != 0 {
+		t.Fatal("read index granted on acks of an earlier heartbeat")
+	}
+	hbs, _ := find[*msg.Heartbeat](out)
+	if len(hbs) == 0 {
+		t.Fatal("no confirmation heartbeat sent for the waiting read")
+	}
+	seq := hbs[0].Seq
+	// One ack reporting a higher promise does not count.
+	c.Step(&msg.HeartbeatAck{From: 2, Ballot: c.ballot, Seq: seq, Promised: c.ballot})
+	out = c.Step(&msg.HeartbeatAck{From: 1, Ballot: c.ballot, Seq: seq, Promised: c.ballot})
+	idx, to := find[*msg.ReadIndex](out)
+	if len(idx) != 1 || idx[0].Index != 1 || to[0] != (msg.Target{Node: 2, Role: msg.RoleWaiter, Ref: "w1"}) {
+		t.Fatalf("read index %v to %v, want index 1 to waiter w1 on 2", idx, to)
+	}
+}
+
+func TestHigherPromiseInAckDeposesLeader(t *testing.T) {
+	c := New(testConfig(1), msg.Ballot{})
+	elect(t, c, nil)
+	c.Step(&msg.ClientRequest{Cmd: msg.Command{Reply: "a", Origin: 1}})
+	out := c.Step(&msg.ReadRequest{Origin: 1, Reply: "r"})
+	c.Step(&msg.HeartbeatAck{From: 2, Ballot: c.ballot, Seq: c.hbSeq, Promised: msg.Ballot{Round: 50, ID: 2}})
+	if c.IsLeader() {
+		t.Fatal("still leader after an acceptor reported a higher promise")
+	}
+	_ = out
+}
+
+func TestFollowerForwardsAndHolds(t *testing.T) {
+	c := New(testConfig(2), msg.Ballot{})
+	// No leader known: the request is held.
+	out := c.Step(&msg.ClientRequest{Cmd: msg.Command{Origin: 2, Reply: "w", Data: []byte("a")}})
+	if len(out) != 0 {
+		t.Fatalf("request without a leader produced %v", out)
+	}
+	// A heartbeat names the leader: the held request goes there.
+	out = c.Step(&msg.Heartbeat{From: 3, Ballot: msg.Ballot{Round: 1, ID: 3}, Seq: 1})
+	fw, to := find[*msg.ClientRequest](out)
+	if len(fw) != 1 || to[0] != (msg.Target{Node: 3, Role: msg.RoleProposer}) || fw[0].Hops != 1 {
+		t.Fatalf("held request forwarded as %v to %v", fw, to)
+	}
+	// Forwarding loops are cut.
+	out = c.Step(&msg.ClientRequest{Cmd: msg.Command{Origin: 1, Reply: "x"}, Hops: 3})
+	rej, _ := find[*msg.Reject](out)
+	if len(rej) != 1 || rej[0].Reason != msg.RejectNoLeader {
+		t.Fatalf("over-forwarded request: %v, want a reject", out)
+	}
+}
+
+func TestHeldRequestExpiresAsNotProposed(t *testing.T) {
+	c := New(testConfig(2), msg.Ballot{})
+	c.cfg.ElectionTicks = 1000 // no election during this test
+	c.resetElectionTimer()
+	c.Step(&msg.ClientRequest{Cmd: msg.Command{Origin: 2, Reply: "w"}})
+	var rej []*msg.Reject
+	for i := 0; i < c.cfg.HoldTicks && len(rej) == 0; i++ {
+		rej, _ = find[*msg.Reject](c.Tick())
+	}
+	if len(rej) != 1 || rej[0].Reason != msg.RejectNoLeader {
+		t.Fatalf("held request not rejected within HoldTicks: %v", rej)
+	}
+}
+
+func TestCheckQuorumStepsDown(t *testing.T) {
+	c := New(testConfig(1), msg.Ballot{})
+	elect(t, c, nil)
+	for i := 0; i < 3*c.cfg.ElectionTicks && c.IsLeader(); i++ {
+		for _, o := range c.Tick() {
+			// Only our own acceptor answers: no quorum.
+			if hb, ok := o.Msg.(*msg.Heartbeat); ok && o.To.Node == 1 && o.To.Role == msg.RoleAcceptor {
+				c.Step(&msg.HeartbeatAck{From: 1, Ballot: hb.Ballot, Seq: hb.Seq, Promised: hb.Ballot})
+			}
+		}
+	}
+	if c.IsLeader() {
+		t.Fatal("leader without a quorum did not step down")
+	}
+}
+
+func TestCandidateStandsDownForLiveLeader(t *testing.T) {
+	c := New(testConfig(1), msg.Ballot{})
+	c.Campaign()
+	c.Step(&msg.Heartbeat{From: 2, Ballot: msg.Ballot{Round: 1, ID: 2}})
+	if st := c.Status(); st.Role != "follower" || st.Leader != 2 {
+		t.Fatalf("status %+v, want follower of 2", st)
+	}
+}
+
+func TestElectionTimeoutStartsProbe(t *testing.T) {
+	c := New(testConfig(1), msg.Ballot{})
+	var probes []*msg.Prepare
+	for i := 0; i < 2*c.cfg.ElectionTicks && len(probes) == 0; i++ {
+		probes, _ = find[*msg.Prepare](c.Tick())
+	}
+	if len(probes) != 3 || !probes[0].Probe || probes[0].FromSlot != 1 {
+		t.Fatalf("election timeout sent %v, want 3 probes from slot 1", probes)
+	}
+}
+
+func TestRestartedProposerNeverReusesABallot(t *testing.T) {
+	c := New(testConfig(1), msg.Ballot{})
+	c.Campaign()
+	used := c.Ballot()
+	// A restart rebuilds the core from the saved ballot.
+	c2 := New(testConfig(1), used)
+	probes, _ := find[*msg.Prepare](c2.Campaign())
+	if !used.Less(probes[0].Ballot) {
+		t.Fatalf("restarted proposer campaigns with %v, not above the %v it used before", probes[0].Ballot, used)
+	}
+}

@@ -1,0 +1,65 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/rsml-go/rsml/kv"
+)
+
+// TestFailoverTime forces 20 leader changes by stopping the leader and
+// measures the time from the stop until a write commits through another
+// replica. It reports the median (the figure in the closing note of issue 2)
+// and fails if any single failover takes more than 3 seconds.
+func TestFailoverTime(t *testing.T) {
+	tc := startCluster(t, 3, Config{})
+	const rounds = 20
+	var times []time.Duration
+	for i := 0; i < rounds; i++ {
+		old := tc.leader()
+		ctx := ctxFor(t, 20*time.Second)
+		var other *Node
+		for _, n := range tc.Nodes() {
+			if n.ID() != old.ID() {
+				other = n
+				break
+			}
+		}
+		start := time.Now()
+		if err := tc.StopNode(ctx, old.ID()); err != nil {
+			t.Fatal(err)
+		}
+		key := fmt.Sprintf("f%d", i)
+		for {
+			wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			_, err := other.Put(wctx, key, []byte("x"), kv.Cond{})
+			cancel()
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("round %d: no write committed after the leader stopped: %v", i, err)
+			}
+		}
+		d := time.Since(start)
+		if testing.Verbose() {
+			st := other.Status()
+			t.Logf("round %d: %v via %d (leader now %d, ballot %v)", i, d, other.ID(), st.Leader, st.Ballot)
+		}
+		times = append(times, d)
+		if d > 3*time.Second {
+			t.Errorf("round %d: failover took %v", i, d)
+		}
+		if err := tc.StartNode(ctx, old.ID()); err != nil {
+			t.Fatal(err)
+		}
+		tc.converge()
+	}
+	slices.Sort(times)
+	t.Logf("failover over %d leader stops: min %v, median %v, p90 %v, max %v", rounds,
+		times[0], times[rounds/2], times[rounds*9/10], times[rounds-1])
+	tc.checkSameSequence()
+}

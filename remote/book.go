@@ -1,0 +1,155 @@
+package remote
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/rsml-go/rsml/msg"
+)
+
+// SupervisorName is the name of every replica's supervisor actor; the four role
+// actors are its children, so their ids are fixed and peers can address them
+// without asking (see ActorName).
+const SupervisorName = "rsml"
+
+// roles are the actor roles a Book hands out PIDs for. msg.RoleWaiter is not an
+// actor with a fixed name: use WaiterPID.
+var roles = [...]msg.Role{msg.RoleProposer, msg.RoleAcceptor, msg.RoleLearner, msg.RoleExecutor}
+
+// actorNames holds ActorName of every role in roles, indexed by msg.Role.
+var actorNames = func() [msg.RoleExecutor + 1]string {
+	var names [msg.RoleExecutor + 1]string
+	for _, r := range roles {
+		names[r] = SupervisorName + "/" + r.String()
+	}
+	return names
+}()
+
+// ActorName returns the process id of a role actor: "rsml/" + role.String(),
+// which is the id Proto.Actor gives a child spawned with
+// SpawnNamed(props, role.String()) under a parent spawned as SupervisorName.
+func ActorName(role msg.Role) string {
+	if int(role) < len(actorNames) && actorNames[role] != "" {
+		return actorNames[role]
+	}
+	return SupervisorName + "/" + role.String()
+}
+
+// ErrBadBook is wrapped by every error NewBook returns.
+var ErrBadBook = errors.New("remote: bad address book")
+
+// denseLimit bounds the ids a Book indexes by slice; larger ids (unusual: ids
+// are small integers) fall back to a map.
+const denseLimit = 1024
+
+// peer is one replica's entry: its address and the cached PIDs of its roles.
+type peer struct {
+	addr string
+	pids [msg.RoleExecutor + 1]*actor.PID
+}
+
+// Book maps replica ids to actor-system addresses and builds the PIDs of their
+// role actors. One Book per ActorSystem (PIDs cache their process).
+//
+// A Book is immutable after NewBook and safe for concurrent use. Its PIDs are
+// built once, so the per-message lookup allocates nothing.
+type Book struct {
+	self  msg.NodeID
+	ids   []msg.NodeID
+	dense []*peer // indexed by id when every id < denseLimit
+	peers map[msg.NodeID]*peer
+}
+
+// NewBook builds the address book of replica self. addrs must name every
+// replica, self included, each with a distinct non-empty address; id 0 is
+// reserved for "none".
+func NewBook(self msg.NodeID, addrs map[msg.NodeID]string) (*Book, error) {
+	if len(addrs) == 0 {
+		return nil, fmt.Errorf("%w: no replicas", ErrBadBook)
+	}
+	if self == 0 {
+		return nil, fmt.Errorf("%w: self id 0 (0 means none)", ErrBadBook)
+	}
+	b := &Book{self: self, peers: make(map[msg.NodeID]*peer, len(addrs))}
+	seen := make(map[string]msg.NodeID, len(addrs))
+	for id, addr := range addrs {
+		if id == 0 {
+			return nil, fmt.Errorf("%w: replica id 0 (0 means none)", ErrBadBook)
+		}
+		if addr == "" {
+			return nil, fmt.Errorf("%w: replica %d: empty address", ErrBadBook, id)
+		}
+		if other, dup := seen[addr]; dup {
+			lo, hi := min(id, other), max(id, other)
+			return nil, fmt.Errorf("%w: replicas %d and %d share address %q", ErrBadBook, lo, hi, addr)
+		}
+		seen[addr] = id
+		p := &peer{addr: addr}
+		for _, r := range roles {
+			p.pids[r] = actor.NewPID(addr, actorNames[r])
+		}
+		b.peers[id] = p
+		b.ids = append(b.ids, id)
+	}
+	if _, ok := addrs[self]; !ok {
+		return nil, fmt.Errorf("%w: self %d is not among the replicas", ErrBadBook, self)
+	}
+	slices.Sort(b.ids)
+	if top := b.ids[len(b.ids)-1]; top < denseLimit {
+		b.dense = make([]*peer, top+1)
+		for id, p := range b.peers {
+			b.dense[id] = p
+		}
+	}
+	return b, nil
+}
+
+func (b *Book) peer(id msg.NodeID) *peer {
+	if b.dense != nil {
+		if int(id) < len(b.dense) {
+			return b.dense[id]
+		}
+		return nil
+	}
+	return b.peers[id]
+}
+
+// Self returns the id of the replica this Book belongs to.
+func (b *Book) Self() msg.NodeID { return b.self }
+
+// IDs returns every replica id in ascending order, self included. The slice is
+// shared by all callers: do not modify it.
+func (b *Book) IDs() []msg.NodeID { return b.ids }
+
+// Addr returns the actor-system address of replica id, or "" if id is unknown.
+func (b *Book) Addr(id msg.NodeID) string {
+	if p := b.peer(id); p != nil {
+		return p.addr
+	}
+	return ""
+}
+
+// PID returns the PID of role on replica id, or nil if id is unknown or role is
+// not one of the four role actors. The PID is shared and cached: it must be
+// used only with the ActorSystem this Book belongs to, and never modified.
+func (b *Book) PID(id msg.NodeID, role msg.Role) *actor.PID {
+	p := b.peer(id)
+	if p == nil || int(role) >= len(p.pids) {
+		return nil
+	}
+	return p.pids[role] // nil for role 0
+}
+
+// WaiterPID returns the PID of a waiter (a process registered under the id ref)
+// on replica id, or nil if id is unknown or ref is empty. It is not cached:
+// waiters come and go with client requests.
+func (b *Book) WaiterPID(id msg.NodeID, ref string) *actor.PID {
+	p := b.peer(id)
+	if p == nil || ref == "" {
+		return nil
+	}
+	return actor.NewPID(p.addr, ref)
+}
