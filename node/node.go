@@ -107,29 +107,30 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	seed := cfg.Seed
 	restarts := 0
 	roleLog := func(r msg.Role) *slog.Logger { return n.logger.With("role", r.String()) }
+	mbox := actor.WithMailbox(safeMailboxProducer())
 	specs := []roleSpec{
 		{msg.RoleAcceptor, actor.PropsFromProducer(func() actor.Actor {
 			return acceptor.NewActor(acfg, n.store.Acceptor(), book, roleLog(msg.RoleAcceptor))
-		})},
+		}, mbox)},
 		{msg.RoleLearner, actor.PropsFromProducer(func() actor.Actor {
 			return learner.NewActor(lcfg, n.store.Chosen(), book, roleLog(msg.RoleLearner), n.commit.Store)
-		})},
+		}, mbox)},
 		{msg.RoleExecutor, actor.PropsFromProducer(func() actor.Actor {
 			return executor.NewActor(ecfg, sm, n.store.Snapshots(), book, roleLog(msg.RoleExecutor), func(applied, rev uint64) {
 				n.applied.Store(applied)
 				n.rev.Store(rev)
 			})
-		})},
+		}, mbox)},
 		{msg.RoleProposer, actor.PropsFromProducer(func() actor.Actor {
 			c := pcfg
 			restarts++ // producers run on the supervisor's goroutine, one at a time
 			c.Rand = rand.New(rand.NewPCG(seed, uint64(restarts)))
 			return proposer.NewActor(c, n.store.Proposer(), book, roleLog(msg.RoleProposer), n.observeProposer)
-		})},
+		}, mbox)},
 	}
 	sup := &supervisor{specs: specs, tick: cfg.TickInterval}
 	strategy := actor.NewOneForOneStrategy(cfg.MaxRestarts, cfg.RestartWindow, actor.DefaultDecider)
-	props := actor.PropsFromProducer(func() actor.Actor { return sup }, actor.WithSupervisor(strategy))
+	props := actor.PropsFromProducer(func() actor.Actor { return sup }, actor.WithSupervisor(strategy), mbox)
 	pid, err := n.sys.Root.SpawnNamed(props, remote.SupervisorName)
 	if err != nil {
 		n.shutdownSystem()
