@@ -70,6 +70,8 @@ func (n *Node) Propose(ctx context.Context, cmd []byte, opts ...ProposeOption) (
 	for _, o := range opts {
 		o(&c)
 	}
+	start := time.Now()
+	defer func() { n.metrics.observePropose(time.Since(start)) }()
 	if c.Client == 0 {
 		seq, acked := n.nextTag()
 		defer n.finishTag(seq)
@@ -78,19 +80,24 @@ func (n *Node) Propose(ctx context.Context, cmd []byte, opts ...ProposeOption) (
 	req := &msg.ClientRequest{Cmd: c}
 	retry := time.NewTimer(n.cfg.RetryInterval)
 	defer retry.Stop()
+	// outstanding counts attempts that were not turned away: any of them may
+	// have been proposed, so a deadline then means the outcome is unknown.
+	outstanding := 0
+	expired := func(err error) error {
+		if outstanding > 0 {
+			return fmt.Errorf("%w: %w", ErrIndeterminate, err)
+		}
+		return fmt.Errorf("%w: %w", ErrNoLeader, err)
+	}
 	for attempt := 0; ; attempt++ {
 		if n.isStopped() {
-			return Result{}, ErrStopped
+			return Result{}, expired(ErrStopped)
 		}
 		changed := n.leaderChanged()
 		n.sys.Root.Send(n.local[msg.RoleProposer], req)
+		outstanding++
 		retry.Reset(n.cfg.RetryInterval)
 		select {
-		case <-changed:
-			continue // the request may have gone to a leader that is gone: again
-		case <-retry.C:
-			continue
-
 		case m := <-w.ch:
 			switch m := m.(type) {
 			case *msg.Result:
@@ -102,33 +109,40 @@ func (n *Node) Propose(ctx context.Context, cmd []byte, opts ...ProposeOption) (
 				}
 				return Result{Slot: m.Slot, Rev: m.Rev, Data: m.Data}, nil
 			case *msg.Reject:
-				// Not proposed: wait a little for a leader, then try again.
-				if err := n.backoff(ctx, attempt, m); err != nil {
-					return Result{}, err
+				outstanding--
+				// Not proposed: wait for a leader, then try again.
+				if err := n.backoff(ctx, attempt, changed); err != nil {
+					if r := m; r.Reason == msg.RejectOverloaded && outstanding == 0 {
+						return Result{}, fmt.Errorf("%w: %w", ErrOverloaded, err)
+					}
+					return Result{}, expired(err)
 				}
 			}
+		case <-changed:
+			// The request may have gone to a leader that is gone: again (the
+			// tag makes a second copy harmless).
+		case <-retry.C:
 		case <-ctx.Done():
-			return Result{}, fmt.Errorf("%w: %w", ErrIndeterminate, ctx.Err())
+			return Result{}, expired(ctx.Err())
 		case <-n.stopped:
-			return Result{}, fmt.Errorf("%w: %w", ErrIndeterminate, ErrStopped)
+			return Result{}, expired(ErrStopped)
 		}
 	}
 }
 
-// backoff waits before retrying a rejected request, or says why it cannot.
-func (n *Node) backoff(ctx context.Context, attempt int, r *msg.Reject) error {
-	why := ErrNoLeader
-	if r.Reason == msg.RejectOverloaded {
-		why = ErrOverloaded
-	}
+// backoff waits before retrying a request that was turned away: until the
+// leader changes, or a short, growing delay passes.
+func (n *Node) backoff(ctx context.Context, attempt int, changed <-chan struct{}) error {
 	d := min(time.Duration(attempt+1)*5*time.Millisecond, 100*time.Millisecond)
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
 		return nil
+	case <-changed:
+		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("%w: %w", why, ctx.Err())
+		return ctx.Err()
 	case <-n.stopped:
 		return ErrStopped
 	}
@@ -175,9 +189,9 @@ func (n *Node) Read(ctx context.Context, query []byte) ([]byte, error) {
 		case <-n.stopped:
 			return nil, ErrStopped
 		}
-		if r, ok := m.(*msg.Reject); ok {
-			if err := n.backoff(ctx, attempt, r); err != nil {
-				return nil, err
+		if _, ok := m.(*msg.Reject); ok {
+			if err := n.backoff(ctx, attempt, changed); err != nil {
+				return nil, fmt.Errorf("%w: %w", ErrNoLeader, err)
 			}
 			continue
 		}

@@ -52,9 +52,6 @@ type Config struct {
 	// ResendInterval is how long an unanswered Prepare, Accept or catch-up
 	// request waits before it is sent again (default 100ms).
 	ResendInterval time.Duration
-	// HoldTimeout is how long a request waits for a leader to be known before
-	// it fails as not proposed (default 2s).
-	HoldTimeout time.Duration
 	// ProposeTimeout bounds a call whose context has no deadline (default 10s).
 	ProposeTimeout time.Duration
 	// RetryInterval is how long a call waits for its answer before it sends
@@ -100,7 +97,6 @@ func (c *Config) setDefaults() {
 	def(&c.ElectionTimeout, 150*time.Millisecond)
 	def(&c.LeaseTimeout, c.ElectionTimeout*2/3)
 	def(&c.ResendInterval, 100*time.Millisecond)
-	def(&c.HoldTimeout, 2*time.Second)
 	def(&c.ProposeTimeout, 10*time.Second)
 	def(&c.RetryInterval, time.Second)
 	def(&c.RestartWindow, 10*time.Second)
@@ -156,7 +152,7 @@ func (c *Config) Validate() error {
 		name string
 		v    time.Duration
 	}{{"HeartbeatInterval", c.HeartbeatInterval}, {"ElectionTimeout", c.ElectionTimeout},
-		{"LeaseTimeout", c.LeaseTimeout}, {"ResendInterval", c.ResendInterval}, {"HoldTimeout", c.HoldTimeout}} {
+		{"LeaseTimeout", c.LeaseTimeout}, {"ResendInterval", c.ResendInterval}} {
 		if d.v < c.TickInterval {
 			return fmt.Errorf("config: %s (%v) must be at least TickInterval (%v)", d.name, d.v, c.TickInterval)
 		}

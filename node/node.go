@@ -50,6 +50,8 @@ type Node struct {
 	applied  atomic.Uint64
 	rev      atomic.Uint64
 
+	metrics *metrics
+
 	stopOnce sync.Once
 	stopped  chan struct{}
 	stopErr  error
@@ -91,6 +93,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		sm = kv.New()
 	}
 	n.logger = cfg.Logger.With("replica", cfg.ID.String())
+	n.metrics = newMetrics(n)
 	for _, r := range []msg.Role{msg.RoleProposer, msg.RoleAcceptor, msg.RoleLearner, msg.RoleExecutor} {
 		n.local[r] = actor.NewPID(n.sys.Address(), remote.ActorName(r))
 	}
@@ -98,7 +101,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	ids := book.IDs()
 	ticks := cfg.ticks
 	pcfg := proposer.Config{ID: cfg.ID, Replicas: ids, HeartbeatTicks: ticks(cfg.HeartbeatInterval),
-		ElectionTicks: ticks(cfg.ElectionTimeout), ResendTicks: ticks(cfg.ResendInterval), HoldTicks: ticks(cfg.HoldTimeout),
+		ElectionTicks: ticks(cfg.ElectionTimeout), ResendTicks: ticks(cfg.ResendInterval),
 		Window: cfg.Window, MaxBatch: cfg.MaxBatch, MaxBatchBytes: cfg.MaxBatchBytes, MaxQueue: cfg.MaxQueue, MaxHops: 3}
 	acfg := acceptor.Config{ID: cfg.ID, Learners: ids, LeaseTicks: ticks(cfg.LeaseTimeout)}
 	lcfg := learner.Config{ID: cfg.ID, Acceptors: ids, StallTicks: 2, ResendTicks: ticks(cfg.ResendInterval),
@@ -125,7 +128,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			c := pcfg
 			restarts++ // producers run on the supervisor's goroutine, one at a time
 			c.Rand = rand.New(rand.NewPCG(seed, uint64(restarts)))
-			return proposer.NewActor(c, n.store.Proposer(), book, roleLog(msg.RoleProposer), n.observeProposer)
+			return proposer.NewActor(c, n.store.Proposer(), book, roleLog(msg.RoleProposer), proposer.Hooks{
+				Status: n.observeProposer,
+				Batch:  func(k int) { n.metrics.batch.Observe(float64(k)) },
+				Commit: func(d time.Duration) { n.metrics.commit.Observe(d.Seconds()) },
+			})
 		}, mbox)},
 	}
 	sup := &supervisor{specs: specs, tick: cfg.TickInterval}
@@ -154,6 +161,9 @@ func newSystem(logger *slog.Logger) *actor.ActorSystem {
 func (n *Node) observeProposer(st proposer.Status) {
 	n.mu.Lock()
 	if st.Leader != n.prop.Leader || st.Ballot != n.prop.Ballot {
+		if st.Leader != 0 {
+			n.metrics.leaderChanges.Inc()
+		}
 		close(n.leaderCh)
 		n.leaderCh = make(chan struct{})
 	}

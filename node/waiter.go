@@ -27,7 +27,7 @@ func (w *waiter) SendSystemMessage(*actor.PID, any) {}
 func (w *waiter) Stop(*actor.PID)                   {}
 
 func newWaiter(sys *actor.ActorSystem) *waiter {
-	w := &waiter{ch: make(chan any, 4), sys: sys}
+	w := &waiter{ch: make(chan any, 16), sys: sys}
 	w.pid, _ = sys.ProcessRegistry.Add(w, "w"+sys.ProcessRegistry.NextId())
 	return w
 }

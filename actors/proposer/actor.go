@@ -2,6 +2,7 @@ package proposer
 
 import (
 	"log/slog"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -18,17 +19,28 @@ type Actor struct {
 	ballots storage.BallotLog
 	book    *remote.Book
 	logger  *slog.Logger
-	observe func(Status)
+	hooks   Hooks
 	core    *Core
 	saved   msg.Ballot
 	failed  bool
 	last    Status
+	sent    map[uint64]time.Time // when this leader first proposed each slot in flight
 }
 
-// NewActor returns the actor. observe, if not nil, is called with the
-// proposer's status whenever it changes.
-func NewActor(cfg Config, ballots storage.BallotLog, book *remote.Book, logger *slog.Logger, observe func(Status)) *Actor {
-	return &Actor{cfg: cfg, ballots: ballots, book: book, logger: logger, observe: observe}
+// Hooks let the replica observe the proposer; any of them may be nil. They
+// run on the actor's goroutine and must not block.
+type Hooks struct {
+	// Status is called with the proposer's status whenever it changes.
+	Status func(Status)
+	// Batch is called with the number of commands of each new slot.
+	Batch func(cmds int)
+	// Commit is called with the time from proposing a slot to knowing it chosen.
+	Commit func(time.Duration)
+}
+
+// NewActor returns the actor.
+func NewActor(cfg Config, ballots storage.BallotLog, book *remote.Book, logger *slog.Logger, hooks Hooks) *Actor {
+	return &Actor{cfg: cfg, ballots: ballots, book: book, logger: logger, hooks: hooks, sent: map[uint64]time.Time{}}
 }
 
 // Campaign asks the proposer to start an election at once.
@@ -57,6 +69,9 @@ func (a *Actor) Receive(ctx actor.Context) {
 		panic("proposer: injected crash")
 	case actor.AutoReceiveMessage, actor.SystemMessage:
 		return
+	case *msg.Committed:
+		out = a.core.Step(m)
+		a.committed(m.Commit)
 	default:
 		out = a.core.Step(m)
 	}
@@ -71,11 +86,53 @@ func (a *Actor) Receive(ctx actor.Context) {
 		a.saved = b
 	}
 	a.book.Send(ctx, out)
+	a.track(out)
 	a.publish()
 }
 
+// track notes when each slot was first proposed, for the commit latency.
+func (a *Actor) track(out []msg.Out) {
+	if a.hooks.Commit == nil && a.hooks.Batch == nil {
+		return
+	}
+	var last *msg.Accept
+	for _, o := range out {
+		acc, ok := o.Msg.(*msg.Accept)
+		if !ok || acc == last {
+			continue // one Accept goes to every acceptor
+		}
+		last = acc
+		for _, p := range acc.Proposals {
+			if _, seen := a.sent[p.Slot]; !seen {
+				a.sent[p.Slot] = time.Now()
+				if a.hooks.Batch != nil && !p.Value.IsNoop() {
+					a.hooks.Batch(len(p.Value.Cmds))
+				}
+			}
+		}
+	}
+}
+
+func (a *Actor) committed(commit uint64) {
+	if len(a.sent) == 0 {
+		return
+	}
+	now := time.Now()
+	for s, t := range a.sent {
+		if s <= commit {
+			if a.hooks.Commit != nil {
+				a.hooks.Commit(now.Sub(t))
+			}
+			delete(a.sent, s)
+		}
+	}
+	if !a.core.IsLeader() {
+		clear(a.sent)
+	}
+}
+
 func (a *Actor) publish() {
-	if a.observe == nil || a.core == nil {
+	if a.hooks.Status == nil || a.core == nil {
 		return
 	}
 	st := a.core.Status()
@@ -84,6 +141,6 @@ func (a *Actor) publish() {
 			a.logger.Info("leadership", "role", st.Role, "leader", st.Leader, "ballot", st.Ballot.String())
 		}
 		a.last = st
-		a.observe(st)
+		a.hooks.Status(st)
 	}
 }

@@ -21,9 +21,6 @@ type Config struct {
 	// ResendTicks is how long an unanswered Prepare or Accept waits before it
 	// is sent again (remoting is at-most-once).
 	ResendTicks int
-	// HoldTicks is how long a request waits for a leader to be known before it
-	// is rejected as not proposed.
-	HoldTicks int
 	// Window is the number of slots the leader keeps in flight.
 	Window int
 	// MaxBatch and MaxBatchBytes bound the commands of one slot.
@@ -55,11 +52,6 @@ type inflight struct {
 	sentAt int
 }
 
-type held struct {
-	m     any // *msg.ClientRequest or *msg.ReadRequest
-	since int
-}
-
 type pendingRead struct {
 	req     *msg.ReadRequest
 	index   uint64
@@ -83,7 +75,6 @@ type Core struct {
 
 	electionElapsed int
 	electionTimeout int
-	held            []held
 
 	// candidate
 	probing    bool // pre-vote: asking whether a quorum would promise
@@ -172,7 +163,6 @@ func (c *Core) Tick() []msg.Out {
 			c.campaign()
 		}
 	}
-	c.expireHeld()
 	return c.flush()
 }
 
@@ -232,19 +222,18 @@ func (c *Core) becomeFollower(lead msg.NodeID, b msg.Ballot) {
 	c.promises = nil
 	c.resetElectionTimer()
 	if wasLeader {
-		// Commands we queued were never proposed: they may go elsewhere.
-		// Reads not yet confirmed were never answered: the client retries.
+		// Commands we queued were never proposed, and reads not yet confirmed
+		// were never answered: say so, and their clients try the next leader.
 		// Slots in flight may still be chosen by the next leader, whose phase 1
 		// recovers them; their clients learn the outcome from their executor.
-		for _, cmd := range c.queue {
-			c.held = append(c.held, held{m: &msg.ClientRequest{Cmd: cmd}, since: c.now})
+		for i := range c.queue {
+			c.reject(&msg.ClientRequest{Cmd: c.queue[i]}, msg.RejectNoLeader)
 		}
 		for _, r := range c.reads {
 			c.reject(r.req, msg.RejectNoLeader)
 		}
 		c.queue, c.reads, c.inflight, c.ackSeq, c.ackTick = nil, nil, nil, nil, nil
 	}
-	c.releaseHeld()
 }
 
 func (c *Core) campaign() {
@@ -307,7 +296,6 @@ func (c *Core) becomeLeader() {
 		c.broadcast(msg.RoleAcceptor, &msg.Accept{From: c.cfg.ID, Ballot: c.ballot, Proposals: recovered})
 	}
 	c.sendHeartbeat()
-	c.releaseHeld()
 	c.propose()
 }
 
@@ -331,12 +319,8 @@ func (c *Core) heartbeat(m *msg.Heartbeat) {
 		}
 	case follower:
 		if !m.Ballot.Less(c.leaderBallot) {
-			newLeader := c.leader != m.From
 			c.leader, c.leaderBallot = m.From, m.Ballot
 			c.resetElectionTimer()
-			if newLeader {
-				c.releaseHeld()
-			}
 		}
 	}
 }
@@ -385,14 +369,13 @@ func stepFollower(c *Core, m any) {
 	}
 }
 
-// route sends a request to the leader we know, or holds it until one is known.
+// route sends a request to the leader we know. Without one the request is
+// rejected at once as not proposed: the client waits for a leader (the node
+// API watches leader changes) rather than the proposer holding it, so that a
+// client whose deadline passes knows its request was never proposed.
 func (c *Core) route(m any) {
 	if c.leader == 0 || c.leader == c.cfg.ID {
-		if len(c.held) >= c.cfg.MaxQueue {
-			c.reject(m, msg.RejectOverloaded)
-			return
-		}
-		c.held = append(c.held, held{m: m, since: c.now})
+		c.reject(m, msg.RejectNoLeader)
 		return
 	}
 	switch m := m.(type) {
@@ -409,32 +392,6 @@ func (c *Core) route(m any) {
 		}
 		c.send(c.leader, msg.RoleProposer, &msg.ReadRequest{Origin: m.Origin, Reply: m.Reply, Hops: m.Hops + 1})
 	}
-}
-
-func (c *Core) releaseHeld() {
-	if c.leader == 0 || len(c.held) == 0 {
-		return
-	}
-	hs := c.held
-	c.held = nil
-	for _, h := range hs {
-		c.step(c, h.m)
-	}
-}
-
-func (c *Core) expireHeld() {
-	if len(c.held) == 0 {
-		return
-	}
-	keep := c.held[:0]
-	for _, h := range c.held {
-		if c.now-h.since >= c.cfg.HoldTicks {
-			c.reject(h.m, msg.RejectNoLeader)
-		} else {
-			keep = append(keep, h)
-		}
-	}
-	c.held = keep
 }
 
 // --- candidate ---------------------------------------------------------------

@@ -1,6 +1,7 @@
 package proposer
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -9,7 +10,7 @@ import (
 
 func testConfig(id msg.NodeID) Config {
 	return Config{ID: id, Replicas: []msg.NodeID{1, 2, 3}, HeartbeatTicks: 5, ElectionTicks: 15, ResendTicks: 10,
-		HoldTicks: 50, Window: 2, MaxBatch: 3, MaxBatchBytes: 1 << 20, MaxQueue: 100, MaxHops: 3,
+		Window: 2, MaxBatch: 3, MaxBatchBytes: 1 << 20, MaxQueue: 100, MaxHops: 3,
 		Rand: rand.New(rand.NewPCG(1, 2))}
 }
 
@@ -232,38 +233,39 @@ func TestHigherPromiseInAckDeposesLeader(t *testing.T) {
 	_ = out
 }
 
-func TestFollowerForwardsAndHolds(t *testing.T) {
+func TestFollowerForwardsOrRejects(t *testing.T) {
 	c := New(testConfig(2), msg.Ballot{})
-	// No leader known: the request is held.
+	// No leader known: rejected at once as not proposed.
 	out := c.Step(&msg.ClientRequest{Cmd: msg.Command{Origin: 2, Reply: "w", Data: []byte("a")}})
-	if len(out) != 0 {
-		t.Fatalf("request without a leader produced %v", out)
+	rej, to := find[*msg.Reject](out)
+	if len(rej) != 1 || rej[0].Reason != msg.RejectNoLeader || to[0] != (msg.Target{Node: 2, Role: msg.RoleWaiter, Ref: "w"}) {
+		t.Fatalf("request without a leader: %v, want a reject to its waiter", out)
 	}
-	// A heartbeat names the leader: the held request goes there.
-	out = c.Step(&msg.Heartbeat{From: 3, Ballot: msg.Ballot{Round: 1, ID: 3}, Seq: 1})
+	// A heartbeat names the leader: requests go there.
+	c.Step(&msg.Heartbeat{From: 3, Ballot: msg.Ballot{Round: 1, ID: 3}, Seq: 1})
+	out = c.Step(&msg.ClientRequest{Cmd: msg.Command{Origin: 2, Reply: "w", Data: []byte("a")}})
 	fw, to := find[*msg.ClientRequest](out)
 	if len(fw) != 1 || to[0] != (msg.Target{Node: 3, Role: msg.RoleProposer}) || fw[0].Hops != 1 {
-		t.Fatalf("held request forwarded as %v to %v", fw, to)
+		t.Fatalf("request forwarded as %v to %v", fw, to)
 	}
 	// Forwarding loops are cut.
 	out = c.Step(&msg.ClientRequest{Cmd: msg.Command{Origin: 1, Reply: "x"}, Hops: 3})
-	rej, _ := find[*msg.Reject](out)
+	rej, _ = find[*msg.Reject](out)
 	if len(rej) != 1 || rej[0].Reason != msg.RejectNoLeader {
 		t.Fatalf("over-forwarded request: %v, want a reject", out)
 	}
 }
 
-func TestHeldRequestExpiresAsNotProposed(t *testing.T) {
-	c := New(testConfig(2), msg.Ballot{})
-	c.cfg.ElectionTicks = 1000 // no election during this test
-	c.resetElectionTimer()
-	c.Step(&msg.ClientRequest{Cmd: msg.Command{Origin: 2, Reply: "w"}})
-	var rej []*msg.Reject
-	for i := 0; i < c.cfg.HoldTicks && len(rej) == 0; i++ {
-		rej, _ = find[*msg.Reject](c.Tick())
+func TestDeposedLeaderRejectsQueuedCommands(t *testing.T) {
+	c := New(testConfig(1), msg.Ballot{})
+	elect(t, c, nil)
+	for i := 0; i < 5; i++ { // window 2: three stay queued
+		c.Step(&msg.ClientRequest{Cmd: msg.Command{Origin: 3, Reply: fmt.Sprint(i)}})
 	}
-	if len(rej) != 1 || rej[0].Reason != msg.RejectNoLeader {
-		t.Fatalf("held request not rejected within HoldTicks: %v", rej)
+	out := c.Step(&msg.Heartbeat{From: 2, Ballot: msg.Ballot{Round: 99, ID: 2}})
+	rej, _ := find[*msg.Reject](out)
+	if len(rej) != 3 {
+		t.Fatalf("deposed leader rejected %d queued commands, want 3 (the two in flight may still be chosen)", len(rej))
 	}
 }
 

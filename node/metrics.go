@@ -1,0 +1,80 @@
+package node
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are one replica's Prometheus collectors, in a registry of its own
+// so that the replicas of an in-process cluster do not collide.
+type metrics struct {
+	reg           *prometheus.Registry
+	requests      *prometheus.CounterVec
+	propose       prometheus.Histogram
+	commit        prometheus.Histogram
+	batch         prometheus.Histogram
+	leaderChanges prometheus.Counter
+	dropped       *prometheus.CounterVec
+}
+
+func newMetrics(n *Node) *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "rsml_http_requests_total", Help: "HTTP requests served, by method and status code.",
+	}, []string{"method", "code"})
+	m.propose = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "rsml_propose_seconds",
+		Help:    "Time from a proposal on this replica until it was applied and answered.",
+		Buckets: prometheus.ExponentialBuckets(50e-6, 2, 18),
+	})
+	m.commit = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "rsml_commit_seconds",
+		Help:    "Time from the leader proposing a slot until it knew the slot chosen.",
+		Buckets: prometheus.ExponentialBuckets(50e-6, 2, 18),
+	})
+	m.batch = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "rsml_batch_commands", Help: "Commands per slot proposed by this replica as leader.",
+		Buckets: prometheus.ExponentialBuckets(1, 2, 12),
+	})
+	m.leaderChanges = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "rsml_leader_changes_total", Help: "Times this replica saw the leader (or its ballot) change.",
+	})
+	m.dropped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "rsml_dropped_messages_total", Help: "Messages dropped on receipt, by reason.",
+	}, []string{"reason"})
+	gauge := func(name, help string, f func() float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
+	}
+	m.reg.MustRegister(m.requests, m.propose, m.commit, m.batch, m.leaderChanges, m.dropped,
+		gauge("rsml_ballot_round", "Round of the ballot of the leader this replica follows.", func() float64 {
+			return float64(n.Status().Ballot.Round)
+		}),
+		gauge("rsml_is_leader", "1 if this replica leads.", func() float64 {
+			if n.Status().IsLeader {
+				return 1
+			}
+			return 0
+		}),
+		gauge("rsml_commit_seq", "Slots this replica knows chosen.", func() float64 { return float64(n.commit.Load()) }),
+		gauge("rsml_applied_seq", "Slots this replica has applied.", func() float64 { return float64(n.applied.Load()) }),
+		gauge("rsml_rev", "Rev of the last applied command.", func() float64 { return float64(n.rev.Load()) }),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+func (m *metrics) observeRequest(method string, code int) {
+	m.requests.WithLabelValues(method, strconv.Itoa(code)).Inc()
+}
+
+func (m *metrics) observePropose(d time.Duration) { m.propose.Observe(d.Seconds()) }
