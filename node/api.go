@@ -27,6 +27,9 @@ var (
 	// ErrStaleRequest: a tagged request whose seq the client had already
 	// acknowledged; it was not applied again.
 	ErrStaleRequest = errors.New("rsml: request already acknowledged by its client")
+	// ErrSessionExpired: a tagged request of a session the executor forgot
+	// (more than MaxSessions clients); it was not applied.
+	ErrSessionExpired = errors.New("rsml: client session expired")
 )
 
 // Result is the outcome of an applied command.
@@ -64,14 +67,18 @@ func (n *Node) withDeadline(ctx context.Context) (context.Context, context.Cance
 func (n *Node) Propose(ctx context.Context, cmd []byte, opts ...ProposeOption) (Result, error) {
 	ctx, cancel := n.withDeadline(ctx)
 	defer cancel()
-	w := newWaiter(n.sys)
+	w := newWaiter(n.sys, n.book.Cluster(), n.incarnation)
 	defer w.close()
 	c := msg.Command{Origin: n.cfg.ID, Reply: w.pid.Id, Data: append([]byte(nil), cmd...)}
 	for _, o := range opts {
 		o(&c)
 	}
 	start := time.Now()
-	defer func() { n.metrics.observePropose(time.Since(start)) }()
+	n.inflight.Add(1)
+	defer func() {
+		n.inflight.Add(-1)
+		n.metrics.observePropose(time.Since(start))
+	}()
 	if c.Client == 0 {
 		seq, acked := n.nextTag()
 		defer n.finishTag(seq)
@@ -102,8 +109,11 @@ func (n *Node) Propose(ctx context.Context, cmd []byte, opts ...ProposeOption) (
 			switch m := m.(type) {
 			case *msg.Result:
 				if m.Err != "" {
-					if m.Err == executor.ErrStaleRequest.Error() {
+					switch m.Err {
+					case executor.ErrStaleRequest.Error():
 						return Result{}, ErrStaleRequest
+					case executor.ErrSessionExpired.Error():
+						return Result{}, ErrSessionExpired
 					}
 					return Result{}, errors.New(m.Err)
 				}
@@ -164,7 +174,7 @@ func (n *Node) isStopped() bool {
 func (n *Node) Read(ctx context.Context, query []byte) ([]byte, error) {
 	ctx, cancel := n.withDeadline(ctx)
 	defer cancel()
-	w := newWaiter(n.sys)
+	w := newWaiter(n.sys, n.book.Cluster(), n.incarnation)
 	defer w.close()
 	req := &msg.ReadRequest{Origin: n.cfg.ID, Reply: w.pid.Id}
 	var index uint64
@@ -208,7 +218,7 @@ func (n *Node) Read(ctx context.Context, query []byte) ([]byte, error) {
 func (n *Node) StaleRead(ctx context.Context, query []byte) ([]byte, error) {
 	ctx, cancel := n.withDeadline(ctx)
 	defer cancel()
-	w := newWaiter(n.sys)
+	w := newWaiter(n.sys, n.book.Cluster(), n.incarnation)
 	defer w.close()
 	return n.readAt(ctx, w, query, 0)
 }

@@ -333,3 +333,60 @@ func waitFor(t *testing.T, cond func() bool) {
 		<-tick.C
 	}
 }
+
+// TestRestartedReplicaNeverGetsAnotherIncarnationsAnswer: a command proposed
+// through a replica that then restarts is applied after the restart; its
+// answer must not reach a new caller (answers are addressed by waiter name).
+func TestRestartedReplicaNeverGetsAnotherIncarnationsAnswer(t *testing.T) {
+	tc := startCluster(t, 3, Config{})
+	l := tc.leader()
+	ctx := ctxFor(t, 30*time.Second)
+	var fid msg.NodeID
+	for _, id := range tc.IDs() {
+		if id != l.ID() {
+			fid = id
+			break
+		}
+	}
+	f := tc.Node(fid)
+	// F forwards A to the leader but hears nothing back: A is chosen while F
+	// cannot apply it.
+	tc.Net.Block(l.ID(), fid)
+	aDone := make(chan struct{})
+	go func() {
+		defer close(aDone)
+		_, _ = f.Propose(ctx, kv.Put("a", []byte("A")))
+	}()
+	waitFor(t, func() bool { return l.Status().Applied >= 1 })
+	if err := tc.StopNode(ctx, fid); err != nil {
+		t.Fatal(err)
+	}
+	<-aDone
+	// The new incarnation proposes B while still cut off from the leader,
+	// then catches up: it applies A (whose answer names a waiter of the old
+	// incarnation) before B.
+	if err := tc.StartNode(ctx, fid); err != nil {
+		t.Fatal(err)
+	}
+	f2 := tc.Node(fid)
+	type out struct {
+		r   Result
+		err error
+	}
+	bDone := make(chan out, 1)
+	go func() {
+		r, err := f2.Propose(ctx, kv.Put("b", []byte("B")))
+		bDone <- out{r, err}
+	}()
+	waitFor(t, func() bool { return f2.inflight.Load() == 1 })
+	tc.Net.Heal()
+	b := <-bDone
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	aRes, _ := kv.DecodeWrite(b.r.Data)
+	if b.r.Rev != 2 || aRes.Rev != 2 {
+		t.Fatalf("B answered with rev %d (data rev %d), want 2: it got another command's answer", b.r.Rev, aRes.Rev)
+	}
+	tc.checkSameSequence()
+}

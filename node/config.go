@@ -18,11 +18,15 @@ import (
 type Config struct {
 	// ID is this replica's id, a key of Peers.
 	ID msg.NodeID
-	// ClusterID names the cluster; replicas of other clusters are ignored.
+	// ClusterID names the cluster (default "rsml"); messages from replicas of
+	// another cluster are dropped and counted.
 	ClusterID string
 	// Peers maps every replica's id, this one's included, to its actor-system
-	// address.
+	// address (HOST:PORT over TCP).
 	Peers map[msg.NodeID]string
+	// Listen is the address to listen on for consensus traffic over TCP
+	// (default: Peers[ID]); useful behind NAT or to bind 0.0.0.0.
+	Listen string
 
 	// System is an actor system to run the replica in (a host program's own);
 	// nil makes one that the replica owns and shuts down on Stop. A host's
@@ -108,6 +112,9 @@ func (c *Config) setDefaults() {
 	defInt(&c.MaxRestarts, 10)
 	if c.SnapshotEvery == 0 {
 		c.SnapshotEvery = 100000
+	}
+	if c.ClusterID == "" {
+		c.ClusterID = "rsml"
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -286,7 +286,7 @@ func (h *httpAPI) fail(w http.ResponseWriter, err error, write bool) {
 	case errors.Is(err, ErrOverloaded), errors.Is(err, ErrStopped), errors.Is(err, ErrIndeterminate):
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
-	case errors.Is(err, ErrStaleRequest):
+	case errors.Is(err, ErrStaleRequest), errors.Is(err, ErrSessionExpired):
 		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
 	default:
 		writeError(w, http.StatusInternalServerError, "internal", err.Error())

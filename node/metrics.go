@@ -63,6 +63,7 @@ func newMetrics(n *Node) *metrics {
 		gauge("rsml_commit_seq", "Slots this replica knows chosen.", func() float64 { return float64(n.commit.Load()) }),
 		gauge("rsml_applied_seq", "Slots this replica has applied.", func() float64 { return float64(n.applied.Load()) }),
 		gauge("rsml_rev", "Rev of the last applied command.", func() float64 { return float64(n.rev.Load()) }),
+		gauge("rsml_proposals_waiting", "Proposals on this replica waiting for their outcome.", func() float64 { return float64(n.inflight.Load()) }),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

@@ -2,11 +2,11 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +28,7 @@ type Node struct {
 	cfg    Config
 	sys    *actor.ActorSystem
 	ownSys bool
+	tcp    *remote.TCP // nil unless the replica talks TCP
 	book   *remote.Book
 	store  storage.Store
 	logger *slog.Logger
@@ -41,16 +42,18 @@ type Node struct {
 	// The node's own exactly-once session: every proposal through the Go API
 	// is tagged, so that a request lost with a failed leader can be sent again
 	// without being applied twice.
-	session  uint64
-	seqMu    sync.Mutex
-	nextSeq  uint64
-	ackedSeq uint64              // every seq up to here has its answer
-	finished map[uint64]struct{} // answered seqs above ackedSeq
-	commit   atomic.Uint64
-	applied  atomic.Uint64
-	rev      atomic.Uint64
+	session     uint64
+	incarnation string // unique per Start: names this incarnation's waiters
+	seqMu       sync.Mutex
+	nextSeq     uint64
+	ackedSeq    uint64              // every seq up to here has its answer
+	finished    map[uint64]struct{} // answered seqs above ackedSeq
+	commit      atomic.Uint64
+	applied     atomic.Uint64
+	rev         atomic.Uint64
 
-	metrics *metrics
+	metrics  *metrics
+	inflight atomic.Int64 // Propose calls waiting for their answer
 
 	stopOnce sync.Once
 	stopped  chan struct{}
@@ -70,15 +73,46 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, sys: cfg.System, stopped: make(chan struct{}), leaderCh: make(chan struct{}),
 		session: rand.Uint64() | 1, finished: map[uint64]struct{}{}}
+	n.incarnation = strconv.FormatUint(n.session, 36) + "-"
+	n.logger = cfg.Logger.With("replica", cfg.ID.String())
+	n.metrics = newMetrics(n)
+	var bookOpts []remote.BookOption
+	var decode actor.ReceiverMiddleware
 	if n.sys == nil {
+		// A system of our own: over TCP when there are peers to reach.
 		n.sys = newSystem(cfg.ActorLogger)
 		n.ownSys = true
-		if len(cfg.Peers) > 1 {
-			return nil, errors.New("node: Start with several peers needs an actor system that routes them (use StartCluster, or pass Config.System)")
+		self := cfg.Peers[cfg.ID]
+		if len(cfg.Peers) == 1 {
+			n.sys.ProcessRegistry.Address = self
+		} else {
+			if err := remote.ValidClusterID(cfg.ClusterID); err != nil {
+				n.sys.Shutdown()
+				return nil, fmt.Errorf("config: ClusterID: %w", err)
+			}
+			bind := cfg.Listen
+			if bind == "" {
+				bind = self
+			}
+			// Peers address us exactly as --peers spells it.
+			tcp, err := remote.StartTCP(n.sys, bind, remote.WithAdvertisedAddr(self))
+			if err != nil {
+				n.sys.Shutdown()
+				return nil, fmt.Errorf("node: consensus transport: %w", err)
+			}
+			n.tcp = tcp
+			drop := func(reason string, err error) {
+				n.metrics.dropped.WithLabelValues(reason).Inc()
+				n.logger.Warn("dropped a message", "reason", reason, "err", err)
+			}
+			bookOpts = append(bookOpts, remote.WithWire(cfg.ClusterID, func(err error) {
+				n.metrics.dropped.WithLabelValues("unencodable").Inc()
+				n.logger.Error("cannot encode a message", "err", err)
+			}))
+			decode = remote.DecodeMiddleware(cfg.ClusterID, drop)
 		}
-		n.sys.ProcessRegistry.Address = cfg.Peers[cfg.ID]
 	}
-	book, err := remote.NewBook(cfg.ID, cfg.Peers)
+	book, err := remote.NewBook(cfg.ID, cfg.Peers, bookOpts...)
 	if err != nil {
 		n.shutdownSystem()
 		return nil, fmt.Errorf("node: %w", err)
@@ -92,8 +126,6 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if sm == nil {
 		sm = kv.New()
 	}
-	n.logger = cfg.Logger.With("replica", cfg.ID.String())
-	n.metrics = newMetrics(n)
 	for _, r := range []msg.Role{msg.RoleProposer, msg.RoleAcceptor, msg.RoleLearner, msg.RoleExecutor} {
 		n.local[r] = actor.NewPID(n.sys.Address(), remote.ActorName(r))
 	}
@@ -111,6 +143,12 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	restarts := 0
 	roleLog := func(r msg.Role) *slog.Logger { return n.logger.With("role", r.String()) }
 	mbox := actor.WithMailbox(safeMailboxProducer())
+	if decode != nil {
+		mbox = func(p *actor.Props) {
+			actor.WithMailbox(safeMailboxProducer())(p)
+			actor.WithReceiverMiddleware(decode)(p)
+		}
+	}
 	specs := []roleSpec{
 		{msg.RoleAcceptor, actor.PropsFromProducer(func() actor.Actor {
 			return acceptor.NewActor(acfg, n.store.Acceptor(), book, roleLog(msg.RoleAcceptor))
@@ -128,7 +166,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			c := pcfg
 			restarts++ // producers run on the supervisor's goroutine, one at a time
 			c.Rand = rand.New(rand.NewPCG(seed, uint64(restarts)))
-			return proposer.NewActor(c, n.store.Proposer(), book, roleLog(msg.RoleProposer), proposer.Hooks{
+			return proposer.NewActor(c, n.store.Proposer(), n.store.Chosen(), book, roleLog(msg.RoleProposer), proposer.Hooks{
 				Status: n.observeProposer,
 				Batch:  func(k int) { n.metrics.batch.Observe(float64(k)) },
 				Commit: func(d time.Duration) { n.metrics.commit.Observe(d.Seconds()) },
@@ -261,6 +299,9 @@ func (n *Node) Stop(ctx context.Context) error {
 }
 
 func (n *Node) shutdownSystem() {
+	if n.tcp != nil {
+		n.tcp.Shutdown()
+	}
 	if n.ownSys {
 		n.sys.Shutdown()
 	}

@@ -35,6 +35,10 @@ var (
 	// ErrStaleRequest: the client already acknowledged this seq, so its
 	// result is forgotten; the request was not applied again.
 	ErrStaleRequest = errors.New("request already acknowledged by its client")
+	// ErrSessionExpired: a tagged request of a session the executor no longer
+	// knows (evicted past MaxSessions) that claims earlier answers; applying it
+	// could apply a retried request twice, so it is refused.
+	ErrSessionExpired = errors.New("client session expired")
 	// ErrNoReader: the state machine does not implement Reader.
 	ErrNoReader = errors.New("state machine does not serve reads")
 )
@@ -242,6 +246,10 @@ func (c *Core) applyOne(slot uint64, cmd *msg.Command) *msg.Result {
 		return &msg.Result{Slot: slot, Rev: c.rev, Data: c.sm.Apply(c.rev, cmd.Data)}
 	}
 	s := c.sessions[cmd.Client]
+	if s == nil && cmd.Acked > 0 {
+		// The client had answers before: its session existed and was evicted.
+		return &msg.Result{Slot: slot, Err: ErrSessionExpired.Error()}
+	}
 	if s == nil {
 		c.evictSession()
 		s = &session{Results: resultTable{}}

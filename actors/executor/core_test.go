@@ -437,3 +437,17 @@ func TestSnapshotBytesAreDeterministic(t *testing.T) {
 		}
 	}
 }
+
+func TestEvictedSessionWithHistoryIsRefused(t *testing.T) {
+	c, sm := newCore(t, Config{ID: self, MaxSessions: 1}, storage.NewMemory().Snapshots())
+	step(t, c, &msg.Deliver{First: 1, Values: []*msg.Value{value(tagged(7, 1, 0, "", kv.Put("k", []byte("7.1"))))}})
+	step(t, c, &msg.Deliver{First: 2, Values: []*msg.Value{value(tagged(8, 1, 0, "", kv.Put("k", []byte("8.1"))))}}) // evicts 7
+	// Client 7 goes on (it has the answer of seq 1): its session is gone, so
+	// the executor cannot tell a retry from a new request and must refuse.
+	out := step(t, c, &msg.Deliver{First: 3, Values: []*msg.Value{value(tagged(7, 2, 1, "r", kv.Put("k", []byte("7.2"))))}})
+	r := results(t, out)["r"]
+	if r == nil || r.Err != ErrSessionExpired.Error() || r.Rev != 0 {
+		t.Fatalf("expired session: %+v, want ErrSessionExpired and no rev", r)
+	}
+	checkKey(t, sm, "k", "8.1", 2)
+}

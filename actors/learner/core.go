@@ -132,6 +132,11 @@ func (c *Core) accepted(m *msg.Accepted) error {
 	if !ok {
 		return nil // not an acceptor of ours
 	}
+	if m.From == c.cfg.ID && len(m.Slots) > 0 && m.Slots[0] <= c.delivered {
+		// A leader re-proposing what we already delivered (a restarted
+		// proposer that campaigned before hearing our commit point): tell it.
+		c.send(c.cfg.ID, msg.RoleProposer, &msg.Committed{Commit: c.delivered})
+	}
 	for i, s := range m.Slots {
 		if s <= c.delivered || c.ready[s] != nil {
 			continue

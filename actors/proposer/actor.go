@@ -17,6 +17,7 @@ import (
 type Actor struct {
 	cfg     Config
 	ballots storage.BallotLog
+	chosen  storage.ChosenLog
 	book    *remote.Book
 	logger  *slog.Logger
 	hooks   Hooks
@@ -39,8 +40,9 @@ type Hooks struct {
 }
 
 // NewActor returns the actor.
-func NewActor(cfg Config, ballots storage.BallotLog, book *remote.Book, logger *slog.Logger, hooks Hooks) *Actor {
-	return &Actor{cfg: cfg, ballots: ballots, book: book, logger: logger, hooks: hooks, sent: map[uint64]time.Time{}}
+// chosen is the learner's log, read once at start for the commit point.
+func NewActor(cfg Config, ballots storage.BallotLog, chosen storage.ChosenLog, book *remote.Book, logger *slog.Logger, hooks Hooks) *Actor {
+	return &Actor{cfg: cfg, ballots: ballots, chosen: chosen, book: book, logger: logger, hooks: hooks, sent: map[uint64]time.Time{}}
 }
 
 // Campaign asks the proposer to start an election at once.
@@ -60,7 +62,7 @@ func (a *Actor) Receive(ctx actor.Context) {
 			a.failed = true
 			return
 		}
-		a.core, a.saved = New(a.cfg, used), used
+		a.core, a.saved = New(a.cfg, used, a.chosen.Last()), used
 	case *msg.Tick:
 		out = a.core.Tick()
 	case *Campaign:

@@ -96,12 +96,13 @@ type Core struct {
 
 // New returns a follower that knows no leader yet. used is the highest
 // ballot this replica's proposer ever used (from storage): every ballot it
-// uses from now on is higher.
-func New(cfg Config, used msg.Ballot) *Core {
+// uses from now on is higher. commit is how far the replica's learner has
+// delivered: a restarted proposer that campaigns recovers only what follows.
+func New(cfg Config, used msg.Ballot, commit uint64) *Core {
 	if cfg.Rand == nil {
 		cfg.Rand = rand.New(rand.NewPCG(uint64(cfg.ID), 0x5eed))
 	}
-	c := &Core{cfg: cfg, quorum: len(cfg.Replicas)/2 + 1, maxSeen: used}
+	c := &Core{cfg: cfg, quorum: len(cfg.Replicas)/2 + 1, maxSeen: used, commit: commit}
 	c.becomeFollower(0, msg.Ballot{})
 	return c
 }

@@ -72,7 +72,7 @@ func TestBallotOrder(t *testing.T) {
 }
 
 func TestPhase1RecoversHighestBallotValueAndFillsHoles(t *testing.T) {
-	c := New(testConfig(1), msg.Ballot{})
+	c := New(testConfig(1), msg.Ballot{}, 0)
 	old := &msg.Value{Cmds: []msg.Command{{Data: []byte("old")}}}
 	newer := &msg.Value{Cmds: []msg.Command{{Data: []byte("newer")}}}
 	other := &msg.Value{Cmds: []msg.Command{{Data: []byte("s4")}}}
@@ -118,7 +118,7 @@ func TestPhase1RecoversHighestBallotValueAndFillsHoles(t *testing.T) {
 }
 
 func TestPromisesOfOtherBallotsAreIgnored(t *testing.T) {
-	c := New(testConfig(1), msg.Ballot{})
+	c := New(testConfig(1), msg.Ballot{}, 0)
 	out := c.Campaign()
 	probes, _ := find[*msg.Prepare](out)
 	b := probes[0].Ballot
@@ -137,7 +137,7 @@ func TestPromisesOfOtherBallotsAreIgnored(t *testing.T) {
 }
 
 func TestNackWithHigherPromiseEndsCandidacyAndRaisesBallot(t *testing.T) {
-	c := New(testConfig(1), msg.Ballot{})
+	c := New(testConfig(1), msg.Ballot{}, 0)
 	out := c.Campaign()
 	probes, _ := find[*msg.Prepare](out)
 	b := probes[0].Ballot
@@ -153,7 +153,7 @@ func TestNackWithHigherPromiseEndsCandidacyAndRaisesBallot(t *testing.T) {
 }
 
 func TestLeaderBatchesWithinWindow(t *testing.T) {
-	c := New(testConfig(1), msg.Ballot{})
+	c := New(testConfig(1), msg.Ballot{}, 0)
 	elect(t, c, nil)
 	var accepts []*msg.Accept
 	for i := 0; i < 8; i++ {
@@ -175,7 +175,7 @@ func TestLeaderBatchesWithinWindow(t *testing.T) {
 }
 
 func TestResendsUnchosenAccepts(t *testing.T) {
-	c := New(testConfig(1), msg.Ballot{})
+	c := New(testConfig(1), msg.Ballot{}, 0)
 	elect(t, c, nil)
 	c.Step(&msg.ClientRequest{Cmd: msg.Command{Data: []byte("a")}})
 	var resent []*msg.Accept
@@ -192,7 +192,7 @@ func TestResendsUnchosenAccepts(t *testing.T) {
 }
 
 func TestReadIndexNeedsQuorumAfterArrival(t *testing.T) {
-	c := New(testConfig(1), msg.Ballot{})
+	c := New(testConfig(1), msg.Ballot{}, 0)
 	elect(t, c, nil)
 	c.Step(&msg.ClientRequest{Cmd: msg.Command{Data: []byte("w")}}) // slot 1
 	seqBefore := c.hbSeq
@@ -222,7 +222,7 @@ func TestReadIndexNeedsQuorumAfterArrival(t *testing.T) {
 }
 
 func TestHigherPromiseInAckDeposesLeader(t *testing.T) {
-	c := New(testConfig(1), msg.Ballot{})
+	c := New(testConfig(1), msg.Ballot{}, 0)
 	elect(t, c, nil)
 	c.Step(&msg.ClientRequest{Cmd: msg.Command{Reply: "a", Origin: 1}})
 	out := c.Step(&msg.ReadRequest{Origin: 1, Reply: "r"})
@@ -234,7 +234,7 @@ func TestHigherPromiseInAckDeposesLeader(t *testing.T) {
 }
 
 func TestFollowerForwardsOrRejects(t *testing.T) {
-	c := New(testConfig(2), msg.Ballot{})
+	c := New(testConfig(2), msg.Ballot{}, 0)
 	// No leader known: rejected at once as not proposed.
 	out := c.Step(&msg.ClientRequest{Cmd: msg.Command{Origin: 2, Reply: "w", Data: []byte("a")}})
 	rej, to := find[*msg.Reject](out)
@@ -257,7 +257,7 @@ func TestFollowerForwardsOrRejects(t *testing.T) {
 }
 
 func TestDeposedLeaderRejectsQueuedCommands(t *testing.T) {
-	c := New(testConfig(1), msg.Ballot{})
+	c := New(testConfig(1), msg.Ballot{}, 0)
 	elect(t, c, nil)
 	for i := 0; i < 5; i++ { // window 2: three stay queued
 		c.Step(&msg.ClientRequest{Cmd: msg.Command{Origin: 3, Reply: fmt.Sprint(i)}})
@@ -270,7 +270,7 @@ func TestDeposedLeaderRejectsQueuedCommands(t *testing.T) {
 }
 
 func TestCheckQuorumStepsDown(t *testing.T) {
-	c := New(testConfig(1), msg.Ballot{})
+	c := New(testConfig(1), msg.Ballot{}, 0)
 	elect(t, c, nil)
 	for i := 0; i < 3*c.cfg.ElectionTicks && c.IsLeader(); i++ {
 		for _, o := range c.Tick() {
@@ -286,7 +286,7 @@ func TestCheckQuorumStepsDown(t *testing.T) {
 }
 
 func TestCandidateStandsDownForLiveLeader(t *testing.T) {
-	c := New(testConfig(1), msg.Ballot{})
+	c := New(testConfig(1), msg.Ballot{}, 0)
 	c.Campaign()
 	c.Step(&msg.Heartbeat{From: 2, Ballot: msg.Ballot{Round: 1, ID: 2}})
 	if st := c.Status(); st.Role != "follower" || st.Leader != 2 {
@@ -295,7 +295,7 @@ func TestCandidateStandsDownForLiveLeader(t *testing.T) {
 }
 
 func TestElectionTimeoutStartsProbe(t *testing.T) {
-	c := New(testConfig(1), msg.Ballot{})
+	c := New(testConfig(1), msg.Ballot{}, 0)
 	var probes []*msg.Prepare
 	for i := 0; i < 2*c.cfg.ElectionTicks && len(probes) == 0; i++ {
 		probes, _ = find[*msg.Prepare](c.Tick())
@@ -306,13 +306,21 @@ func TestElectionTimeoutStartsProbe(t *testing.T) {
 }
 
 func TestRestartedProposerNeverReusesABallot(t *testing.T) {
-	c := New(testConfig(1), msg.Ballot{})
+	c := New(testConfig(1), msg.Ballot{}, 0)
 	c.Campaign()
 	used := c.Ballot()
 	// A restart rebuilds the core from the saved ballot.
-	c2 := New(testConfig(1), used)
+	c2 := New(testConfig(1), used, 0)
 	probes, _ := find[*msg.Prepare](c2.Campaign())
 	if !used.Less(probes[0].Ballot) {
 		t.Fatalf("restarted proposer campaigns with %v, not above the %v it used before", probes[0].Ballot, used)
+	}
+}
+
+func TestRestartedProposerRecoversFromItsCommitPoint(t *testing.T) {
+	c := New(testConfig(1), msg.Ballot{}, 300)
+	probes, _ := find[*msg.Prepare](c.Campaign())
+	if probes[0].FromSlot != 301 {
+		t.Fatalf("campaign from slot %d, want 301 (after the learner's commit point)", probes[0].FromSlot)
 	}
 }
