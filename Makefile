@@ -2,7 +2,7 @@
 GO        ?= go
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: all build test test-short lint fmt clean
+.PHONY: all build run test test-short lint fmt clean
 
 all: build
 
@@ -10,9 +10,16 @@ all: build
 build:
 	$(GO) build -o bin/rsml-node ./cmd/node
 
-## test: the whole suite with the race detector (what CI runs)
+## run: build, then start a 3-replica dev cluster in one process (Ctrl-C stops it)
+run: build
+	./bin/rsml-node dev
+
+## test: the whole suite with the race detector, then the tests that run
+## several TCP replicas in one process, which cannot run under it (each
+## Proto.Actor remote start sets gRPC's process-wide logger)
 test:
 	$(GO) test -race -count=1 -timeout 15m ./...
+	$(GO) test -count=1 -timeout 10m -run 'TCP' ./node
 
 ## test-short: the suite without the race detector, for a quick edit-test loop
 test-short:

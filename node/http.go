@@ -178,7 +178,9 @@ func (h *httpAPI) get(ctx context.Context, w http.ResponseWriter, r *http.Reques
 		writeError(w, http.StatusNotFound, "not_found", "key not found")
 		return
 	}
-	w.Header().Set("ETag", strconv.Quote(strconv.FormatUint(rev, 10)))
+	// Spelled as the contract spells it (Set would write "Etag"; header names
+	// are case-insensitive, but some clients and scripts compare them as text).
+	w.Header()["ETag"] = []string{strconv.Quote(strconv.FormatUint(rev, 10))}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Length", strconv.Itoa(len(v)))
 	w.WriteHeader(http.StatusOK)

@@ -1,9 +1,9 @@
 //go:build !race
 
-// The race detector flags a missing synchronisation inside Proto.Actor's
-// remoting shutdown (endpointManager.stop writes the connection map that an
-// endpoint writer goroutine read when a peer went away; see the closing note
-// of issue 3). These tests run without -race, in their own make test pass.
+// Several remoting systems in one process cannot pass -race: each Proto.Actor
+// remote Start sets gRPC's process-wide logger while an earlier system's gRPC
+// goroutines read it. These tests run without -race, in their own make test
+// pass; remote's tests run one replica per child process under -race.
 
 package node
 

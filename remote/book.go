@@ -61,12 +61,41 @@ type Book struct {
 	ids   []msg.NodeID
 	dense []*peer // indexed by id when every id < denseLimit
 	peers map[msg.NodeID]*peer
+
+	wire      *codec      // set by WithWire: messages to other replicas go as Encode's Any
+	cluster   string      // the cluster id of wire
+	onWireErr func(error) // reports an Encode failure in Send; may be nil
+}
+
+// BookOption configures a Book in NewBook.
+type BookOption func(*Book) error
+
+// WithWire makes the Book prepare messages for Proto.Actor remoting (the TCP
+// cluster): Send and Wrap turn a message for another replica into the
+// *anypb.Any that Encode(cluster, m) makes, while a message for the Book's own
+// replica stays the plain pointer. The receiving actors need
+// DecodeMiddleware(cluster, ...) and other receivers Unwrap.
+//
+// Send reports a message it cannot encode (a type that does not cross
+// replicas) to onError, if not nil, and drops it: a bug to log and count,
+// never a panic. cluster must pass ValidClusterID.
+//
+// The in-process cluster needs no wire: its links pass pointers.
+func WithWire(cluster string, onError func(error)) BookOption {
+	return func(b *Book) error {
+		c, err := codecFor(cluster)
+		if err != nil {
+			return err
+		}
+		b.wire, b.cluster, b.onWireErr = c, cluster, onError
+		return nil
+	}
 }
 
 // NewBook builds the address book of replica self. addrs must name every
 // replica, self included, each with a distinct non-empty address; id 0 is
 // reserved for "none".
-func NewBook(self msg.NodeID, addrs map[msg.NodeID]string) (*Book, error) {
+func NewBook(self msg.NodeID, addrs map[msg.NodeID]string, opts ...BookOption) (*Book, error) {
 	if len(addrs) == 0 {
 		return nil, fmt.Errorf("%w: no replicas", ErrBadBook)
 	}
@@ -74,6 +103,11 @@ func NewBook(self msg.NodeID, addrs map[msg.NodeID]string) (*Book, error) {
 		return nil, fmt.Errorf("%w: self id 0 (0 means none)", ErrBadBook)
 	}
 	b := &Book{self: self, peers: make(map[msg.NodeID]*peer, len(addrs))}
+	for _, opt := range opts {
+		if err := opt(b); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBadBook, err)
+		}
+	}
 	seen := make(map[string]msg.NodeID, len(addrs))
 	for id, addr := range addrs {
 		if id == 0 {
@@ -116,6 +150,10 @@ func (b *Book) peer(id msg.NodeID) *peer {
 	}
 	return b.peers[id]
 }
+
+// Cluster returns the cluster id given to WithWire, or "" if the Book has no
+// wire (the in-process cluster).
+func (b *Book) Cluster() string { return b.cluster }
 
 // Self returns the id of the replica this Book belongs to.
 func (b *Book) Self() msg.NodeID { return b.self }

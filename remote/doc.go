@@ -12,8 +12,14 @@
 //     replicas, cut one direction, take a replica down, and drop, duplicate or
 //     delay messages, reproducibly for a seed, while keeping the per-link FIFO
 //     order that real remoting gives.
-//   - In the TCP cluster (later) Proto.Actor remoting resolves the same
-//     addresses to gRPC endpoints.
+//   - In the TCP cluster each replica is its own process: StartTCP starts
+//     Proto.Actor remoting (gRPC) on its system, and the same addresses, now
+//     host:port, resolve to gRPC endpoints. Remoting carries only protobuf,
+//     so a Book made WithWire sends a message for another replica as an
+//     *anypb.Any holding its msgpack encoding and naming the cluster (Encode),
+//     and the receiving actors turn it back with DecodeMiddleware (other
+//     receivers with Unwrap), dropping what belongs to another cluster or does
+//     not decode.
 //
 // Because a *actor.PID caches the process it first resolved to, PIDs (and so
 // Books) must never be shared between actor systems: build one Book per system.

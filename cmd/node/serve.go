@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/rsml-go/rsml/msg"
+	"github.com/rsml-go/rsml/node"
+)
+
+// stopGrace bounds a clean stop: DESIGN.md §4.1 wants exit within 10s of
+// SIGTERM.
+const stopGrace = 8 * time.Second
+
+func runCommand(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("rsml-node run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	load := runFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "rsml-node run: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	s, err := load()
+	if err != nil {
+		fmt.Fprintf(stderr, "rsml-node run: %v\n", err)
+		return 2
+	}
+	logger := newLogger(stderr, s.logFormat, s.logLevel)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	n, err := node.Start(ctx, node.Config{ID: s.id, ClusterID: s.clusterID, Peers: s.peers, Listen: s.bind,
+		Logger: logger, ElectionTimeout: s.electionTimeout, HeartbeatInterval: s.heartbeatInterval})
+	if err != nil {
+		fmt.Fprintf(stderr, "rsml-node run: %v\n", err)
+		return 1
+	}
+	hs, err := n.ListenHTTP(s.http, node.HTTPConfig{MaxKeyBytes: s.maxKeyBytes, MaxValueBytes: s.maxValueBytes})
+	if err != nil {
+		fmt.Fprintf(stderr, "rsml-node run: %v\n", err)
+		sctx, cancel := context.WithTimeout(context.Background(), stopGrace)
+		defer cancel()
+		_ = n.Stop(sctx)
+		return 1
+	}
+	logger.Info("serving", "http", hs.URL(), "consensus", s.peers[s.id], "cluster", s.clusterID)
+	fmt.Fprintf(stdout, "replica %d: %s\n", s.id, hs.URL())
+	<-ctx.Done()
+	logger.Info("stopping")
+	return shutdown(stderr, []*node.HTTPServer{hs}, func(c context.Context) error { return n.Stop(c) })
+}
+
+func shutdown(stderr io.Writer, servers []*node.HTTPServer, stopNodes func(context.Context) error) int {
+	sctx, cancel := context.WithTimeout(context.Background(), stopGrace)
+	defer cancel()
+	code := 0
+	for _, hs := range servers {
+		hctx, hcancel := context.WithTimeout(sctx, 2*time.Second)
+		if err := hs.Close(hctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			fmt.Fprintf(stderr, "rsml-node: stop http: %v\n", err)
+		}
+		hcancel()
+	}
+	if err := stopNodes(sctx); err != nil {
+		fmt.Fprintf(stderr, "rsml-node: stop: %v\n", err)
+		code = 1
+	}
+	return code
+}
+
+func devCommand(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("rsml-node dev", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	nodes := fs.Int("nodes", 3, "number of replicas (1 to 7)")
+	httpAddr := fs.String("http", "127.0.0.1:8001", "HOST:PORT of replica 1's HTTP API; replica i listens on PORT+(i-1)")
+	storage := fs.String("storage", "memory", "storage: memory (nutsdb arrives with the durability milestone)")
+	dataDir := fs.String("data-dir", "", "data directory (for durable storage)")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	_ = dataDir
+	switch {
+	case fs.NArg() > 0:
+		fmt.Fprintf(stderr, "rsml-node dev: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	case *nodes < 1 || *nodes > 7:
+		fmt.Fprintf(stderr, "rsml-node dev: --nodes %d: want 1 to 7\n", *nodes)
+		return 2
+	case *storage != "memory":
+		fmt.Fprintf(stderr, "rsml-node dev: --storage %q: this version supports memory only\n", *storage)
+		return 2
+	case *logFormat != "text" && *logFormat != "json":
+		fmt.Fprintf(stderr, "rsml-node dev: --log-format %q: want text or json\n", *logFormat)
+		return 2
+	}
+	if _, err := parseLevel(*logLevel); err != nil {
+		fmt.Fprintf(stderr, "rsml-node dev: %v\n", err)
+		return 2
+	}
+	host, portStr, err := net.SplitHostPort(*httpAddr)
+	port, perr := strconv.Atoi(portStr)
+	if err != nil || perr != nil || port < 0 || port+*nodes-1 > 65535 {
+		fmt.Fprintf(stderr, "rsml-node dev: --http %q: want HOST:PORT\n", *httpAddr)
+		return 2
+	}
+	logger := newLogger(stderr, *logFormat, *logLevel)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	c, err := node.StartCluster(ctx, node.ClusterConfig{Nodes: *nodes, Template: node.Config{Logger: logger}})
+	if err != nil {
+		fmt.Fprintf(stderr, "rsml-node dev: %v\n", err)
+		return 1
+	}
+	var servers []*node.HTTPServer
+	stopAll := func(ctx context.Context) error { return c.Stop(ctx) }
+	for i := 1; i <= *nodes; i++ {
+		addr := net.JoinHostPort(host, strconv.Itoa(port+i-1))
+		if port == 0 {
+			addr = net.JoinHostPort(host, "0")
+		}
+		hs, err := c.Node(msg.NodeID(i)).ListenHTTP(addr, node.HTTPConfig{})
+		if err != nil {
+			fmt.Fprintf(stderr, "rsml-node dev: %v\n", err)
+			shutdown(stderr, servers, stopAll)
+			return 1
+		}
+		servers = append(servers, hs)
+		fmt.Fprintf(stdout, "replica %d: %s\n", i, hs.URL())
+	}
+	logger.Info("dev cluster running; Ctrl-C stops it", "replicas", *nodes)
+	<-ctx.Done()
+	return shutdown(stderr, servers, stopAll)
+}

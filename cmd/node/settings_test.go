@@ -1,0 +1,130 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func loadSettings(t *testing.T, args ...string) (settings, error) {
+	t.Helper()
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(&bytes.Buffer{})
+	load := runFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return settings{}, err
+	}
+	return load()
+}
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "rsml.toml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const goodConfig = `
+[consensus]
+replica_id = "2"
+cluster_id = "demo"
+storage   = { type = "memory" }
+transport = { type = "tcp", bind = "127.0.0.1:7002" }
+http      = "127.0.0.1:8002"
+election_timeout = "300ms"
+
+[consensus.cluster]
+acceptors = ["1", "2", "3"]
+proposers = ["1", "2", "3"]
+learners  = ["1", "2", "3"]
+
+[consensus.cluster.endpoints]
+"1" = "127.0.0.1:7001"
+"2" = "127.0.0.1:7002"
+"3" = "127.0.0.1:7003"
+`
+
+func TestConfigFileAndFlagsOverride(t *testing.T) {
+	p := writeFile(t, goodConfig)
+	s, err := loadSettings(t, "--config", p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.id != 2 || s.clusterID != "demo" || s.http != "127.0.0.1:8002" || len(s.peers) != 3 ||
+		s.peers[3] != "127.0.0.1:7003" || s.electionTimeout != 300*time.Millisecond || s.bind != "127.0.0.1:7002" {
+		t.Fatalf("settings from file: %+v", s)
+	}
+	s, err = loadSettings(t, "--config", p, "--http", "127.0.0.1:9999", "--id", "3", "--election-timeout", "1s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.id != 3 || s.http != "127.0.0.1:9999" || s.electionTimeout != time.Second || s.clusterID != "demo" {
+		t.Fatalf("flags must win over the file: %+v", s)
+	}
+}
+
+func TestBadSettingsAreRefusedWithAClearError(t *testing.T) {
+	peers := "1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003"
+	tests := []struct {
+		name string
+		args []string
+		file string
+		want string
+	}{
+		{"missing id", []string{"--peers", peers}, "", "--id: required"},
+		{"bad id", []string{"--id", "x", "--peers", peers}, "", `"x" is not a positive integer`},
+		{"zero id", []string{"--id", "0", "--peers", peers}, "", "not a positive integer"},
+		{"missing peers", []string{"--id", "1"}, "", "--peers: required"},
+		{"id not in peers", []string{"--id", "4", "--peers", peers}, "", "--id 4 is not in --peers"},
+		{"duplicate peer id", []string{"--id", "1", "--peers", "1=127.0.0.1:1,1=127.0.0.1:2"}, "", "replica 1 listed twice"},
+		{"peer without address", []string{"--id", "1", "--peers", "1=,2=127.0.0.1:2"}, "", "want HOST:PORT"},
+		{"peer without =", []string{"--id", "1", "--peers", "1:127.0.0.1:1"}, "", "want ID=HOST:PORT"},
+		{"shared address", []string{"--id", "1", "--peers", "1=127.0.0.1:1,2=127.0.0.1:1"}, "", "share address"},
+		{"bad port", []string{"--id", "1", "--peers", "1=127.0.0.1:99999"}, "", "bad port"},
+		{"nutsdb not yet", []string{"--id", "1", "--peers", peers, "--storage", "nutsdb"}, "", "supports memory only"},
+		{"bad log format", []string{"--id", "1", "--peers", peers, "--log-format", "xml"}, "", "--log-format"},
+		{"bad log level", []string{"--id", "1", "--peers", peers, "--log-level", "loud"}, "", "--log-level"},
+		{"heartbeat not below election", []string{"--id", "1", "--peers", peers, "--heartbeat-interval", "1s"}, "", "must be positive and below"},
+		{"unknown flag", []string{"--id", "1", "--peers", peers, "--bogus"}, "", "flag provided but not defined"},
+		{"missing file", []string{"--config", "/nonexistent/rsml.toml"}, "", "no such file"},
+		{"malformed file", nil, "[consensus\nreplica_id=", "config"},
+		{"unknown setting", nil, "[consensus]\nreplica_idd = \"1\"\n", "unknown settings: consensus.replica_idd"},
+		{"partial role sets", nil, strings.Replace(goodConfig, `learners  = ["1", "2", "3"]`, `learners  = ["1"]`, 1), "consensus.cluster.learners must list every replica"},
+		{"memory transport in run", nil, strings.Replace(goodConfig, `type = "tcp"`, `type = "memory"`, 1), "run supports tcp"},
+		{"bad duration", nil, strings.Replace(goodConfig, `"300ms"`, `"soon"`, 1), "consensus.election_timeout"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := tt.args
+			if tt.file != "" {
+				args = append([]string{"--config", writeFile(t, tt.file)}, args...)
+			}
+			_, err := loadSettings(t, args...)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want one mentioning %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestRunRefusesAnAddressInUse(t *testing.T) {
+	addrs := freePorts(t, 2)
+	// Occupy the HTTP port.
+	ln, err := netListen(addrs[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var out, errb bytes.Buffer
+	code := run([]string{"run", "--id", "1", "--peers", "1=" + addrs[0], "--http", addrs[1], "--log-level", "error"},
+		strings.NewReader(""), &out, &errb)
+	if code != 1 || !strings.Contains(errb.String(), "address already in use") {
+		t.Fatalf("exit %d, stderr %q: want 1 and a message about the address", code, errb.String())
+	}
+}
