@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -28,18 +29,26 @@ func BenchmarkClusterPut(b *testing.B) {
 				b.Fatal(err)
 			}
 			val := make([]byte, 128)
-			var n atomic.Int64
-			b.SetParallelism((clients + 1) / 2) // RunParallel runs GOMAXPROCS*p goroutines
+			var next atomic.Int64
+			var wg sync.WaitGroup
 			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					k := n.Add(1) % 1000
-					if _, err := l.Put(ctx, fmt.Sprintf("key-%d", k), val, kv.Cond{}); err != nil {
-						b.Error(err)
-						return
+			for w := 0; w < clients; w++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						k := next.Add(1)
+						if k > int64(b.N) {
+							return
+						}
+						if _, err := l.Put(ctx, fmt.Sprintf("key-%d", k%1000), val, kv.Cond{}); err != nil {
+							b.Error(err)
+							return
+						}
 					}
-				}
-			})
+				}()
+			}
+			wg.Wait()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
 		})
 	}
