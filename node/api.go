@@ -133,11 +133,44 @@ func (n *Node) Propose(ctx context.Context, cmd []byte, opts ...ProposeOption) (
 			// tag makes a second copy harmless).
 		case <-retry.C:
 		case <-ctx.Done():
+			// Answers already on their way (a reject from our own proposer
+			// takes microseconds) tell "not proposed" from "unknown".
+			if r, ok := n.settle(w, &outstanding); ok {
+				return r, nil
+			}
 			return Result{}, expired(ctx.Err())
 		case <-n.stopped:
 			return Result{}, expired(ErrStopped)
 		}
 	}
+}
+
+// settleTime is how long a call whose deadline passed still listens for the
+// answers of its outstanding attempts.
+const settleTime = 50 * time.Millisecond
+
+// settle collects, for a short while, the answers of attempts still
+// outstanding when the deadline passed: a Result makes the call a success
+// after all; Rejects lower the count of attempts that may have been proposed.
+func (n *Node) settle(w *waiter, outstanding *int) (Result, bool) {
+	t := time.NewTimer(settleTime)
+	defer t.Stop()
+	for *outstanding > 0 {
+		select {
+		case m := <-w.ch:
+			switch m := m.(type) {
+			case *msg.Result:
+				if m.Err == "" {
+					return Result{Slot: m.Slot, Rev: m.Rev, Data: m.Data}, true
+				}
+			case *msg.Reject:
+				*outstanding--
+			}
+		case <-t.C:
+			return Result{}, false
+		}
+	}
+	return Result{}, false
 }
 
 // backoff waits before retrying a request that was turned away: until the

@@ -26,6 +26,10 @@ type ClusterConfig struct {
 	Template Config
 	// NewStateMachine makes each replica's state machine (nil: kv.New).
 	NewStateMachine func(id msg.NodeID) executor.StateMachine
+	// NewStore opens each replica's storage (nil: in memory). The cluster
+	// keeps a store open across StopNode/StartNode, as a disk outlives a
+	// process, and closes it in Stop.
+	NewStore func(id msg.NodeID) (storage.Store, error)
 }
 
 // Cluster is a whole cluster in one process: one actor system per replica,
@@ -113,7 +117,14 @@ func (c *Cluster) StartNode(ctx context.Context, id msg.NodeID) error {
 	}
 	st := c.stores[id]
 	if st == nil {
-		st = storage.NewMemory()
+		if c.cfg.NewStore != nil {
+			var err error
+			if st, err = c.cfg.NewStore(id); err != nil {
+				return fmt.Errorf("cluster: storage of replica %d: %w", id, err)
+			}
+		} else {
+			st = storage.NewMemory()
+		}
 		c.stores[id] = st
 	}
 	sm := c.sms[id]
@@ -234,6 +245,10 @@ func (c *Cluster) Stop(ctx context.Context) error {
 	}
 	c.mu.Lock()
 	c.nodes = map[msg.NodeID]*Node{}
+	for id, st := range c.stores {
+		errs = append(errs, st.Close())
+		delete(c.stores, id)
+	}
 	c.mu.Unlock()
 	c.Net.Close()
 	return errors.Join(errs...)

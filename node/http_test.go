@@ -1,9 +1,13 @@
 package node
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -182,5 +186,51 @@ func TestHTTPNoLeaderAndIndeterminate(t *testing.T) {
 	}
 	if r = do(t, "GET", fs.URL+"/v1/kv/k?consistency=stale", nil); r.code != 404 {
 		t.Fatalf("stale read without a leader: %d, want 404 from the local copy", r.code)
+	}
+}
+
+func TestHTTPTruncatedAndSlowBodies(t *testing.T) {
+	tc := startCluster(t, 3, Config{})
+	l := tc.leader()
+	hs, err := l.ListenHTTP("127.0.0.1:0", HTTPConfig{ReadTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hs.Close(context.Background())
+
+	// Truncated: the body ends (the client half-closes) before Content-Length.
+	c, err := net.Dial("tcp", hs.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "PUT /v1/kv/t HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello")
+	c.(*net.TCPConn).CloseWrite()
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 400 {
+		t.Fatalf("truncated body: %d, want 400", resp.StatusCode)
+	}
+	if _, _, found, _ := l.StaleGet(context.Background(), "t"); found {
+		t.Fatal("a truncated request changed the store")
+	}
+
+	// Slow: the body never comes; the server gives up after ReadTimeout
+	// instead of holding the connection.
+	s, err := net.Dial("tcp", hs.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	fmt.Fprintf(s, "PUT /v1/kv/slow HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhe")
+	s.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf, _ := io.ReadAll(s) // returns when the server closes the connection
+	if strings.Contains(string(buf), " 200 ") {
+		t.Fatalf("slow body was accepted: %q", buf)
+	}
+	if _, _, found, _ := l.StaleGet(context.Background(), "slow"); found {
+		t.Fatal("a slow, incomplete request changed the store")
 	}
 }

@@ -8,12 +8,14 @@ import (
 	"io"
 	"net"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/rsml-go/rsml/msg"
 	"github.com/rsml-go/rsml/node"
+	"github.com/rsml-go/rsml/storage"
 )
 
 // stopGrace bounds a clean stop: DESIGN.md §4.1 wants exit within 10s of
@@ -39,7 +41,19 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 	logger := newLogger(stderr, s.logFormat, s.logLevel)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	n, err := node.Start(ctx, node.Config{ID: s.id, ClusterID: s.clusterID, Peers: s.peers, Listen: s.bind,
+	var store storage.Store
+	if s.storage == "nutsdb" {
+		d, err := storage.OpenDir(s.dataDir, s.clusterID, s.id, logger)
+		if err != nil {
+			fmt.Fprintf(stderr, "rsml-node run: %v\n", err)
+			return 1
+		}
+		defer d.Close()
+		store = d
+	} else {
+		logger.Warn("memory storage: this replica forgets everything when it stops; never restart it into a running cluster")
+	}
+	n, err := node.Start(ctx, node.Config{ID: s.id, ClusterID: s.clusterID, Peers: s.peers, Listen: s.bind, Store: store,
 		Logger: logger, ElectionTimeout: s.electionTimeout, HeartbeatInterval: s.heartbeatInterval})
 	if err != nil {
 		fmt.Fprintf(stderr, "rsml-node run: %v\n", err)
@@ -83,14 +97,13 @@ func devCommand(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	nodes := fs.Int("nodes", 3, "number of replicas (1 to 7)")
 	httpAddr := fs.String("http", "127.0.0.1:8001", "HOST:PORT of replica 1's HTTP API; replica i listens on PORT+(i-1)")
-	storage := fs.String("storage", "memory", "storage: memory (nutsdb arrives with the durability milestone)")
-	dataDir := fs.String("data-dir", "", "data directory (for durable storage)")
+	storeKind := fs.String("storage", "memory", "storage: memory or nutsdb (durable, one directory per replica under --data-dir)")
+	dataDir := fs.String("data-dir", "", "parent data directory for --storage nutsdb (replica i uses DIR/replica-i)")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	_ = dataDir
 	switch {
 	case fs.NArg() > 0:
 		fmt.Fprintf(stderr, "rsml-node dev: unexpected argument %q\n", fs.Arg(0))
@@ -98,8 +111,11 @@ func devCommand(args []string, stdout, stderr io.Writer) int {
 	case *nodes < 1 || *nodes > 7:
 		fmt.Fprintf(stderr, "rsml-node dev: --nodes %d: want 1 to 7\n", *nodes)
 		return 2
-	case *storage != "memory":
-		fmt.Fprintf(stderr, "rsml-node dev: --storage %q: this version supports memory only\n", *storage)
+	case *storeKind != "memory" && *storeKind != "nutsdb":
+		fmt.Fprintf(stderr, "rsml-node dev: --storage %q: want memory or nutsdb\n", *storeKind)
+		return 2
+	case *storeKind == "nutsdb" && *dataDir == "":
+		fmt.Fprintln(stderr, "rsml-node dev: --storage nutsdb needs --data-dir")
 		return 2
 	case *logFormat != "text" && *logFormat != "json":
 		fmt.Fprintf(stderr, "rsml-node dev: --log-format %q: want text or json\n", *logFormat)
@@ -118,7 +134,13 @@ func devCommand(args []string, stdout, stderr io.Writer) int {
 	logger := newLogger(stderr, *logFormat, *logLevel)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	c, err := node.StartCluster(ctx, node.ClusterConfig{Nodes: *nodes, Template: node.Config{Logger: logger}})
+	cc := node.ClusterConfig{Nodes: *nodes, Template: node.Config{Logger: logger}}
+	if *storeKind == "nutsdb" {
+		cc.NewStore = func(id msg.NodeID) (storage.Store, error) {
+			return storage.OpenDir(filepath.Join(*dataDir, "replica-"+id.String()), "rsml", id, logger)
+		}
+	}
+	c, err := node.StartCluster(ctx, cc)
 	if err != nil {
 		fmt.Fprintf(stderr, "rsml-node dev: %v\n", err)
 		return 1

@@ -74,8 +74,8 @@ func runFlags(fs *flag.FlagSet) func() (settings, error) {
 	clusterID := fs.String("cluster-id", "rsml", "cluster name; messages from replicas of another cluster are ignored")
 	bind := fs.String("bind", "", "address to listen on for consensus traffic (default: this replica's --peers address)")
 	httpAddr := fs.String("http", "127.0.0.1:8001", "HOST:PORT of the HTTP API")
-	storage := fs.String("storage", "memory", "storage: memory (nutsdb arrives with the durability milestone)")
-	dataDir := fs.String("data-dir", "", "data directory (for durable storage)")
+	storage := fs.String("storage", "nutsdb", "storage: nutsdb (durable, in --data-dir) or memory (lost when the process ends: a restarted replica must not rejoin)")
+	dataDir := fs.String("data-dir", "", "data directory for --storage nutsdb (one per replica; locked while in use)")
 	logFormat := fs.String("log-format", "text", "log format: text (colours on a terminal) or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	election := fs.Duration("election-timeout", 150*time.Millisecond, "shortest wait without a leader before a follower campaigns (each wait is drawn from [T, 2T))")
@@ -285,8 +285,14 @@ func (s *settings) validate() error {
 		}
 		seen[a] = id
 	}
-	if s.storage != "memory" {
-		return fmt.Errorf("--storage %q: this version supports memory only (nutsdb arrives with the durability milestone)", s.storage)
+	switch s.storage {
+	case "memory":
+	case "nutsdb":
+		if s.dataDir == "" {
+			return errors.New("--storage nutsdb needs --data-dir")
+		}
+	default:
+		return fmt.Errorf("--storage %q: want nutsdb or memory", s.storage)
 	}
 	if s.logFormat != "text" && s.logFormat != "json" {
 		return fmt.Errorf("--log-format %q: want text or json", s.logFormat)

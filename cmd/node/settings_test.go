@@ -34,7 +34,7 @@ const goodConfig = `
 [consensus]
 replica_id = "2"
 cluster_id = "demo"
-storage   = { type = "memory" }
+storage   = { type = "nutsdb", dir = "/tmp/rsml-test-2" }
 transport = { type = "tcp", bind = "127.0.0.1:7002" }
 http      = "127.0.0.1:8002"
 election_timeout = "300ms"
@@ -57,7 +57,8 @@ func TestConfigFileAndFlagsOverride(t *testing.T) {
 		t.Fatal(err)
 	}
 	if s.id != 2 || s.clusterID != "demo" || s.http != "127.0.0.1:8002" || len(s.peers) != 3 ||
-		s.peers[3] != "127.0.0.1:7003" || s.electionTimeout != 300*time.Millisecond || s.bind != "127.0.0.1:7002" {
+		s.peers[3] != "127.0.0.1:7003" || s.electionTimeout != 300*time.Millisecond || s.bind != "127.0.0.1:7002" ||
+		s.storage != "nutsdb" || s.dataDir != "/tmp/rsml-test-2" {
 		t.Fatalf("settings from file: %+v", s)
 	}
 	s, err = loadSettings(t, "--config", p, "--http", "127.0.0.1:9999", "--id", "3", "--election-timeout", "1s")
@@ -87,10 +88,11 @@ func TestBadSettingsAreRefusedWithAClearError(t *testing.T) {
 		{"peer without =", []string{"--id", "1", "--peers", "1:127.0.0.1:1"}, "", "want ID=HOST:PORT"},
 		{"shared address", []string{"--id", "1", "--peers", "1=127.0.0.1:1,2=127.0.0.1:1"}, "", "share address"},
 		{"bad port", []string{"--id", "1", "--peers", "1=127.0.0.1:99999"}, "", "bad port"},
-		{"nutsdb not yet", []string{"--id", "1", "--peers", peers, "--storage", "nutsdb"}, "", "supports memory only"},
-		{"bad log format", []string{"--id", "1", "--peers", peers, "--log-format", "xml"}, "", "--log-format"},
-		{"bad log level", []string{"--id", "1", "--peers", peers, "--log-level", "loud"}, "", "--log-level"},
-		{"heartbeat not below election", []string{"--id", "1", "--peers", peers, "--heartbeat-interval", "1s"}, "", "must be positive and below"},
+		{"nutsdb without a data dir", []string{"--id", "1", "--peers", peers}, "", "--storage nutsdb needs --data-dir"},
+		{"unknown storage", []string{"--id", "1", "--peers", peers, "--storage", "tape"}, "", "want nutsdb or memory"},
+		{"bad log format", []string{"--id", "1", "--peers", peers, "--storage", "memory", "--log-format", "xml"}, "", "--log-format"},
+		{"bad log level", []string{"--id", "1", "--peers", peers, "--storage", "memory", "--log-level", "loud"}, "", "--log-level"},
+		{"heartbeat not below election", []string{"--id", "1", "--peers", peers, "--storage", "memory", "--heartbeat-interval", "1s"}, "", "must be positive and below"},
 		{"unknown flag", []string{"--id", "1", "--peers", peers, "--bogus"}, "", "flag provided but not defined"},
 		{"missing file", []string{"--config", "/nonexistent/rsml.toml"}, "", "no such file"},
 		{"malformed file", nil, "[consensus\nreplica_id=", "config"},
@@ -122,7 +124,7 @@ func TestRunRefusesAnAddressInUse(t *testing.T) {
 	}
 	defer ln.Close()
 	var out, errb bytes.Buffer
-	code := run([]string{"run", "--id", "1", "--peers", "1=" + addrs[0], "--http", addrs[1], "--log-level", "error"},
+	code := run([]string{"run", "--id", "1", "--peers", "1=" + addrs[0], "--http", addrs[1], "--log-level", "error", "--storage", "memory"},
 		strings.NewReader(""), &out, &errb)
 	if code != 1 || !strings.Contains(errb.String(), "address already in use") {
 		t.Fatalf("exit %d, stderr %q: want 1 and a message about the address", code, errb.String())

@@ -1,0 +1,194 @@
+package storage
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// ErrCorrupt marks a file whose contents fail their checks; the message
+// names the file.
+var ErrCorrupt = errors.New("storage: corrupt file")
+
+const (
+	snapMagic   = "RSMLSNP1"
+	snapPrefix  = "snap-"
+	snapSuffix  = ".bin"
+	snapKeep    = 2 // the newest and one older, in case the newest is damaged
+	snapHdrSize = len(snapMagic) + 8 + 8 + 8
+)
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// SnapFiles keeps executor snapshots as files: each is written to a
+// temporary file, synced, renamed into place and the directory synced, so a
+// crash leaves either the old snapshot or the new one, never half of one.
+type SnapFiles struct {
+	dir    string
+	logger *slog.Logger
+	mu     sync.Mutex
+}
+
+// OpenSnapFiles uses (creating it if needed) dir for snapshots.
+func OpenSnapFiles(dir string, logger *slog.Logger) (*SnapFiles, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("storage: snapshots: %w", err)
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	// Leftovers of a crash during Save.
+	tmps, _ := filepath.Glob(filepath.Join(dir, "*.tmp"))
+	for _, t := range tmps {
+		_ = os.Remove(t)
+	}
+	return &SnapFiles{dir: dir, logger: logger}, nil
+}
+
+func snapName(slot uint64) string { return fmt.Sprintf("%s%020d%s", snapPrefix, slot, snapSuffix) }
+
+// list returns the snapshot files, newest (highest slot) first.
+func (s *SnapFiles) list() ([]string, error) {
+	ents, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, fmt.Errorf("storage: snapshots: %w", err)
+	}
+	var names []string
+	for _, e := range ents {
+		n := e.Name()
+		if strings.HasPrefix(n, snapPrefix) && strings.HasSuffix(n, snapSuffix) {
+			if _, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(n, snapPrefix), snapSuffix), 10, 64); err == nil {
+				names = append(names, n)
+			}
+		}
+	}
+	slices.Sort(names)
+	slices.Reverse(names)
+	return names, nil
+}
+
+// Load returns the newest snapshot that passes its checksum. A damaged newest
+// snapshot is skipped for the one before it (the chosen log and the peers
+// hold what follows); if every snapshot is damaged, Load fails naming them.
+func (s *SnapFiles) Load() (Snapshot, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	names, err := s.list()
+	if err != nil || len(names) == 0 {
+		return Snapshot{}, false, err
+	}
+	var bad []string
+	for _, n := range names {
+		p := filepath.Join(s.dir, n)
+		snap, err := readSnap(p)
+		if err == nil {
+			if len(bad) > 0 {
+				s.logger.Warn("skipped damaged snapshots; using an older one", "damaged", bad, "using", p)
+			}
+			return snap, true, nil
+		}
+		bad = append(bad, err.Error())
+	}
+	return Snapshot{}, false, fmt.Errorf("%w: no usable snapshot in %s: %s", ErrCorrupt, s.dir, strings.Join(bad, "; "))
+}
+
+func readSnap(path string) (Snapshot, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("storage: snapshot %s: %w", path, err)
+	}
+	if len(b) < snapHdrSize+4 || string(b[:len(snapMagic)]) != snapMagic {
+		return Snapshot{}, fmt.Errorf("%w: snapshot %s: bad header", ErrCorrupt, path)
+	}
+	body, sum := b[:len(b)-4], binary.BigEndian.Uint32(b[len(b)-4:])
+	if crc32.Checksum(body, crcTable) != sum {
+		return Snapshot{}, fmt.Errorf("%w: snapshot %s: checksum mismatch", ErrCorrupt, path)
+	}
+	h := body[len(snapMagic):]
+	slot, rev, n := binary.BigEndian.Uint64(h), binary.BigEndian.Uint64(h[8:]), binary.BigEndian.Uint64(h[16:])
+	data := body[snapHdrSize:]
+	if uint64(len(data)) != n {
+		return Snapshot{}, fmt.Errorf("%w: snapshot %s: length %d, header says %d", ErrCorrupt, path, len(data), n)
+	}
+	return Snapshot{Slot: slot, Rev: rev, Data: bytes.Clone(data)}, nil
+}
+
+// Save writes snap durably and removes all but the newest snapKeep.
+func (s *SnapFiles) Save(snap Snapshot) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var hdr [snapHdrSize]byte
+	copy(hdr[:], snapMagic)
+	binary.BigEndian.PutUint64(hdr[len(snapMagic):], snap.Slot)
+	binary.BigEndian.PutUint64(hdr[len(snapMagic)+8:], snap.Rev)
+	binary.BigEndian.PutUint64(hdr[len(snapMagic)+16:], uint64(len(snap.Data)))
+	crc := crc32.Update(crc32.Checksum(hdr[:], crcTable), crcTable, snap.Data)
+	var tail [4]byte
+	binary.BigEndian.PutUint32(tail[:], crc)
+	final := filepath.Join(s.dir, snapName(snap.Slot))
+	if err := writeFileSync(final, hdr[:], snap.Data, tail[:]); err != nil {
+		return fmt.Errorf("storage: save snapshot at slot %d: %w", snap.Slot, err)
+	}
+	names, err := s.list()
+	if err != nil {
+		return err
+	}
+	for i, n := range names {
+		if i >= snapKeep {
+			_ = os.Remove(filepath.Join(s.dir, n))
+		}
+	}
+	return nil
+}
+
+// writeFileSync writes parts to path atomically and durably: a temporary
+// file, fsync, rename, fsync of the directory.
+func writeFileSync(path string, parts ...[]byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	for _, p := range parts {
+		if _, err := f.Write(p); err != nil {
+			f.Close()
+			os.Remove(tmp)
+			return err
+		}
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
+		return err
+	}
+	return nil
+}
