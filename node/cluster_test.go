@@ -62,7 +62,13 @@ func TestWritesCommitAndEveryReplicaAppliesTheSameSequence(t *testing.T) {
 func TestLeaderStoppedNewLeaderTakesOver(t *testing.T) {
 	for _, nodes := range []int{3, 5} {
 		t.Run(fmt.Sprintf("%d replicas", nodes), func(t *testing.T) {
-			tc := startCluster(t, nodes, Config{})
+			var tc *testCluster
+			if nodes == 5 {
+				// Durable storage: the stopped leader restarts from disk.
+				tc = startDurableCluster(t, nodes, Config{})
+			} else {
+				tc = startCluster(t, nodes, Config{})
+			}
 			old := tc.leader()
 			a := newAcked()
 			stop := make(chan struct{})
@@ -191,7 +197,11 @@ func TestHealedReplicaCatchesUp(t *testing.T) {
 }
 
 func TestRolePanicsAreSurvived(t *testing.T) {
-	tc := startCluster(t, 3, Config{SnapshotEvery: 50})
+	t.Run("memory", func(t *testing.T) { rolePanics(t, startCluster(t, 3, Config{SnapshotEvery: 50})) })
+	t.Run("nutsdb", func(t *testing.T) { rolePanics(t, startDurableCluster(t, 3, Config{SnapshotEvery: 50})) })
+}
+
+func rolePanics(t *testing.T, tc *testCluster) {
 	tc.leader()
 	a := newAcked()
 	stop := make(chan struct{})

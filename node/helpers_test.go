@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/rsml-go/rsml/actors/executor"
 	"github.com/rsml-go/rsml/kv"
 	"github.com/rsml-go/rsml/msg"
+	"github.com/rsml-go/rsml/storage"
 )
 
 var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -86,6 +88,21 @@ type testCluster struct {
 
 func startCluster(t *testing.T, nodes int, tmpl Config) *testCluster {
 	t.Helper()
+	return startClusterStore(t, nodes, tmpl, nil)
+}
+
+// startDurableCluster is startCluster with each replica on nutsdb in its own
+// data directory.
+func startDurableCluster(t *testing.T, nodes int, tmpl Config) *testCluster {
+	t.Helper()
+	dir := t.TempDir()
+	return startClusterStore(t, nodes, tmpl, func(id msg.NodeID) (storage.Store, error) {
+		return storage.OpenDir(filepath.Join(dir, id.String()), "test", id, discard)
+	})
+}
+
+func startClusterStore(t *testing.T, nodes int, tmpl Config, newStore func(msg.NodeID) (storage.Store, error)) *testCluster {
+	t.Helper()
 	seed := time.Now().UnixNano()
 	t.Logf("cluster seed %d", seed)
 	if tmpl.Logger == nil {
@@ -95,7 +112,7 @@ func startCluster(t *testing.T, nodes int, tmpl Config) *testCluster {
 	var mu sync.Mutex
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := StartCluster(ctx, ClusterConfig{Nodes: nodes, Seed: seed, Template: tmpl,
+	c, err := StartCluster(ctx, ClusterConfig{Nodes: nodes, Seed: seed, Template: tmpl, NewStore: newStore,
 		NewStateMachine: func(id msg.NodeID) executor.StateMachine {
 			mu.Lock()
 			defer mu.Unlock()

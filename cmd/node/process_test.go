@@ -350,4 +350,34 @@ func TestProcessKillAllMidLoad(t *testing.T) {
 			t.Fatalf("acknowledged write %s=%s lost after kill -9 of every replica: %d %q", a.key, a.val, code, body)
 		}
 	}
+
+	// A clean stop (SIGTERM) and restart keeps everything too.
+	for _, p := range procs {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	for i, p := range procs {
+		if err := <-p.done; err != nil {
+			t.Fatalf("replica %d exited with %v after SIGTERM", i+1, err)
+		}
+	}
+	// The data directory of replica 1 is refused to another cluster.
+	out, err := exec.Command(bin, "run", "--id", "1", "--peers", peers, "--http", https[0],
+		"--cluster-id", "another", "--storage", "nutsdb", "--data-dir", dirs[0]).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), `belongs to replica 1 of cluster "proc-test"`) {
+		t.Fatalf("another cluster's replica on this directory: err=%v output=%s", err, out)
+	}
+	procs = start()
+	waitUntil(t, "a leader after the clean restart", func() bool {
+		for _, p := range procs {
+			if st, err := getStatus(p.url); err == nil && st.IsLeader {
+				return true
+			}
+		}
+		return false
+	})
+	for _, a := range all {
+		if code, body := httpDo(t, "GET", procs[1].url+"/v1/kv/"+a.key, ""); code != 200 || body != a.val {
+			t.Fatalf("acknowledged write %s=%s lost after SIGTERM and restart: %d %q", a.key, a.val, code, body)
+		}
+	}
 }
