@@ -157,16 +157,24 @@ func (c *Cluster) StartNode(ctx context.Context, id msg.NodeID) error {
 
 // StopNode stops replica id as a crash would: its network link goes down
 // first, so it sends nothing more. Its storage is kept for StartNode.
+//
+// The replica stays registered until its actors have stopped: if Stop times
+// out, StartNode keeps refusing, so two incarnations never share a store.
 func (c *Cluster) StopNode(ctx context.Context, id msg.NodeID) error {
 	c.mu.Lock()
 	n := c.nodes[id]
-	delete(c.nodes, id)
 	c.mu.Unlock()
 	if n == nil {
 		return fmt.Errorf("cluster: replica %d is not running", id)
 	}
 	c.Net.Detach(id)
-	return n.Stop(ctx)
+	if err := n.Stop(ctx); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	delete(c.nodes, id)
+	c.mu.Unlock()
+	return nil
 }
 
 // Leader returns the replica that leads with the highest ballot, or nil.

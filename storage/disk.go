@@ -47,7 +47,9 @@ func OpenDir(dir, cluster string, id msg.NodeID, logger *slog.Logger) (*Disk, er
 	if logger == nil {
 		logger = slog.Default()
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	// Synced up the tree: a directory that vanishes in a power cut would make
+	// the replica come back blank, free to contradict what it answered.
+	if err := nutsMkdirAll(dir); err != nil {
 		return nil, fmt.Errorf("storage: data directory %s: %w", dir, err)
 	}
 	lock, err := lockDir(dir)
@@ -141,9 +143,10 @@ func (d *Disk) Chosen() ChosenLog { return d.nuts.Chosen() }
 // Snapshots returns the snapshot files.
 func (d *Disk) Snapshots() SnapshotStore { return d.snaps }
 
-// Close closes the logs and releases the directory.
+// Close closes the logs and the snapshots and releases the directory.
 func (d *Disk) Close() error {
 	err := d.nuts.Close()
+	d.snaps.close()
 	d.unlock()
 	return err
 }

@@ -71,7 +71,10 @@ func (a *memAcceptor) Append(rec AcceptorRecord) error {
 		a.promised = rec.Promised
 	}
 	for _, e := range rec.Entries {
-		a.entries[e.Slot] = e
+		// The highest ballot wins, as in the durable log.
+		if cur, ok := a.entries[e.Slot]; !ok || !e.Ballot.Less(cur.Ballot) {
+			a.entries[e.Slot] = e
+		}
 	}
 	return nil
 }

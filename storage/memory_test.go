@@ -67,3 +67,23 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// A stray lower-ballot write for a slot (say, from a stopped incarnation
+// whose queued flush ran late) never replaces a higher acceptance.
+func TestAcceptorLogsKeepTheHighestBallotPerSlot(t *testing.T) {
+	lo, hi := msg.Ballot{Round: 1, ID: 1}, msg.Ballot{Round: 2, ID: 2}
+	vlo := &msg.Value{Cmds: []msg.Command{{Data: []byte("lo")}}}
+	vhi := &msg.Value{Cmds: []msg.Command{{Data: []byte("hi")}}}
+	disk, err := OpenNuts(t.TempDir(), nil)
+	must(t, err)
+	defer disk.Close()
+	for name, l := range map[string]AcceptorLog{"memory": NewMemory().Acceptor(), "nutsdb": disk.Acceptor()} {
+		must(t, l.Append(AcceptorRecord{Entries: []msg.Entry{{Slot: 7, Ballot: hi, Value: vhi}}}))
+		must(t, l.Append(AcceptorRecord{Entries: []msg.Entry{{Slot: 7, Ballot: lo, Value: vlo}}}))
+		st, err := l.Load()
+		must(t, err)
+		if len(st.Entries) != 1 || st.Entries[0].Ballot != hi || string(st.Entries[0].Value.Cmds[0].Data) != "hi" {
+			t.Fatalf("%s: slot 7 = %+v, want the acceptance at %v", name, st.Entries, hi)
+		}
+	}
+}

@@ -287,7 +287,13 @@ func (a *nutsAcceptor) Load() (AcceptorState, error) {
 				}
 				st.Promised = msg.MaxBallot(st.Promised, rec.Promised)
 				for _, e := range rec.Entries {
-					latest[e.Slot] = e
+					// The highest ballot wins: an acceptor never accepts
+					// below its promise, so a lower one can only be a stray
+					// write (say, of a stopped incarnation) and must not
+					// replace what was answered since.
+					if cur, ok := latest[e.Slot]; !ok || !e.Ballot.Less(cur.Ballot) {
+						latest[e.Slot] = e
+					}
 				}
 			}
 			return nil

@@ -36,11 +36,12 @@ type SnapFiles struct {
 	dir    string
 	logger *slog.Logger
 	mu     sync.Mutex
+	closed bool
 }
 
 // OpenSnapFiles uses (creating it if needed) dir for snapshots.
 func OpenSnapFiles(dir string, logger *slog.Logger) (*SnapFiles, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := nutsMkdirAll(dir); err != nil {
 		return nil, fmt.Errorf("storage: snapshots: %w", err)
 	}
 	if logger == nil {
@@ -122,10 +123,21 @@ func readSnap(path string) (Snapshot, error) {
 	return Snapshot{Slot: slot, Rev: rev, Data: bytes.Clone(data)}, nil
 }
 
+// close makes every later Save fail: the directory may belong to another
+// process once the lock is released.
+func (s *SnapFiles) close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+}
+
 // Save writes snap durably and removes all but the newest snapKeep.
 func (s *SnapFiles) Save(snap Snapshot) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
 	var hdr [snapHdrSize]byte
 	copy(hdr[:], snapMagic)
 	binary.BigEndian.PutUint64(hdr[len(snapMagic):], snap.Slot)
