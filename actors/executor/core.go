@@ -208,6 +208,7 @@ func (c *Core) resync() {
 }
 
 func (c *Core) deliver(d *msg.Deliver) error {
+	var snapErr error
 	for i, v := range d.Values {
 		slot := d.First + uint64(i)
 		if slot <= c.applied {
@@ -220,12 +221,15 @@ func (c *Core) deliver(d *msg.Deliver) error {
 		c.apply(slot, v)
 		if c.cfg.SnapshotEvery > 0 && c.sinceSnap >= c.cfg.SnapshotEvery {
 			if err := c.snapshot(); err != nil {
-				return err
+				// A snapshot only shortens a restart: keep applying, and
+				// try again after another SnapshotEvery commands.
+				snapErr = err
+				c.sinceSnap = 0
 			}
 		}
 	}
 	c.serveReads()
-	return nil
+	return snapErr
 }
 
 func (c *Core) apply(slot uint64, v *msg.Value) {

@@ -2,6 +2,7 @@ package executor
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -450,4 +451,40 @@ func TestEvictedSessionWithHistoryIsRefused(t *testing.T) {
 		t.Fatalf("expired session: %+v, want ErrSessionExpired and no rev", r)
 	}
 	checkKey(t, sm, "k", "8.1", 2)
+}
+
+type failingSnaps struct{ saves int }
+
+func (f *failingSnaps) Load() (storage.Snapshot, bool, error) { return storage.Snapshot{}, false, nil }
+func (f *failingSnaps) Save(storage.Snapshot) error {
+	f.saves++
+	if f.saves == 1 {
+		return nil // the initial snapshot
+	}
+	return errors.New("disk full")
+}
+
+// A snapshot that cannot be saved must not stop the executor: it applies the
+// rest of the delivery, reports the error, and retries after SnapshotEvery.
+func TestFailedSnapshotKeepsApplying(t *testing.T) {
+	snaps := &failingSnaps{}
+	sm := kv.New()
+	c, err := New(Config{ID: self, SnapshotEvery: 2}, sm, snaps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vals []*msg.Value
+	for i := 0; i < 5; i++ {
+		vals = append(vals, value(put(self, "", fmt.Sprintf("k%d", i), "v")))
+	}
+	_, err = c.Step(&msg.Deliver{First: 1, Values: vals})
+	if err == nil {
+		t.Fatal("a failed snapshot was not reported")
+	}
+	if c.Applied() != 5 || c.Rev() != 5 {
+		t.Fatalf("applied %d rev %d after a failed snapshot, want 5 and 5", c.Applied(), c.Rev())
+	}
+	if snaps.saves != 3 { // initial, then after commands 2 and 4
+		t.Fatalf("%d snapshot attempts, want 3", snaps.saves)
+	}
 }
