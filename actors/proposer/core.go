@@ -313,9 +313,11 @@ func (c *Core) heartbeat(m *msg.Heartbeat) {
 			c.becomeFollower(m.From, m.Ballot)
 		}
 	case candidate:
-		// A live leader exists: stand down rather than disrupt it. The
-		// acceptors it leads refuse our Prepare while they hear it anyway.
-		if !m.Ballot.Less(c.leaderBallot) {
+		// A live leader at a ballot at least ours: stand down rather than
+		// disrupt it. A lower one may be deposed (it keeps beaconing until
+		// check-quorum stops it); if it still leads a quorum, the acceptors'
+		// lease refuses our probes and we stand down through their Nacks.
+		if !m.Ballot.Less(c.ballot) {
 			c.becomeFollower(m.From, m.Ballot)
 		}
 	case follower:

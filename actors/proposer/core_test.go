@@ -286,9 +286,16 @@ func TestCheckQuorumStepsDown(t *testing.T) {
 }
 
 func TestCandidateStandsDownForLiveLeader(t *testing.T) {
-	c := New(testConfig(1), msg.Ballot{}, 0)
-	c.Campaign()
-	c.Step(&msg.Heartbeat{From: 2, Ballot: msg.Ballot{Round: 1, ID: 2}})
+	c := New(testConfig(1), msg.Ballot{Round: 4, ID: 1}, 0)
+	c.Campaign() // ballot 5.1
+	// A beacon from a lower ballot (a leader that may be deposed) does not
+	// stop the campaign.
+	c.Step(&msg.Heartbeat{From: 3, Ballot: msg.Ballot{Round: 2, ID: 3}})
+	if st := c.Status(); st.Role != "candidate" {
+		t.Fatalf("status %+v after a lower ballot's heartbeat, want still candidate", st)
+	}
+	// One at our ballot or above does.
+	c.Step(&msg.Heartbeat{From: 2, Ballot: msg.Ballot{Round: 5, ID: 2}})
 	if st := c.Status(); st.Role != "follower" || st.Leader != 2 {
 		t.Fatalf("status %+v, want follower of 2", st)
 	}
