@@ -271,12 +271,20 @@ func (c *Core) applyOne(slot uint64, cmd *msg.Command) *msg.Result {
 	s.Results[cmd.Seq] = result{Slot: slot, Rev: c.rev, Data: data}
 	s.LastRev = c.rev
 	if cmd.Acked > s.Acked {
-		s.Acked = cmd.Acked
-		for seq := range s.Results {
-			if seq <= s.Acked {
+		// Forget the answers the client now has. Usually Acked moves by a
+		// few seqs, so deleting them by key beats scanning the table.
+		if cmd.Acked-s.Acked <= uint64(len(s.Results)) {
+			for seq := s.Acked + 1; seq <= cmd.Acked; seq++ {
 				delete(s.Results, seq)
 			}
+		} else {
+			for seq := range s.Results {
+				if seq <= cmd.Acked {
+					delete(s.Results, seq)
+				}
+			}
 		}
+		s.Acked = cmd.Acked
 	}
 	return &msg.Result{Slot: slot, Rev: c.rev, Data: data}
 }
