@@ -30,7 +30,10 @@ type Config struct {
 
 	// System is an actor system to run the replica in (a host program's own);
 	// nil makes one that the replica owns and shuts down on Stop. A host's
-	// system must already route the peers' addresses.
+	// system must already route the peers' addresses, and messages cross it
+	// as Go pointers: that suits in-process routing (remote.Network). For
+	// replicas in other processes leave System nil, so that the replica runs
+	// Proto.Actor remoting itself with its msgpack wire format.
 	System *actor.ActorSystem
 	// StateMachine is what the replica replicates; nil means a new kv.Store.
 	StateMachine executor.StateMachine
