@@ -2,7 +2,7 @@
 GO        ?= go
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: all build run test test-short lint fmt clean
+.PHONY: all build run test test-short chaos lint fmt clean
 
 all: build
 
@@ -20,6 +20,12 @@ run: build
 test:
 	$(GO) test -race -count=1 -timeout 15m ./...
 	$(GO) test -count=1 -timeout 10m -run 'TCP' ./node
+
+## chaos: the linearizability chaos test of the in-process cluster for longer
+## (CHAOS_DURATION, default 2m); CI runs it for 8s as part of make test
+CHAOS_DURATION ?= 2m
+chaos:
+	RSML_CHAOS_DURATION=$(CHAOS_DURATION) $(GO) test -count=1 -timeout 30m -run TestChaosLinearizable -v ./node
 
 ## test-short: the suite without the race detector, for a quick edit-test loop
 test-short:
