@@ -21,11 +21,13 @@ test:
 	$(GO) test -race -count=1 -timeout 15m ./...
 	$(GO) test -count=1 -timeout 10m -run 'TCP' ./node
 
-## chaos: the linearizability chaos test of the in-process cluster for longer
-## (CHAOS_DURATION, default 2m); CI runs it for 8s as part of make test
-CHAOS_DURATION ?= 2m
+## chaos: the linearizability chaos test of the in-process cluster, CHAOS_RUNS
+## runs of CHAOS_DURATION each (default 8 x 30s, each with its own seeds);
+## CI runs one 8s run as part of make test
+CHAOS_DURATION ?= 30s
+CHAOS_RUNS ?= 8
 chaos:
-	RSML_CHAOS_DURATION=$(CHAOS_DURATION) $(GO) test -count=1 -timeout 30m -run TestChaosLinearizable -v ./node
+	RSML_CHAOS_DURATION=$(CHAOS_DURATION) $(GO) test -count=$(CHAOS_RUNS) -timeout 60m -run TestChaosLinearizable -v ./node
 
 ## test-short: the suite without the race detector, for a quick edit-test loop
 test-short:
