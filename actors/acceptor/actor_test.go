@@ -23,8 +23,8 @@ func TestMain(m *testing.M) {
 type capture struct{ ch chan any }
 
 func (c *capture) SendUserMessage(_ *actor.PID, m any) { c.ch <- m }
-func (c *capture) SendSystemMessage(*actor.PID, any)  {}
-func (c *capture) Stop(*actor.PID)                    {}
+func (c *capture) SendSystemMessage(*actor.PID, any)   {}
+func (c *capture) Stop(*actor.PID)                     {}
 
 func next[T any](t *testing.T, ch chan any) T {
 	t.Helper()
