@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -380,4 +382,55 @@ func TestProcessKillAllMidLoad(t *testing.T) {
 			t.Fatalf("acknowledged write %s=%s lost after SIGTERM and restart: %d %q", a.key, a.val, code, body)
 		}
 	}
+}
+
+// TestProcessRefusesDamagedLog damages the acceptor log of a stopped replica
+// before its last records; the replica must refuse to start, naming the file,
+// rather than come back having forgotten what it promised.
+func TestProcessRefusesDamagedLog(t *testing.T) {
+	bin := buildBinary(t)
+	cons, https := freePorts(t, 1), freePorts(t, 1)
+	dir := filepath.Join(t.TempDir(), "replica-1")
+	peers := "1=" + cons[0]
+	p := startProc(t, bin, 1, peers, https[0], dir)
+	waitUntil(t, "the replica to lead", func() bool { st, err := getStatus(p.url); return err == nil && st.IsLeader })
+	for i := 0; i < 20; i++ {
+		if code, body := httpDo(t, "PUT", p.url+fmt.Sprintf("/v1/kv/k%d", i), "v"); code != 200 {
+			t.Fatalf("PUT: %d %s", code, body)
+		}
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	if err := <-p.done; err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "logs", "acceptor", "*", "*.dat"))
+	if len(files) == 0 {
+		t.Fatalf("no acceptor data file under %s", dir)
+	}
+	// The data files are large and sparse: damage a byte near the start,
+	// inside the first records, with valid records after it.
+	f, err := os.OpenFile(files[0], os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, 64); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0xff
+	if _, err := f.WriteAt(b, 64); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "run", "--id", "1", "--peers", peers, "--http", https[0],
+		"--cluster-id", "proc-test", "--storage", "nutsdb", "--data-dir", dir).CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("a replica with a damaged log started and ran; output: %s", out)
+	}
+	if err == nil || !strings.Contains(string(out), files[0]) {
+		t.Fatalf("a replica with a damaged log did not refuse naming the file (err=%v); output: %s", err, out)
+	}
+	t.Logf("refused: %s", strings.TrimSpace(string(out)))
 }
