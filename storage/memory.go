@@ -2,7 +2,6 @@ package storage
 
 import (
 	"fmt"
-	"slices"
 	"sync"
 
 	"github.com/rsml-go/rsml/msg"
@@ -48,20 +47,7 @@ type memAcceptor struct {
 func (a *memAcceptor) Load() (AcceptorState, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	st := AcceptorState{Promised: a.promised, Entries: make([]msg.Entry, 0, len(a.entries))}
-	for _, e := range a.entries {
-		st.Entries = append(st.Entries, e)
-	}
-	slices.SortFunc(st.Entries, func(x, y msg.Entry) int {
-		switch {
-		case x.Slot < y.Slot:
-			return -1
-		case x.Slot > y.Slot:
-			return 1
-		}
-		return 0
-	})
-	return st, nil
+	return AcceptorState{Promised: a.promised, Entries: sortedEntries(a.entries)}, nil
 }
 
 func (a *memAcceptor) Append(rec AcceptorRecord) error {
@@ -70,12 +56,7 @@ func (a *memAcceptor) Append(rec AcceptorRecord) error {
 	if a.promised.Less(rec.Promised) {
 		a.promised = rec.Promised
 	}
-	for _, e := range rec.Entries {
-		// The highest ballot wins, as in the durable log.
-		if cur, ok := a.entries[e.Slot]; !ok || !e.Ballot.Less(cur.Ballot) {
-			a.entries[e.Slot] = e
-		}
-	}
+	applyEntries(a.entries, rec.Entries)
 	return nil
 }
 

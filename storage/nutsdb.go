@@ -286,15 +286,7 @@ func (a *nutsAcceptor) Load() (AcceptorState, error) {
 					return fmt.Errorf("%w: acceptor log %s: record %d: %v", ErrCorrupt, a.dir, lo+i, err)
 				}
 				st.Promised = msg.MaxBallot(st.Promised, rec.Promised)
-				for _, e := range rec.Entries {
-					// The highest ballot wins: an acceptor never accepts
-					// below its promise, so a lower one can only be a stray
-					// write (say, of a stopped incarnation) and must not
-					// replace what was answered since.
-					if cur, ok := latest[e.Slot]; !ok || !e.Ballot.Less(cur.Ballot) {
-						latest[e.Slot] = e
-					}
-				}
+				applyEntries(latest, rec.Entries)
 			}
 			return nil
 		})
@@ -302,19 +294,7 @@ func (a *nutsAcceptor) Load() (AcceptorState, error) {
 			return AcceptorState{}, fmt.Errorf("storage: acceptor log %s: load: %w", a.dir, err)
 		}
 	}
-	st.Entries = make([]msg.Entry, 0, len(latest))
-	for _, e := range latest {
-		st.Entries = append(st.Entries, e)
-	}
-	slices.SortFunc(st.Entries, func(x, y msg.Entry) int {
-		switch {
-		case x.Slot < y.Slot:
-			return -1
-		case x.Slot > y.Slot:
-			return 1
-		}
-		return 0
-	})
+	st.Entries = sortedEntries(latest)
 	return st, nil
 }
 
