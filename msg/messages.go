@@ -60,12 +60,16 @@ type Prepare struct {
 }
 
 // Promise is phase 1b: the acceptor will ignore lower ballots and reports its
-// accepted entries at or above the Prepare's FromSlot.
+// accepted entries at or above the Prepare's FromSlot. Truncated is the
+// acceptor's truncation point: every slot up to it is chosen and its entry
+// dropped, so the leader must neither take it for empty (a no-op there could
+// be a second value) nor propose there at all.
 type Promise struct {
-	From    NodeID  `msgpack:"f"`
-	Ballot  Ballot  `msgpack:"b"`
-	Entries []Entry `msgpack:"e"`
-	Probe   bool    `msgpack:"p,omitempty"` // answers a probe: nothing was promised
+	From      NodeID  `msgpack:"f"`
+	Ballot    Ballot  `msgpack:"b"`
+	Entries   []Entry `msgpack:"e"`
+	Probe     bool    `msgpack:"p,omitempty"` // answers a probe: nothing was promised
+	Truncated uint64  `msgpack:"t,omitempty"`
 }
 
 // Nack refuses a Prepare or an Accept for Ballot. Promised is the acceptor's
@@ -135,10 +139,61 @@ type CatchupRequest struct {
 
 // CatchupReply carries chosen values a peer's learner had delivered. Every
 // proposal in it is chosen; the receiver may deliver it without a quorum.
+//
+// Snapshot, when set, says the sender no longer keeps the first requested
+// slot: the requester must install the sender's snapshot, which covers slots
+// up to Snapshot, before it can catch up by slots.
 type CatchupReply struct {
-	From    NodeID     `msgpack:"f"`
-	Chosen  []Proposal `msgpack:"c"`
-	Through uint64     `msgpack:"t"` // the sender's delivered point
+	From     NodeID     `msgpack:"f"`
+	Chosen   []Proposal `msgpack:"c"`
+	Through  uint64     `msgpack:"t"` // the sender's delivered point
+	Snapshot uint64     `msgpack:"s,omitempty"`
+}
+
+// SnapshotRequest asks a peer's learner for the chunk of its latest snapshot
+// that starts at Offset. Slot 0 asks for whatever snapshot the peer has; a
+// non-zero Slot continues a transfer, and the peer answers with that
+// snapshot while it can. The requester pulls one chunk at a time, so a
+// transfer never floods the link or the sender's memory.
+type SnapshotRequest struct {
+	From   NodeID `msgpack:"f"`
+	Slot   uint64 `msgpack:"s"`
+	Offset uint64 `msgpack:"o"`
+}
+
+// SnapshotChunk is part of a snapshot: Data is its bytes from Offset on.
+// Size and CRC (CRC-32C of the whole snapshot) let the receiver know when it
+// is complete and that it arrived whole. Slot 0 says the sender has no
+// snapshot to give (it cannot serve that slot any more, or has none).
+type SnapshotChunk struct {
+	From   NodeID `msgpack:"f"`
+	Slot   uint64 `msgpack:"s"`
+	Rev    uint64 `msgpack:"r"`
+	Size   uint64 `msgpack:"n"`
+	CRC    uint32 `msgpack:"c"`
+	Offset uint64 `msgpack:"o"`
+	Data   []byte `msgpack:"d"`
+}
+
+// Snapshotted tells the replica's learner that the executor's snapshot of
+// every slot up to Slot is durable: slots up to it may be dropped from the
+// logs.
+type Snapshotted struct {
+	Slot uint64
+}
+
+// Truncate tells the replica's acceptor that every slot up to Through is
+// chosen, applied and in a durable snapshot, so its entries may go.
+type Truncate struct {
+	Through uint64
+}
+
+// Install hands the executor a peer's snapshot that the learner received and
+// saved: the executor restores it when it is ahead of what it applied.
+type Install struct {
+	Slot uint64
+	Rev  uint64
+	Data []byte
 }
 
 // Deliver hands chosen slots First, First+1, ... to the executor, in order.

@@ -154,7 +154,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			return acceptor.NewActor(acfg, n.store.Acceptor(), book, roleLog(msg.RoleAcceptor))
 		}, mbox)},
 		{msg.RoleLearner, actor.PropsFromProducer(func() actor.Actor {
-			return learner.NewActor(lcfg, n.store.Chosen(), book, roleLog(msg.RoleLearner), n.commit.Store)
+			return learner.NewActor(lcfg, n.store.Chosen(), n.store.Snapshots(), book, roleLog(msg.RoleLearner), n.commit.Store)
 		}, mbox)},
 		{msg.RoleExecutor, actor.PropsFromProducer(func() actor.Actor {
 			return executor.NewActor(ecfg, sm, n.store.Snapshots(), book, roleLog(msg.RoleExecutor), func(applied, rev uint64) {

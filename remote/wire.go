@@ -93,6 +93,8 @@ var wireTypes = [...]wireType{
 	{"Reject", newOf[msg.Reject]},
 	{"Result", newOf[msg.Result]},
 	{"ReadResult", newOf[msg.ReadResult]},
+	{"SnapshotRequest", newOf[msg.SnapshotRequest]},
+	{"SnapshotChunk", newOf[msg.SnapshotChunk]},
 }
 
 // typeIndex returns m's index in wireTypes, or -1 if m is not a wire type or
@@ -131,6 +133,10 @@ func typeIndex(m any) int {
 		i, isNil = 13, v == nil
 	case *msg.ReadResult:
 		i, isNil = 14, v == nil
+	case *msg.SnapshotRequest:
+		i, isNil = 15, v == nil
+	case *msg.SnapshotChunk:
+		i, isNil = 16, v == nil
 	default:
 		return -1
 	}

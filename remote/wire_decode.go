@@ -51,6 +51,8 @@ func fastDecode(i int, b []byte) (any, bool) {
 				return d.entries(&v.Entries)
 			case "p":
 				return d.bool(&v.Probe)
+			case "t":
+				return d.uint64(&v.Truncated)
 			}
 			return false
 		})
@@ -155,6 +157,8 @@ func fastDecode(i int, b []byte) (any, bool) {
 				return d.proposals(&v.Chosen)
 			case "t":
 				return d.uint64(&v.Through)
+			case "s":
+				return d.uint64(&v.Snapshot)
 			}
 			return false
 		})
@@ -235,6 +239,47 @@ func fastDecode(i int, b []byte) (any, bool) {
 				return d.uint64(&v.Applied)
 			case "Err":
 				return d.str(&v.Err)
+			}
+			return false
+		})
+		m = v
+	case 15:
+		v := new(msg.SnapshotRequest)
+		d.fields(func(key []byte) bool {
+			switch string(key) {
+			case "f":
+				return d.nodeID(&v.From)
+			case "s":
+				return d.uint64(&v.Slot)
+			case "o":
+				return d.uint64(&v.Offset)
+			}
+			return false
+		})
+		m = v
+	case 16:
+		v := new(msg.SnapshotChunk)
+		d.fields(func(key []byte) bool {
+			switch string(key) {
+			case "f":
+				return d.nodeID(&v.From)
+			case "s":
+				return d.uint64(&v.Slot)
+			case "r":
+				return d.uint64(&v.Rev)
+			case "n":
+				return d.uint64(&v.Size)
+			case "c":
+				var crc uint64
+				if !d.uint64(&crc) || crc > 1<<32-1 {
+					return d.fail()
+				}
+				v.CRC = uint32(crc)
+				return true
+			case "o":
+				return d.uint64(&v.Offset)
+			case "d":
+				return d.bin(&v.Data)
 			}
 			return false
 		})

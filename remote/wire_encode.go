@@ -46,6 +46,9 @@ func (e *encoder) append(b []byte, m any) []byte {
 		if v.Probe {
 			n++
 		}
+		if v.Truncated != 0 {
+			n++
+		}
 		b = appendMapLen(b, n)
 		b = appendUint(appendKey(b, "f"), uint64(v.From))
 		b = appendBallot(appendKey(b, "b"), v.Ballot)
@@ -64,6 +67,9 @@ func (e *encoder) append(b []byte, m any) []byte {
 		}
 		if v.Probe {
 			b = appendBool(appendKey(b, "p"), true)
+		}
+		if v.Truncated != 0 {
+			b = appendUint(appendKey(b, "t"), v.Truncated)
 		}
 	case *msg.Nack:
 		n := 3
@@ -113,10 +119,31 @@ func (e *encoder) append(b []byte, m any) []byte {
 		b = appendUint(appendKey(b, "a"), v.First)
 		b = appendUint(appendKey(b, "z"), v.Last)
 	case *msg.CatchupReply:
-		b = appendMapLen(b, 3)
+		n := 3
+		if v.Snapshot != 0 {
+			n++
+		}
+		b = appendMapLen(b, n)
 		b = appendUint(appendKey(b, "f"), uint64(v.From))
 		b = e.proposals(appendKey(b, "c"), v.Chosen)
 		b = appendUint(appendKey(b, "t"), v.Through)
+		if v.Snapshot != 0 {
+			b = appendUint(appendKey(b, "s"), v.Snapshot)
+		}
+	case *msg.SnapshotRequest:
+		b = appendMapLen(b, 3)
+		b = appendUint(appendKey(b, "f"), uint64(v.From))
+		b = appendUint(appendKey(b, "s"), v.Slot)
+		b = appendUint(appendKey(b, "o"), v.Offset)
+	case *msg.SnapshotChunk:
+		b = appendMapLen(b, 7)
+		b = appendUint(appendKey(b, "f"), uint64(v.From))
+		b = appendUint(appendKey(b, "s"), v.Slot)
+		b = appendUint(appendKey(b, "r"), v.Rev)
+		b = appendUint(appendKey(b, "n"), v.Size)
+		b = appendUint(appendKey(b, "c"), uint64(v.CRC))
+		b = appendUint(appendKey(b, "o"), v.Offset)
+		b = e.bin(appendKey(b, "d"), v.Data)
 	case *msg.ClientRequest:
 		b = appendMapLen(b, 2)
 		b = e.command(appendKey(b, "c"), &v.Cmd)

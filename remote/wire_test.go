@@ -29,7 +29,7 @@ func wireSamples() []any {
 	}}
 	return []any{
 		&msg.Prepare{From: 3, Ballot: b, FromSlot: 1 << 33, Probe: true},
-		&msg.Promise{From: 2, Ballot: b, Probe: true, Entries: []msg.Entry{
+		&msg.Promise{From: 2, Ballot: b, Probe: true, Truncated: 1 << 35, Entries: []msg.Entry{
 			{Slot: 5, Ballot: msg.Ballot{Round: 4, ID: 1}, Value: val},
 			{Slot: 6, Ballot: msg.Ballot{Round: 4, ID: 1}}, // a no-op: nil Value
 		}},
@@ -39,13 +39,15 @@ func wireSamples() []any {
 		&msg.Heartbeat{From: 3, Ballot: b, Seq: 99, Commit: 1234},
 		&msg.HeartbeatAck{From: 1, Ballot: b, Seq: 99, Promised: b},
 		&msg.CatchupRequest{From: 1, First: 3, Last: 300},
-		&msg.CatchupReply{From: 2, Through: 12, Chosen: []msg.Proposal{{Slot: 3, Value: val}, {Slot: 4, Value: nil}}},
+		&msg.CatchupReply{From: 2, Through: 12, Snapshot: 9, Chosen: []msg.Proposal{{Slot: 3, Value: val}, {Slot: 4, Value: nil}}},
 		&msg.ClientRequest{Cmd: msg.Command{Client: 1, Seq: 2, Acked: 1, Origin: 3, Reply: "w$1", Data: []byte("x")}, Hops: 2},
 		&msg.ReadRequest{Origin: 2, Reply: "w$77", Hops: 1},
 		&msg.ReadIndex{Index: 4321},
 		&msg.Reject{Reason: msg.RejectOverloaded, Leader: 3},
 		&msg.Result{Slot: 10, Rev: 17, Data: []byte(`{"rev":17}`), Err: "precondition failed"},
 		&msg.ReadResult{Data: []byte("value"), Applied: 44, Err: "not found"},
+		&msg.SnapshotRequest{From: 3, Slot: 1 << 40, Offset: 8 << 20},
+		&msg.SnapshotChunk{From: 1, Slot: 1 << 40, Rev: 77, Size: 1 << 30, CRC: 0xdeadbeef, Offset: 4096, Data: []byte{1, 2, 3, 0}},
 	}
 }
 

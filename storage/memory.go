@@ -19,7 +19,7 @@ type Memory struct {
 // NewMemory returns an empty in-memory store.
 func NewMemory() *Memory {
 	m := &Memory{}
-	m.acc.entries = map[uint64]msg.Entry{}
+	m.acc.st.init()
 	return m
 }
 
@@ -39,40 +39,36 @@ func (m *Memory) Snapshots() SnapshotStore { return &m.snap }
 func (m *Memory) Close() error { return nil }
 
 type memAcceptor struct {
-	mu       sync.Mutex
-	promised msg.Ballot
-	entries  map[uint64]msg.Entry
+	mu sync.Mutex
+	st acceptorMirror
 }
 
 func (a *memAcceptor) Load() (AcceptorState, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return AcceptorState{Promised: a.promised, Entries: sortedEntries(a.entries)}, nil
+	return a.st.state(), nil
 }
 
 func (a *memAcceptor) Append(rec AcceptorRecord) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.promised.Less(rec.Promised) {
-		a.promised = rec.Promised
-	}
-	applyEntries(a.entries, rec.Entries)
+	a.st.apply(rec)
 	return nil
 }
 
 type memChosen struct {
 	mu     sync.RWMutex
-	first  uint64 // slot of vals[0]
-	values []*msg.Value
+	base   uint64       // values[0] is slot base+1
+	values []*msg.Value // a slice of off-slice memory is dropped on truncation
 }
 
 func (c *memChosen) Append(slot uint64, v *msg.Value) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.first == 0 {
-		c.first = slot
+	if c.base == 0 && len(c.values) == 0 && slot > 1 {
+		c.base = slot - 1 // a log may start anywhere
 	}
-	if want := c.first + uint64(len(c.values)); slot != want {
+	if want := c.base + uint64(len(c.values)) + 1; slot != want {
 		return fmt.Errorf("storage: chosen log append slot %d, want %d", slot, want)
 	}
 	c.values = append(c.values, v)
@@ -82,19 +78,45 @@ func (c *memChosen) Append(slot uint64, v *msg.Value) error {
 func (c *memChosen) Get(slot uint64) (*msg.Value, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	if c.first == 0 || slot < c.first || slot >= c.first+uint64(len(c.values)) {
+	if slot <= c.base || slot > c.base+uint64(len(c.values)) {
 		return nil, false
 	}
-	return c.values[slot-c.first], true
+	return c.values[slot-c.base-1], true
 }
 
 func (c *memChosen) Last() uint64 {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	if c.first == 0 {
-		return 0
+	return c.base + uint64(len(c.values))
+}
+
+func (c *memChosen) Base() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.base
+}
+
+func (c *memChosen) Truncate(through uint64) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	last := c.base + uint64(len(c.values))
+	if through > last {
+		return fmt.Errorf("storage: chosen log truncate through %d beyond last slot %d", through, last)
 	}
-	return c.first + uint64(len(c.values)) - 1
+	if through <= c.base {
+		return nil
+	}
+	// Copy what is kept: re-slicing would keep the dropped values reachable.
+	c.values = append([]*msg.Value(nil), c.values[through-c.base:]...)
+	c.base = through
+	return nil
+}
+
+func (c *memChosen) Reset(base uint64) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.base, c.values = base, nil
+	return nil
 }
 
 type memSnapshots struct {

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/nutsdb/nutsdb"
@@ -22,19 +21,21 @@ import (
 // The durable logs of one replica, on nutsdb v1.1.0, under the directory
 // given to OpenNuts:
 //
-//	acceptor/00000001/  generation 1 of the acceptor log: one nutsdb, every
+//	acceptor/CURRENT    names the acceptor log's current generation.
+//	acceptor/NNNNNNNN/  a generation of the acceptor log: one nutsdb, every
 //	                    write synced. Bucket "records": big-endian record
 //	                    number (from 1) -> msgpack AcceptorRecord, append-only,
-//	                    replayed in order by Load. Bucket "ballot": the
+//	                    replayed in order at open. Bucket "ballot": the
 //	                    proposer's highest ballot.
-//	chosen/             the learner's chosen values: one nutsdb, not synced
+//	chosen/CURRENT      names the chosen log's current generation.
+//	chosen/NNNNNNNN/    the learner's chosen values: one nutsdb, not synced
 //	                    (a lost tail is learned again from peers). Bucket
-//	                    "chosen": big-endian slot -> msgpack msg.Value.
+//	                    "chosen": big-endian slot -> msgpack msg.Value; bucket
+//	                    "meta": the base (slots up to it were dropped).
 //
-// Truncation is planned as generations: new records go to a fresh generation
-// directory that starts with the current promise and ballot, and an old one
-// whose slots are all below the snapshot point is closed and removed. This
-// version writes and reads exactly one generation and refuses more.
+// A log shrinks by generations (nutsgen.go): once a generation has taken in
+// enough and the truncation point has moved, the live part is written to a
+// new generation, CURRENT is switched to it, and the old one is removed.
 //
 // Each guard below answers a measured nutsdb v1.1.0 fact (DESIGN.md, "nutsdb
 // facts that shape storage"):
@@ -81,6 +82,7 @@ const (
 	nutsRecords      = "records"
 	nutsBallot       = "ballot"
 	nutsChosenBucket = "chosen"
+	nutsChosenMeta   = "meta"
 
 	// nutsSegmentSize is the size of a nutsdb data file. nutsdb extends each
 	// file to this size up front (a sparse file), so it costs no disk; large
@@ -95,6 +97,7 @@ const (
 
 var (
 	nutsBallotKey = []byte("max")
+	nutsBaseKey   = []byte("base")
 	nutsGenName   = regexp.MustCompile(`^[0-9]{8}$`)
 )
 
@@ -111,7 +114,8 @@ type Nuts struct {
 
 // nutsOptions are knobs for tests and benchmarks; OpenNuts uses the defaults.
 type nutsOptions struct {
-	segmentSize int64
+	segmentSize  int64
+	compactBytes int64 // 0: nutsCompactBytes
 	noSync      bool // benchmarks that only build a log to reopen it
 	skipRepair  bool // tests: hand nutsdb the files as they are
 }
@@ -136,11 +140,7 @@ func openNuts(dir string, logger *slog.Logger, o nutsOptions) (*Nuts, error) {
 	if err := nutsMkdirAll(dir); err != nil {
 		return nil, fmt.Errorf("storage: nutsdb logs %s: %w", dir, err)
 	}
-	gen, err := nutsGeneration(filepath.Join(dir, nutsAcceptorDir))
-	if err != nil {
-		return nil, err
-	}
-	acc, err := openNutsAcceptor(gen, logger, o)
+	acc, err := openNutsAcceptor(filepath.Join(dir, nutsAcceptorDir), logger, o)
 	if err != nil {
 		return nil, err
 	}
@@ -150,31 +150,6 @@ func openNuts(dir string, logger *slog.Logger, o nutsOptions) (*Nuts, error) {
 		return nil, err
 	}
 	return &Nuts{dir: dir, acc: acc, chosen: ch}, nil
-}
-
-// nutsGeneration returns the acceptor generation directory to use.
-func nutsGeneration(parent string) (string, error) {
-	if err := nutsMkdirAll(parent); err != nil {
-		return "", fmt.Errorf("storage: acceptor log %s: %w", parent, err)
-	}
-	ents, err := os.ReadDir(parent)
-	if err != nil {
-		return "", fmt.Errorf("storage: acceptor log %s: %w", parent, err)
-	}
-	var gens []string
-	for _, e := range ents {
-		if e.IsDir() && nutsGenName.MatchString(e.Name()) {
-			gens = append(gens, e.Name())
-		}
-	}
-	switch len(gens) {
-	case 0:
-		return filepath.Join(parent, nutsFirstGen), nil
-	case 1:
-		return filepath.Join(parent, gens[0]), nil
-	}
-	return "", fmt.Errorf("storage: acceptor log %s holds %d generations (%s); this version reads exactly one",
-		parent, len(gens), strings.Join(gens, ", "))
 }
 
 // Proposer returns the ballot log: the highest ballot the proposer used,
@@ -204,27 +179,64 @@ func (n *Nuts) Close() error {
 // --- acceptor log and ballot ---
 
 type nutsAcceptor struct {
-	dir    string
+	parent string
 	logger *slog.Logger
+	opts   nutsOptions
 
 	mu        sync.Mutex // serialises writes; guards the fields below
+	gens      *nutsGens
+	dir       string // the current generation
 	db        *nutsdb.DB
 	maxFileID int64  // the segment nutsdb writes to; a change means a new file
 	next      uint64 // number of the next record
 	ballot    msg.Ballot
+	live      acceptorMirror // what Load returns and a new generation starts from
+	written   int64          // record bytes in this generation
+	genTrunc  uint64         // the truncation point this generation started from
+	compactAt int64          // compact once written passes it
 	closed    bool
 	err       error // sticky: after a failed write nothing more is written
 }
 
-func openNutsAcceptor(dir string, logger *slog.Logger, o nutsOptions) (*nutsAcceptor, error) {
-	db, err := nutsOpenDB(nutsDBSpec{
-		dir: dir, sync: !o.noSync, strict: true, buckets: []string{nutsRecords, nutsBallot}, opts: o,
-	}, logger)
+func openNutsAcceptor(parent string, logger *slog.Logger, o nutsOptions) (*nutsAcceptor, error) {
+	gens, err := openNutsGens(parent, logger)
 	if err != nil {
 		return nil, err
 	}
-	a := &nutsAcceptor{dir: dir, logger: logger.With("log", "acceptor"), db: db, maxFileID: db.MaxFileID}
-	err = nutsView(db, func(tx *nutsdb.Tx) error {
+	a := &nutsAcceptor{parent: parent, logger: logger.With("log", "acceptor"), opts: o, gens: gens}
+	a.live.init()
+	db, err := a.openGen(gens.dir())
+	if err != nil {
+		return nil, err
+	}
+	a.db, a.dir, a.maxFileID = db, gens.dir(), db.MaxFileID
+	if err := a.replay(); err != nil {
+		_ = nutsCloseDB(db, a.dir)
+		return nil, fmt.Errorf("storage: acceptor log %s: %w", a.dir, err)
+	}
+	a.genTrunc = a.live.truncated
+	a.compactAt = a.compactBytes()
+	return a, nil
+}
+
+func (a *nutsAcceptor) compactBytes() int64 {
+	if a.opts.compactBytes > 0 {
+		return a.opts.compactBytes
+	}
+	return nutsCompactBytes
+}
+
+func (a *nutsAcceptor) openGen(dir string) (*nutsdb.DB, error) {
+	return nutsOpenDB(nutsDBSpec{
+		dir: dir, sync: !a.opts.noSync, strict: true, buckets: []string{nutsRecords, nutsBallot}, opts: a.opts,
+	}, a.logger)
+}
+
+// replay reads the generation's ballot and every record, in order, into the
+// live state: the highest promise, the truncation point, and per slot the
+// entry of the last record that wrote it.
+func (a *nutsAcceptor) replay() error {
+	err := nutsView(a.db, func(tx *nutsdb.Tx) error {
 		k, err := tx.GetMaxKey(nutsRecords)
 		switch {
 		case errors.Is(err, nutsdb.ErrKeyNotFound):
@@ -232,7 +244,7 @@ func openNutsAcceptor(dir string, logger *slog.Logger, o nutsOptions) (*nutsAcce
 		case err != nil:
 			return err
 		case len(k) != 8:
-			return fmt.Errorf("%w: acceptor log %s: record key %x is not 8 bytes", ErrCorrupt, dir, k)
+			return fmt.Errorf("%w: acceptor log %s: record key %x is not 8 bytes", ErrCorrupt, a.dir, k)
 		default:
 			a.next = binary.BigEndian.Uint64(k) + 1
 		}
@@ -244,32 +256,13 @@ func openNutsAcceptor(dir string, logger *slog.Logger, o nutsOptions) (*nutsAcce
 			return err
 		}
 		if err := msgpack.Unmarshal(v, &a.ballot); err != nil {
-			return fmt.Errorf("%w: acceptor log %s: ballot: %v", ErrCorrupt, dir, err)
+			return fmt.Errorf("%w: acceptor log %s: ballot: %v", ErrCorrupt, a.dir, err)
 		}
 		return nil
 	})
 	if err != nil {
-		_ = nutsCloseDB(db, dir)
-		return nil, fmt.Errorf("storage: acceptor log %s: %w", dir, err)
+		return err
 	}
-	return a, nil
-}
-
-// Load replays every record in order: the highest promise, and per slot the
-// entry of the last record that wrote it, sorted by slot.
-func (a *nutsAcceptor) Load() (AcceptorState, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.closed {
-		return AcceptorState{}, ErrClosed
-	}
-	if a.err != nil {
-		// What the disk holds after a failed write is unknown until the
-		// files are scanned again: reopen.
-		return AcceptorState{}, a.err
-	}
-	var st AcceptorState
-	latest := make(map[uint64]msg.Entry)
 	for lo := uint64(1); lo < a.next; lo += nutsLoadWindow {
 		hi := min(lo+nutsLoadWindow-1, a.next-1)
 		err := nutsView(a.db, func(tx *nutsdb.Tx) error {
@@ -285,22 +278,39 @@ func (a *nutsAcceptor) Load() (AcceptorState, error) {
 				if err := msgpack.Unmarshal(vals[i], &rec); err != nil {
 					return fmt.Errorf("%w: acceptor log %s: record %d: %v", ErrCorrupt, a.dir, lo+i, err)
 				}
-				st.Promised = msg.MaxBallot(st.Promised, rec.Promised)
-				applyEntries(latest, rec.Entries)
+				a.live.apply(rec)
+				a.written += int64(len(vals[i]))
 			}
 			return nil
 		})
 		if err != nil {
-			return AcceptorState{}, fmt.Errorf("storage: acceptor log %s: load: %w", a.dir, err)
+			return fmt.Errorf("load: %w", err)
 		}
 	}
-	st.Entries = sortedEntries(latest)
-	return st, nil
+	return nil
+}
+
+// Load returns the live state: the highest promise, the truncation point and
+// per slot the entry of the last record that wrote it, sorted by slot.
+func (a *nutsAcceptor) Load() (AcceptorState, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return AcceptorState{}, ErrClosed
+	}
+	if a.err != nil {
+		// What the disk holds after a failed write is unknown until the
+		// files are scanned again: reopen.
+		return AcceptorState{}, a.err
+	}
+	return a.live.state(), nil
 }
 
 // Append writes rec as one Put in one transaction, synced before it returns.
 // After a failed write every later Append fails too: the acceptor must stop
-// and the store be reopened, whose scan settles what the disk holds.
+// and the store be reopened, whose scan settles what the disk holds. Once the
+// generation has taken in enough and the truncation point has moved, the live
+// state moves to a new generation and the old one is removed.
 func (a *nutsAcceptor) Append(rec AcceptorRecord) error {
 	val, err := msgpack.Marshal(&rec)
 	if err != nil {
@@ -315,7 +325,78 @@ func (a *nutsAcceptor) Append(rec AcceptorRecord) error {
 		return err
 	}
 	a.next++
+	a.written += int64(len(val))
+	a.live.apply(rec)
+	if a.written >= a.compactAt && a.live.truncated > a.genTrunc {
+		a.compact()
+	}
 	return nil
+}
+
+// compact starts a new generation holding only the live state. A failure
+// before the switch leaves the current generation in use (nothing is lost)
+// and is tried again after another compactBytes; a failure after it stops
+// writes, as any failed write does.
+func (a *nutsAcceptor) compact() {
+	start := a.written
+	next, err := a.gens.prepareNext()
+	var db *nutsdb.DB
+	if err == nil {
+		db, err = a.openGen(next)
+	}
+	if err == nil {
+		err = nutsWriteAcceptorGen(db, a.live.record(), a.ballot)
+		if err != nil {
+			_ = nutsCloseDB(db, next)
+		}
+	}
+	if err == nil {
+		if err = a.gens.switchNext(); err != nil {
+			_ = nutsCloseDB(db, next)
+		}
+	}
+	if err != nil {
+		a.gens.abandonNext()
+		a.compactAt = a.written + a.compactBytes()
+		a.logger.Warn("acceptor log: cannot start a new generation; the current one stays in use", "err", err)
+		return
+	}
+	old, oldDir := a.db, a.dir
+	a.db, a.dir, a.maxFileID = db, next, db.MaxFileID
+	a.next, a.genTrunc = 2, a.live.truncated
+	a.written = 0
+	if rec, err := msgpack.Marshal(a.live.record()); err == nil {
+		a.written = int64(len(rec))
+	}
+	a.compactAt = a.written + a.compactBytes()
+	if err := nutsCloseDB(old, oldDir); err != nil {
+		a.logger.Warn("acceptor log: closing the old generation", "err", err)
+	}
+	a.logger.Debug("acceptor log: new generation", "dir", a.dir, "truncated", a.live.truncated,
+		"live_entries", len(a.live.entries), "reclaimed_bytes", start)
+}
+
+// nutsWriteAcceptorGen writes a new generation's content: the ballot, then
+// the whole live state as record 1, each one synced Put.
+func nutsWriteAcceptorGen(db *nutsdb.DB, rec AcceptorRecord, ballot msg.Ballot) error {
+	if !ballot.IsZero() {
+		b, err := msgpack.Marshal(ballot)
+		if err != nil {
+			return err
+		}
+		if err := nutsUpdate(db, func(tx *nutsdb.Tx) error {
+			return tx.Put(nutsBallot, slices.Clone(nutsBallotKey), b, nutsdb.Persistent)
+		}); err != nil {
+			return err
+		}
+	}
+	v, err := msgpack.Marshal(&rec)
+	if err != nil {
+		return err
+	}
+	return nutsUpdate(db, func(tx *nutsdb.Tx) error {
+		return tx.Put(nutsRecords, nutsKey(1), v, nutsdb.Persistent)
+	})
 }
 
 func (a *nutsAcceptor) writable() error {
@@ -395,60 +476,109 @@ func (b nutsBallots) SaveBallot(bal msg.Ballot) error {
 // --- chosen log ---
 
 type nutsChosen struct {
-	dir    string
+	parent string
 	logger *slog.Logger
+	opts   nutsOptions
 
-	mu          sync.RWMutex
-	db          *nutsdb.DB
-	first, last uint64 // 0, 0 when empty
-	cache       nutsValueCache
-	closed      bool
-	err         error // sticky, as for the acceptor log
+	mu        sync.RWMutex
+	gens      *nutsGens
+	dir       string // the current generation
+	db        *nutsdb.DB
+	base      uint64 // slots up to base are dropped
+	last      uint64 // the highest delivered slot (base when none is stored above it)
+	written   int64  // value bytes in this generation
+	genBase   uint64 // base when this generation started
+	compactAt int64
+	cache     nutsValueCache
+	closed    bool
+	err       error // sticky, as for the acceptor log
 }
 
-func openNutsChosen(dir string, logger *slog.Logger, o nutsOptions) (*nutsChosen, error) {
-	// The chosen log is not synced: the repair cuts at the first damage
-	// wherever it is, since anything after it may be missing anyway.
-	db, err := nutsOpenDB(nutsDBSpec{dir: dir, sync: false, strict: false, buckets: []string{nutsChosenBucket}, opts: o}, logger)
+func openNutsChosen(parent string, logger *slog.Logger, o nutsOptions) (*nutsChosen, error) {
+	gens, err := openNutsGens(parent, logger)
 	if err != nil {
 		return nil, err
 	}
-	c := &nutsChosen{dir: dir, logger: logger.With("log", "chosen"), db: db}
-	err = nutsView(db, func(tx *nutsdb.Tx) error {
+	c := &nutsChosen{parent: parent, logger: logger.With("log", "chosen"), opts: o, gens: gens, dir: gens.dir()}
+	c.db, err = c.openGen(c.dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.scan(); err != nil {
+		_ = nutsCloseDB(c.db, c.dir)
+		return nil, fmt.Errorf("storage: chosen log %s: %w", c.dir, err)
+	}
+	c.genBase = c.base
+	c.compactAt = c.compactBytes()
+	c.cache.init()
+	return c, nil
+}
+
+func (c *nutsChosen) compactBytes() int64 {
+	if c.opts.compactBytes > 0 {
+		return c.opts.compactBytes
+	}
+	return nutsCompactBytes
+}
+
+func (c *nutsChosen) openGen(dir string) (*nutsdb.DB, error) {
+	// The chosen log is not synced: the repair cuts at the first damage
+	// wherever it is, since anything after it may be missing anyway.
+	return nutsOpenDB(nutsDBSpec{dir: dir, sync: false, strict: false,
+		buckets: []string{nutsChosenBucket, nutsChosenMeta}, opts: c.opts}, c.logger)
+}
+
+// scan finds the base (from the meta key, or below the first stored slot)
+// and the contiguous run of stored slots above it.
+func (c *nutsChosen) scan() error {
+	return nutsView(c.db, func(tx *nutsdb.Tx) error {
+		var metaBase uint64
+		v, err := tx.Get(nutsChosenMeta, nutsBaseKey)
+		switch {
+		case errors.Is(err, nutsdb.ErrKeyNotFound):
+		case err != nil:
+			return err
+		case len(v) != 8:
+			return fmt.Errorf("%w: chosen log %s: base %x is not 8 bytes", ErrCorrupt, c.dir, v)
+		default:
+			metaBase = binary.BigEndian.Uint64(v)
+		}
 		keys, err := tx.GetKeys(nutsChosenBucket) // sorted; empty for an empty bucket
 		if err != nil {
 			return err
 		}
-		for i, k := range keys {
+		c.base, c.last = metaBase, metaBase
+		started := false
+		for _, k := range keys {
 			if len(k) != 8 {
-				return fmt.Errorf("%w: chosen log %s: key %x is not 8 bytes", ErrCorrupt, dir, k)
+				return fmt.Errorf("%w: chosen log %s: key %x is not 8 bytes", ErrCorrupt, c.dir, k)
 			}
 			s := binary.BigEndian.Uint64(k)
-			if i == 0 {
-				c.first = s
+			c.written += 64 // an estimate: reading every value to size it would slow the open
+			if s <= metaBase {
+				continue
 			}
-			if s != c.first+uint64(i) {
+			if !started && metaBase == 0 {
+				// A log that never dropped anything may start anywhere.
+				c.base, c.last = s-1, s-1
+			}
+			started = true
+			if s != c.last+1 {
 				// Writes go in slot order and a repair cuts at the first
 				// damage, so this is not expected; keep the contiguous prefix
 				// (a slot's chosen value never changes, so what lies beyond is
 				// either rewritten identically or never read).
-				c.logger.Warn("chosen log has a gap; keeping the slots before it", "dir", dir, "last", c.last, "next_stored", s)
+				c.logger.Warn("chosen log has a gap; keeping the slots before it", "dir", c.dir, "last", c.last, "next_stored", s)
 				break
 			}
 			c.last = s
 		}
 		return nil
 	})
-	if err != nil {
-		_ = nutsCloseDB(db, dir)
-		return nil, fmt.Errorf("storage: chosen log %s: %w", dir, err)
-	}
-	c.cache.init()
-	return c, nil
 }
 
 // Append stores v as the value chosen for slot, which must be Last()+1 (any
-// slot when the log is empty). It is not synced.
+// slot when the log is new). It is not synced.
 func (c *nutsChosen) Append(slot uint64, v *msg.Value) error {
 	val, err := msgpack.Marshal(v)
 	if err != nil {
@@ -474,10 +604,11 @@ func (c *nutsChosen) Append(slot uint64, v *msg.Value) error {
 		c.logger.Error("chosen log write failed", "dir", c.dir, "err", err)
 		return c.err
 	}
-	if c.first == 0 {
-		c.first = slot
+	if c.last == 0 {
+		c.base = slot - 1
 	}
 	c.last = slot
+	c.written += int64(len(val))
 	c.cache.add(slot, v)
 	return nil
 }
@@ -488,9 +619,13 @@ func (c *nutsChosen) Append(slot uint64, v *msg.Value) error {
 func (c *nutsChosen) Get(slot uint64) (*msg.Value, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	if c.closed || c.first == 0 || slot < c.first || slot > c.last {
+	if c.closed || slot <= c.base || slot > c.last {
 		return nil, false
 	}
+	return c.get(slot)
+}
+
+func (c *nutsChosen) get(slot uint64) (*msg.Value, bool) {
 	if v, ok := c.cache.get(slot); ok {
 		return v, true
 	}
@@ -509,11 +644,147 @@ func (c *nutsChosen) Get(slot uint64) (*msg.Value, bool) {
 	return &v, true
 }
 
-// Last is the highest stored slot, 0 when the log is empty.
+// Last is the highest delivered slot, 0 for a new log.
 func (c *nutsChosen) Last() uint64 {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.last
+}
+
+// Base is the highest slot dropped.
+func (c *nutsChosen) Base() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.base
+}
+
+// Truncate drops the slots up to through. Their space comes back when the
+// generation has taken in enough to be worth rewriting.
+func (c *nutsChosen) Truncate(through uint64) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.closed:
+		return ErrClosed
+	case c.err != nil:
+		return c.err
+	case through > c.last:
+		return fmt.Errorf("storage: chosen log truncate through %d beyond last slot %d", through, c.last)
+	case through <= c.base:
+		return nil
+	}
+	c.base = through
+	if c.written >= c.compactAt {
+		return c.compact(false)
+	}
+	return nil
+}
+
+// Reset drops every slot and makes base the delivered point; it is on disk
+// (though not synced) when Reset returns.
+func (c *nutsChosen) Reset(base uint64) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.closed:
+		return ErrClosed
+	case c.err != nil:
+		return c.err
+	}
+	c.base, c.last = base, base
+	c.cache.init()
+	return c.compact(true)
+}
+
+// compact moves the kept slots to a new generation. must says the caller
+// needs the new generation (a Reset): failing it fails the log.
+func (c *nutsChosen) compact(must bool) error {
+	next, err := c.gens.prepareNext()
+	var db *nutsdb.DB
+	if err == nil {
+		db, err = c.openGen(next)
+	}
+	written := int64(0)
+	if err == nil {
+		written, err = c.copyTo(db)
+		if err == nil {
+			// Synced so that a power cut after the switch finds the slots
+			// the old generation held.
+			err = nutsSyncDataFiles(next)
+		}
+		if err == nil {
+			err = c.gens.switchNext()
+		}
+		if err != nil {
+			_ = nutsCloseDB(db, next)
+		}
+	}
+	if err != nil {
+		c.gens.abandonNext()
+		c.compactAt = c.written + c.compactBytes()
+		if must {
+			c.err = fmt.Errorf("storage: chosen log %s: cannot start a new generation, the log refuses writes until reopened: %w", c.dir, err)
+			return c.err
+		}
+		c.logger.Warn("chosen log: cannot start a new generation; the current one stays in use", "err", err)
+		return nil
+	}
+	old, oldDir := c.db, c.dir
+	c.db, c.dir = db, next
+	c.written, c.genBase = written, c.base
+	c.compactAt = written + c.compactBytes()
+	if err := nutsCloseDB(old, oldDir); err != nil {
+		c.logger.Warn("chosen log: closing the old generation", "err", err)
+	}
+	return nil
+}
+
+// copyTo writes the base and every kept slot into db, many slots per
+// transaction: a crash before the switch discards the new generation whole,
+// so a half-applied transaction there cannot matter.
+func (c *nutsChosen) copyTo(db *nutsdb.DB) (int64, error) {
+	if err := nutsUpdate(db, func(tx *nutsdb.Tx) error {
+		return tx.Put(nutsChosenMeta, slices.Clone(nutsBaseKey), nutsKey(c.base), nutsdb.Persistent)
+	}); err != nil {
+		return 0, err
+	}
+	var written int64
+	const window = 512
+	for lo := c.base + 1; lo <= c.last; lo += window {
+		hi := min(lo+window-1, c.last)
+		var keys, vals [][]byte
+		err := nutsView(c.db, func(tx *nutsdb.Tx) error {
+			ks, vs, err := tx.RangeScanEntries(nutsChosenBucket, nutsKey(lo), nutsKey(hi), true, true)
+			if err != nil {
+				return err
+			}
+			if uint64(len(ks)) != hi-lo+1 || len(vs) != len(ks) {
+				return fmt.Errorf("slots %d..%d: %d stored", lo, hi, len(ks))
+			}
+			for i := range ks {
+				keys = append(keys, slices.Clone(ks[i]))
+				vals = append(vals, slices.Clone(vs[i]))
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, fmt.Errorf("copy: %w", err)
+		}
+		if err := nutsUpdate(db, func(tx *nutsdb.Tx) error {
+			for i := range keys {
+				if err := tx.Put(nutsChosenBucket, keys[i], vals[i], nutsdb.Persistent); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			return 0, err
+		}
+		for _, v := range vals {
+			written += int64(len(v))
+		}
+	}
+	return written, nil
 }
 
 func (c *nutsChosen) close() error {

@@ -212,20 +212,24 @@ func TestNutsAppendOfManyEntriesIsOnePut(t *testing.T) {
 	}
 }
 
+// What reaches the disk is the record as it was when Append returned: nutsdb
+// keeps the slices Put is given, so a caller reusing its buffer afterwards
+// must not change the stored bytes. (Loaded values are shared with the live
+// state, like messages, and must not be modified.)
 func TestNutsCopiesBothWays(t *testing.T) {
 	nutsLeakCheck(t)
-	n := nutsOpen(t, t.TempDir(), nutsDefaults())
-	defer n.Close()
+	dir := t.TempDir()
+	n := nutsOpen(t, dir, nutsDefaults())
 	data := []byte("original")
 	rec := AcceptorRecord{Entries: []msg.Entry{{Slot: 1, Ballot: msg.Ballot{Round: 1, ID: 1}, Value: &msg.Value{Cmds: []msg.Command{{Data: data}}}}}}
 	must(t, n.Acceptor().Append(rec))
 	copy(data, "CHANGED!") // the caller reuses its buffer
+	must(t, n.Close())
+	n = nutsOpen(t, dir, nutsDefaults())
+	defer n.Close()
 	st, err := n.Acceptor().Load()
 	must(t, err)
-	st.Entries[0].Value.Cmds[0].Data[0] = 'X' // the caller scribbles on what it loaded
-	st2, err := n.Acceptor().Load()
-	must(t, err)
-	if got := string(st2.Entries[0].Value.Cmds[0].Data); got != "original" {
+	if got := string(st.Entries[0].Value.Cmds[0].Data); got != "original" {
 		t.Fatalf("stored value %q, want %q", got, "original")
 	}
 }
@@ -632,13 +636,23 @@ func TestNutsRefusesWhatItDoesNotWrite(t *testing.T) {
 		must(t, n.Acceptor().Append(nutsRec(2)))
 		nutsCheckState(t, n.Acceptor(), 2)
 	})
-	t.Run("two generations", func(t *testing.T) {
+	t.Run("two generations and no CURRENT", func(t *testing.T) {
 		dir := t.TempDir()
 		n := nutsOpen(t, dir, nutsDefaults())
 		must(t, n.Close())
+		must(t, os.Remove(filepath.Join(dir, nutsAcceptorDir, nutsCurrentFile)))
 		must(t, os.Mkdir(filepath.Join(dir, nutsAcceptorDir, "00000002"), 0o755))
-		if _, err := openNuts(dir, nutsTestLogger(t), nutsDefaults()); err == nil || !strings.Contains(err.Error(), "generations") {
+		if _, err := openNuts(dir, nutsTestLogger(t), nutsDefaults()); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "generations") {
 			t.Fatalf("open with two generations: %v", err)
+		}
+	})
+	t.Run("CURRENT names a missing generation", func(t *testing.T) {
+		dir := t.TempDir()
+		n := nutsOpen(t, dir, nutsDefaults())
+		must(t, n.Close())
+		must(t, os.WriteFile(filepath.Join(dir, nutsAcceptorDir, nutsCurrentFile), []byte("00000007\n"), 0o644))
+		if _, err := openNuts(dir, nutsTestLogger(t), nutsDefaults()); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "missing") {
+			t.Fatalf("open: %v", err)
 		}
 	})
 }
@@ -708,7 +722,7 @@ func TestNutsChosenDamageIsCut(t *testing.T) {
 		must(t, n.Chosen().Append(s, nutsVal(s)))
 	}
 	must(t, n.Close())
-	path := filepath.Join(dir, nutsChosenDir, "0"+nutsdb.DataSuffix)
+	path := filepath.Join(dir, nutsChosenDir, nutsFirstGen, "0"+nutsdb.DataSuffix)
 	offs, _ := nutsOffsets(t, path)
 	nutsFlipAt(t, path, offs[15]+20) // slot 25
 	n = nutsOpen(t, dir, nutsDefaults())

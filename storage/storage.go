@@ -12,15 +12,21 @@ var ErrClosed = errors.New("storage: closed")
 // AcceptorState is what an acceptor restores when it (re)starts.
 type AcceptorState struct {
 	Promised msg.Ballot
-	Entries  []msg.Entry // sorted by slot, one per slot
+	// Truncated: every slot up to it is chosen, applied and covered by a
+	// snapshot, and its entry was dropped. The acceptor reports it in every
+	// Promise, so that a new leader never takes a dropped slot for an empty one.
+	Truncated uint64
+	Entries   []msg.Entry // sorted by slot, one per slot, all above Truncated
 }
 
 // AcceptorRecord is one durable step of an acceptor: possibly a new promise and
 // any number of acceptances, written and synced as one unit (group commit).
-// A zero Promised leaves the promise unchanged.
+// A zero Promised leaves the promise unchanged; a Truncated above the log's
+// drops every entry up to it (entries of the same record above it are kept).
 type AcceptorRecord struct {
-	Promised msg.Ballot  `msgpack:"p"`
-	Entries  []msg.Entry `msgpack:"e"`
+	Promised  msg.Ballot  `msgpack:"p"`
+	Entries   []msg.Entry `msgpack:"e"`
+	Truncated uint64      `msgpack:"t,omitempty"`
 }
 
 // AcceptorLog is the acceptor's stable storage. Append must be durable when it
@@ -32,15 +38,25 @@ type AcceptorLog interface {
 }
 
 // ChosenLog holds chosen values the learner has delivered, contiguous from
-// First() to Last(), so that the executor can replay them after a restart and
-// lagging peers can fetch them.
+// Base()+1 to Last(), so that the executor can replay them after a restart and
+// lagging peers can fetch them. Slots up to Base() are covered by a snapshot
+// and no longer kept.
 type ChosenLog interface {
 	// Append stores the value chosen for slot Last()+1.
 	Append(slot uint64, v *msg.Value) error
-	// Get returns the value of a stored slot.
+	// Get returns the value of a stored slot (one above Base()).
 	Get(slot uint64) (*msg.Value, bool)
-	// Last is the highest stored slot (0 when empty).
+	// Last is the highest delivered slot: the highest stored one, or Base()
+	// when none above it is stored (0 for a new log).
 	Last() uint64
+	// Base is the highest slot no longer kept (0 when nothing was dropped).
+	Base() uint64
+	// Truncate drops the slots up to through (at most Last()); its space is
+	// reclaimed later, at the log's own pace.
+	Truncate(through uint64) error
+	// Reset drops every slot and makes base the delivered point, for a
+	// replica that installed a peer's snapshot of slots up to base.
+	Reset(base uint64) error
 }
 
 // Snapshot is the executor's state at an applied slot: the state machine, the

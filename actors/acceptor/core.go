@@ -21,9 +21,10 @@ type Config struct {
 
 // Core is the acceptor's protocol state. It is not safe for concurrent use.
 type Core struct {
-	cfg      Config
-	promised msg.Ballot
-	accepted map[uint64]msg.Entry
+	cfg       Config
+	promised  msg.Ballot
+	truncated uint64 // every slot up to it is chosen, applied and snapshotted; its entry is gone
+	accepted  map[uint64]msg.Entry
 
 	now          int        // logical clock, in ticks
 	leaderBallot msg.Ballot // ballot of the leader last heard
@@ -38,9 +39,11 @@ type Core struct {
 
 // New builds a core from the state a restart found in storage.
 func New(cfg Config, st storage.AcceptorState) *Core {
-	c := &Core{cfg: cfg, promised: st.Promised, accepted: make(map[uint64]msg.Entry, len(st.Entries))}
+	c := &Core{cfg: cfg, promised: st.Promised, truncated: st.Truncated, accepted: make(map[uint64]msg.Entry, len(st.Entries))}
 	for _, e := range st.Entries {
-		c.accepted[e.Slot] = e
+		if e.Slot > c.truncated {
+			c.accepted[e.Slot] = e
+		}
 	}
 	return c
 }
@@ -53,6 +56,9 @@ func (c *Core) Accepted(slot uint64) (msg.Entry, bool) {
 	e, ok := c.accepted[slot]
 	return e, ok
 }
+
+// Truncated returns the truncation point.
+func (c *Core) Truncated() uint64 { return c.truncated }
 
 // Tick advances the logical clock.
 func (c *Core) Tick() { c.now++ }
@@ -68,6 +74,8 @@ func (c *Core) Step(m any) []msg.Out {
 		return c.accept(m)
 	case *msg.Heartbeat:
 		return c.heartbeat(m)
+	case *msg.Truncate:
+		c.truncate(m.Through)
 	}
 	return nil
 }
@@ -113,7 +121,7 @@ func (c *Core) prepare(m *msg.Prepare) []msg.Out {
 	}
 	// A promise (new, or repeated for a duplicate Prepare) goes out only after
 	// the promise it makes is durable.
-	p := &msg.Promise{From: c.cfg.ID, Ballot: m.Ballot}
+	p := &msg.Promise{From: c.cfg.ID, Ballot: m.Ballot, Truncated: c.truncated}
 	for _, e := range c.accepted {
 		if e.Slot >= m.FromSlot {
 			p.Entries = append(p.Entries, e)
@@ -140,6 +148,13 @@ func (c *Core) accept(m *msg.Accept) []msg.Out {
 	slots := make([]uint64, 0, len(m.Proposals))
 	values := make([]*msg.Value, 0, len(m.Proposals))
 	for _, p := range m.Proposals {
+		if p.Slot <= c.truncated {
+			// Chosen and forgotten: a leader behind our truncation point
+			// proposes what was chosen (Paxos guarantees it), but a vote
+			// without the value would be a claim we can no longer back.
+			// Its learner catches up from a peer instead.
+			continue
+		}
 		if old, ok := c.accepted[p.Slot]; !ok || old.Ballot != m.Ballot {
 			e := msg.Entry{Slot: p.Slot, Ballot: m.Ballot, Value: p.Value}
 			c.accepted[p.Slot] = e
@@ -152,6 +167,9 @@ func (c *Core) accept(m *msg.Accept) []msg.Out {
 	}
 	// Every learner counts the acceptance; only our own learner gets the
 	// values, as a local pointer (it uses them when this ballot is chosen).
+	if len(slots) == 0 {
+		return nil
+	}
 	remote := &msg.Accepted{From: c.cfg.ID, Ballot: m.Ballot, Slots: slots}
 	for _, l := range c.cfg.Learners {
 		a := remote
@@ -161,6 +179,25 @@ func (c *Core) accept(m *msg.Accept) []msg.Out {
 		c.afterPut = append(c.afterPut, msg.Out{To: msg.Target{Node: l, Role: msg.RoleLearner}, Msg: a})
 	}
 	return nil
+}
+
+// truncate drops the entries up to through: the learner says they are
+// chosen, applied and in a durable snapshot. The point goes into the next
+// record; nothing waits for it, since a promise that reports a point before
+// it is durable reports only what is true (those slots are chosen), and a
+// restart that lost it reports the entries again.
+func (c *Core) truncate(through uint64) {
+	if through <= c.truncated {
+		return
+	}
+	c.truncated = through
+	for s := range c.accepted {
+		if s <= through {
+			delete(c.accepted, s)
+		}
+	}
+	c.pending.Truncated = through
+	c.dirty = true
 }
 
 func (c *Core) heartbeat(m *msg.Heartbeat) []msg.Out {

@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"errors"
 	"log/slog"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -56,6 +57,10 @@ func (a *Actor) Receive(ctx actor.Context) {
 		before := a.core.Applied()
 		out, err := a.core.Step(m)
 		a.book.Send(ctx, out)
+		if errors.Is(err, ErrRestore) {
+			// Half restored: only a restart from storage is safe.
+			panic(err)
+		}
 		if err != nil {
 			a.logger.Error("executor cannot save a snapshot", "err", err)
 		}

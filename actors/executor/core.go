@@ -41,6 +41,9 @@ var (
 	ErrSessionExpired = errors.New("client session expired")
 	// ErrNoReader: the state machine does not implement Reader.
 	ErrNoReader = errors.New("state machine does not serve reads")
+	// ErrRestore marks a snapshot that could not be restored: the state
+	// machine may be half replaced, so the executor must restart from storage.
+	ErrRestore = errors.New("executor: restore snapshot")
 )
 
 // Config holds the executor's settings.
@@ -139,18 +142,28 @@ func New(cfg Config, sm StateMachine, snaps storage.SnapshotStore) (*Core, error
 		}
 		return c, nil
 	}
+	if err := c.restore(snap); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// restore replaces the whole state with a snapshot's.
+func (c *Core) restore(snap storage.Snapshot) error {
 	var d snapshotData
 	if err := msgpack.Unmarshal(snap.Data, &d); err != nil {
-		return nil, fmt.Errorf("executor: decode snapshot at slot %d: %w", snap.Slot, err)
+		return fmt.Errorf("%w at slot %d: decode: %v", ErrRestore, snap.Slot, err)
 	}
-	if err := sm.Restore(bytes.NewReader(d.State)); err != nil {
-		return nil, fmt.Errorf("executor: restore snapshot at slot %d: %w", snap.Slot, err)
+	if err := c.sm.Restore(bytes.NewReader(d.State)); err != nil {
+		return fmt.Errorf("%w at slot %d: %v", ErrRestore, snap.Slot, err)
 	}
-	if d.Sessions != nil {
-		c.sessions = d.Sessions
+	c.sessions = d.Sessions
+	if c.sessions == nil {
+		c.sessions = sessionTable{}
 	}
 	c.applied, c.rev = snap.Slot, snap.Rev
-	return c, nil
+	c.sinceSnap = 0
+	return nil
 }
 
 // Applied is the highest slot applied.
@@ -170,12 +183,22 @@ func (c *Core) Start() []msg.Out {
 func (c *Core) Tick() { c.now++ }
 
 // Step handles one message and returns what to send. An error means a
-// snapshot could not be saved.
+// snapshot could not be saved, or, wrapping ErrRestore, that an installed
+// snapshot could not be restored and the executor must restart.
 func (c *Core) Step(m any) ([]msg.Out, error) {
 	var err error
 	switch m := m.(type) {
 	case *msg.Deliver:
 		err = c.deliver(m)
+	case *msg.Install:
+		if m.Slot > c.applied {
+			// Slots up to it were dropped where we would fetch them: take the
+			// peer's state whole. (The learner saved it before sending.)
+			err = c.restore(storage.Snapshot{Slot: m.Slot, Rev: m.Rev, Data: m.Data})
+			if err == nil {
+				c.serveReads()
+			}
+		}
 	case *msg.Read:
 		if m.Index <= c.applied {
 			c.serveRead(m)
@@ -357,5 +380,9 @@ func (c *Core) snapshot() error {
 		return fmt.Errorf("executor: save snapshot at slot %d: %w", c.applied, err)
 	}
 	c.sinceSnap = 0
+	// The learner may now let the logs go below it.
+	if c.applied > 0 {
+		c.out = append(c.out, msg.Out{To: msg.Target{Node: c.cfg.ID, Role: msg.RoleLearner}, Msg: &msg.Snapshotted{Slot: c.applied}})
+	}
 	return nil
 }

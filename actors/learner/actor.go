@@ -15,6 +15,7 @@ import (
 type Actor struct {
 	cfg     Config
 	log     storage.ChosenLog
+	snaps   storage.SnapshotStore
 	book    *remote.Book
 	logger  *slog.Logger
 	observe func(delivered uint64)
@@ -24,15 +25,15 @@ type Actor struct {
 
 // NewActor returns the actor. observe, if not nil, is called with the
 // delivered point whenever it advances.
-func NewActor(cfg Config, log storage.ChosenLog, book *remote.Book, logger *slog.Logger, observe func(uint64)) *Actor {
-	return &Actor{cfg: cfg, log: log, book: book, logger: logger, observe: observe}
+func NewActor(cfg Config, log storage.ChosenLog, snaps storage.SnapshotStore, book *remote.Book, logger *slog.Logger, observe func(uint64)) *Actor {
+	return &Actor{cfg: cfg, log: log, snaps: snaps, book: book, logger: logger, observe: observe}
 }
 
 // Receive implements actor.Actor.
 func (a *Actor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		core, err := New(a.cfg, a.log)
+		core, err := New(a.cfg, a.log, a.snaps)
 		if err != nil {
 			a.logger.Error("learner cannot start", "err", err)
 			a.failed = true

@@ -2,6 +2,7 @@ package learner
 
 import (
 	"fmt"
+	"hash/crc32"
 
 	"github.com/rsml-go/rsml/msg"
 	"github.com/rsml-go/rsml/storage"
@@ -20,9 +21,28 @@ type Config struct {
 	// with another peer.
 	ResendTicks int
 	// MaxCatchup bounds the slots, and MaxCatchupBytes the bytes, of one
-	// catch-up reply.
+	// catch-up reply; MaxCatchupBytes is also the size of a snapshot chunk.
 	MaxCatchup      int
 	MaxCatchupBytes int
+}
+
+// A transfer of a peer's snapshot to this replica, pulled one chunk at a time.
+type transfer struct {
+	peer   msg.NodeID
+	slot   uint64 // 0 until the first chunk names it
+	rev    uint64
+	size   uint64
+	crc    uint32
+	buf    []byte
+	sentAt int // when the outstanding request went out
+	tries  int // requests for the same chunk without an answer
+}
+
+// The snapshot this replica serves to peers, kept while a transfer runs.
+type serving struct {
+	snap   storage.Snapshot
+	crc    uint32
+	usedAt int
 }
 
 type vote struct {
@@ -36,6 +56,7 @@ type Core struct {
 	quorum int
 	index  map[msg.NodeID]uint
 	log    storage.ChosenLog
+	snaps  storage.SnapshotStore
 	out    []msg.Out
 	now    int
 
@@ -52,14 +73,27 @@ type Core struct {
 	fetchedAt  int
 	fetching   bool
 	peerTurn   int
+
+	lastSnap uint64    // the executor's latest durable snapshot this incarnation heard of
+	incoming *transfer // a peer's snapshot being received
+	serving  *serving  // our snapshot being sent
 }
 
-// New builds a learner over the chosen values already in log.
-func New(cfg Config, log storage.ChosenLog) (*Core, error) {
+// New builds a learner over the chosen values already in log. A snapshot
+// beyond the log (one installed from a peer just before a crash, or a log
+// whose unsynced tail a power cut took) moves the log's start up to it.
+func New(cfg Config, log storage.ChosenLog, snaps storage.SnapshotStore) (*Core, error) {
 	if len(cfg.Acceptors) > 64 {
 		return nil, fmt.Errorf("learner: %d acceptors, at most 64", len(cfg.Acceptors))
 	}
-	c := &Core{cfg: cfg, quorum: len(cfg.Acceptors)/2 + 1, index: map[msg.NodeID]uint{}, log: log,
+	if snap, ok, err := snaps.Load(); err != nil {
+		return nil, fmt.Errorf("learner: load snapshot: %w", err)
+	} else if ok && snap.Slot > log.Last() {
+		if err := log.Reset(snap.Slot); err != nil {
+			return nil, fmt.Errorf("learner: start the chosen log at snapshot slot %d: %w", snap.Slot, err)
+		}
+	}
+	c := &Core{cfg: cfg, quorum: len(cfg.Acceptors)/2 + 1, index: map[msg.NodeID]uint{}, log: log, snaps: snaps,
 		votes: map[uint64][]vote{}, local: map[uint64]msg.Entry{}, waiting: map[uint64]msg.Ballot{},
 		ready: map[uint64]*msg.Value{}}
 	for i, id := range cfg.Acceptors {
@@ -106,13 +140,36 @@ func (c *Core) Step(m any) ([]msg.Out, error) {
 		err = c.catchupReply(m)
 	case *msg.Resync:
 		c.resync(m.From)
+	case *msg.Snapshotted:
+		err = c.snapshotted(m.Slot)
+	case *msg.SnapshotRequest:
+		c.serveSnapshot(m)
+	case *msg.SnapshotChunk:
+		err = c.chunk(m)
 	}
 	return c.flush(), err
 }
 
-// Tick advances the clock and retries a catch-up that got no answer.
+// Tick advances the clock and retries a catch-up or a snapshot chunk that got
+// no answer.
 func (c *Core) Tick() []msg.Out {
 	c.now++
+	if c.serving != nil && c.now-c.serving.usedAt > 100*max(c.cfg.ResendTicks, 1) {
+		c.serving = nil // nobody is pulling it any more: free the memory
+	}
+	if t := c.incoming; t != nil {
+		if c.now-t.sentAt >= max(c.cfg.ResendTicks, 1) {
+			if t.tries >= 5 {
+				// That peer is gone or cannot serve it: start over elsewhere.
+				c.incoming = nil
+				c.peerTurn++
+				c.fetching = false
+			} else {
+				c.requestChunk()
+			}
+		}
+		return c.flush()
+	}
 	c.maybeFetch()
 	return c.flush()
 }
@@ -262,6 +319,9 @@ func (c *Core) maybeFetch() {
 }
 
 func (c *Core) fetch() {
+	if c.incoming != nil {
+		return // a snapshot is on its way; slots follow it
+	}
 	peer := c.pickPeer()
 	if peer == 0 {
 		return
@@ -298,6 +358,12 @@ func (c *Core) pickPeer() msg.NodeID {
 
 func (c *Core) serveCatchup(m *msg.CatchupRequest) {
 	r := &msg.CatchupReply{From: c.cfg.ID, Through: c.delivered}
+	if base := c.log.Base(); m.First <= base && m.First <= c.delivered {
+		// Dropped here: the requester needs our snapshot first.
+		r.Snapshot = base
+		c.send(m.From, msg.RoleLearner, r)
+		return
+	}
 	size := 0
 	for s := m.First; s <= m.Last && s <= c.delivered && len(r.Chosen) < c.cfg.MaxCatchup; s++ {
 		v, ok := c.log.Get(s)
@@ -316,6 +382,11 @@ func (c *Core) serveCatchup(m *msg.CatchupRequest) {
 func (c *Core) catchupReply(m *msg.CatchupReply) error {
 	if m.Through > c.commit {
 		c.commit = m.Through
+	}
+	if m.Snapshot > c.delivered && c.incoming == nil {
+		c.incoming = &transfer{peer: m.From}
+		c.requestChunk()
+		return nil
 	}
 	for _, p := range m.Chosen {
 		if p.Slot <= c.delivered || p.Value == nil {
@@ -360,8 +431,167 @@ func (c *Core) resync(from uint64) {
 			d.Values = append(d.Values, v)
 		}
 		if len(d.Values) == 0 {
-			return // truncated below: the executor needs a snapshot
+			// Dropped here: our executor is behind our own truncation
+			// point (its newest snapshot was damaged and it restored an
+			// older one). Hand it the snapshot we have.
+			c.installLocal(from)
+			return
 		}
 		c.send(c.cfg.ID, msg.RoleExecutor, d)
 	}
+}
+
+// snapshotted is the executor's word that a snapshot of slots up to slot is
+// durable. The acceptor may drop those slots at once. The chosen log keeps
+// back to the previous snapshot: lagging peers catch up from it without a
+// snapshot transfer, and our executor can still start from the previous
+// snapshot if the newest one turns out damaged.
+func (c *Core) snapshotted(slot uint64) error {
+	if slot == 0 || slot <= c.lastSnap || slot > c.delivered {
+		return nil
+	}
+	c.send(c.cfg.ID, msg.RoleAcceptor, &msg.Truncate{Through: slot})
+	prev := c.lastSnap
+	c.lastSnap = slot
+	if prev > c.log.Base() {
+		if err := c.log.Truncate(prev); err != nil {
+			return fmt.Errorf("learner: truncate the chosen log through %d: %w", prev, err)
+		}
+	}
+	return nil
+}
+
+func (c *Core) requestChunk() {
+	t := c.incoming
+	t.sentAt = c.now
+	t.tries++
+	c.send(t.peer, msg.RoleLearner, &msg.SnapshotRequest{From: c.cfg.ID, Slot: t.slot, Offset: uint64(len(t.buf))})
+}
+
+// serveSnapshot sends one chunk of our latest snapshot.
+func (c *Core) serveSnapshot(m *msg.SnapshotRequest) {
+	none := &msg.SnapshotChunk{From: c.cfg.ID}
+	if c.serving == nil || (m.Offset == 0 && m.Slot == 0) || (m.Slot != 0 && c.serving.snap.Slot != m.Slot) {
+		snap, ok, err := c.snaps.Load()
+		if err != nil || !ok || snap.Slot == 0 || (m.Slot != 0 && snap.Slot != m.Slot) {
+			c.send(m.From, msg.RoleLearner, none)
+			return
+		}
+		c.serving = &serving{snap: snap, crc: crc32.Checksum(snap.Data, crcTable)}
+	}
+	sv := c.serving
+	sv.usedAt = c.now
+	size := uint64(len(sv.snap.Data))
+	if m.Offset > size {
+		c.send(m.From, msg.RoleLearner, none)
+		return
+	}
+	end := min(size, m.Offset+uint64(max(c.cfg.MaxCatchupBytes, 1)))
+	c.send(m.From, msg.RoleLearner, &msg.SnapshotChunk{From: c.cfg.ID, Slot: sv.snap.Slot, Rev: sv.snap.Rev,
+		Size: size, CRC: sv.crc, Offset: m.Offset, Data: sv.snap.Data[m.Offset:end]})
+}
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// chunk takes one chunk of the snapshot being received.
+func (c *Core) chunk(m *msg.SnapshotChunk) error {
+	t := c.incoming
+	if t == nil || m.From != t.peer {
+		return nil
+	}
+	if m.Slot == 0 || m.Slot <= c.delivered || (t.slot != 0 && (m.Slot != t.slot || m.Size != t.size || m.CRC != t.crc)) {
+		// The peer has nothing (more) for us, or it moved to a newer
+		// snapshot mid-way, or we caught up meanwhile: start over.
+		c.incoming = nil
+		c.fetching = false
+		if m.Slot == 0 {
+			c.peerTurn++
+		}
+		return nil
+	}
+	if m.Offset != uint64(len(t.buf)) {
+		return nil // a duplicate or a stale answer
+	}
+	if t.slot == 0 {
+		t.slot, t.rev, t.size, t.crc = m.Slot, m.Rev, m.Size, m.CRC
+		t.buf = make([]byte, 0, m.Size)
+	}
+	if uint64(len(t.buf)+len(m.Data)) > t.size || (len(m.Data) == 0 && uint64(len(t.buf)) < t.size) {
+		c.incoming = nil
+		return nil
+	}
+	t.buf = append(t.buf, m.Data...)
+	t.tries = 0
+	if uint64(len(t.buf)) < t.size {
+		c.requestChunk()
+		return nil
+	}
+	c.incoming = nil
+	if crc32.Checksum(t.buf, crcTable) != t.crc {
+		c.fetching = false
+		return nil // damaged on the way: the next fetch starts over
+	}
+	return c.install(storage.Snapshot{Slot: t.slot, Rev: t.rev, Data: t.buf})
+}
+
+// install makes a peer's snapshot ours: durable first (a restart resumes from
+// it), then the chosen log starts after it, and the executor restores it.
+// Every slot up to it is chosen, so the acceptor may drop them too.
+func (c *Core) install(snap storage.Snapshot) error {
+	if snap.Slot <= c.delivered {
+		return nil
+	}
+	if err := c.snaps.Save(snap); err != nil {
+		return fmt.Errorf("learner: save a peer's snapshot of slot %d: %w", snap.Slot, err)
+	}
+	if err := c.log.Reset(snap.Slot); err != nil {
+		return fmt.Errorf("learner: restart the chosen log after snapshot slot %d: %w", snap.Slot, err)
+	}
+	for s := range c.votes {
+		if s <= snap.Slot {
+			delete(c.votes, s)
+		}
+	}
+	for s := range c.local {
+		if s <= snap.Slot {
+			delete(c.local, s)
+		}
+	}
+	for s := range c.waiting {
+		if s <= snap.Slot {
+			delete(c.waiting, s)
+		}
+	}
+	for s := range c.ready {
+		if s <= snap.Slot {
+			delete(c.ready, s)
+		}
+	}
+	c.delivered = snap.Slot
+	c.commit = max(c.commit, snap.Slot)
+	c.lastSnap = snap.Slot
+	c.fetching = false
+	c.send(c.cfg.ID, msg.RoleExecutor, &msg.Install{Slot: snap.Slot, Rev: snap.Rev, Data: snap.Data})
+	c.send(c.cfg.ID, msg.RoleAcceptor, &msg.Truncate{Through: snap.Slot})
+	c.send(c.cfg.ID, msg.RoleProposer, &msg.Committed{Commit: snap.Slot})
+	if err := c.advance(); err != nil {
+		return err
+	}
+	if c.behind() {
+		// Stream the slots that follow the snapshot without waiting.
+		c.stuckAt = c.delivered
+		c.fetch()
+	}
+	return nil
+}
+
+// installLocal hands our executor our own latest snapshot when it asked for
+// slots the chosen log no longer holds.
+func (c *Core) installLocal(from uint64) {
+	snap, ok, err := c.snaps.Load()
+	if err != nil || !ok || snap.Slot < from || snap.Slot < c.log.Base() {
+		return // nothing better to give; a restart of the executor retries
+	}
+	c.send(c.cfg.ID, msg.RoleExecutor, &msg.Install{Slot: snap.Slot, Rev: snap.Rev, Data: snap.Data})
+	c.resync(snap.Slot + 1)
 }

@@ -22,7 +22,7 @@ func testConfig() Config {
 func newCore(t *testing.T) (*Core, storage.ChosenLog) {
 	t.Helper()
 	log := storage.NewMemory().Chosen()
-	c, err := New(testConfig(), log)
+	c, err := New(testConfig(), log, storage.NewMemory().Snapshots())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +282,7 @@ func TestRestartResendsLastDelivery(t *testing.T) {
 	vals := []*msg.Value{val("1"), val("2")}
 	c, log := newCore(t)
 	deliverSlots(t, c, bal(1, 2), vals...)
-	r, err := New(testConfig(), log)
+	r, err := New(testConfig(), log, storage.NewMemory().Snapshots())
 	if err != nil {
 		t.Fatal(err)
 	}

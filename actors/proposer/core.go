@@ -72,6 +72,9 @@ type Core struct {
 	leader       msg.NodeID // the leader we follow (ourselves when leading); 0 if unknown
 	leaderBallot msg.Ballot
 	commit       uint64 // every slot up to commit is chosen (from our learner)
+	// truncated: every slot up to it is chosen, as a promiser's truncation
+	// point showed; our learner may not have them yet.
+	truncated uint64
 
 	electionElapsed int
 	electionTimeout int
@@ -274,6 +277,11 @@ func (c *Core) becomeLeader() {
 	best := map[uint64]msg.Entry{}
 	top := c.fromSlot - 1
 	for _, p := range c.promises {
+		// A promiser dropped its entries up to its truncation point: those
+		// slots are chosen. Proposing there (a no-op for an entry that is
+		// merely gone) could choose a second value, so recovery starts
+		// above the highest point; our learner fetches what lies below.
+		c.truncated = max(c.truncated, p.Truncated)
 		for _, e := range p.Entries {
 			if cur, ok := best[e.Slot]; !ok || cur.Ballot.Less(e.Ballot) {
 				best[e.Slot] = e
@@ -282,7 +290,7 @@ func (c *Core) becomeLeader() {
 		}
 	}
 	c.promises = nil
-	first := max(c.fromSlot, c.commit+1)
+	first := max(c.fromSlot, c.commit+1, c.truncated+1)
 	var recovered []msg.Proposal
 	for s := first; s <= top; s++ {
 		v := &msg.Value{}
@@ -292,7 +300,7 @@ func (c *Core) becomeLeader() {
 		recovered = append(recovered, msg.Proposal{Slot: s, Value: v})
 		c.inflight[s] = &inflight{value: v, sentAt: c.now}
 	}
-	c.nextSlot = max(top, c.commit) + 1
+	c.nextSlot = max(top, c.commit, c.truncated) + 1
 	if len(recovered) > 0 {
 		c.broadcast(msg.RoleAcceptor, &msg.Accept{From: c.cfg.ID, Ballot: c.ballot, Proposals: recovered})
 	}
@@ -489,7 +497,9 @@ func (c *Core) propose() {
 func (c *Core) sendHeartbeat() {
 	c.hbSeq++
 	c.hbSentAt = c.now
-	hb := &msg.Heartbeat{From: c.cfg.ID, Ballot: c.ballot, Seq: c.hbSeq, Commit: c.commit}
+	// The commit point includes slots known chosen through truncation, so
+	// that learners (ours first) fetch them.
+	hb := &msg.Heartbeat{From: c.cfg.ID, Ballot: c.ballot, Seq: c.hbSeq, Commit: max(c.commit, c.truncated)}
 	for _, id := range c.cfg.Replicas {
 		c.send(id, msg.RoleAcceptor, hb)
 		if id != c.cfg.ID {

@@ -51,11 +51,12 @@ type proc struct {
 	url    string
 	stderr *bytes.Buffer
 	done   chan error
+	exited chan struct{} // closed once Wait returned
 }
 
 func startProc(t *testing.T, bin string, id int, peers, httpAddr, dataDir string) *proc {
 	t.Helper()
-	p := &proc{url: "http://" + httpAddr, stderr: &bytes.Buffer{}, done: make(chan error, 1)}
+	p := &proc{url: "http://" + httpAddr, stderr: &bytes.Buffer{}, done: make(chan error, 1), exited: make(chan struct{})}
 	p.cmd = exec.Command(bin, "run", "--id", fmt.Sprint(id), "--peers", peers, "--http", httpAddr,
 		"--cluster-id", "proc-test", "--log-format", "json", "--log-level", "warn",
 		"--storage", "nutsdb", "--data-dir", dataDir)
@@ -63,11 +64,17 @@ func startProc(t *testing.T, bin string, id int, peers, httpAddr, dataDir string
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { p.done <- p.cmd.Wait() }()
+	go func() {
+		err := p.cmd.Wait()
+		close(p.exited)
+		p.done <- err
+	}()
 	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
+		select {
+		case <-p.exited:
+		default:
 			_ = p.cmd.Process.Kill()
-			<-p.done
+			<-p.exited
 		}
 	})
 	return p
@@ -339,13 +346,16 @@ func TestProcessKillAllMidLoad(t *testing.T) {
 	t.Logf("%d writes acknowledged before the kill", len(all))
 
 	procs = start()
-	waitUntil(t, "a leader after the restart", func() bool {
+	waitUntil(t, "a leader after the restart, and every replica serving", func() bool {
+		leader := false
 		for _, p := range procs {
-			if st, err := getStatus(p.url); err == nil && st.IsLeader {
-				return true
+			st, err := getStatus(p.url)
+			if err != nil {
+				return false // still replaying its logs
 			}
+			leader = leader || st.IsLeader
 		}
-		return false
+		return leader
 	})
 	for _, a := range all {
 		if code, body := httpDo(t, "GET", procs[0].url+"/v1/kv/"+a.key, ""); code != 200 || body != a.val {

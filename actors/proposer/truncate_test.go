@@ -1,0 +1,45 @@
+package proposer
+
+import (
+	"testing"
+
+	"github.com/rsml-go/rsml/msg"
+)
+
+// A promiser's truncation point means every slot up to it is chosen: the new
+// leader proposes nothing there (a no-op in a dropped slot could choose a
+// second value), numbers new slots above it, and tells learners how far the
+// log is chosen so that its own learner fetches the slots it lacks.
+func TestLeaderNeverProposesAtOrBelowATruncationPoint(t *testing.T) {
+	c := New(testConfig(1), msg.Ballot{}, 3)
+	out := c.Campaign()
+	probes, _ := find[*msg.Prepare](out)
+	b := probes[0].Ballot
+	c.Step(&msg.Promise{From: 1, Ballot: b, Probe: true})
+	c.Step(&msg.Promise{From: 2, Ballot: b, Probe: true})
+	c.Step(&msg.Promise{From: 1, Ballot: b})
+	out = c.Step(&msg.Promise{From: 2, Ballot: b, Truncated: 10, Entries: []msg.Entry{
+		{Slot: 12, Ballot: msg.Ballot{Round: 1, ID: 2}, Value: &msg.Value{Cmds: []msg.Command{{Data: []byte("x")}}}}}})
+	if !c.IsLeader() {
+		t.Fatal("not leader")
+	}
+	accepts, _ := find[*msg.Accept](out)
+	if len(accepts) == 0 {
+		t.Fatal("no recovery accept")
+	}
+	for _, p := range accepts[0].Proposals {
+		if p.Slot <= 10 {
+			t.Fatalf("proposed slot %d at or below truncation point 10", p.Slot)
+		}
+	}
+	if got := accepts[0].Proposals; len(got) != 2 || got[0].Slot != 11 || !got[0].Value.IsNoop() || got[1].Slot != 12 {
+		t.Fatalf("recovery %+v, want a no-op at 11 and the value at 12", got)
+	}
+	hbs, _ := find[*msg.Heartbeat](out)
+	if len(hbs) == 0 || hbs[0].Commit != 10 {
+		t.Fatalf("heartbeats %+v, want commit 10", hbs)
+	}
+	if next := c.Status().NextSlot; next != 13 {
+		t.Fatalf("next slot %d, want 13", next)
+	}
+}

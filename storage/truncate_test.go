@@ -1,0 +1,242 @@
+package storage
+
+import (
+	"bytes"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/rsml-go/rsml/msg"
+)
+
+// dirBytes is the disk space the files under dir take (blocks, not apparent
+// size: nutsdb's segments are sparse).
+func dirBytes(t *testing.T, dir string) int64 {
+	t.Helper()
+	var total int64
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		total += diskUsage(fi)
+		return nil
+	})
+	must(t, err)
+	return total
+}
+
+func bigEntry(slot uint64, round uint64) msg.Entry {
+	return msg.Entry{Slot: slot, Ballot: msg.Ballot{Round: round, ID: 1},
+		Value: &msg.Value{Cmds: []msg.Command{{Client: slot, Data: bytes.Repeat([]byte{byte(slot)}, 2000)}}}}
+}
+
+// Both acceptor logs drop every entry up to a truncation point, keep the
+// entries above it (even from the same record), and report the point.
+func TestAcceptorLogTruncation(t *testing.T) {
+	for name, open := range map[string]func(t *testing.T) AcceptorLog{
+		"memory": func(t *testing.T) AcceptorLog { return NewMemory().Acceptor() },
+		"nutsdb": func(t *testing.T) AcceptorLog {
+			n := nutsOpen(t, t.TempDir(), nutsDefaults())
+			t.Cleanup(func() { n.Close() })
+			return n.Acceptor()
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			a := open(t)
+			for s := uint64(1); s <= 10; s++ {
+				must(t, a.Append(AcceptorRecord{Entries: []msg.Entry{bigEntry(s, 1)}}))
+			}
+			must(t, a.Append(AcceptorRecord{Promised: msg.Ballot{Round: 2, ID: 2}, Truncated: 6,
+				Entries: []msg.Entry{bigEntry(5, 2), bigEntry(11, 2)}}))
+			// A later, lower truncation point changes nothing.
+			must(t, a.Append(AcceptorRecord{Truncated: 3}))
+			st, err := a.Load()
+			must(t, err)
+			if st.Truncated != 6 || st.Promised != (msg.Ballot{Round: 2, ID: 2}) {
+				t.Fatalf("truncated %d promised %v, want 6 and 2.2", st.Truncated, st.Promised)
+			}
+			var slots []uint64
+			for _, e := range st.Entries {
+				slots = append(slots, e.Slot)
+			}
+			if want := []uint64{7, 8, 9, 10, 11}; !reflect.DeepEqual(slots, want) {
+				t.Fatalf("slots %v, want %v", slots, want)
+			}
+		})
+	}
+}
+
+// The nutsdb acceptor log moves to a new generation once it has taken in
+// enough and the truncation point moved; the state survives the move and a
+// reopen, and the disk use stays bounded however much is written.
+func TestNutsAcceptorGenerationsBoundDisk(t *testing.T) {
+	nutsLeakCheck(t)
+	dir := t.TempDir()
+	o := nutsOptions{segmentSize: 1 << 20, compactBytes: 256 << 10}
+	n := nutsOpen(t, dir, o)
+	accDir := filepath.Join(dir, nutsAcceptorDir)
+	var peak int64
+	const total = 3000
+	for s := uint64(1); s <= total; s++ {
+		rec := AcceptorRecord{Entries: []msg.Entry{bigEntry(s, 1)}}
+		if s%50 == 0 {
+			rec.Truncated = s - 20 // the executor keeps up, 20 slots behind
+		}
+		must(t, n.Acceptor().Append(rec))
+		if s%100 == 0 {
+			peak = max(peak, dirBytes(t, accDir))
+		}
+	}
+	written := int64(total * 2000)
+	t.Logf("wrote %d KiB of entries; acceptor log peak %d KiB on disk, generation %08d",
+		written>>10, peak>>10, n.acc.gens.cur)
+	if n.acc.gens.cur < 5 {
+		t.Fatalf("generation %d after %d KiB with a 256 KiB threshold", n.acc.gens.cur, written>>10)
+	}
+	// Bounded: a generation's threshold plus a segment, not what was written.
+	if peak > 4<<20 {
+		t.Fatalf("acceptor log peaked at %d KiB on disk after writing %d KiB", peak>>10, written>>10)
+	}
+	ents, err := os.ReadDir(accDir)
+	must(t, err)
+	if len(ents) != 2 { // CURRENT and one generation
+		t.Fatalf("acceptor log dir holds %d entries, want CURRENT and one generation", len(ents))
+	}
+	before, err := n.Acceptor().Load()
+	must(t, err)
+	must(t, n.Proposer().SaveBallot(msg.Ballot{Round: 9, ID: 1}))
+	must(t, n.Close())
+
+	n = nutsOpen(t, dir, o)
+	defer n.Close()
+	after, err := n.Acceptor().Load()
+	must(t, err)
+	if !reflect.DeepEqual(before, after) {
+		t.Fatalf("after reopen: truncated %d, %d entries; before: truncated %d, %d entries",
+			after.Truncated, len(after.Entries), before.Truncated, len(before.Entries))
+	}
+	if after.Truncated != total-20 || len(after.Entries) != 20 {
+		t.Fatalf("truncated %d with %d entries, want %d and 20", after.Truncated, len(after.Entries), total-20)
+	}
+	if b, err := n.Proposer().LoadBallot(); err != nil || b != (msg.Ballot{Round: 9, ID: 1}) {
+		t.Fatalf("ballot %v, %v after generations", b, err)
+	}
+}
+
+// A crash while a new generation is built leaves it unnamed by CURRENT: the
+// next open removes it and keeps the old one. A crash after the switch leaves
+// the old directory, which the next open removes.
+func TestNutsGenerationCrashPoints(t *testing.T) {
+	nutsLeakCheck(t)
+	dir := t.TempDir()
+	n := nutsOpen(t, dir, nutsDefaults())
+	for s := uint64(1); s <= 5; s++ {
+		must(t, n.Acceptor().Append(AcceptorRecord{Entries: []msg.Entry{bigEntry(s, 1)}}))
+	}
+	must(t, n.Close())
+	accDir := filepath.Join(dir, nutsAcceptorDir)
+
+	// Half-built generation 2, CURRENT still names 1.
+	must(t, os.MkdirAll(filepath.Join(accDir, "00000002"), 0o755))
+	must(t, os.WriteFile(filepath.Join(accDir, "00000002", "0.dat"), []byte("half"), 0o644))
+	n = nutsOpen(t, dir, nutsDefaults())
+	st, err := n.Acceptor().Load()
+	must(t, err)
+	if len(st.Entries) != 5 {
+		t.Fatalf("%d entries after a crash mid-build, want 5", len(st.Entries))
+	}
+	if _, err := os.Stat(filepath.Join(accDir, "00000002")); !os.IsNotExist(err) {
+		t.Fatalf("the half-built generation is still there: %v", err)
+	}
+	// A real switch, then the old directory put back as if its removal was
+	// cut short.
+	must(t, n.Acceptor().Append(AcceptorRecord{Truncated: 3}))
+	n.acc.mu.Lock()
+	n.acc.compact()
+	n.acc.mu.Unlock()
+	if n.acc.gens.cur != 2 {
+		t.Fatalf("generation %d after compact, want 2", n.acc.gens.cur)
+	}
+	must(t, n.Close())
+	must(t, os.MkdirAll(filepath.Join(accDir, nutsFirstGen), 0o755))
+	n = nutsOpen(t, dir, nutsDefaults())
+	defer n.Close()
+	st, err = n.Acceptor().Load()
+	must(t, err)
+	if st.Truncated != 3 || len(st.Entries) != 2 {
+		t.Fatalf("truncated %d, %d entries after the switch, want 3 and 2", st.Truncated, len(st.Entries))
+	}
+	if _, err := os.Stat(filepath.Join(accDir, nutsFirstGen)); !os.IsNotExist(err) {
+		t.Fatalf("the old generation is still there: %v", err)
+	}
+}
+
+// Both chosen logs drop slots on Truncate, start over at a base on Reset, and
+// keep both across a reopen (nutsdb).
+func TestChosenLogTruncateAndReset(t *testing.T) {
+	check := func(t *testing.T, c ChosenLog, base, last uint64) {
+		t.Helper()
+		if c.Base() != base || c.Last() != last {
+			t.Fatalf("base %d last %d, want %d and %d", c.Base(), c.Last(), base, last)
+		}
+		if _, ok := c.Get(base); ok && base > 0 {
+			t.Fatalf("slot %d readable at base %d", base, base)
+		}
+		for s := base + 1; s <= last; s++ {
+			if v, ok := c.Get(s); !ok || v.Cmds[0].Client != s {
+				t.Fatalf("Get(%d) = %v, %v", s, v, ok)
+			}
+		}
+	}
+	val := func(s uint64) *msg.Value { return &msg.Value{Cmds: []msg.Command{{Client: s, Data: make([]byte, 1000)}}} }
+	exercise := func(t *testing.T, c ChosenLog, reopen func() ChosenLog) {
+		for s := uint64(1); s <= 300; s++ {
+			must(t, c.Append(s, val(s)))
+		}
+		must(t, c.Truncate(100))
+		check(t, c, 100, 300)
+		if err := c.Truncate(301); err == nil {
+			t.Fatal("truncate beyond the last slot succeeded")
+		}
+		must(t, c.Truncate(50)) // lower: nothing changes
+		check(t, c, 100, 300)
+		must(t, c.Truncate(290))
+		c = reopen()
+		if c.Base() > 290 || c.Last() != 300 {
+			t.Fatalf("after reopen base %d last %d", c.Base(), c.Last())
+		}
+		must(t, c.Reset(1000))
+		check(t, c, 1000, 1000)
+		if err := c.Append(1002, val(1002)); err == nil {
+			t.Fatal("append past a gap after Reset succeeded")
+		}
+		must(t, c.Append(1001, val(1001)))
+		c = reopen()
+		check(t, c, 1000, 1001)
+	}
+	t.Run("memory", func(t *testing.T) {
+		c := NewMemory().Chosen()
+		exercise(t, c, func() ChosenLog { return c })
+	})
+	t.Run("nutsdb", func(t *testing.T) {
+		nutsLeakCheck(t)
+		dir := t.TempDir()
+		o := nutsOptions{segmentSize: 1 << 20, compactBytes: 64 << 10}
+		n := nutsOpen(t, dir, o)
+		t.Cleanup(func() { n.Close() })
+		exercise(t, n.Chosen(), func() ChosenLog {
+			must(t, n.Close())
+			n = nutsOpen(t, dir, o)
+			return n.Chosen()
+		})
+		if n.chosen.gens.cur < 2 {
+			t.Fatalf("chosen log never moved to a new generation (at %d)", n.chosen.gens.cur)
+		}
+	})
+}
