@@ -116,8 +116,8 @@ type Nuts struct {
 type nutsOptions struct {
 	segmentSize  int64
 	compactBytes int64 // 0: nutsCompactBytes
-	noSync      bool // benchmarks that only build a log to reopen it
-	skipRepair  bool // tests: hand nutsdb the files as they are
+	noSync       bool  // benchmarks that only build a log to reopen it
+	skipRepair   bool  // tests: hand nutsdb the files as they are
 }
 
 func nutsDefaults() nutsOptions { return nutsOptions{segmentSize: nutsSegmentSize} }

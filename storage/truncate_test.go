@@ -194,7 +194,9 @@ func TestChosenLogTruncateAndReset(t *testing.T) {
 			}
 		}
 	}
-	val := func(s uint64) *msg.Value { return &msg.Value{Cmds: []msg.Command{{Client: s, Data: make([]byte, 1000)}}} }
+	val := func(s uint64) *msg.Value {
+		return &msg.Value{Cmds: []msg.Command{{Client: s, Data: make([]byte, 1000)}}}
+	}
 	exercise := func(t *testing.T, c ChosenLog, reopen func() ChosenLog) {
 		for s := uint64(1); s <= 300; s++ {
 			must(t, c.Append(s, val(s)))
