@@ -15,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/rsml-go/rsml/client"
 )
 
 // rsml-node bench (DESIGN.md §4.3): the same workload and measurement as
@@ -73,10 +75,10 @@ type benchResult struct {
 	MaxRSSKB int64 `json:"max_rss_kb"`
 }
 
-func parseBenchFlags(args []string, stdout, stderr io.Writer) (benchFlags, int, bool) {
-	var f benchFlags
+// benchFlagSet declares the bench command's flags on f; --endpoints, a list,
+// is left in endpoints for the caller to split.
+func benchFlagSet(f *benchFlags, endpoints *string) *flag.FlagSet {
 	fs := flag.NewFlagSet("rsml-node bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	fs.StringVar(&f.transport, "transport", "memory", "how the replicas talk: memory (the in-process simulated network, no faults) or tcp (Proto.Actor remoting over loopback, as separate processes do)")
 	fs.StringVar(&f.storage, "storage", "memory", "the replicas' storage: memory or nutsdb (durable: every promise and acceptance synced, in a temporary directory under --dir)")
 	fs.IntVar(&f.nodes, "nodes", 3, "number of replicas (1 to 7)")
@@ -85,10 +87,18 @@ func parseBenchFlags(args []string, stdout, stderr io.Writer) (benchFlags, int, 
 	fs.IntVar(&f.valueSize, "value", 128, "value size in `bytes` (0 to 1 MiB)")
 	fs.IntVar(&f.keys, "keys", 1000, "keys are drawn at random from key-0 to key-(N-1)")
 	fs.StringVar(&f.dir, "dir", os.TempDir(), "parent `directory` of the temporary nutsdb data, which is removed at exit")
-	endpoints := fs.String("endpoints", "", "comma-separated base `URLs` of a running cluster to load over HTTP instead of starting one; the JSON then says transport \"http\", storage \"unknown\"")
+	fs.StringVar(endpoints, "endpoints", "", "comma-separated base `URLs` of a running cluster to load over HTTP instead of starting one; the JSON then says transport \"http\", storage \"unknown\"")
 	fs.StringVar(&f.logLevel, "log-level", "warn", "level of the replicas' logs on stderr: debug, info, warn or error")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured interval (not the setup) to `FILE`")
 	fs.StringVar(&f.memProfile, "memprofile", "", "write a heap profile taken after the measured interval, cluster still running, to `FILE`")
+	return fs
+}
+
+func parseBenchFlags(args []string, stdout, stderr io.Writer) (benchFlags, int, bool) {
+	var f benchFlags
+	var endpoints string
+	fs := benchFlagSet(&f, &endpoints)
+	fs.SetOutput(stderr)
 	// Parse prints a bad flag's error; the whole usage goes to stdout, and
 	// only for --help.
 	fs.Usage = func() {}
@@ -105,8 +115,8 @@ func parseBenchFlags(args []string, stdout, stderr io.Writer) (benchFlags, int, 
 	}
 	set := map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
-	if *endpoints != "" {
-		for _, e := range strings.Split(*endpoints, ",") {
+	if endpoints != "" {
+		for _, e := range strings.Split(endpoints, ",") {
 			if e = strings.TrimSpace(e); e != "" {
 				f.endpoints = append(f.endpoints, e)
 			}
@@ -144,6 +154,9 @@ func parseBenchFlags(args []string, stdout, stderr io.Writer) (benchFlags, int, 
 			if set[name] {
 				return bad("--%s does not apply with --endpoints: the running cluster has its own", name)
 			}
+		}
+		if _, err := client.New(f.endpoints); err != nil {
+			return bad("--endpoints: %v", err)
 		}
 	}
 	return f, 0, true
