@@ -2,7 +2,7 @@
 GO        ?= go
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: all build run test test-short chaos lint fmt clean
+.PHONY: all build run test test-short chaos bench lint fmt clean
 
 all: build
 
@@ -28,6 +28,39 @@ CHAOS_DURATION ?= 30s
 CHAOS_RUNS ?= 8
 chaos:
 	RSML_CHAOS_DURATION=$(CHAOS_DURATION) $(GO) test -count=$(CHAOS_RUNS) -timeout 60m -run TestChaosLinearizable -v ./node
+
+## bench: rsml against hashicorp/raft (../shared/bench/hraft, built outside
+## shared/), BENCH_RUNS rounds of every configuration below, BENCH_DURATION
+## each, rsml and hraft back to back; the JSON lines go to BENCH_OUT and the
+## medians to a table at the end. Leave the machine idle while it runs.
+BENCH_RUNS ?= 5
+BENCH_DURATION ?= 5s
+BENCH_OUT ?= bin/bench.jsonl
+HRAFT_DIR ?= ../shared/bench/hraft
+HRAFT_BIN ?= /tmp/hraft-bench
+# Each configuration: the rsml-node bench flags and the matching hraft flags.
+BENCH_CONFIGS := memory-64 tcp-64 tcp-1 durable-64
+BENCH_RSML_memory-64   := --transport memory --storage memory --clients 64
+BENCH_HRAFT_memory-64  := -transport inmem -store mem -clients 64
+BENCH_RSML_tcp-64      := --transport tcp --storage memory --clients 64
+BENCH_HRAFT_tcp-64     := -transport tcp -store mem -clients 64
+BENCH_RSML_tcp-1       := --transport tcp --storage memory --clients 1
+BENCH_HRAFT_tcp-1      := -transport tcp -store mem -clients 1
+BENCH_RSML_durable-64  := --transport tcp --storage nutsdb --clients 64
+BENCH_HRAFT_durable-64 := -transport tcp -store bolt -clients 64
+# bench_one runs one benchmark, appends its JSON line to BENCH_OUT and shows it.
+bench_one = $(1) >>$(BENCH_OUT) && tail -n 1 $(BENCH_OUT)
+bench: build
+	cd $(HRAFT_DIR) && $(GO) build -o $(HRAFT_BIN) .
+	$(GO) build -o bin/benchtable ./cmd/benchtable
+	@: >$(BENCH_OUT)
+	@for round in $$(seq $(BENCH_RUNS)); do \
+	  echo "== round $$round of $(BENCH_RUNS)"; \
+	  $(foreach c,$(BENCH_CONFIGS), \
+	    $(call bench_one,./bin/rsml-node bench $(BENCH_RSML_$(c)) --duration $(BENCH_DURATION)) && \
+	    $(call bench_one,$(HRAFT_BIN) $(BENCH_HRAFT_$(c)) -duration $(BENCH_DURATION)) || exit 1;) \
+	done
+	@./bin/benchtable $(BENCH_OUT)
 
 ## test-short: the suite without the race detector, for a quick edit-test loop
 test-short:

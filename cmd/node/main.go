@@ -4,6 +4,7 @@
 //	rsml-node dev     a whole cluster in one process, for development
 //	rsml-node kv      get, put and delete keys of a running cluster
 //	rsml-node status  what every replica of a running cluster reports
+//	rsml-node bench   write throughput and latency (DESIGN.md §4.3)
 package main
 
 import (
@@ -19,6 +20,7 @@ Usage:
   rsml-node dev [--nodes 3] [--http 127.0.0.1:8001]                        a whole cluster in this process
   rsml-node kv get|put|delete KEY [VALUE] [--endpoints URL,...]           read and write keys
   rsml-node status [--endpoints URL,...]                                  every replica's view
+  rsml-node bench [--transport memory|tcp] [--storage memory|nutsdb]      measure puts per second and latency
   rsml-node help                                                          this help
 
 Run "rsml-node COMMAND --help" for a command's flags.
@@ -42,6 +44,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return kvCommand(args[1:], stdin, stdout, stderr)
 	case "status":
 		return statusCommand(args[1:], stdout, stderr)
+	case "bench":
+		return benchCommand(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
