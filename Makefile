@@ -14,12 +14,14 @@ build:
 run: build
 	./bin/rsml-node dev
 
-## test: the whole suite with the race detector, then the tests that run
-## several TCP replicas in one process, which cannot run under it (each
-## Proto.Actor remote start sets gRPC's process-wide logger)
+## test: the whole suite with the race detector, then the tests that cannot
+## run under it: several TCP replicas in one process (each Proto.Actor remote
+## start sets gRPC's process-wide logger), and the check that closing nutsdb
+## leaves no goroutine (race builds keep it, see storage/nutsstop.go)
 test:
 	$(GO) test -race -count=1 -timeout 15m ./...
 	$(GO) test -count=1 -timeout 10m -run 'TCP' ./node
+	$(GO) test -count=1 -timeout 5m -run 'NoRace' ./storage
 
 ## chaos: the linearizability chaos test of the in-process cluster, CHAOS_RUNS
 ## runs of CHAOS_DURATION each (default 8 x 30s, each with its own seeds);

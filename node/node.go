@@ -51,6 +51,7 @@ type Node struct {
 	commit      atomic.Uint64
 	applied     atomic.Uint64
 	rev         atomic.Uint64
+	installs    atomic.Uint64 // peers' snapshots installed
 
 	metrics  *metrics
 	inflight atomic.Int64 // Propose calls waiting for their answer
@@ -154,7 +155,12 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			return acceptor.NewActor(acfg, n.store.Acceptor(), book, roleLog(msg.RoleAcceptor))
 		}, mbox)},
 		{msg.RoleLearner, actor.PropsFromProducer(func() actor.Actor {
-			return learner.NewActor(lcfg, n.store.Chosen(), n.store.Snapshots(), book, roleLog(msg.RoleLearner), n.commit.Store)
+			la := learner.NewActor(lcfg, n.store.Chosen(), n.store.Snapshots(), book, roleLog(msg.RoleLearner), n.commit.Store)
+			la.OnInstall = func(slot uint64) {
+				n.installs.Add(1)
+				n.logger.Info("installed a peer's snapshot", "slot", slot)
+			}
+			return la
 		}, mbox)},
 		{msg.RoleExecutor, actor.PropsFromProducer(func() actor.Actor {
 			return executor.NewActor(ecfg, sm, n.store.Snapshots(), book, roleLog(msg.RoleExecutor), func(applied, rev uint64) {

@@ -21,6 +21,9 @@ type Actor struct {
 	observe func(delivered uint64)
 	core    *Core
 	failed  bool
+
+	// OnInstall, if set, is called after a peer's snapshot was installed.
+	OnInstall func(slot uint64)
 }
 
 // NewActor returns the actor. observe, if not nil, is called with the
@@ -53,12 +56,15 @@ func (a *Actor) Receive(ctx actor.Context) {
 		if a.core == nil || a.failed {
 			return
 		}
-		before := a.core.Delivered()
+		before, installs := a.core.Delivered(), a.core.Installs()
 		out, err := a.core.Step(m)
 		a.book.Send(ctx, out)
 		if err != nil {
 			a.logger.Error("learner cannot store chosen values; it stops delivering", "err", err)
 			a.failed = true
+		}
+		if a.core.Installs() != installs && a.OnInstall != nil {
+			a.OnInstall(a.core.Delivered())
 		}
 		if a.core.Delivered() != before {
 			a.publish()

@@ -74,6 +74,7 @@ type Core struct {
 	fetching   bool
 	peerTurn   int
 
+	installs uint64    // peers' snapshots installed by this incarnation
 	lastSnap uint64    // the executor's latest durable snapshot this incarnation heard of
 	incoming *transfer // a peer's snapshot being received
 	serving  *serving  // our snapshot being sent
@@ -107,6 +108,9 @@ func New(cfg Config, log storage.ChosenLog, snaps storage.SnapshotStore) (*Core,
 // Delivered is the learner's commit point: every slot up to it is chosen,
 // stored and handed to the executor.
 func (c *Core) Delivered() uint64 { return c.delivered }
+
+// Installs counts the peers' snapshots this core installed.
+func (c *Core) Installs() uint64 { return c.installs }
 
 // Start returns what a (re)started learner sends: the last delivered slot
 // again, so that an executor that missed it notices the gap and resyncs, and
@@ -570,6 +574,7 @@ func (c *Core) install(snap storage.Snapshot) error {
 	c.delivered = snap.Slot
 	c.commit = max(c.commit, snap.Slot)
 	c.lastSnap = snap.Slot
+	c.installs++
 	c.fetching = false
 	c.send(c.cfg.ID, msg.RoleExecutor, &msg.Install{Slot: snap.Slot, Rev: snap.Rev, Data: snap.Data})
 	c.send(c.cfg.ID, msg.RoleAcceptor, &msg.Truncate{Through: snap.Slot})

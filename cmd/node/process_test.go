@@ -54,12 +54,13 @@ type proc struct {
 	exited chan struct{} // closed once Wait returned
 }
 
-func startProc(t *testing.T, bin string, id int, peers, httpAddr, dataDir string) *proc {
+func startProc(t *testing.T, bin string, id int, peers, httpAddr, dataDir string, extra ...string) *proc {
 	t.Helper()
 	p := &proc{url: "http://" + httpAddr, stderr: &bytes.Buffer{}, done: make(chan error, 1), exited: make(chan struct{})}
 	p.cmd = exec.Command(bin, "run", "--id", fmt.Sprint(id), "--peers", peers, "--http", httpAddr,
 		"--cluster-id", "proc-test", "--log-format", "json", "--log-level", "warn",
 		"--storage", "nutsdb", "--data-dir", dataDir)
+	p.cmd.Args = append(p.cmd.Args, extra...)
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

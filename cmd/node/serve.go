@@ -54,7 +54,8 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 		logger.Warn("memory storage: this replica forgets everything when it stops; never restart it into a running cluster")
 	}
 	n, err := node.Start(ctx, node.Config{ID: s.id, ClusterID: s.clusterID, Peers: s.peers, Listen: s.bind, Store: store,
-		Logger: logger, ElectionTimeout: s.electionTimeout, HeartbeatInterval: s.heartbeatInterval})
+		Logger: logger, ElectionTimeout: s.electionTimeout, HeartbeatInterval: s.heartbeatInterval,
+		SnapshotEvery: s.snapshotEvery})
 	if err != nil {
 		fmt.Fprintf(stderr, "rsml-node run: %v\n", err)
 		return 1

@@ -32,6 +32,7 @@ type settings struct {
 	heartbeatInterval time.Duration
 	maxKeyBytes       int
 	maxValueBytes     int
+	snapshotEvery     uint64
 }
 
 // fileConfig is the TOML shape of DESIGN.md §4.1.
@@ -52,6 +53,7 @@ type fileConfig struct {
 		HeartbeatInterval string `toml:"heartbeat_interval"`
 		MaxKeyBytes       int    `toml:"max_key_bytes"`
 		MaxValueBytes     int    `toml:"max_value_bytes"`
+		SnapshotEvery     uint64 `toml:"snapshot_every"`
 		Cluster           struct {
 			Acceptors []string          `toml:"acceptors"`
 			Proposers []string          `toml:"proposers"`
@@ -82,12 +84,13 @@ func runFlags(fs *flag.FlagSet) func() (settings, error) {
 	heartbeat := fs.Duration("heartbeat-interval", 50*time.Millisecond, "how often the leader beacons; must be below --election-timeout")
 	maxKey := fs.Int("max-key-bytes", 1024, "longest key accepted by the HTTP API")
 	maxValue := fs.Int("max-value-bytes", 1<<20, "largest value accepted by the HTTP API, inclusive")
+	snapEvery := fs.Uint64("snapshot-every", 100000, "applied commands between snapshots; the logs are truncated below each snapshot, so this bounds their size and a restart's replay")
 	return func() (settings, error) {
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		s := settings{clusterID: *clusterID, http: *httpAddr, storage: *storage, logFormat: *logFormat,
 			logLevel: *logLevel, electionTimeout: *election, heartbeatInterval: *heartbeat,
-			maxKeyBytes: *maxKey, maxValueBytes: *maxValue, dataDir: *dataDir, bind: *bind}
+			maxKeyBytes: *maxKey, maxValueBytes: *maxValue, dataDir: *dataDir, bind: *bind, snapshotEvery: *snapEvery}
 		if *config != "" {
 			if err := s.loadFile(*config, set); err != nil {
 				return s, err
@@ -224,6 +227,9 @@ func (s *settings) loadFile(path string, set map[string]bool) error {
 	if c.MaxValueBytes != 0 && !set["max-value-bytes"] {
 		s.maxValueBytes = c.MaxValueBytes
 	}
+	if c.SnapshotEvery != 0 && !set["snapshot-every"] {
+		s.snapshotEvery = c.SnapshotEvery
+	}
 	if len(c.Cluster.Endpoints) > 0 && !set["peers"] {
 		s.peers = map[msg.NodeID]string{}
 		for k, v := range c.Cluster.Endpoints {
@@ -307,6 +313,9 @@ func (s *settings) validate() error {
 		if err := checkHostPort(s.bind); err != nil {
 			return fmt.Errorf("--bind: %w", err)
 		}
+	}
+	if s.snapshotEvery == 0 {
+		return errors.New("--snapshot-every must be at least 1")
 	}
 	if s.maxKeyBytes <= 0 || s.maxValueBytes <= 0 {
 		return errors.New("--max-key-bytes and --max-value-bytes must be positive")

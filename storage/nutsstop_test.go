@@ -1,0 +1,31 @@
+//go:build !race
+
+package storage
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/rsml-go/rsml/msg"
+)
+
+// Closing a nutsdb DB leaves no goroutine behind: nutsStopWriter ends the
+// writer that nutsdb v1.1.0 leaves blocked. (Race builds keep it; make test
+// runs this in its non-race pass.)
+func TestNutsCloseEndsWriterNoRace(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	dir := t.TempDir()
+	for i := 0; i < 3; i++ {
+		n := nutsOpen(t, dir, nutsOptions{segmentSize: 1 << 20, compactBytes: 32 << 10})
+		for s := uint64(1); s <= 100; s++ {
+			rec := AcceptorRecord{Entries: []msg.Entry{bigEntry(s, 1)}}
+			if s%10 == 0 {
+				rec.Truncated = s - 5
+			}
+			must(t, n.Acceptor().Append(rec)) // several generation switches
+		}
+		must(t, n.Close())
+	}
+	goleak.VerifyNone(t, before)
+}
