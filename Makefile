@@ -2,7 +2,7 @@
 GO        ?= go
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: all build run test test-short chaos bench lint fmt clean
+.PHONY: all build run test test-short chaos longrun bench lint fmt clean
 
 all: build
 
@@ -16,11 +16,12 @@ run: build
 
 ## test: the whole suite with the race detector, then the tests that cannot
 ## run under it: several TCP replicas in one process (each Proto.Actor remote
-## start sets gRPC's process-wide logger), and the check that closing nutsdb
-## leaves no goroutine (race builds keep it, see storage/nutsstop.go)
+## start sets gRPC's process-wide logger), a short long-run check that disk,
+## heap and goroutines stay flat, and the check that closing nutsdb leaves no
+## goroutine (race builds keep it, see storage/nutsstop.go)
 test:
 	$(GO) test -race -count=1 -timeout 15m ./...
-	$(GO) test -count=1 -timeout 10m -run 'TCP' ./node
+	$(GO) test -count=1 -timeout 10m -run 'TCP|LongRun' ./node
 	$(GO) test -count=1 -timeout 5m -run 'NoRace' ./storage
 
 ## chaos: the linearizability chaos test of the in-process cluster, CHAOS_RUNS
@@ -63,6 +64,12 @@ bench: build
 	    $(call bench_one,$(HRAFT_BIN) $(BENCH_HRAFT_$(c)) -duration $(BENCH_DURATION)) || exit 1;) \
 	done
 	@./bin/benchtable $(BENCH_OUT)
+
+## longrun: write to a durable 3-replica cluster for LONGRUN_DURATION and
+## check that disk use, live heap and goroutines stay flat (make test runs 6s)
+LONGRUN_DURATION ?= 5m
+longrun:
+	RSML_LONGRUN_DURATION=$(LONGRUN_DURATION) $(GO) test -count=1 -timeout 60m -run TestLongRunBounded -v ./node
 
 ## test-short: the suite without the race detector, for a quick edit-test loop
 test-short:

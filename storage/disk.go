@@ -39,11 +39,21 @@ type Disk struct {
 	snaps *SnapFiles
 }
 
+// DirOption changes how OpenDir sets up the logs.
+type DirOption func(*nutsOptions)
+
+// WithCompactBytes sets how much a log generation takes in before the log
+// moves its live part to a new one (default 64 MiB). Smaller bounds the disk
+// more tightly, at the cost of more frequent rewrites.
+func WithCompactBytes(n int64) DirOption {
+	return func(o *nutsOptions) { o.compactBytes = n }
+}
+
 // OpenDir opens (creating it if needed) the data directory of replica id of
 // cluster. It refuses a directory another process holds, one that belongs to
 // another cluster or replica, and damaged files it cannot repair without
 // breaking a promise, with an error that names the file.
-func OpenDir(dir, cluster string, id msg.NodeID, logger *slog.Logger) (*Disk, error) {
+func OpenDir(dir, cluster string, id msg.NodeID, logger *slog.Logger, opts ...DirOption) (*Disk, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -61,7 +71,11 @@ func OpenDir(dir, cluster string, id msg.NodeID, logger *slog.Logger) (*Disk, er
 		d.unlock()
 		return nil, err
 	}
-	if d.nuts, err = OpenNuts(filepath.Join(dir, "logs"), logger); err != nil {
+	o := nutsDefaults()
+	for _, f := range opts {
+		f(&o)
+	}
+	if d.nuts, err = openNuts(filepath.Join(dir, "logs"), logger, o); err != nil {
 		d.unlock()
 		return nil, err
 	}

@@ -1,0 +1,193 @@
+//go:build !race
+
+// The race detector slows writes tenfold, too few to show a bound in a short
+// run, and keeps a nutsdb goroutine per closed log generation; make test runs
+// this in its non-race pass.
+
+package node
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rsml-go/rsml/kv"
+	"github.com/rsml-go/rsml/msg"
+	"github.com/rsml-go/rsml/storage"
+)
+
+// longRunDuration is how long TestLongRunBounded writes: RSML_LONGRUN_DURATION
+// (make longrun), or a few seconds in make test.
+func longRunDuration(t *testing.T) time.Duration {
+	if s := os.Getenv("RSML_LONGRUN_DURATION"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			t.Fatalf("RSML_LONGRUN_DURATION: %v", err)
+		}
+		return d
+	}
+	return 6 * time.Second
+}
+
+// du is the disk space (allocated blocks) of every file under dir.
+func du(dir string) int64 {
+	var total int64
+	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		if fi, err := d.Info(); err == nil {
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+				total += st.Blocks * 512
+			}
+		}
+		return nil
+	})
+	return total
+}
+
+type longRunSample struct {
+	ops        int64
+	disk, heap int64
+	goroutines int
+}
+
+// TestLongRunBounded writes without pause to a durable 3-replica cluster
+// over a fixed key space and samples disk use, live heap and goroutines. With
+// snapshots, truncation and log generations, none of them may keep growing
+// with what was written: the last quarter of the run may not exceed the
+// second quarter by more than a small slack, while the bytes written grow
+// linearly. Without truncation the disk and the heap both grow by the bytes
+// written in between, which is many times the slack.
+func TestLongRunBounded(t *testing.T) {
+	const (
+		valueSize    = 512
+		keys         = 1000
+		writers      = 16
+		compactBytes = 1 << 20
+	)
+	dur := longRunDuration(t)
+	dir := t.TempDir()
+	// The plain KV store: the other tests' recorder keeps every command.
+	c, err := StartCluster(ctxFor(t, 10*time.Second), ClusterConfig{Nodes: 3, Template: Config{SnapshotEvery: 2000, Logger: testLogger()},
+		NewStore: func(id msg.NodeID) (storage.Store, error) {
+			return storage.OpenDir(filepath.Join(dir, id.String()), "test", id, discard, storage.WithCompactBytes(compactBytes))
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Stop(ctxFor(t, 15*time.Second)); err != nil {
+			t.Errorf("stop cluster: %v", err)
+		}
+	})
+	tc := &testCluster{Cluster: c, t: t}
+	l := tc.leader()
+	ctx, cancel := context.WithTimeout(context.Background(), dur+time.Minute)
+	defer cancel()
+
+	var ops, fails atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), 7))
+			val := make([]byte, valueSize)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				for i := range val {
+					val[i] = byte(rng.Uint32())
+				}
+				if _, err := l.Put(ctx, fmt.Sprintf("key-%d", rng.IntN(keys)), val, kv.Cond{}); err != nil {
+					fails.Add(1)
+					continue
+				}
+				ops.Add(1)
+			}
+		}(w)
+	}
+
+	var samples []longRunSample
+	tick := time.NewTicker(dur / 24)
+	deadline := time.After(dur)
+	var ms runtime.MemStats
+sampling:
+	for {
+		select {
+		case <-tick.C:
+			runtime.GC()
+			runtime.ReadMemStats(&ms)
+			samples = append(samples, longRunSample{ops: ops.Load(), disk: du(dir), heap: int64(ms.HeapAlloc),
+				goroutines: runtime.NumGoroutine()})
+		case <-deadline:
+			break sampling
+		}
+	}
+	tick.Stop()
+	if p := os.Getenv("RSML_LONGRUN_HEAPPROFILE"); p != "" {
+		if f, err := os.Create(p); err == nil {
+			runtime.GC()
+			_ = pprof.WriteHeapProfile(f)
+			f.Close()
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if f := fails.Load(); f > 0 {
+		t.Fatalf("%d writes failed in a fault-free run", f)
+	}
+
+	n := len(samples)
+	peak := func(from, to int, f func(longRunSample) int64) int64 {
+		var m int64
+		for _, s := range samples[from:to] {
+			m = max(m, f(s))
+		}
+		return m
+	}
+	disk := func(s longRunSample) int64 { return s.disk }
+	heap := func(s longRunSample) int64 { return s.heap }
+	gor := func(s longRunSample) int64 { return int64(s.goroutines) }
+	q2, q4 := [2]int{n / 4, n / 2}, [2]int{3 * n / 4, n}
+	written := samples[n-1].ops * valueSize * 3 // each replica logs every value (twice: acceptor and chosen)
+	between := (samples[q4[1]-1].ops - samples[q2[0]].ops) * valueSize * 3
+	t.Logf("%d writes of %d B in %v (%.0f/s); values logged by all replicas %d MiB, %d MiB of them between the second and the last quarter",
+		samples[n-1].ops, valueSize, dur, float64(samples[n-1].ops)/dur.Seconds(), written>>20, between>>20)
+	t.Logf("disk peak: second quarter %d MiB, last quarter %d MiB; live heap peak: %d MiB, %d MiB; goroutines: %d, %d",
+		peak(q2[0], q2[1], disk)>>20, peak(q4[0], q4[1], disk)>>20, peak(q2[0], q2[1], heap)>>20,
+		peak(q4[0], q4[1], heap)>>20, peak(q2[0], q2[1], gor), peak(q4[0], q4[1], gor))
+
+	// Slack: per replica, both logs may each hold up to two generations'
+	// worth, plus two snapshots of the state and nutsdb's fixed files.
+	stateSize := int64(keys * (valueSize + 32))
+	diskSlack := int64(3 * (2*2*compactBytes + 2*stateSize + 1<<20))
+	if between < 2*diskSlack {
+		t.Fatalf("only %d MiB written between the quarters; the run is too short to show a bound (slack %d MiB)", between>>20, diskSlack>>20)
+	}
+	if d2, d4 := peak(q2[0], q2[1], disk), peak(q4[0], q4[1], disk); d4 > d2+diskSlack {
+		t.Errorf("disk grew from %d MiB to %d MiB (slack %d MiB)", d2>>20, d4>>20, diskSlack>>20)
+	}
+	if h2, h4 := peak(q2[0], q2[1], heap), peak(q4[0], q4[1], heap); h4 > h2+h2/2+16<<20 {
+		t.Errorf("live heap grew from %d MiB to %d MiB", h2>>20, h4>>20)
+	}
+	if g2, g4 := peak(q2[0], q2[1], gor), peak(q4[0], q4[1], gor); g4 > g2+64 {
+		t.Errorf("goroutines grew from %d to %d", g2, g4)
+	}
+	tc.converge()
+}
