@@ -116,11 +116,15 @@ type Heartbeat struct {
 // HeartbeatAck answers a Heartbeat from an acceptor with its current promise.
 // An ack whose Promised is not above the leader's ballot confirms that no
 // higher ballot had been accepted by this acceptor when it answered.
+// Truncated is the acceptor's truncation point: a leader whose own log is
+// behind it learns that those slots are chosen (the acceptor ignores Accepts
+// for them, so without this the leader would resend them forever).
 type HeartbeatAck struct {
-	From     NodeID `msgpack:"f"`
-	Ballot   Ballot `msgpack:"b"`
-	Seq      uint64 `msgpack:"q"`
-	Promised Ballot `msgpack:"p"`
+	From      NodeID `msgpack:"f"`
+	Ballot    Ballot `msgpack:"b"`
+	Seq       uint64 `msgpack:"q"`
+	Promised  Ballot `msgpack:"p"`
+	Truncated uint64 `msgpack:"t,omitempty"`
 }
 
 // Committed tells the replica's own proposer how far its learner has delivered

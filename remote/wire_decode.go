@@ -129,6 +129,8 @@ func fastDecode(i int, b []byte) (any, bool) {
 				return d.uint64(&v.Seq)
 			case "p":
 				return d.ballot(&v.Promised)
+			case "t":
+				return d.uint64(&v.Truncated)
 			}
 			return false
 		})

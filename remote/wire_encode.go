@@ -108,11 +108,18 @@ func (e *encoder) append(b []byte, m any) []byte {
 		b = appendUint(appendKey(b, "q"), v.Seq)
 		b = appendUint(appendKey(b, "c"), v.Commit)
 	case *msg.HeartbeatAck:
-		b = appendMapLen(b, 4)
+		n := 4
+		if v.Truncated != 0 {
+			n++
+		}
+		b = appendMapLen(b, n)
 		b = appendUint(appendKey(b, "f"), uint64(v.From))
 		b = appendBallot(appendKey(b, "b"), v.Ballot)
 		b = appendUint(appendKey(b, "q"), v.Seq)
 		b = appendBallot(appendKey(b, "p"), v.Promised)
+		if v.Truncated != 0 {
+			b = appendUint(appendKey(b, "t"), v.Truncated)
+		}
 	case *msg.CatchupRequest:
 		b = appendMapLen(b, 3)
 		b = appendUint(appendKey(b, "f"), uint64(v.From))

@@ -37,7 +37,7 @@ func wireSamples() []any {
 		&msg.Accept{From: 3, Ballot: b, Proposals: []msg.Proposal{{Slot: 10, Value: val}, {Slot: 11, Value: &msg.Value{}}}},
 		&msg.Accepted{From: 2, Ballot: b, Slots: []uint64{10, 11, 1 << 63}, Values: []*msg.Value{val, nil, val}},
 		&msg.Heartbeat{From: 3, Ballot: b, Seq: 99, Commit: 1234},
-		&msg.HeartbeatAck{From: 1, Ballot: b, Seq: 99, Promised: b},
+		&msg.HeartbeatAck{From: 1, Ballot: b, Seq: 99, Promised: b, Truncated: 77},
 		&msg.CatchupRequest{From: 1, First: 3, Last: 300},
 		&msg.CatchupReply{From: 2, Through: 12, Snapshot: 9, Chosen: []msg.Proposal{{Slot: 3, Value: val}, {Slot: 4, Value: nil}}},
 		&msg.ClientRequest{Cmd: msg.Command{Client: 1, Seq: 2, Acked: 1, Origin: 3, Reply: "w$1", Data: []byte("x")}, Hops: 2},

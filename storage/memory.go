@@ -134,6 +134,12 @@ func (s *memSnapshots) Load() (Snapshot, bool, error) {
 func (s *memSnapshots) Save(snap Snapshot) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.ok && snap.Slot < s.snap.Slot {
+		// Like SnapFiles, whose Load returns the highest slot: an executor
+		// finishing an older snapshot must not replace one the learner
+		// installed from a peer (the chosen log starts after that one).
+		return nil
+	}
 	s.snap, s.ok = snap, true
 	return nil
 }

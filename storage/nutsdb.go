@@ -355,7 +355,15 @@ func (a *nutsAcceptor) compact() {
 	}
 	if err == nil {
 		if err = a.gens.switchNext(); err != nil {
+			// CURRENT may already name the new generation (a failed
+			// directory sync after the rename): both stay on disk, complete,
+			// and the next open keeps whichever CURRENT names. Writing on to
+			// the old one could leave acknowledged records where that open
+			// would not look: stop, as after any failed write.
 			_ = nutsCloseDB(db, next)
+			a.err = fmt.Errorf("storage: acceptor log %s: switching to a new generation failed, the log refuses writes until reopened: %w", a.dir, err)
+			a.logger.Error("acceptor log: generation switch failed", "err", err)
+			return
 		}
 	}
 	if err != nil {
@@ -716,7 +724,14 @@ func (c *nutsChosen) compact(must bool) error {
 			err = nutsSyncDataFiles(next)
 		}
 		if err == nil {
-			err = c.gens.switchNext()
+			if err = c.gens.switchNext(); err != nil {
+				// CURRENT may already name the new generation: keep both
+				// and stop, as for the acceptor log.
+				_ = nutsCloseDB(db, next)
+				c.err = fmt.Errorf("storage: chosen log %s: switching to a new generation failed, the log refuses writes until reopened: %w", c.dir, err)
+				c.logger.Error("chosen log: generation switch failed", "err", err)
+				return c.err
+			}
 		}
 		if err != nil {
 			_ = nutsCloseDB(db, next)

@@ -242,3 +242,55 @@ func TestChosenLogTruncateAndReset(t *testing.T) {
 		}
 	})
 }
+
+// A generation switch that fails stops the log (CURRENT may or may not name
+// the new generation, so neither may be removed or written past), and a
+// reopen finds every acknowledged record in whichever generation CURRENT
+// names.
+func TestNutsFailedGenerationSwitchStopsTheLog(t *testing.T) {
+	nutsLeakCheck(t)
+	dir := t.TempDir()
+	o := nutsOptions{segmentSize: 1 << 20, compactBytes: 64 << 10}
+	n := nutsOpen(t, dir, o)
+	// CURRENT cannot be rewritten: its temporary file's name is taken.
+	must(t, os.Mkdir(filepath.Join(dir, nutsAcceptorDir, nutsCurrentFile+".tmp"), 0o755))
+	var acked uint64
+	var err error
+	for s := uint64(1); s <= 200; s++ {
+		rec := AcceptorRecord{Entries: []msg.Entry{bigEntry(s, 1)}}
+		if s%10 == 0 {
+			rec.Truncated = s - 5
+		}
+		if err = n.Acceptor().Append(rec); err != nil {
+			break
+		}
+		acked = s
+	}
+	if err == nil {
+		t.Fatal("200 appends past the generation threshold succeeded with CURRENT unwritable")
+	}
+	if n.acc.gens.cur != 1 {
+		t.Fatalf("generation %d, want still 1", n.acc.gens.cur)
+	}
+	must(t, n.Close())
+	must(t, os.Remove(filepath.Join(dir, nutsAcceptorDir, nutsCurrentFile+".tmp")))
+	n = nutsOpen(t, dir, o)
+	defer n.Close()
+	st, err := n.Acceptor().Load()
+	must(t, err)
+	if len(st.Entries) == 0 || st.Entries[len(st.Entries)-1].Slot != acked {
+		t.Fatalf("after reopen the last entry is not the last acknowledged slot %d", acked)
+	}
+}
+
+// The memory store keeps the highest snapshot, like SnapFiles: an executor
+// finishing an older snapshot after the learner installed a newer one from
+// a peer must not replace it.
+func TestMemorySnapshotsKeepTheHighest(t *testing.T) {
+	s := NewMemory().Snapshots()
+	must(t, s.Save(Snapshot{Slot: 8, Data: []byte("installed")}))
+	must(t, s.Save(Snapshot{Slot: 2, Data: []byte("older")}))
+	if got, ok, _ := s.Load(); !ok || got.Slot != 8 {
+		t.Fatalf("Load = slot %d, want 8", got.Slot)
+	}
+}

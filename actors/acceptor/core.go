@@ -205,5 +205,5 @@ func (c *Core) heartbeat(m *msg.Heartbeat) []msg.Out {
 		c.hear(m.Ballot)
 	}
 	return []msg.Out{{To: msg.Target{Node: m.From, Role: msg.RoleProposer},
-		Msg: &msg.HeartbeatAck{From: c.cfg.ID, Ballot: m.Ballot, Seq: m.Seq, Promised: c.promised}}}
+		Msg: &msg.HeartbeatAck{From: c.cfg.ID, Ballot: m.Ballot, Seq: m.Seq, Promised: c.promised, Truncated: c.truncated}}}
 }

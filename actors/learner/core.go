@@ -406,8 +406,13 @@ func (c *Core) catchupReply(m *msg.CatchupReply) error {
 	}
 	switch {
 	case c.delivered == before:
-		// That peer had nothing for us; the next try goes elsewhere.
+		// That peer had nothing for us; the next try goes elsewhere. Not
+		// fetching any more: otherwise the resend path turns once more and,
+		// with two peers, always lands on the same one (two lagging
+		// followers asked each other forever, never the leader; the
+		// simulator found it).
 		c.peerTurn++
+		c.fetching = false
 	case c.behind():
 		// Stream the rest without waiting for a tick.
 		c.stuckAt = c.delivered

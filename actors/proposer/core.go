@@ -459,6 +459,23 @@ func stepLeader(c *Core, m any) {
 			c.becomeFollower(0, msg.Ballot{})
 			return
 		}
+		if m.Truncated > c.truncated {
+			// Slots up to it are chosen, and that acceptor ignores Accepts
+			// for them: stop resending them (our learner fetches them, told
+			// by our heartbeats' commit point).
+			c.truncated = m.Truncated
+			for s := range c.inflight {
+				if s <= c.truncated {
+					delete(c.inflight, s)
+				}
+			}
+			if c.nextSlot <= c.truncated {
+				// Slots we never proposed are chosen: a higher ballot led.
+				c.becomeFollower(0, msg.Ballot{})
+				return
+			}
+			c.propose()
+		}
 		if m.Seq > c.ackSeq[m.From] {
 			c.ackSeq[m.From] = m.Seq
 		}
@@ -498,13 +515,13 @@ func (c *Core) sendHeartbeat() {
 	c.hbSeq++
 	c.hbSentAt = c.now
 	// The commit point includes slots known chosen through truncation, so
-	// that learners (ours first) fetch them.
+	// that learners fetch them: ours too, which may be the one behind.
 	hb := &msg.Heartbeat{From: c.cfg.ID, Ballot: c.ballot, Seq: c.hbSeq, Commit: max(c.commit, c.truncated)}
 	for _, id := range c.cfg.Replicas {
 		c.send(id, msg.RoleAcceptor, hb)
+		c.send(id, msg.RoleLearner, hb)
 		if id != c.cfg.ID {
 			c.send(id, msg.RoleProposer, hb)
-			c.send(id, msg.RoleLearner, hb)
 		}
 	}
 }

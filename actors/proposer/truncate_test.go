@@ -43,3 +43,47 @@ func TestLeaderNeverProposesAtOrBelowATruncationPoint(t *testing.T) {
 		t.Fatalf("next slot %d, want 13", next)
 	}
 }
+
+// A leader whose in-flight slots an acceptor has truncated (they are chosen;
+// the acceptor ignores Accepts for them) learns it from the heartbeat ack,
+// stops resending them and frees its window; its heartbeats tell every
+// learner, its own included, that the log is chosen that far.
+func TestHeartbeatAckTruncationFreesTheWindow(t *testing.T) {
+	c := New(testConfig(1), msg.Ballot{}, 0)
+	elect(t, c, nil)
+	for _, d := range []string{"a", "b", "c"} {
+		c.Step(&msg.ClientRequest{Cmd: msg.Command{Data: []byte(d)}})
+	}
+	if st := c.Status(); st.InFlight != 2 || st.Queued == 0 {
+		t.Fatalf("status %+v, want a full window of 2 and a queue", st)
+	}
+	out := c.Step(&msg.HeartbeatAck{From: 2, Ballot: c.Ballot(), Seq: 1, Promised: c.Ballot(), Truncated: 2})
+	accepts, _ := find[*msg.Accept](out)
+	if len(accepts) == 0 || accepts[0].Proposals[0].Slot != 3 {
+		t.Fatalf("after the ack: accepts %+v, want the queued command in slot 3", accepts)
+	}
+	for i := 0; i < 20; i++ {
+		out = append(out, c.Tick()...)
+	}
+	sawOwn := false
+	for _, o := range out {
+		switch m := o.Msg.(type) {
+		case *msg.Accept:
+			for _, p := range m.Proposals {
+				if p.Slot <= 2 {
+					t.Fatalf("slot %d resent after the acceptor reported it truncated", p.Slot)
+				}
+			}
+		case *msg.Heartbeat:
+			if o.To == (msg.Target{Node: 1, Role: msg.RoleLearner}) {
+				sawOwn = true
+				if m.Commit < 2 {
+					t.Fatalf("heartbeat commit %d, want at least 2", m.Commit)
+				}
+			}
+		}
+	}
+	if !sawOwn {
+		t.Fatal("no heartbeat to the leader's own learner")
+	}
+}
