@@ -43,11 +43,11 @@ type client struct {
 	// established: the executor has answered a write of this session, so
 	// the session exists in the agreed log and Acked may be sent.
 	established bool
-	rng     *rand.Rand
-	lastRev map[string]uint64
-	op      *op
-	nextOp  int64 // when to start the next operation (units)
-	stopped bool  // starts no more operations
+	rng         *rand.Rand
+	lastRev     map[string]uint64
+	op          *op
+	nextOp      int64 // when to start the next operation (units)
+	stopped     bool  // starts no more operations
 	// script, if set, is the client's whole workload (liveness and final
 	// reads); onDone runs after each scripted operation ends.
 	script []linearize.Input

@@ -23,7 +23,7 @@ func newSimStore(id msg.NodeID, onAppend func(id msg.NodeID, slot uint64, v *msg
 	return s
 }
 
-func (s *simStore) Chosen() storage.ChosenLog      { return s.chosen }
+func (s *simStore) Chosen() storage.ChosenLog     { return s.chosen }
 func (s *simStore) Acceptor() storage.AcceptorLog { return s.acc }
 
 // crash is what a process crash does to storage: nothing, unless the planted
