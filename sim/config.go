@@ -27,6 +27,9 @@ type Config struct {
 	// new write commits (default 300), and again until every replica has
 	// applied it and the final reads are answered.
 	LivenessTicks int
+	// Faults limits the nemesis to these kinds (see FaultKinds); empty
+	// means all of them.
+	Faults []string
 	// Bugs plants deliberate bugs, to show that the checkers catch them.
 	Bugs Bugs
 	// TraceMessages hashes every delivered message's contents into

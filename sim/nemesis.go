@@ -54,8 +54,9 @@ type nemesis struct {
 	healed bool
 }
 
-// faultKinds are what the nemesis picks from, each equally likely.
-var faultKinds = []string{"drop", "duplicate", "delay", "reorder", "isolate", "split", "one-way", "crash", "restart-role"}
+// FaultKinds are what the nemesis picks from, each equally likely; a
+// Config may narrow them to aim a run at one kind of trouble.
+var FaultKinds = []string{"drop", "duplicate", "delay", "reorder", "isolate", "split", "one-way", "crash", "restart-role"}
 
 func (s *sim) startNemesis() {
 	s.after(tickUnits*(5+s.rngNem.Int64N(20)), s.nemesisStep)
@@ -67,7 +68,11 @@ func (s *sim) nemesisStep() {
 		return
 	}
 	s.after(tickUnits*(5+s.rngNem.Int64N(40)), s.nemesisStep)
-	kind := faultKinds[s.rngNem.IntN(len(faultKinds))]
+	kinds := FaultKinds
+	if len(s.cfg.Faults) > 0 {
+		kinds = s.cfg.Faults
+	}
+	kind := kinds[s.rngNem.IntN(len(kinds))]
 	if kind != "restart-role" && len(s.nem.active) >= 2 {
 		return // at most two lasting faults at once
 	}

@@ -3,6 +3,7 @@ package sim
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"testing"
 )
 
@@ -29,18 +30,26 @@ func TestSimDeterministic(t *testing.T) {
 // searchPlanted runs seeds until one shows a violation of one of kinds, and
 // fails if none does within limit seeds: a checker that cannot fail proves
 // nothing.
-func searchPlanted(t *testing.T, limit int, bugs Bugs, kinds ...Kind) *Result {
+func searchPlanted(t *testing.T, limit int, cfg Config, kinds ...Kind) *Result {
 	t.Helper()
-	for seed := uint64(1); seed <= uint64(limit); seed++ {
-		res := Run(Config{Seed: seed, Bugs: bugs, VisualizeDir: t.TempDir()})
-		for _, k := range kinds {
-			if res.Has(k) {
-				t.Logf("planted bug caught at seed %d: %s", seed, res.Summary())
-				return res
+	dir := t.TempDir()
+	batch := runtime.GOMAXPROCS(0)
+	for first := 1; first <= limit; first += batch {
+		results := runSeeds(uint64(first), min(batch, limit-first+1), func(seed uint64) Config {
+			c := cfg
+			c.Seed, c.VisualizeDir = seed, dir
+			return c
+		})
+		for _, res := range results {
+			for _, k := range kinds {
+				if res.Has(k) {
+					t.Logf("planted bug caught at seed %d: %s", res.Seed, res.Summary())
+					return res
+				}
 			}
 		}
 	}
-	t.Fatalf("no seed in 1..%d showed a %v violation with %+v planted", limit, kinds, bugs)
+	t.Fatalf("no seed in 1..%d showed a %v violation with %+v planted", limit, kinds, cfg.Bugs)
 	return nil
 }
 
@@ -48,13 +57,16 @@ func searchPlanted(t *testing.T, limit int, bugs Bugs, kinds ...Kind) *Result {
 // crash (a missing fsync) breaks Paxos; the run must show it as two values
 // chosen for one slot, a lost write or a non-linearizable history.
 func TestPlantedLossyAcceptorLog(t *testing.T) {
-	searchPlanted(t, 300, Bugs{LossyAcceptorLog: 8}, Agreement, LostWrite, Linearizability, Divergence)
+	// Crashes are what lose the writes; partitions and delays make the
+	// lost acceptances matter by moving the quorum.
+	cfg := Config{Bugs: Bugs{LossyAcceptorLog: 8}, Faults: []string{"crash", "isolate", "delay"}}
+	searchPlanted(t, 300, cfg, Agreement, LostWrite, Linearizability, Divergence)
 }
 
 // TestPlantedStaleReads: gets served from a replica's state without a read
 // index can miss acknowledged writes; porcupine must catch it.
 func TestPlantedStaleReads(t *testing.T) {
-	res := searchPlanted(t, 100, Bugs{StaleReads: true}, Linearizability)
+	res := searchPlanted(t, 100, Config{Bugs: Bugs{StaleReads: true}}, Linearizability)
 	if res.Visualization == "" {
 		t.Fatal("a linearizability violation wrote no visualization")
 	}
@@ -66,13 +78,13 @@ func TestPlantedStaleReads(t *testing.T) {
 // TestPlantedDivergentExecutor: one replica's state machine applies commands
 // differently; the equal-state checker must see its snapshot differ.
 func TestPlantedDivergentExecutor(t *testing.T) {
-	searchPlanted(t, 20, Bugs{DivergentExecutor: true}, Divergence)
+	searchPlanted(t, 20, Config{Bugs: Bugs{DivergentExecutor: true}}, Divergence)
 }
 
 // TestPlantedNeverHeal: with the network cut for good after the chaos, no
 // write can commit; the liveness checker must say so.
 func TestPlantedNeverHeal(t *testing.T) {
-	searchPlanted(t, 5, Bugs{NeverHeal: true}, Liveness)
+	searchPlanted(t, 5, Config{Bugs: Bugs{NeverHeal: true}}, Liveness)
 }
 
 // TestSimFiveReplicas runs a few seeds of a 5-replica cluster.
