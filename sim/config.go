@@ -21,7 +21,7 @@ type Config struct {
 	// Keys is how many keys the clients share (default 3): few keys mean
 	// many conflicting operations for the checker to judge.
 	Keys int
-	// ChaosTicks is how long the nemesis injects faults (default 400).
+	// ChaosTicks is how long the nemesis injects faults (default 600).
 	ChaosTicks int
 	// LivenessTicks bounds, after every fault is healed, the ticks until a
 	// new write commits (default 300), and again until every replica has
@@ -45,6 +45,9 @@ type Config struct {
 	// The default client sends Acked 0 until the executor has answered one of
 	// its writes.
 	NodeAcks bool
+	// LogMessages adds a Logf line for every message a role receives, with
+	// the role's state after it: the fine-grained replay of one seed.
+	LogMessages bool
 	// VisualizeDir is where a failing run writes porcupine's HTML
 	// visualization ("" means os.TempDir()).
 	VisualizeDir string
@@ -76,7 +79,7 @@ func (c *Config) setDefaults() {
 	def(&c.Replicas, 3)
 	def(&c.Clients, 4)
 	def(&c.Keys, 3)
-	def(&c.ChaosTicks, 400)
+	def(&c.ChaosTicks, 600)
 	def(&c.LivenessTicks, 300)
 }
 

@@ -5,6 +5,7 @@ package sim
 // routes msg.Out values by Target and treats messages as opaque.
 
 import (
+	"fmt"
 	"math/rand/v2"
 
 	"github.com/rsml-go/rsml/actors/acceptor"
@@ -182,3 +183,20 @@ func (e *executorRole) step(m any) ([]msg.Out, error) {
 	return out, nil
 }
 func (e *executorRole) tick() ([]msg.Out, error) { e.c.Tick(); return nil, nil }
+
+// describeRole summarises a role's state for a failing run's report.
+func describeRole(core roleCore) string {
+	switch c := core.(type) {
+	case *proposerRole:
+		st := c.c.Status()
+		return fmt.Sprintf("proposer %s leader %d ballot %s commit %d next %d queued %d in flight %d",
+			st.Role, st.Leader, st.Ballot, st.Commit, st.NextSlot, st.Queued, st.InFlight)
+	case *acceptorRole:
+		return fmt.Sprintf("acceptor promised %s", c.c.Promised())
+	case *learnerRole:
+		return fmt.Sprintf("learner delivered %d", c.c.Delivered())
+	case *executorRole:
+		return fmt.Sprintf("executor applied %d rev %d", c.c.Applied(), c.c.Rev())
+	}
+	return "down"
+}

@@ -190,6 +190,9 @@ func (s *sim) logf(format string, args ...any) {
 
 func (s *sim) violate(k Kind, format string, args ...any) {
 	v := Violation{Kind: k, Detail: fmt.Sprintf(format, args...)}
+	if k == Liveness {
+		v.Detail += s.describeCluster()
+	}
 	s.res.Violations = append(s.res.Violations, v)
 	s.logf("VIOLATION %s", v)
 }
@@ -318,6 +321,9 @@ func (s *sim) deliver(e *event) {
 		return
 	}
 	out, err := r.roles[e.to.Role].step(e.m)
+	if s.cfg.LogMessages {
+		s.logf("%d -> %d/%s %T %+v => %d out; %s", e.from, e.to.Node, e.to.Role, e.m, e.m, len(out), describeRole(r.roles[e.to.Role]))
+	}
 	s.handle(r, e.to.Role, out, err)
 }
 
@@ -519,4 +525,16 @@ func (d *divergentSM) Apply(rev uint64, cmd []byte) []byte {
 		d.Store.Apply(rev, kv.Put("diverged", []byte("x")))
 	}
 	return out
+}
+
+// describeCluster is every replica's view, for a liveness report.
+func (s *sim) describeCluster() string {
+	var b bytes.Buffer
+	for _, r := range s.reps {
+		fmt.Fprintf(&b, "\n    replica %d (up %v):", r.id, r.up)
+		for _, role := range roles {
+			fmt.Fprintf(&b, " [%s]", describeRole(r.roles[role]))
+		}
+	}
+	return b.String()
 }
