@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strconv"
+	"strings"
 
 	"github.com/anishathalye/porcupine"
 
@@ -64,7 +66,9 @@ type op struct {
 	deadline    int64
 	phase       phase
 	outstanding int
-	attempt     int
+	attempt     int          // rejects so far, for the backoff
+	sent        int          // attempts sent; attempt n replies to ref#n
+	rejected    map[int]bool // attempts a Reject answered
 	retryAt     int64
 	leaderGen   uint64
 	cmd         msg.Command
@@ -172,7 +176,6 @@ func (s *sim) startOp(c *client) {
 		o.deadline = s.now + tickUnits*int64(s.cfg.LivenessTicks)
 	}
 	c.op = o
-	s.waiters[o.ref] = c
 	switch in.Kind {
 	case linearize.Get:
 		o.phase = indexing
@@ -185,7 +188,7 @@ func (s *sim) startOp(c *client) {
 		c.seq++
 		o.phase = proposing
 		acked := c.acked
-		if !c.established && !s.cfg.NodeAcks {
+		if !c.established && !s.cfg.NodeClient {
 			// Until the executor has the session, an Acked above 0 would
 			// read as "this session was evicted" (ErrSessionExpired).
 			acked = 0
@@ -221,15 +224,22 @@ func (s *sim) sendOp(c *client) {
 	o.leaderGen = r.leaderGen
 	o.retryAt = s.now + tickUnits*retryTicks
 	s.at(o.retryAt, func() { s.wake(c) })
-	var m any
-	switch o.phase {
-	case proposing:
-		o.outstanding++
-		m = &msg.ClientRequest{Cmd: o.cmd}
-	case indexing:
-		m = &msg.ReadRequest{Origin: r.id, Reply: o.ref}
-	default:
+	if o.phase == reading {
 		return
+	}
+	// Each attempt has its own reply name, so that two answers to one
+	// attempt (a duplicated message) are not taken for answers to two.
+	o.sent++
+	ref := fmt.Sprintf("%s#%d", o.ref, o.sent)
+	s.waiters[ref] = c
+	var m any
+	if o.phase == proposing {
+		o.outstanding++
+		cmd := o.cmd
+		cmd.Reply = ref
+		m = &msg.ClientRequest{Cmd: cmd}
+	} else {
+		m = &msg.ReadRequest{Origin: r.id, Reply: ref}
 	}
 	s.sendLocal(r, msg.Out{To: msg.Target{Node: r.id, Role: msg.RoleProposer}, Msg: m})
 }
@@ -239,7 +249,9 @@ func (s *sim) sendOp(c *client) {
 func (s *sim) readAt(c *client, index uint64) {
 	o := c.op
 	o.phase = reading
-	q := &msg.Read{Query: kv.Get(o.in.Key), Index: index, Reply: o.ref}
+	ref := o.ref + "#read"
+	s.waiters[ref] = c
+	q := &msg.Read{Query: kv.Get(o.in.Key), Index: index, Reply: ref}
 	s.sendLocal(o.replica, msg.Out{To: msg.Target{Node: o.replica.id, Role: msg.RoleExecutor}, Msg: q})
 }
 
@@ -261,7 +273,8 @@ func backoff(attempt int) int64 {
 // reply delivers an answer to the waiter named ref.
 func (s *sim) reply(ref string, m any) {
 	c := s.waiters[ref]
-	if c == nil || c.op == nil || c.op.ref != ref {
+	base, attempt, _ := strings.Cut(ref, "#")
+	if c == nil || c.op == nil || c.op.ref != base {
 		return // an answer for an operation that has ended
 	}
 	o := c.op
@@ -271,7 +284,17 @@ func (s *sim) reply(ref string, m any) {
 			return
 		}
 		if o.phase == proposing {
-			o.outstanding--
+			// node.Propose counts every Reject; a duplicated request draws
+			// two for one attempt, and the count then says "not proposed"
+			// while another attempt is (see Config.NodeClient).
+			n, _ := strconv.Atoi(attempt)
+			if s.cfg.NodeClient || !o.rejected[n] {
+				o.outstanding--
+			}
+			if o.rejected == nil {
+				o.rejected = map[int]bool{}
+			}
+			o.rejected[n] = true
 		}
 		o.attempt++
 		o.retryAt = s.now + backoff(o.attempt)
@@ -391,7 +414,10 @@ func (s *sim) record(c *client, out linearize.Output, ret int64) {
 
 func (s *sim) endOp(c *client, out linearize.Output, ok bool) {
 	o := c.op
-	delete(s.waiters, o.ref)
+	for n := 1; n <= o.sent; n++ {
+		delete(s.waiters, fmt.Sprintf("%s#%d", o.ref, n))
+	}
+	delete(s.waiters, o.ref+"#read")
 	c.op = nil
 	if o.in.Kind != linearize.Get {
 		// node.finishTag: answered or abandoned, this seq needs no answer.
