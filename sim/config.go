@@ -1,0 +1,198 @@
+package sim
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/anishathalye/porcupine"
+)
+
+// Config describes one simulated run. Every field but Seed has a default
+// for its zero value, so Config{Seed: n} is a complete run.
+type Config struct {
+	// Seed fixes every choice of the run: same seed, same run.
+	Seed uint64
+	// Replicas is the cluster size (default 3; 5 and 7 work too).
+	Replicas int
+	// Clients is the number of concurrent workload clients (default 4).
+	Clients int
+	// Keys is how many keys the clients share (default 3): few keys mean
+	// many conflicting operations for the checker to judge.
+	Keys int
+	// ChaosTicks is how long the nemesis injects faults (default 600).
+	ChaosTicks int
+	// LivenessTicks bounds, after every fault is healed, the ticks until a
+	// new write commits (default 300), and again until every replica has
+	// applied it and the final reads are answered.
+	LivenessTicks int
+	// Faults limits the nemesis to these kinds (see FaultKinds); empty
+	// means all of them.
+	Faults []string
+	// Bugs plants deliberate bugs, to show that the checkers catch them.
+	Bugs Bugs
+	// TraceMessages hashes every delivered message's contents into
+	// Result.Trace (slower); otherwise only its time, ends and type count.
+	TraceMessages bool
+	// Logf, if not nil, receives a line per fault, client operation and
+	// leadership change: the verbose replay of one seed.
+	Logf func(format string, args ...any)
+	// NodeClient makes clients behave exactly as node/api.go's Propose
+	// does today, with its two known flaws: its Acked watermark covers
+	// abandoned seqs even before the executor has the session, so once a
+	// session's first write is never applied all its later writes are
+	// refused as expired (a Session violation); and it counts every Reject,
+	// so a duplicated request's two Rejects make a proposed write look
+	// certainly not applied (a Linearizability violation). The default
+	// client sends Acked 0 until the executor has answered one of its
+	// writes, and counts one Reject per attempt.
+	NodeClient bool
+	// LogMessages adds a Logf line for every message a role receives, with
+	// the role's state after it: the fine-grained replay of one seed.
+	LogMessages bool
+	// VisualizeDir is where a failing run writes porcupine's HTML
+	// visualization ("" means os.TempDir()).
+	VisualizeDir string
+}
+
+// Bugs are deliberate faults that a correct system does not have. They exist
+// so that tests can show each checker fails when it should; a run with any of
+// them set proves nothing about rsml.
+type Bugs struct {
+	// LossyAcceptorLog > 0 makes the last LossyAcceptorLog records each
+	// acceptor appended vanish when its replica crashes: a missing fsync.
+	LossyAcceptorLog int
+	// StaleReads makes gets read the chosen replica's state as it is,
+	// without a read index.
+	StaleReads bool
+	// DivergentExecutor makes replica 1's state machine write an extra key on
+	// every fourth rev, so its state drifts from the others'.
+	DivergentExecutor bool
+	// NeverHeal keeps every replica cut off from every other after the chaos.
+	NeverHeal bool
+}
+
+func (c *Config) setDefaults() {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&c.Replicas, 3)
+	def(&c.Clients, 4)
+	def(&c.Keys, 3)
+	def(&c.ChaosTicks, 600)
+	def(&c.LivenessTicks, 300)
+}
+
+// Kind names what a violation broke; planted-bug tests match on it.
+type Kind string
+
+// The checkers' verdicts.
+const (
+	// Linearizability: porcupine found no legal order for the history.
+	Linearizability Kind = "linearizability"
+	// CheckerTimeout: porcupine did not finish; inconclusive, but fails the run.
+	CheckerTimeout Kind = "checker-timeout"
+	// Agreement: two replicas stored different values as chosen for one slot.
+	Agreement Kind = "agreement"
+	// Divergence: two executors' snapshots differ at the same applied slot.
+	Divergence Kind = "divergence"
+	// LostWrite: an acknowledged write is not in the agreed log where its
+	// answer said, or a replica's rev stayed below it.
+	LostWrite Kind = "lost-write"
+	// Liveness: after healing, a write, the catch-up or a read did not
+	// complete within the bound.
+	Liveness Kind = "liveness"
+	// CoreError: a core returned an error or could not be rebuilt from storage.
+	CoreError Kind = "core-error"
+	// Session: the executor refused a client's current write as stale or as
+	// of an expired session, which no client here should ever see.
+	Session Kind = "session"
+	// Panic: a core panicked.
+	Panic Kind = "panic"
+)
+
+// Violation is one thing a checker found wrong.
+type Violation struct {
+	Kind   Kind
+	Detail string
+}
+
+func (v Violation) String() string { return string(v.Kind) + ": " + v.Detail }
+
+// Ops counts client operations by outcome.
+type Ops struct {
+	WritesOK, CondFailed, Unknown, NotApplied, Refused int
+	ReadsOK, ReadsFailed                               int
+}
+
+// Total is every operation a client started.
+func (o Ops) Total() int {
+	return o.WritesOK + o.CondFailed + o.Unknown + o.NotApplied + o.Refused + o.ReadsOK + o.ReadsFailed
+}
+
+// Messages counts what the simulated network did.
+type Messages struct {
+	Sent, Delivered, Dropped, Duplicated int
+}
+
+// Result is what one run did and what its checkers found.
+type Result struct {
+	Seed  uint64
+	Ticks int
+	Ops   Ops
+	// Faults counts injected faults by kind.
+	Faults   map[string]int
+	Messages Messages
+	// LivenessTicks is how many ticks after healing the liveness write
+	// committed (-1 if it did not).
+	LivenessTicks int
+	Violations    []Violation
+	// Trace hashes every delivered message and every client outcome: two
+	// runs with the same seed must have the same Trace.
+	Trace uint64
+	// History is the client history given to porcupine.
+	History []porcupine.Operation
+	// Visualization is the path of porcupine's HTML rendering of a failing
+	// run's history ("" for a passing run).
+	Visualization string
+}
+
+// Failed reports whether any checker found a violation.
+func (r *Result) Failed() bool { return len(r.Violations) > 0 }
+
+// Has reports whether a violation of kind k was found.
+func (r *Result) Has(k Kind) bool {
+	for _, v := range r.Violations {
+		if v.Kind == k {
+			return true
+		}
+	}
+	return false
+}
+
+// Summary is a one-line account of the run.
+func (r *Result) Summary() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "seed %d: %d ticks, %d ops (%d ok writes, %d cond failed, %d unknown, %d reads), msgs %d sent %d dropped %d dup, faults %s",
+		r.Seed, r.Ticks, r.Ops.Total(), r.Ops.WritesOK, r.Ops.CondFailed, r.Ops.Unknown, r.Ops.ReadsOK,
+		r.Messages.Sent, r.Messages.Dropped, r.Messages.Duplicated, FormatCounts(r.Faults))
+	for _, v := range r.Violations {
+		fmt.Fprintf(&b, "\n  VIOLATION %s", v)
+	}
+	if r.Visualization != "" {
+		fmt.Fprintf(&b, "\n  visualization: %s", r.Visualization)
+	}
+	return b.String()
+}
+
+// FormatCounts renders counts in key order, so logs are stable.
+func FormatCounts(m map[string]int) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s=%d", k, m[k]))
+	}
+	return "{" + strings.Join(parts, " ") + "}"
+}

@@ -1,0 +1,540 @@
+package sim
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"hash"
+	"hash/fnv"
+	"math/rand/v2"
+	"runtime/debug"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/rsml-go/rsml/actors/executor"
+	"github.com/rsml-go/rsml/kv"
+	"github.com/rsml-go/rsml/msg"
+)
+
+// tickUnits is how many units of simulated time make one tick. Network
+// latency is a few units, so many round trips fit in a tick, as on a real
+// network with 10 ms ticks.
+const tickUnits = 1000
+
+// roles in the order node.Start spawns them; ticks go out in this order too.
+var roles = [...]msg.Role{msg.RoleAcceptor, msg.RoleLearner, msg.RoleExecutor, msg.RoleProposer}
+
+// event is one thing that happens at a simulated time. Events at the same
+// time run in the order they were scheduled (seq), so a run is a pure
+// function of its seed.
+type event struct {
+	at  int64
+	seq uint64
+	// a message delivery when fn is nil
+	from  msg.NodeID
+	to    msg.Target
+	m     any
+	local bool   // sent within one replica: dropped if it restarted since
+	inc   uint64 // the receiving replica's incarnation when local
+	fn    func()
+}
+
+// eventQueue is a binary min-heap on (at, seq).
+type eventQueue []*event
+
+func (q eventQueue) less(i, j int) bool {
+	if q[i].at != q[j].at {
+		return q[i].at < q[j].at
+	}
+	return q[i].seq < q[j].seq
+}
+
+func (q *eventQueue) push(e *event) {
+	*q = append(*q, e)
+	h := *q
+	for i := len(h) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !h.less(i, p) {
+			break
+		}
+		h[i], h[p] = h[p], h[i]
+		i = p
+	}
+}
+
+func (q *eventQueue) pop() *event {
+	h := *q
+	top := h[0]
+	n := len(h) - 1
+	h[0] = h[n]
+	h[n] = nil
+	h = h[:n]
+	for i := 0; ; {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < n && h.less(l, m) {
+			m = l
+		}
+		if r < n && h.less(r, m) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		h[i], h[m] = h[m], h[i]
+		i = m
+	}
+	*q = h
+	return top
+}
+
+// replica is one simulated process: durable storage that outlives crashes
+// and the volatile role cores rebuilt from it.
+type replica struct {
+	id    msg.NodeID
+	up    bool
+	inc   uint64 // incarnation: bumped by every crash and restart
+	store *simStore
+	sm    executor.StateMachine
+	roles [msg.RoleExecutor + 1]roleCore
+	// flushPending: the acceptor's flush is queued (its group commit).
+	flushPending bool
+	tickPeriod   int64
+	builds       uint64 // proposer incarnations, to seed each one's rng apart
+	// what the proposer last said about leadership; leaderGen counts changes
+	leader    msg.NodeID
+	ballot    msg.Ballot
+	leaderGen uint64
+	// applied point last checked by the equal-state checker
+	checked uint64
+}
+
+// chosenRec is the first value some learner stored for a slot.
+type chosenRec struct {
+	by  msg.NodeID
+	v   *msg.Value
+	enc []byte
+}
+
+// statePoint is the first executor snapshot seen at an applied slot.
+type statePoint struct {
+	by   msg.NodeID
+	rev  uint64
+	snap []byte
+}
+
+type sim struct {
+	cfg   Config
+	t     timing
+	now   int64 // simulated time in units
+	steps int64 // events processed: the history's clock
+	seq   uint64
+	queue eventQueue
+	ids   []msg.NodeID
+	reps  []*replica
+	net   network
+	res   *Result
+	trace hash.Hash64
+	buf   []byte
+	halt  bool // a panic or core error ended the run early
+
+	rngNet, rngNem *rand.Rand
+
+	chosen map[uint64]chosenRec
+	points map[uint64]statePoint
+
+	clients []*client
+	waiters map[string]*client
+	acked   []ackedWrite
+	nem     nemesis
+	ctl     control
+}
+
+// Run simulates one cluster under cfg and checks it. It never runs a
+// goroutine of its own (porcupine's checker, afterwards, does).
+func Run(cfg Config) *Result {
+	cfg.setDefaults()
+	s := &sim{cfg: cfg, t: defaultTiming(), trace: fnv.New64a(),
+		res:    &Result{Seed: cfg.Seed, Faults: map[string]int{}, LivenessTicks: -1},
+		chosen: map[uint64]chosenRec{}, points: map[uint64]statePoint{}, waiters: map[string]*client{}}
+	s.rngNet = rand.New(rand.NewPCG(cfg.Seed, 1))
+	s.rngNem = rand.New(rand.NewPCG(cfg.Seed, 2))
+	for i := 1; i <= cfg.Replicas; i++ {
+		s.ids = append(s.ids, msg.NodeID(i))
+	}
+	s.net = newNetwork(cfg.Replicas)
+	for _, id := range s.ids {
+		lossy := cfg.Bugs.LossyAcceptorLog
+		r := &replica{id: id, store: newSimStore(id, s.onChosen, lossy),
+			tickPeriod: tickUnits - tickUnits/20 + s.rngNem.Int64N(tickUnits/10)}
+		s.reps = append(s.reps, r)
+	}
+	for _, r := range s.reps {
+		s.start(r)
+		first := s.rngNem.Int64N(tickUnits)
+		s.at(first, func() { s.tickReplica(r) })
+	}
+	s.startClients()
+	s.startNemesis()
+	s.at(tickUnits, s.control)
+	s.loop()
+	s.finish()
+	s.res.Trace = s.trace.Sum64()
+	return s.res
+}
+
+func (s *sim) logf(format string, args ...any) {
+	if s.cfg.Logf != nil {
+		s.cfg.Logf("[t=%d.%03d] "+format, append([]any{s.now / tickUnits, s.now % tickUnits}, args...)...)
+	}
+}
+
+func (s *sim) violate(k Kind, format string, args ...any) {
+	v := Violation{Kind: k, Detail: fmt.Sprintf(format, args...)}
+	if k == Liveness {
+		v.Detail += s.describeCluster()
+	}
+	s.res.Violations = append(s.res.Violations, v)
+	s.logf("VIOLATION %s", v)
+}
+
+// at schedules fn at absolute time t.
+func (s *sim) at(t int64, fn func()) {
+	s.seq++
+	s.queue.push(&event{at: max(t, s.now), seq: s.seq, fn: fn})
+}
+
+// after schedules fn d units from now.
+func (s *sim) after(d int64, fn func()) { s.at(s.now+d, fn) }
+
+func (s *sim) loop() {
+	for len(s.queue) > 0 && !s.halt && !s.ctl.done {
+		e := s.queue.pop()
+		s.now = e.at
+		s.steps++
+		s.run(e)
+	}
+	s.res.Ticks = int(s.now / tickUnits)
+}
+
+// run processes one event; a core's panic ends the run as a violation.
+func (s *sim) run(e *event) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.violate(Panic, "%v\n%s", p, debug.Stack())
+			s.halt = true
+		}
+	}()
+	if e.fn != nil {
+		e.fn()
+		return
+	}
+	s.deliver(e)
+}
+
+func (s *sim) rep(id msg.NodeID) *replica {
+	if id == 0 || int(id) > len(s.reps) {
+		return nil
+	}
+	return s.reps[id-1]
+}
+
+// --- replicas ----------------------------------------------------------------
+
+// start brings a replica up from its storage, as node.Start does: a fresh
+// state machine, every role rebuilt, and what the roles send on start.
+func (s *sim) start(r *replica) {
+	r.up = true
+	r.inc++
+	r.flushPending = false
+	r.checked = 0
+	store := kv.New()
+	r.sm = store
+	if s.cfg.Bugs.DivergentExecutor && r.id == 1 {
+		r.sm = &divergentSM{Store: store}
+	}
+	for _, role := range roles {
+		s.build(r, role)
+	}
+}
+
+// build (re)creates one role from storage and sends what it sends on start.
+func (s *sim) build(r *replica, role msg.Role) {
+	r.builds++
+	rng := rand.New(rand.NewPCG(s.cfg.Seed^uint64(r.id)<<32, r.builds))
+	core, start, err := buildRole(role, r.id, s.ids, s.t, r.store, r.sm, rng)
+	if err != nil {
+		s.violate(CoreError, "replica %d: rebuild %s: %v", r.id, role, err)
+		s.halt = true
+		return
+	}
+	r.roles[role] = core
+	s.send(r, start)
+	s.afterStep(r, role)
+}
+
+// crash stops a replica: in-flight local messages, unflushed acceptor
+// answers and every volatile state are lost; storage stays.
+func (s *sim) crash(r *replica) {
+	if !r.up {
+		return
+	}
+	r.up = false
+	r.inc++
+	r.roles = [msg.RoleExecutor + 1]roleCore{}
+	r.store.crash()
+	s.endOpsOn(r.id)
+}
+
+func (s *sim) tickReplica(r *replica) {
+	s.after(r.tickPeriod, func() { s.tickReplica(r) })
+	if !r.up {
+		return
+	}
+	for _, role := range roles {
+		core := r.roles[role]
+		if core == nil {
+			continue
+		}
+		out, err := core.tick()
+		s.handle(r, role, out, err)
+	}
+}
+
+// deliver hands a message to its target role, or to a client's waiter.
+func (s *sim) deliver(e *event) {
+	r := s.rep(e.to.Node)
+	if r == nil || !r.up || (e.local && e.inc != r.inc) {
+		s.res.Messages.Dropped++
+		return
+	}
+	s.res.Messages.Delivered++
+	s.traceMsg(e)
+	if e.to.Role == msg.RoleWaiter {
+		s.reply(e.to.Ref, e.m)
+		return
+	}
+	if e.to.Role == flushRole {
+		s.flush(r)
+		return
+	}
+	if int(e.to.Role) >= len(r.roles) || r.roles[e.to.Role] == nil {
+		return
+	}
+	out, err := r.roles[e.to.Role].step(e.m)
+	if s.cfg.LogMessages {
+		s.logf("%d -> %d/%s %T %+v => %d out; %s", e.from, e.to.Node, e.to.Role, e.m, e.m, len(out), describeRole(r.roles[e.to.Role]))
+	}
+	s.handle(r, e.to.Role, out, err)
+}
+
+// flushRole addresses the acceptor's self-sent flush (a local event, never
+// on the network).
+const flushRole = msg.Role(255)
+
+func (s *sim) handle(r *replica, role msg.Role, out []msg.Out, err error) {
+	if err != nil {
+		// The actor stops the role for good; a run where that happens with
+		// memory storage has found a bug.
+		s.violate(CoreError, "replica %d %s: %v", r.id, role, err)
+		r.roles[role] = nil
+		s.halt = true
+		return
+	}
+	s.send(r, out)
+	s.afterStep(r, role)
+}
+
+// afterStep does what the actor does after each message: schedule the
+// acceptor's flush, publish the proposer's leadership, and lets the
+// equal-state checker look at the executor.
+func (s *sim) afterStep(r *replica, role msg.Role) {
+	core := r.roles[role]
+	if core == nil {
+		return
+	}
+	switch role {
+	case msg.RoleAcceptor:
+		if f, ok := core.(flusher); ok && f.hasReady() && !r.flushPending {
+			r.flushPending = true
+			s.sendLocal(r, msg.Out{To: msg.Target{Node: r.id, Role: flushRole}})
+		}
+	case msg.RoleProposer:
+		lead, b := leaderView(core)
+		if lead != r.leader || b != r.ballot {
+			r.leader, r.ballot = lead, b
+			r.leaderGen++
+			s.logf("replica %d: leader %d ballot %s (leading: %v)", r.id, lead, b, isLeader(core))
+			s.leaderChanged(r)
+		}
+	case msg.RoleExecutor:
+		s.checkState(r, core)
+	}
+}
+
+func (s *sim) flush(r *replica) {
+	r.flushPending = false
+	f, ok := r.roles[msg.RoleAcceptor].(flusher)
+	if !ok || !f.hasReady() {
+		return
+	}
+	out, err := f.flush()
+	s.handle(r, msg.RoleAcceptor, out, err)
+}
+
+// --- sending -----------------------------------------------------------------
+
+func (s *sim) send(r *replica, out []msg.Out) {
+	for _, o := range out {
+		if o.To.Node == r.id {
+			s.sendLocal(r, o)
+			continue
+		}
+		s.sendRemote(r.id, o)
+	}
+}
+
+// sendLocal queues a message within a replica: no network, no faults, but
+// lost if the replica crashes first.
+func (s *sim) sendLocal(r *replica, o msg.Out) {
+	s.seq++
+	s.queue.push(&event{at: s.now, seq: s.seq, from: r.id, to: o.To, m: o.Msg, local: true, inc: r.inc})
+}
+
+func (s *sim) sendRemote(from msg.NodeID, o msg.Out) {
+	s.res.Messages.Sent++
+	to := o.To.Node
+	if s.rep(to) == nil || s.net.blocked(from, to) || (s.net.drop > 0 && s.rngNet.Float64() < s.net.drop) {
+		s.res.Messages.Dropped++
+		return
+	}
+	copies := 1
+	if s.net.dup > 0 && s.rngNet.Float64() < s.net.dup {
+		copies = 2
+		s.res.Messages.Duplicated++
+	}
+	for range copies {
+		d := 1 + s.rngNet.Int64N(20)
+		if s.net.delay > 0 {
+			d += s.rngNet.Int64N(s.net.delay)
+		}
+		at := s.now + d
+		link := &s.net.last[from][to]
+		if !s.net.reorder && at < *link {
+			at = *link // per-link FIFO, as remoting is
+		}
+		*link = max(*link, at)
+		s.seq++
+		s.queue.push(&event{at: at, seq: s.seq, from: from, to: o.To, m: o.Msg})
+	}
+}
+
+// --- trace -------------------------------------------------------------------
+
+func (s *sim) traceMsg(e *event) {
+	s.buf = s.buf[:0]
+	s.buf = binary.LittleEndian.AppendUint64(s.buf, uint64(e.at))
+	s.buf = binary.LittleEndian.AppendUint32(s.buf, uint32(e.from))
+	s.buf = binary.LittleEndian.AppendUint32(s.buf, uint32(e.to.Node))
+	s.buf = append(s.buf, byte(e.to.Role))
+	s.buf = append(s.buf, e.to.Ref...)
+	s.buf = fmt.Appendf(s.buf, "%T", e.m)
+	if s.cfg.TraceMessages && e.m != nil {
+		b, err := msgpack.Marshal(e.m)
+		if err != nil {
+			b = fmt.Appendf(nil, "unencodable %v", err)
+		}
+		s.buf = append(s.buf, b...)
+	}
+	s.trace.Write(s.buf)
+}
+
+func (s *sim) traceString(str string) {
+	s.trace.Write([]byte(str))
+}
+
+// --- checkers that run during the simulation -----------------------------------
+
+// onChosen is the agreement checker: every value any learner stores for a
+// slot must equal every other's.
+func (s *sim) onChosen(id msg.NodeID, slot uint64, v *msg.Value) {
+	enc, err := msgpack.Marshal(v)
+	if err != nil {
+		s.violate(CoreError, "replica %d: chosen value of slot %d does not encode: %v", id, slot, err)
+		return
+	}
+	prev, ok := s.chosen[slot]
+	if !ok {
+		s.chosen[slot] = chosenRec{by: id, v: v, enc: enc}
+		return
+	}
+	if !bytes.Equal(prev.enc, enc) {
+		s.violate(Agreement, "slot %d: replica %d stored %s, replica %d stored %s",
+			slot, prev.by, describeValue(prev.v), id, describeValue(v))
+	}
+}
+
+func describeValue(v *msg.Value) string {
+	if v.IsNoop() {
+		return "no-op"
+	}
+	var b bytes.Buffer
+	b.WriteString("[")
+	for i, c := range v.Cmds {
+		if i > 0 {
+			b.WriteString(" ")
+		}
+		fmt.Fprintf(&b, "client %d seq %d (%d bytes)", c.Client, c.Seq, len(c.Data))
+	}
+	b.WriteString("]")
+	return b.String()
+}
+
+// checkState is the equal-state checker: the first executor to reach an
+// applied slot records its snapshot; every other (and every later
+// incarnation) reaching that slot must have the same bytes.
+func (s *sim) checkState(r *replica, core roleCore) {
+	applied, ok := executorApplied(core)
+	if !ok || applied == r.checked {
+		return
+	}
+	r.checked = applied
+	applied, rev, snap, _, err := executorState(core)
+	if err != nil {
+		s.violate(CoreError, "replica %d: executor snapshot: %v", r.id, err)
+		return
+	}
+	p, seen := s.points[applied]
+	if !seen {
+		s.points[applied] = statePoint{by: r.id, rev: rev, snap: snap}
+		return
+	}
+	if p.rev != rev || !bytes.Equal(p.snap, snap) {
+		s.violate(Divergence, "applied slot %d: replica %d has rev %d and a %d-byte state, replica %d rev %d and a %d-byte state that differs",
+			applied, p.by, p.rev, len(p.snap), r.id, rev, len(snap))
+		s.halt = true
+	}
+}
+
+// divergentSM is the planted executor bug: on every fourth rev it also
+// writes a key no client uses, so its replica's state drifts.
+type divergentSM struct{ *kv.Store }
+
+func (d *divergentSM) Apply(rev uint64, cmd []byte) []byte {
+	out := d.Store.Apply(rev, cmd)
+	if rev%4 == 0 {
+		d.Store.Apply(rev, kv.Put("diverged", []byte("x")))
+	}
+	return out
+}
+
+// describeCluster is every replica's view, for a liveness report.
+func (s *sim) describeCluster() string {
+	var b bytes.Buffer
+	for _, r := range s.reps {
+		fmt.Fprintf(&b, "\n    replica %d (up %v):", r.id, r.up)
+		for _, role := range roles {
+			fmt.Fprintf(&b, " [%s]", describeRole(r.roles[role]))
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,109 @@
+package sim
+
+import (
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+// envInt reads a positive integer from the environment.
+func envInt(t *testing.T, name string, def int) int {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		t.Fatalf("%s=%q: want a non-negative integer", name, v)
+	}
+	return n
+}
+
+// runSeeds runs cfg for seeds first..first+n-1 on every core and returns the
+// results in seed order. Each run is single-threaded and independent, so
+// running them side by side changes nothing in any of them.
+func runSeeds(first uint64, n int, cfg func(seed uint64) Config) []*Result {
+	results := make([]*Result, n)
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				results[i] = Run(cfg(first + uint64(i)))
+			}
+		}()
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return results
+}
+
+// TestSimSeeds runs RSML_SIM_SEEDS seeds (default 100) from RSML_SIM_FIRST
+// (default 1) and fails, naming the seed, on any violation. RSML_SIM_SEED=n
+// runs only seed n, verbosely. RSML_SIM_REPLICAS and RSML_SIM_TICKS change
+// the cluster size and the chaos phase's length; RSML_SIM_NODE_CLIENT=1 makes
+// clients behave like node/api.go does today (see Config.NodeClient);
+// RSML_SIM_MSGS=1 logs every message a role receives.
+func TestSimSeeds(t *testing.T) {
+	if v := os.Getenv("RSML_SIM_SEED"); v != "" {
+		seed, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			t.Fatalf("RSML_SIM_SEED=%q: %v", v, err)
+		}
+		res := Run(Config{Seed: seed, Replicas: envInt(t, "RSML_SIM_REPLICAS", 0), ChaosTicks: envInt(t, "RSML_SIM_TICKS", 0),
+			NodeClient: os.Getenv("RSML_SIM_NODE_CLIENT") != "", LogMessages: os.Getenv("RSML_SIM_MSGS") != "", Logf: t.Logf})
+		t.Log(res.Summary())
+		if res.Failed() {
+			t.Fatalf("seed %d failed; see above", seed)
+		}
+		return
+	}
+	n := envInt(t, "RSML_SIM_SEEDS", 100)
+	first := uint64(envInt(t, "RSML_SIM_FIRST", 1))
+	replicas := envInt(t, "RSML_SIM_REPLICAS", 0)
+	ticks := envInt(t, "RSML_SIM_TICKS", 0)
+	nodeClient := os.Getenv("RSML_SIM_NODE_CLIENT") != ""
+	start := time.Now()
+	results := runSeeds(first, n, func(seed uint64) Config {
+		return Config{Seed: seed, Replicas: replicas, ChaosTicks: ticks, NodeClient: nodeClient}
+	})
+	var ops Ops
+	faults := map[string]int{}
+	failed, maxLive := 0, 0
+	var msgs Messages
+	for _, r := range results {
+		ops.WritesOK += r.Ops.WritesOK
+		ops.CondFailed += r.Ops.CondFailed
+		ops.Unknown += r.Ops.Unknown
+		ops.NotApplied += r.Ops.NotApplied
+		ops.Refused += r.Ops.Refused
+		ops.ReadsOK += r.Ops.ReadsOK
+		ops.ReadsFailed += r.Ops.ReadsFailed
+		msgs.Sent += r.Messages.Sent
+		msgs.Dropped += r.Messages.Dropped
+		msgs.Duplicated += r.Messages.Duplicated
+		maxLive = max(maxLive, r.LivenessTicks)
+		for k, v := range r.Faults {
+			faults[k] += v
+		}
+		if r.Failed() {
+			failed++
+			t.Errorf("%s\nreplay: RSML_SIM_SEED=%d go test -run TestSimSeeds -v ./sim", r.Summary(), r.Seed)
+		}
+	}
+	t.Logf("%d runs in %v: %d client ops (%d ok writes, %d cond failed, %d unknown, %d not applied, %d refused, %d reads, %d failed reads)",
+		n, time.Since(start).Round(time.Millisecond), ops.Total(), ops.WritesOK, ops.CondFailed, ops.Unknown, ops.NotApplied,
+		ops.Refused, ops.ReadsOK, ops.ReadsFailed)
+	t.Logf("faults: %s", FormatCounts(faults))
+	t.Logf("messages: %d sent, %d dropped, %d duplicated; slowest recovery after healing: %d ticks", msgs.Sent, msgs.Dropped, msgs.Duplicated, maxLive)
+	t.Logf("violations: %d failing runs", failed)
+}
