@@ -136,6 +136,9 @@ func (o Ops) Total() int {
 // Messages counts what the simulated network did.
 type Messages struct {
 	Sent, Delivered, Dropped, Duplicated int
+	// Installs counts peers' snapshots handed to an executor: replicas that
+	// fell behind the others' truncated logs.
+	Installs int
 }
 
 // Result is what one run did and what its checkers found.

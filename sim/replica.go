@@ -75,7 +75,7 @@ func buildRole(role msg.Role, id msg.NodeID, ids []msg.NodeID, t timing, st stor
 	case msg.RoleLearner:
 		cfg := learner.Config{ID: id, Acceptors: ids, StallTicks: t.stall, ResendTicks: t.resend,
 			MaxCatchup: t.maxCatchup, MaxCatchupBytes: 8 << 20}
-		c, err := learner.New(cfg, st.Chosen())
+		c, err := learner.New(cfg, st.Chosen(), st.Snapshots())
 		if err != nil {
 			return nil, nil, err
 		}

@@ -396,6 +396,9 @@ func (s *sim) send(r *replica, out []msg.Out) {
 // sendLocal queues a message within a replica: no network, no faults, but
 // lost if the replica crashes first.
 func (s *sim) sendLocal(r *replica, o msg.Out) {
+	if _, ok := o.Msg.(*msg.Install); ok {
+		s.res.Messages.Installs++
+	}
 	s.seq++
 	s.queue.push(&event{at: s.now, seq: s.seq, from: r.id, to: o.To, m: o.Msg, local: true, inc: r.inc})
 }

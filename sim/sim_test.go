@@ -91,6 +91,7 @@ func TestSimSeeds(t *testing.T) {
 		msgs.Sent += r.Messages.Sent
 		msgs.Dropped += r.Messages.Dropped
 		msgs.Duplicated += r.Messages.Duplicated
+		msgs.Installs += r.Messages.Installs
 		maxLive = max(maxLive, r.LivenessTicks)
 		for k, v := range r.Faults {
 			faults[k] += v
@@ -104,6 +105,7 @@ func TestSimSeeds(t *testing.T) {
 		n, time.Since(start).Round(time.Millisecond), ops.Total(), ops.WritesOK, ops.CondFailed, ops.Unknown, ops.NotApplied,
 		ops.Refused, ops.ReadsOK, ops.ReadsFailed)
 	t.Logf("faults: %s", FormatCounts(faults))
-	t.Logf("messages: %d sent, %d dropped, %d duplicated; slowest recovery after healing: %d ticks", msgs.Sent, msgs.Dropped, msgs.Duplicated, maxLive)
+	t.Logf("messages: %d sent, %d dropped, %d duplicated; %d snapshot installs; slowest recovery after healing: %d ticks",
+		msgs.Sent, msgs.Dropped, msgs.Duplicated, msgs.Installs, maxLive)
 	t.Logf("violations: %d failing runs", failed)
 }
