@@ -214,9 +214,14 @@ type Resync struct {
 
 // ClientRequest carries a command to a proposer; followers forward it to the
 // leader. Hops bounds forwarding while replicas disagree about the leader.
+//
+// Attempt numbers the origin's sends of one command; a Reject echoes it, so
+// the origin knows which send was turned away even when the network
+// duplicates a request (and with it the Reject).
 type ClientRequest struct {
-	Cmd  Command `msgpack:"c"`
-	Hops uint8   `msgpack:"h"`
+	Cmd     Command `msgpack:"c"`
+	Hops    uint8   `msgpack:"h"`
+	Attempt uint32  `msgpack:"a,omitempty"`
 }
 
 // ReadRequest asks the leader for a read index: a slot such that a read served
@@ -283,8 +288,9 @@ func (r RejectReason) String() string {
 // Reject tells a waiter its request was not proposed. Leader is a hint (0 if
 // none is known).
 type Reject struct {
-	Reason RejectReason `msgpack:"r"`
-	Leader NodeID       `msgpack:"l"`
+	Reason  RejectReason `msgpack:"r"`
+	Leader  NodeID       `msgpack:"l"`
+	Attempt uint32       `msgpack:"a,omitempty"` // the rejected ClientRequest's
 }
 
 // Tick drives a role's logical clock; the replica sends one every tick

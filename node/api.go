@@ -79,35 +79,53 @@ func (n *Node) Propose(ctx context.Context, cmd []byte, opts ...ProposeOption) (
 		n.inflight.Add(-1)
 		n.metrics.observePropose(time.Since(start))
 	}()
-	if c.Client == 0 {
-		seq, acked := n.nextTag()
-		defer n.finishTag(seq)
-		c.Client, c.Seq, c.Acked = n.session, seq, acked
+	own := c.Client == 0
+	tag := func() {
+		session, seq, acked := n.nextTag()
+		c.Client, c.Seq, c.Acked = session, seq, acked
 	}
-	req := &msg.ClientRequest{Cmd: c}
+	if own {
+		tag()
+		defer func() { n.finishTag(c.Seq) }()
+	}
 	retry := time.NewTimer(n.cfg.RetryInterval)
 	defer retry.Stop()
-	// outstanding counts attempts that were not turned away: any of them may
-	// have been proposed, so a deadline then means the outcome is unknown.
-	outstanding := 0
+	// outstanding holds the attempts that were not turned away: any of them
+	// may have been proposed, so a deadline then means the outcome is
+	// unknown. Rejects name their attempt: a duplicated request draws two
+	// Rejects for one attempt, which must not count twice.
+	outstanding := map[uint32]bool{}
 	expired := func(err error) error {
-		if outstanding > 0 {
+		if len(outstanding) > 0 {
 			return fmt.Errorf("%w: %w", ErrIndeterminate, err)
 		}
 		return fmt.Errorf("%w: %w", ErrNoLeader, err)
 	}
-	for attempt := 0; ; attempt++ {
+	for attempt := uint32(1); ; attempt++ {
 		if n.isStopped() {
 			return Result{}, expired(ErrStopped)
 		}
 		changed := n.leaderChanged()
-		n.sys.Root.Send(n.local[msg.RoleProposer], req)
-		outstanding++
+		n.sys.Root.Send(n.local[msg.RoleProposer], &msg.ClientRequest{Cmd: c, Attempt: attempt})
+		outstanding[attempt] = true
 		retry.Reset(n.cfg.RetryInterval)
 		select {
 		case m := <-w.ch:
 			switch m := m.(type) {
 			case *msg.Result:
+				if m.Err == executor.ErrSessionExpired.Error() && own && len(outstanding) == 1 {
+					// The executors forgot our session; this command was
+					// not applied (and no other attempt is out). Go on in a
+					// new session.
+					n.renewSession(c.Client)
+					n.finishTag(c.Seq)
+					tag()
+					clear(outstanding)
+					continue
+				}
+				if own {
+					n.sessionAnswered(c.Client)
+				}
 				if m.Err != "" {
 					switch m.Err {
 					case executor.ErrStaleRequest.Error():
@@ -119,10 +137,10 @@ func (n *Node) Propose(ctx context.Context, cmd []byte, opts ...ProposeOption) (
 				}
 				return Result{Slot: m.Slot, Rev: m.Rev, Data: m.Data}, nil
 			case *msg.Reject:
-				outstanding--
+				delete(outstanding, m.Attempt)
 				// Not proposed: wait for a leader, then try again.
-				if err := n.backoff(ctx, attempt, changed); err != nil {
-					if r := m; r.Reason == msg.RejectOverloaded && outstanding == 0 {
+				if err := n.backoff(ctx, int(attempt)-1, changed); err != nil {
+					if r := m; r.Reason == msg.RejectOverloaded && len(outstanding) == 0 {
 						return Result{}, fmt.Errorf("%w: %w", ErrOverloaded, err)
 					}
 					return Result{}, expired(err)
@@ -135,7 +153,7 @@ func (n *Node) Propose(ctx context.Context, cmd []byte, opts ...ProposeOption) (
 		case <-ctx.Done():
 			// Answers already on their way (a reject from our own proposer
 			// takes microseconds) tell "not proposed" from "unknown".
-			if r, ok := n.settle(w, &outstanding); ok {
+			if r, ok := n.settle(w, outstanding); ok {
 				return r, nil
 			}
 			return Result{}, expired(ctx.Err())
@@ -152,10 +170,10 @@ const settleTime = 50 * time.Millisecond
 // settle collects, for a short while, the answers of attempts still
 // outstanding when the deadline passed: a Result makes the call a success
 // after all; Rejects lower the count of attempts that may have been proposed.
-func (n *Node) settle(w *waiter, outstanding *int) (Result, bool) {
+func (n *Node) settle(w *waiter, outstanding map[uint32]bool) (Result, bool) {
 	t := time.NewTimer(settleTime)
 	defer t.Stop()
-	for *outstanding > 0 {
+	for len(outstanding) > 0 {
 		select {
 		case m := <-w.ch:
 			switch m := m.(type) {
@@ -164,7 +182,7 @@ func (n *Node) settle(w *waiter, outstanding *int) (Result, bool) {
 					return Result{Slot: m.Slot, Rev: m.Rev, Data: m.Data}, true
 				}
 			case *msg.Reject:
-				*outstanding--
+				delete(outstanding, m.Attempt)
 			}
 		case <-t.C:
 			return Result{}, false

@@ -42,9 +42,10 @@ type Node struct {
 	// The node's own exactly-once session: every proposal through the Go API
 	// is tagged, so that a request lost with a failed leader can be sent again
 	// without being applied twice.
-	session     uint64
 	incarnation string // unique per Start: names this incarnation's waiters
 	seqMu       sync.Mutex
+	session     uint64 // renewed if the executors forget it
+	sessionLive bool   // the executor answered a command of session
 	nextSeq     uint64
 	ackedSeq    uint64              // every seq up to here has its answer
 	finished    map[uint64]struct{} // answered seqs above ackedSeq
@@ -222,12 +223,40 @@ func (n *Node) leaderChanged() <-chan struct{} {
 	return n.leaderCh
 }
 
-// nextTag returns a new seq of the node's session and the acked watermark.
-func (n *Node) nextTag() (seq, acked uint64) {
+// nextTag returns the node's session, a new seq in it and the acked
+// watermark. The watermark stays 0 until the executor has answered one
+// command of the session: a request claiming earlier answers for a session
+// the executor never saw (its first commands were all lost) is refused as
+// expired, forever.
+func (n *Node) nextTag() (session, seq, acked uint64) {
 	n.seqMu.Lock()
 	defer n.seqMu.Unlock()
 	n.nextSeq++
-	return n.nextSeq, n.ackedSeq
+	if n.sessionLive {
+		acked = n.ackedSeq
+	}
+	return n.session, n.nextSeq, acked
+}
+
+// sessionAnswered records that the executor answered a command of session:
+// it exists there, so the watermark may go out.
+func (n *Node) sessionAnswered(session uint64) {
+	n.seqMu.Lock()
+	defer n.seqMu.Unlock()
+	if session == n.session {
+		n.sessionLive = true
+	}
+}
+
+// renewSession starts a new session after the executor forgot session
+// (evicted past MaxSessions): every later command is tagged with the new one.
+func (n *Node) renewSession(session uint64) {
+	n.seqMu.Lock()
+	defer n.seqMu.Unlock()
+	if session == n.session {
+		n.session = rand.Uint64() | 1
+		n.sessionLive = false
+	}
 }
 
 // finishTag records that seq needs no answer any more.

@@ -173,6 +173,8 @@ func fastDecode(i int, b []byte) (any, bool) {
 				return d.command(&v.Cmd)
 			case "h":
 				return d.uint8(&v.Hops)
+			case "a":
+				return d.uint32(&v.Attempt)
 			}
 			return false
 		})
@@ -211,6 +213,8 @@ func fastDecode(i int, b []byte) (any, bool) {
 				return ok
 			case "l":
 				return d.nodeID(&v.Leader)
+			case "a":
+				return d.uint32(&v.Attempt)
 			}
 			return false
 		})
@@ -407,6 +411,15 @@ func (d *fastDec) nodeID(v *msg.NodeID) bool {
 		return d.fail()
 	}
 	*v = msg.NodeID(n)
+	return true
+}
+
+func (d *fastDec) uint32(v *uint32) bool {
+	n, ok := d.uint()
+	if !ok || n > 1<<32-1 {
+		return d.fail()
+	}
+	*v = uint32(n)
 	return true
 }
 

@@ -152,9 +152,16 @@ func (e *encoder) append(b []byte, m any) []byte {
 		b = appendUint(appendKey(b, "o"), v.Offset)
 		b = e.bin(appendKey(b, "d"), v.Data)
 	case *msg.ClientRequest:
-		b = appendMapLen(b, 2)
+		n := 2
+		if v.Attempt != 0 {
+			n++
+		}
+		b = appendMapLen(b, n)
 		b = e.command(appendKey(b, "c"), &v.Cmd)
 		b = appendUint(appendKey(b, "h"), uint64(v.Hops))
+		if v.Attempt != 0 {
+			b = appendUint(appendKey(b, "a"), uint64(v.Attempt))
+		}
 	case *msg.ReadRequest:
 		b = appendMapLen(b, 3)
 		b = appendUint(appendKey(b, "o"), uint64(v.Origin))
@@ -164,9 +171,16 @@ func (e *encoder) append(b []byte, m any) []byte {
 		b = appendMapLen(b, 1)
 		b = appendUint(appendKey(b, "i"), v.Index)
 	case *msg.Reject:
-		b = appendMapLen(b, 2)
+		n := 2
+		if v.Attempt != 0 {
+			n++
+		}
+		b = appendMapLen(b, n)
 		b = appendUint(appendKey(b, "r"), uint64(v.Reason))
 		b = appendUint(appendKey(b, "l"), uint64(v.Leader))
+		if v.Attempt != 0 {
+			b = appendUint(appendKey(b, "a"), uint64(v.Attempt))
+		}
 	case *msg.Result:
 		b = appendMapLen(b, 4)
 		b = appendUint(appendKey(b, "Slot"), v.Slot)

@@ -90,6 +90,7 @@ type Core struct {
 	nextSlot    uint64
 	inflight    map[uint64]*inflight
 	queue       []msg.Command
+	attempts    []uint32 // the ClientRequest.Attempt of each queued command
 	hbSeq       uint64
 	hbSentAt    int
 	ackSeq      map[msg.NodeID]uint64
@@ -206,7 +207,7 @@ func (c *Core) reject(m any, why msg.RejectReason) {
 	hint := c.leader
 	switch m := m.(type) {
 	case *msg.ClientRequest:
-		c.reply(m.Cmd.Origin, m.Cmd.Reply, &msg.Reject{Reason: why, Leader: hint})
+		c.reply(m.Cmd.Origin, m.Cmd.Reply, &msg.Reject{Reason: why, Leader: hint, Attempt: m.Attempt})
 	case *msg.ReadRequest:
 		c.reply(m.Origin, m.Reply, &msg.Reject{Reason: why, Leader: hint})
 	}
@@ -231,12 +232,12 @@ func (c *Core) becomeFollower(lead msg.NodeID, b msg.Ballot) {
 		// Slots in flight may still be chosen by the next leader, whose phase 1
 		// recovers them; their clients learn the outcome from their executor.
 		for i := range c.queue {
-			c.reject(&msg.ClientRequest{Cmd: c.queue[i]}, msg.RejectNoLeader)
+			c.reject(&msg.ClientRequest{Cmd: c.queue[i], Attempt: c.attempts[i]}, msg.RejectNoLeader)
 		}
 		for _, r := range c.reads {
 			c.reject(r.req, msg.RejectNoLeader)
 		}
-		c.queue, c.reads, c.inflight, c.ackSeq, c.ackTick = nil, nil, nil, nil, nil
+		c.queue, c.attempts, c.reads, c.inflight, c.ackSeq, c.ackTick = nil, nil, nil, nil, nil, nil
 	}
 }
 
@@ -395,7 +396,7 @@ func (c *Core) route(m any) {
 			c.reject(m, msg.RejectNoLeader)
 			return
 		}
-		c.send(c.leader, msg.RoleProposer, &msg.ClientRequest{Cmd: m.Cmd, Hops: m.Hops + 1})
+		c.send(c.leader, msg.RoleProposer, &msg.ClientRequest{Cmd: m.Cmd, Hops: m.Hops + 1, Attempt: m.Attempt})
 	case *msg.ReadRequest:
 		if m.Hops >= c.cfg.MaxHops {
 			c.reject(m, msg.RejectNoLeader)
@@ -440,6 +441,7 @@ func stepLeader(c *Core, m any) {
 			return
 		}
 		c.queue = append(c.queue, m.Cmd)
+		c.attempts = append(c.attempts, m.Attempt)
 		c.propose()
 	case *msg.ReadRequest:
 		// Linearizable without the log: any write acknowledged before this
@@ -499,9 +501,9 @@ func (c *Core) propose() {
 			n++
 		}
 		v := &msg.Value{Cmds: slices.Clone(c.queue[:n])}
-		c.queue = c.queue[n:]
+		c.queue, c.attempts = c.queue[n:], c.attempts[n:]
 		if len(c.queue) == 0 {
-			c.queue = nil
+			c.queue, c.attempts = nil, nil
 		}
 		slot := c.nextSlot
 		c.nextSlot++

@@ -236,16 +236,16 @@ func TestHigherPromiseInAckDeposesLeader(t *testing.T) {
 func TestFollowerForwardsOrRejects(t *testing.T) {
 	c := New(testConfig(2), msg.Ballot{}, 0)
 	// No leader known: rejected at once as not proposed.
-	out := c.Step(&msg.ClientRequest{Cmd: msg.Command{Origin: 2, Reply: "w", Data: []byte("a")}})
+	out := c.Step(&msg.ClientRequest{Cmd: msg.Command{Origin: 2, Reply: "w", Data: []byte("a")}, Attempt: 4})
 	rej, to := find[*msg.Reject](out)
-	if len(rej) != 1 || rej[0].Reason != msg.RejectNoLeader || to[0] != (msg.Target{Node: 2, Role: msg.RoleWaiter, Ref: "w"}) {
+	if len(rej) != 1 || rej[0].Reason != msg.RejectNoLeader || rej[0].Attempt != 4 || to[0] != (msg.Target{Node: 2, Role: msg.RoleWaiter, Ref: "w"}) {
 		t.Fatalf("request without a leader: %v, want a reject to its waiter", out)
 	}
 	// A heartbeat names the leader: requests go there.
 	c.Step(&msg.Heartbeat{From: 3, Ballot: msg.Ballot{Round: 1, ID: 3}, Seq: 1})
-	out = c.Step(&msg.ClientRequest{Cmd: msg.Command{Origin: 2, Reply: "w", Data: []byte("a")}})
+	out = c.Step(&msg.ClientRequest{Cmd: msg.Command{Origin: 2, Reply: "w", Data: []byte("a")}, Attempt: 5})
 	fw, to := find[*msg.ClientRequest](out)
-	if len(fw) != 1 || to[0] != (msg.Target{Node: 3, Role: msg.RoleProposer}) || fw[0].Hops != 1 {
+	if len(fw) != 1 || to[0] != (msg.Target{Node: 3, Role: msg.RoleProposer}) || fw[0].Hops != 1 || fw[0].Attempt != 5 {
 		t.Fatalf("request forwarded as %v to %v", fw, to)
 	}
 	// Forwarding loops are cut.
@@ -260,12 +260,19 @@ func TestDeposedLeaderRejectsQueuedCommands(t *testing.T) {
 	c := New(testConfig(1), msg.Ballot{}, 0)
 	elect(t, c, nil)
 	for i := 0; i < 5; i++ { // window 2: three stay queued
-		c.Step(&msg.ClientRequest{Cmd: msg.Command{Origin: 3, Reply: fmt.Sprint(i)}})
+		c.Step(&msg.ClientRequest{Cmd: msg.Command{Origin: 3, Reply: fmt.Sprint(i)}, Attempt: uint32(10 + i)})
 	}
 	out := c.Step(&msg.Heartbeat{From: 2, Ballot: msg.Ballot{Round: 99, ID: 2}})
-	rej, _ := find[*msg.Reject](out)
+	rej, to := find[*msg.Reject](out)
 	if len(rej) != 3 {
 		t.Fatalf("deposed leader rejected %d queued commands, want 3 (the two in flight may still be chosen)", len(rej))
+	}
+	// Each reject names the attempt it turns away, so that the client can
+	// tell which of its sends were not proposed.
+	for i := range rej {
+		if want := uint32(10 + atoi(to[i].Ref)); rej[i].Attempt != want {
+			t.Fatalf("reject to %q names attempt %d, want %d", to[i].Ref, rej[i].Attempt, want)
+		}
 	}
 }
 
@@ -330,4 +337,12 @@ func TestRestartedProposerRecoversFromItsCommitPoint(t *testing.T) {
 	if probes[0].FromSlot != 301 {
 		t.Fatalf("campaign from slot %d, want 301 (after the learner's commit point)", probes[0].FromSlot)
 	}
+}
+
+func atoi(s string) int {
+	n := 0
+	for _, c := range s {
+		n = n*10 + int(c-'0')
+	}
+	return n
 }
