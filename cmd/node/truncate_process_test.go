@@ -7,8 +7,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // metric reads one unlabelled metric from a replica's /metrics.
@@ -110,6 +112,23 @@ func TestProcessCatchUpBySnapshot(t *testing.T) {
 // httpDoQuiet is a GET that reports failure as status 0, for polling.
 func httpDoQuiet(url string) (int, string) {
 	resp, err := http.Get(url)
+	if err != nil {
+		return 0, ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// httpDoQuiet2 is a request that reports failure as status 0; its timeout
+// is longer than the server's request timeout (10 s).
+func httpDoQuiet2(method, url, body string) (int, string) {
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		return 0, ""
+	}
+	c := http.Client{Timeout: 15 * time.Second}
+	resp, err := c.Do(req)
 	if err != nil {
 		return 0, ""
 	}
