@@ -346,3 +346,36 @@ func atoi(s string) int {
 	}
 	return n
 }
+
+// Past the eager slots a new slot waits for a full batch: under load fewer,
+// fuller slots, while a lone request is proposed at once.
+func TestSlotsBeyondEagerWaitForFullBatch(t *testing.T) {
+	cfg := testConfig(1)
+	cfg.Window, cfg.MaxBatch, cfg.EagerSlots, cfg.FullBatch = 16, 100, 2, 4
+	c := New(cfg, msg.Ballot{}, 0)
+	elect(t, c, nil)
+	slotsOf := func(out []msg.Out) (cmds []int) {
+		accepts, to := find[*msg.Accept](out)
+		for i, a := range accepts {
+			if to[i].Node == 1 {
+				cmds = append(cmds, len(a.Proposals[0].Value.Cmds))
+			}
+		}
+		return cmds
+	}
+	req := func() []msg.Out { return c.Step(&msg.ClientRequest{Cmd: msg.Command{Data: []byte("x")}}) }
+	if got := slotsOf(req()); len(got) != 1 || got[0] != 1 {
+		t.Fatalf("first request: slots %v, want one slot of 1", got)
+	}
+	if got := slotsOf(req()); len(got) != 1 || got[0] != 1 {
+		t.Fatalf("second request: slots %v, want one slot of 1", got)
+	}
+	for i := 0; i < 3; i++ {
+		if got := slotsOf(req()); len(got) != 0 {
+			t.Fatalf("request %d past the eager slots opened %v", i+3, got)
+		}
+	}
+	if got := slotsOf(req()); len(got) != 1 || got[0] != 4 {
+		t.Fatalf("fourth queued request: slots %v, want one slot of 4", got)
+	}
+}
