@@ -15,7 +15,7 @@ import (
 
 const self msg.NodeID = 1
 
-func newCore(t *testing.T, cfg Config, snaps storage.SnapshotStore) (*Core, *kv.Store) {
+func newCore(t testing.TB, cfg Config, snaps storage.SnapshotStore) (*Core, *kv.Store) {
 	t.Helper()
 	cfg.ID = self
 	sm := kv.New()

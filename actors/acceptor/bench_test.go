@@ -1,0 +1,28 @@
+package acceptor
+
+import (
+	"testing"
+
+	"github.com/rsml-go/rsml/msg"
+	"github.com/rsml-go/rsml/storage"
+)
+
+// BenchmarkAccept is the acceptor's hot path: one Accept of a slot of 16
+// commands, then the flush that hands out the record and the votes.
+func BenchmarkAccept(b *testing.B) {
+	c := New(testConfig(), storage.AcceptorState{})
+	v := &msg.Value{}
+	for i := 0; i < 16; i++ {
+		v.Cmds = append(v.Cmds, msg.Command{Client: 1, Seq: uint64(i), Data: make([]byte, 128)})
+	}
+	bal := msg.Ballot{Round: 1, ID: 2}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		c.Step(&msg.Accept{From: 2, Ballot: bal, Proposals: []msg.Proposal{{Slot: uint64(i + 1), Value: v}}})
+		c.Ready()
+		if i%1024 == 1023 {
+			c.Step(&msg.Truncate{Through: uint64(i)}) // as snapshots would: the map stays small
+			c.Ready()
+		}
+	}
+}
