@@ -50,9 +50,13 @@ func WithSession(client, seq, acked uint64) ProposeOption {
 	return func(c *msg.Command) { c.Client, c.Seq, c.Acked = client, seq, acked }
 }
 
+// withDeadline gives ctx the default deadline if it has none. A context
+// that has one is used as it is: deriving a cancelable child from a context
+// that many callers share registers each child with the parent under its
+// lock, which showed up in profiles with 64 concurrent writers.
 func (n *Node) withDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
 	if _, ok := ctx.Deadline(); ok {
-		return context.WithCancel(ctx)
+		return ctx, func() {}
 	}
 	return context.WithTimeout(ctx, n.cfg.ProposeTimeout)
 }
