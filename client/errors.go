@@ -38,6 +38,8 @@ type APIError struct {
 	Message string // the body's "error", or the status text
 }
 
+// Error gives the status, the server's code and its message: what a log line
+// needs to tell a refused write from an unknown outcome.
 func (e *APIError) Error() string {
 	msg := e.Message
 	if msg == "" {

@@ -120,6 +120,7 @@ type Violation struct {
 	Detail string
 }
 
+// String is the kind and the detail, as a failing run prints them.
 func (v Violation) String() string { return string(v.Kind) + ": " + v.Detail }
 
 // Ops counts client operations by outcome.
