@@ -68,6 +68,7 @@ type lineSignal struct {
 	ch   chan struct{}
 }
 
+// Write takes the process's stdout and signals at the first line's end.
 func (l *lineSignal) Write(b []byte) (int, error) {
 	if bytes.IndexByte(b, '\n') >= 0 {
 		l.once.Do(func() { close(l.ch) })
@@ -467,7 +468,7 @@ func TestProcessChaosLinearizable(t *testing.T) {
 	waitUntil(t, "a leader", func() bool { return c.leader() >= 0 })
 
 	const (
-		clients = 4
+		clients = 6
 		nkeys   = 5
 	)
 	keys := make([]string, nkeys)
