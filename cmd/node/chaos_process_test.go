@@ -120,7 +120,7 @@ func (c *pchaosCluster) start(i int) error {
 	r := c.reps[i]
 	p := &pchaosProc{serving: make(chan struct{}), exited: make(chan struct{})}
 	p.cmd = exec.Command(c.bin, "run", "--id", strconv.Itoa(r.id), "--peers", c.peers, "--http", r.httpAddr,
-		"--cluster-id", "pchaos", "--log-format", "json", "--log-level", "warn",
+		"--cluster-id", "pchaos", "--log-format", "json", "--log-level", "info",
 		"--storage", "nutsdb", "--data-dir", r.dir, "--snapshot-every", pchaosSnapshotEvery)
 	p.cmd.Stdout = &lineSignal{ch: p.serving}
 	p.cmd.Stderr = &p.stderr
@@ -428,7 +428,8 @@ func pchaosSeed(t *testing.T) int64 {
 // converge, that every acknowledged write is visible, and that porcupine
 // finds the history linearizable. RSML_PCHAOS_DURATION sets the chaos
 // phase's length (default 10s), RSML_PCHAOS_SEED replays the nemesis's and
-// the clients' choices (process scheduling still varies).
+// the clients' choices (process scheduling still varies), and
+// RSML_PCHAOS_KEEP_LOGS=1 keeps the replicas' logs even when it passes.
 func TestProcessChaosLinearizable(t *testing.T) {
 	if testing.Short() {
 		t.Skip("process chaos test skipped in -short mode")
@@ -444,19 +445,24 @@ func TestProcessChaosLinearizable(t *testing.T) {
 			dir: filepath.Join(t.TempDir(), fmt.Sprint("replica-", i+1))})
 	}
 	// Registered after t.TempDir, so it runs before the directories go.
+	// RSML_PCHAOS_KEEP_LOGS=1 keeps the replicas' logs of a passing run too.
 	t.Cleanup(func() {
 		c.stopAll()
-		if t.Failed() {
-			dir, err := c.saveLogs(seed)
-			t.Logf("replicas' stderr, every run (seed %d): %s %v", seed, dir, err)
-			for _, r := range c.reps {
-				for n, p := range r.runs {
-					s := p.stderr.String()
-					if len(s) > 2000 {
-						s = "..." + s[len(s)-2000:]
-					}
-					t.Logf("replica %d run %d (%v), end of stderr:\n%s", r.id, n+1, p.err, s)
+		if !t.Failed() && os.Getenv("RSML_PCHAOS_KEEP_LOGS") == "" {
+			return
+		}
+		dir, err := c.saveLogs(seed)
+		t.Logf("replicas' stderr, every run (seed %d): %s %v", seed, dir, err)
+		if !t.Failed() {
+			return
+		}
+		for _, r := range c.reps {
+			for n, p := range r.runs {
+				s := p.stderr.String()
+				if len(s) > 2000 {
+					s = "..." + s[len(s)-2000:]
 				}
+				t.Logf("replica %d run %d (%v), end of stderr:\n%s", r.id, n+1, p.err, s)
 			}
 		}
 	})
