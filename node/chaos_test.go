@@ -7,7 +7,9 @@ import (
 	"math"
 	"math/rand"
 	"os"
+	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -332,11 +334,14 @@ func TestChaosLinearizable(t *testing.T) {
 	v := checkHistory(t, h, seed)
 	t.Logf("history of %d ops is linearizable (checked in %v)", len(h), v.Elapsed.Round(time.Millisecond))
 	nfaults := 0
-	for _, n := range faults {
+	var kinds []string
+	for k, n := range faults {
 		nfaults += n
+		kinds = append(kinds, fmt.Sprintf("%s=%d", k, n))
 	}
+	sort.Strings(kinds)
 	// One line in a fixed shape for scripts/chaos.sh's summary.
-	t.Logf("chaos-figures: ok=%d cond_failed=%d unknown=%d not_applied=%d reads_failed=%d faults=%d check_ms=%d",
+	t.Logf("chaos-figures: ok=%d cond_failed=%d unknown=%d not_applied=%d reads_failed=%d faults=%d %s check_ms=%d",
 		stats.ok.Load(), stats.condFailed.Load(), stats.unknown.Load(), stats.dropped.Load(), stats.readsFailed.Load(),
-		nfaults, v.Elapsed.Milliseconds())
+		nfaults, strings.Join(kinds, " "), v.Elapsed.Milliseconds())
 }

@@ -40,13 +40,13 @@ run actor env RSML_CHAOS_DURATION="$CHAOS_DURATION" "$GO" test -count="$CHAOS_RU
 run process env RSML_PCHAOS_DURATION="$PCHAOS_DURATION" "$GO" test -count="$PCHAOS_RUNS" -timeout 60m \
 	-run TestProcessChaosLinearizable -v ./cmd/node
 
-# figures PREFIX LOG: sums the k=v fields of every "PREFIX: k=v ..." line.
+# figures PREFIX LOG: sums the k=v fields of every "PREFIX: k=v ..." line,
+# in the order they first appear (ops by outcome, faults, then by kind).
 figures() {
 	awk -v p="$1:" '
-		{ for (i = 1; i <= NF; i++) if ($i == p) { n++; for (j = i + 1; j <= NF; j++) { split($j, kv, "="); s[kv[1]] += kv[2] } } }
-		END { printf "ok=%d cond_failed=%d unknown=%d not_applied=%d faults=%d", s["ok"], s["cond_failed"], s["unknown"], s["not_applied"], s["faults"]
-		      if ("installs" in s) printf " snapshot_installs=%d", s["installs"]
-		      printf "\n" }' "$2"
+		{ for (i = 1; i <= NF; i++) if ($i == p) for (j = i + 1; j <= NF; j++) {
+			split($j, kv, "="); if (!(kv[1] in s)) order[n++] = kv[1]; s[kv[1]] += kv[2] } }
+		END { for (i = 0; i < n; i++) printf "%s%s=%d", (i ? " " : ""), order[i], s[order[i]]; printf "\n" }' "$2"
 }
 status() { read -r rc secs <"$LOGS/$1.rc"; [ "$rc" -eq 0 ] && echo "ok in ${secs}s" || echo "FAILED (exit $rc) in ${secs}s"; }
 fails() { grep -c -- '^    --- FAIL\|^--- FAIL' "$1" || true; }
@@ -65,7 +65,7 @@ for part in actor process; do
 	[ "$part" = process ] && prefix=pchaos-figures runs=$PCHAOS_RUNS dur=$PCHAOS_DURATION
 	passed=$(grep -c "$prefix:" "$log")
 	printf '%-11s %s; %d runs of %s, %d passed the checks, %d failed\n' "$part:" "$(status "$part")" "$runs" "$dur" "$passed" "$(fails "$log")"
-	echo "            ops: $(figures "$prefix" "$log")"
+	echo "            figures: $(figures "$prefix" "$log" | fold -s -w 100 | sed '2,$s/^/                     /')"
 	echo "            violations: $(grep -c 'is Illegal' "$log") non-linearizable histories"
 	grep -h -- '--- FAIL\|Illegal\|inconclusive' "$log" | sed 's/^ */            /' | head -10
 done

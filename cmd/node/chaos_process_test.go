@@ -786,9 +786,9 @@ func TestProcessChaosLinearizable(t *testing.T) {
 			len(h), v.Result, seed, seed, v.Visualization)
 	}
 	// One line in a fixed shape for scripts/chaos.sh's summary.
-	t.Logf("pchaos-figures: ok=%d cond_failed=%d unknown=%d not_applied=%d reads_failed=%d no_conn=%d unexpected=%d faults=%d installs=%d check_ms=%d",
+	t.Logf("pchaos-figures: ok=%d cond_failed=%d unknown=%d not_applied=%d reads_failed=%d no_conn=%d unexpected=%d faults=%d %s installs=%d check_ms=%d",
 		stats.ok.Load(), stats.condFailed.Load(), stats.unknown.Load(), stats.notApplied.Load(), stats.readsFailed.Load(),
-		stats.noConn.Load(), stats.unexpected.Load(), nfaults, c.installs.Load(), v.Elapsed.Milliseconds())
+		stats.noConn.Load(), stats.unexpected.Load(), nfaults, strings.Join(kinds, " "), c.installs.Load(), v.Elapsed.Milliseconds())
 
 	// A clean stop still works after all that: exit 0 within 10s of SIGTERM.
 	for _, r := range c.reps {
