@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -223,6 +224,42 @@ func (c *pchaosCluster) saveLogs(seed int64) (string, error) {
 		}
 	}
 	return dir, nil
+}
+
+// restartablePorts returns n free loopback addresses below the kernel's
+// ephemeral port range. A replica's ports stay free while it is down, and a
+// port from freePorts could meanwhile become the local end of some outgoing
+// connection (they come from the ephemeral range), so that the restart could
+// not listen on it; ports outside that range are never handed out that way.
+func restartablePorts(t *testing.T, n int) []string {
+	t.Helper()
+	lo, hi := 10000, 0
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		var first, last int
+		if _, err := fmt.Sscan(string(b), &first, &last); err == nil {
+			hi = first - 1
+		}
+	}
+	if hi-lo < 1000 {
+		return freePorts(t, n) // not Linux, or an odd range: make do
+	}
+	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
+	var out []string
+	for tries := 0; len(out) < n; tries++ {
+		if tries > 1000 {
+			t.Fatalf("no %d free ports in [%d, %d]", n, lo, hi)
+		}
+		addr := fmt.Sprintf("127.0.0.1:%d", lo+rng.Intn(hi-lo))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		if !slices.Contains(out, addr) {
+			out = append(out, addr)
+		}
+	}
+	return out
 }
 
 // pchaosOutcome classifies one HTTP operation's result for the history.
@@ -438,7 +475,8 @@ func TestProcessChaosLinearizable(t *testing.T) {
 	t.Logf("process chaos seed %d (replay the nemesis and clients with RSML_PCHAOS_SEED=%d), duration %v", seed, seed, duration)
 
 	c := &pchaosCluster{bin: buildBinary(t)}
-	cons, https := freePorts(t, 3), freePorts(t, 3)
+	ports := restartablePorts(t, 6)
+	cons, https := ports[:3], ports[3:]
 	c.peers = fmt.Sprintf("1=%s,2=%s,3=%s", cons[0], cons[1], cons[2])
 	for i := range 3 {
 		c.reps = append(c.reps, &pchaosReplica{id: i + 1, httpAddr: https[i], url: "http://" + https[i],
