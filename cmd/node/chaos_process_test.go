@@ -266,16 +266,19 @@ func restartablePorts(t *testing.T, n int) []string {
 type pchaosOutcome uint8
 
 const (
-	outKnown      pchaosOutcome = iota // 200, 404 on a read, 412
-	outUnknown                         // a write that may or may not have applied
-	outNotApplied                      // a write that certainly did not apply (503)
-	outNoConn                          // no connection: the replica is down (nothing was sent)
-	outReadFailed                      // a read with no answer: it changed nothing
+	outKnown         pchaosOutcome = iota // 200, 404 on a read, 412
+	outUnknown                            // a write that may or may not have applied
+	outIndeterminate                      // the same, said by the replica (504)
+	outNotApplied                         // a write that certainly did not apply (503)
+	outNoConn                             // no connection: the replica is down (nothing was sent)
+	outReadFailed                         // a read with no answer: it changed nothing
 )
 
 // pchaosStats counts the clients' operations by outcome.
 type pchaosStats struct {
 	ok, condFailed, unknown, notApplied, noConn, readsFailed, unexpected atomic.Int64
+	// indeterminate counts the 504s among the unknown outcomes.
+	indeterminate atomic.Int64
 }
 
 var tookRev = regexp.MustCompile(`took rev (\d+)`)
@@ -366,7 +369,7 @@ func pchaosDo(hc *http.Client, base string, in linearize.Input, timeout time.Dur
 	case http.StatusServiceUnavailable:
 		return out, outNotApplied, ""
 	case http.StatusGatewayTimeout:
-		return out, outUnknown, ""
+		return out, outIndeterminate, ""
 	}
 	return out, outUnknown, fmt.Sprintf("%s %d %s", method, code, b)
 }
@@ -417,7 +420,7 @@ func (h *pchaosHistory) record(client int, in linearize.Input, call int64, out l
 	switch class {
 	case outNotApplied, outNoConn, outReadFailed:
 		return
-	case outUnknown:
+	case outUnknown, outIndeterminate:
 		out, ret = linearize.Output{Unknown: true}, math.MaxInt64
 	}
 	h.mu.Lock()
@@ -557,6 +560,9 @@ func TestProcessChaosLinearizable(t *testing.T) {
 			}
 		case outUnknown:
 			stats.unknown.Add(1)
+		case outIndeterminate:
+			stats.unknown.Add(1)
+			stats.indeterminate.Add(1)
 		case outNotApplied:
 			stats.notApplied.Add(1)
 		case outNoConn:
@@ -606,7 +612,13 @@ func TestProcessChaosLinearizable(t *testing.T) {
 					}
 				}
 				base := c.reps[rng.Intn(len(c.reps))].url
+				// Mostly a short timeout, as a client in a hurry would; some
+				// outwait the replica's own 10s request timeout, so that its
+				// answer (503 certainly not applied, 504 unknown) is heard.
 				timeout := time.Duration(1000+rng.Intn(1500)) * time.Millisecond
+				if rng.Intn(100) < 15 {
+					timeout = 12 * time.Second
+				}
 				call := hist.now()
 				out, class, unexp := pchaosDo(hc, base, in, timeout)
 				ret := hist.now()
@@ -733,9 +745,9 @@ func TestProcessChaosLinearizable(t *testing.T) {
 	}
 	sort.Strings(kinds)
 	t.Logf("faults injected: %s", strings.Join(kinds, " "))
-	t.Logf("ops: %d ok, %d failed condition, %d unknown outcome, %d certainly not applied (503), %d failed reads, %d refused connections, %d unexpected replies",
-		stats.ok.Load(), stats.condFailed.Load(), stats.unknown.Load(), stats.notApplied.Load(), stats.readsFailed.Load(),
-		stats.noConn.Load(), stats.unexpected.Load())
+	t.Logf("ops: %d ok, %d failed condition, %d unknown outcome (%d of them 504), %d certainly not applied (503), %d failed reads, %d refused connections, %d unexpected replies",
+		stats.ok.Load(), stats.condFailed.Load(), stats.unknown.Load(), stats.indeterminate.Load(), stats.notApplied.Load(),
+		stats.readsFailed.Load(), stats.noConn.Load(), stats.unexpected.Load())
 	for _, u := range unexpected {
 		t.Logf("unexpected reply: %s", u)
 	}
@@ -824,9 +836,9 @@ func TestProcessChaosLinearizable(t *testing.T) {
 			len(h), v.Result, seed, seed, v.Visualization)
 	}
 	// One line in a fixed shape for scripts/chaos.sh's summary.
-	t.Logf("pchaos-figures: ok=%d cond_failed=%d unknown=%d not_applied=%d reads_failed=%d no_conn=%d unexpected=%d faults=%d %s installs=%d check_ms=%d",
-		stats.ok.Load(), stats.condFailed.Load(), stats.unknown.Load(), stats.notApplied.Load(), stats.readsFailed.Load(),
-		stats.noConn.Load(), stats.unexpected.Load(), nfaults, strings.Join(kinds, " "), c.installs.Load(), v.Elapsed.Milliseconds())
+	t.Logf("pchaos-figures: ok=%d cond_failed=%d unknown=%d indeterminate_504=%d not_applied=%d reads_failed=%d no_conn=%d unexpected=%d faults=%d %s installs=%d check_ms=%d",
+		stats.ok.Load(), stats.condFailed.Load(), stats.unknown.Load(), stats.indeterminate.Load(), stats.notApplied.Load(),
+		stats.readsFailed.Load(), stats.noConn.Load(), stats.unexpected.Load(), nfaults, strings.Join(kinds, " "), c.installs.Load(), v.Elapsed.Milliseconds())
 
 	// A clean stop still works after all that: exit 0 within 10s of SIGTERM.
 	for _, r := range c.reps {
