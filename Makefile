@@ -2,7 +2,7 @@
 GO        ?= go
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: all build run test test-short chaos longrun bench lint fmt clean
+.PHONY: all build run test test-short chaos sim longrun bench lint fmt clean
 
 all: build
 
@@ -24,13 +24,24 @@ test:
 	$(GO) test -count=1 -timeout 10m -run 'TCP|LongRun' ./node
 	$(GO) test -count=1 -timeout 5m -run 'NoRace' ./storage
 
-## chaos: the linearizability chaos test of the in-process cluster, CHAOS_RUNS
-## runs of CHAOS_DURATION each (default 8 x 30s, each with its own seeds);
-## CI runs one 8s run as part of make test
+## chaos: every fault-finding test at length, then a summary of the figures
+## (runs, operations, faults injected, violations): SIM_SEEDS simulator seeds,
+## CHAOS_RUNS runs of the in-process chaos test of CHAOS_DURATION each, and
+## PCHAOS_RUNS runs of the process chaos test (SIGKILL/SIGSTOP of rsml-node
+## processes) of PCHAOS_DURATION each; see scripts/chaos.sh. make test runs
+## the short versions (100 seeds, one 8s and one 10s run).
+SIM_SEEDS ?= 1000
 CHAOS_DURATION ?= 30s
-CHAOS_RUNS ?= 8
+CHAOS_RUNS ?= 3
+PCHAOS_DURATION ?= 90s
+PCHAOS_RUNS ?= 2
 chaos:
-	RSML_CHAOS_DURATION=$(CHAOS_DURATION) $(GO) test -count=$(CHAOS_RUNS) -timeout 60m -run TestChaosLinearizable -v ./node
+	GO=$(GO) SIM_SEEDS=$(SIM_SEEDS) CHAOS_RUNS=$(CHAOS_RUNS) CHAOS_DURATION=$(CHAOS_DURATION) \
+	  PCHAOS_RUNS=$(PCHAOS_RUNS) PCHAOS_DURATION=$(PCHAOS_DURATION) ./scripts/chaos.sh
+
+## sim: SIM_SEEDS seeds of the deterministic simulator (make test runs 100)
+sim:
+	RSML_SIM_SEEDS=$(SIM_SEEDS) $(GO) test -count=1 -run TestSimSeeds -timeout 30m -v ./sim
 
 ## bench: rsml against hashicorp/raft (../shared/bench/hraft, built outside
 ## shared/), BENCH_RUNS rounds of every configuration below, BENCH_DURATION

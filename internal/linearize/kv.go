@@ -1,6 +1,7 @@
 // Package linearize holds the porcupine model of the built-in KV store, so
-// that every history checker (the seeded simulator in sim/, and later the
-// real-actor chaos test) judges histories by one specification.
+// that every history checker (the seeded simulator in sim/, the real-actor
+// chaos test in node/ and the process chaos test in cmd/node) judges
+// histories by one specification.
 //
 // The history is partitioned by key (operations on different keys commute in
 // the spec), so a state is one key's: whether it exists, its value, its rev.
@@ -15,7 +16,8 @@
 //     key accepts any rev (and then learns it), and a later IfRev write of
 //     that key may succeed or fail, until the next write with a known rev
 //     sets the key again;
-//   - an unknown write does not raise the "highest rev seen" bound.
+//   - an unknown write does not raise the "highest rev seen" bound, nor does
+//     a failed condition reported without its rev.
 //
 // An operation whose outcome is unknown must be recorded with Output
 // {Unknown: true} and Return math.MaxInt64 (porcupine's "never returned"):
@@ -64,7 +66,10 @@ type Input struct {
 }
 
 // Output is what a client got back. Unknown marks a write whose outcome is
-// unknown (its Return must be math.MaxInt64).
+// unknown (its Return must be math.MaxInt64). A write whose condition failed
+// (OK false) may leave Rev 0 when the client was not told the rev the attempt
+// took (revs start at 1); the model then checks only that the condition
+// could fail.
 type Output struct {
 	Unknown bool
 	// Get
@@ -154,8 +159,9 @@ func step(st, input, output any) []any {
 		}
 		return append(next, s)
 	}
-	// A known write: its rev is after every rev this key has seen.
-	if out.Rev <= s.MaxRev {
+	// A known write: its rev is after every rev this key has seen. A failed
+	// condition reported without its rev (Rev 0) says nothing about revs.
+	if (out.OK || out.Rev != 0) && out.Rev <= s.MaxRev {
 		return nil
 	}
 	if out.OK {
@@ -174,7 +180,9 @@ func step(st, input, output any) []any {
 	if !mayFail || out.Deleted {
 		return nil
 	}
-	s.MaxRev = out.Rev
+	if out.Rev != 0 {
+		s.MaxRev = out.Rev
+	}
 	return []any{s}
 }
 
@@ -238,6 +246,8 @@ func Describe(input, output any) string {
 		if out.Deleted {
 			b.WriteString(" deleted")
 		}
+	case out.Rev == 0:
+		b.WriteString("cond failed")
 	default:
 		fmt.Fprintf(&b, "cond failed@%d", out.Rev)
 	}

@@ -43,6 +43,11 @@ func TestModel(t *testing.T) {
 			op(1, Input{Kind: Delete, Key: "x"}, 40, Output{Rev: 3, OK: true, Deleted: true}, 50),
 			op(1, Input{Kind: Get, Key: "x"}, 60, Output{}, 70),
 			op(1, Input{Kind: Put, Key: "x", Value: "e", Cond: CondAbsent}, 80, Output{Rev: 4, OK: true}, 90)), porcupine.Ok},
+		{"failed condition without its rev", with(
+			op(1, Input{Kind: Put, Key: "x", Value: "e", Cond: CondAbsent}, 40, Output{}, 50),
+			op(1, Input{Kind: Put, Key: "x", Value: "f", Cond: CondRev, Rev: 2}, 60, Output{Rev: 4, OK: true}, 70)), porcupine.Ok},
+		{"failed condition without its rev that must hold", with(
+			op(1, Input{Kind: Put, Key: "x", Value: "e", Cond: CondExists}, 40, Output{}, 50)), porcupine.Illegal},
 		{"lost acked write", with(
 			op(1, Input{Kind: Put, Key: "x", Value: "e", Cond: CondExists}, 40, Output{Rev: 3, OK: true}, 50),
 			op(1, Input{Kind: Get, Key: "x"}, 60, Output{Found: true, Value: "b", Rev: 2}, 70)), porcupine.Illegal},
