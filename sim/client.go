@@ -372,6 +372,27 @@ func (s *sim) reply(ref string, m any) {
 	}
 }
 
+// earlyAck is the planted EarlyAck bug: every put or delete in a proposed
+// slot is answered at once as applied in that slot. It stays out of the
+// porcupine history (no rev is known yet), so only the lost-write checker
+// can see the answer go wrong.
+func (s *sim) earlyAck(a *msg.Accept) {
+	for _, p := range a.Proposals {
+		for _, cmd := range p.Value.Cmds {
+			for _, c := range s.clients {
+				o := c.op
+				if o == nil || o.phase != proposing || cmd.Client != c.session || cmd.Seq != o.cmd.Seq ||
+					o.in.Kind == linearize.Get || o.in.Cond != linearize.CondNone {
+					continue
+				}
+				s.acked = append(s.acked, ackedWrite{client: c.session, seq: o.cmd.Seq, slot: p.Slot,
+					desc: linearize.Describe(o.in, linearize.Output{OK: true}) + " (answered when proposed)"})
+				s.endOp(c, linearize.Output{}, false)
+			}
+		}
+	}
+}
+
 // expire ends an operation without an answer: a write that may have been
 // proposed has an unknown outcome; anything else certainly did nothing.
 func (s *sim) expire(c *client, why string) {

@@ -71,6 +71,10 @@ type Bugs struct {
 	DivergentExecutor bool
 	// NeverHeal keeps every replica cut off from every other after the chaos.
 	NeverHeal bool
+	// EarlyAck answers a write as soon as a leader proposes it (before it
+	// is chosen): a leader deposed before its slot is chosen leaves a
+	// "successful" write that the agreed log does not hold.
+	EarlyAck bool
 }
 
 func (c *Config) setDefaults() {

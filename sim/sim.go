@@ -385,6 +385,9 @@ func (s *sim) flush(r *replica) {
 
 func (s *sim) send(r *replica, out []msg.Out) {
 	for _, o := range out {
+		if a, ok := o.Msg.(*msg.Accept); ok && s.cfg.Bugs.EarlyAck {
+			s.earlyAck(a)
+		}
 		if o.To.Node == r.id {
 			s.sendLocal(r, o)
 			continue
