@@ -83,11 +83,35 @@ type Nack struct {
 	LeaderAlive bool   `msgpack:"l,omitempty"`
 }
 
-// Accept is phase 2a for one or more slots, all in one ballot.
+// Accept is phase 2a for one or more slots, all in one ballot. Chosen, if
+// set, says that a quorum accepted every slot of it in this same ballot: the
+// receiving acceptor passes it to its learner, which delivers those slots
+// from its own acceptor's copies accepted in this ballot (one ballot carries
+// one value per slot). Only the leader's learner counts votes.
 type Accept struct {
 	From      NodeID     `msgpack:"f"`
 	Ballot    Ballot     `msgpack:"b"`
 	Proposals []Proposal `msgpack:"p"`
+	Chosen    Run        `msgpack:"k"`
+}
+
+// Run is a range of slots First..Through (Through 0: none) that a learner
+// saw chosen, each by a quorum of acceptances in one ballot.
+type Run struct {
+	First   uint64 `msgpack:"a"`
+	Through uint64 `msgpack:"z"`
+}
+
+// Empty reports whether r holds no slot.
+func (r Run) Empty() bool { return r.Through == 0 || r.First > r.Through }
+
+// ChosenRun tells a learner that a quorum accepted every slot of Run in
+// Ballot. The leader sends it to the other learners when it has no Accept to
+// carry it; acceptors pass on the one an Accept or a Heartbeat carries.
+type ChosenRun struct {
+	From   NodeID `msgpack:"f"`
+	Ballot Ballot `msgpack:"b"`
+	Run    Run    `msgpack:"r"`
 }
 
 // Accepted is phase 2b, sent by an acceptor to every learner once the
@@ -106,11 +130,14 @@ type Accepted struct {
 // acceptors refuse challengers while the leader is alive, and tells learners
 // how far the log is chosen. Seq numbers the leader's heartbeats so that the
 // acks prove leadership at a point in time (read-index).
+//
+// Chosen is as in Accept: slots a quorum accepted in this ballot.
 type Heartbeat struct {
 	From   NodeID `msgpack:"f"`
 	Ballot Ballot `msgpack:"b"`
 	Seq    uint64 `msgpack:"q"`
 	Commit uint64 `msgpack:"c"`
+	Chosen Run    `msgpack:"k"`
 }
 
 // HeartbeatAck answers a Heartbeat from an acceptor with its current promise.
@@ -128,9 +155,13 @@ type HeartbeatAck struct {
 }
 
 // Committed tells the replica's own proposer how far its learner has delivered
-// the chosen log (every slot up to Commit is chosen).
+// the chosen log (every slot up to Commit is chosen). Run, in Ballot, is the
+// latest stretch of delivered slots each seen chosen by a quorum in Ballot:
+// a leader passes it on for its own ballot.
 type Committed struct {
 	Commit uint64
+	Ballot Ballot
+	Run    Run
 }
 
 // CatchupRequest asks a peer's learner for the chosen values of slots First to

@@ -95,6 +95,7 @@ var wireTypes = [...]wireType{
 	{"ReadResult", newOf[msg.ReadResult]},
 	{"SnapshotRequest", newOf[msg.SnapshotRequest]},
 	{"SnapshotChunk", newOf[msg.SnapshotChunk]},
+	{"ChosenRun", newOf[msg.ChosenRun]},
 }
 
 // typeIndex returns m's index in wireTypes, or -1 if m is not a wire type or
@@ -137,6 +138,8 @@ func typeIndex(m any) int {
 		i, isNil = 15, v == nil
 	case *msg.SnapshotChunk:
 		i, isNil = 16, v == nil
+	case *msg.ChosenRun:
+		i, isNil = 17, v == nil
 	default:
 		return -1
 	}

@@ -83,6 +83,8 @@ func fastDecode(i int, b []byte) (any, bool) {
 				return d.ballot(&v.Ballot)
 			case "p":
 				return d.proposals(&v.Proposals)
+			case "k":
+				return d.run(&v.Chosen)
 			}
 			return false
 		})
@@ -113,6 +115,8 @@ func fastDecode(i int, b []byte) (any, bool) {
 				return d.uint64(&v.Seq)
 			case "c":
 				return d.uint64(&v.Commit)
+			case "k":
+				return d.run(&v.Chosen)
 			}
 			return false
 		})
@@ -286,6 +290,20 @@ func fastDecode(i int, b []byte) (any, bool) {
 				return d.uint64(&v.Offset)
 			case "d":
 				return d.bin(&v.Data)
+			}
+			return false
+		})
+		m = v
+	case 17:
+		v := new(msg.ChosenRun)
+		d.fields(func(key []byte) bool {
+			switch string(key) {
+			case "f":
+				return d.nodeID(&v.From)
+			case "b":
+				return d.ballot(&v.Ballot)
+			case "r":
+				return d.run(&v.Run)
 			}
 			return false
 		})
@@ -536,6 +554,18 @@ func (d *fastDec) array() (n int, isNil, ok bool) {
 	}
 	d.i += 1 + size
 	return int(l), false, true
+}
+
+func (d *fastDec) run(v *msg.Run) bool {
+	return d.fields(func(key []byte) bool {
+		switch string(key) {
+		case "a":
+			return d.uint64(&v.First)
+		case "z":
+			return d.uint64(&v.Through)
+		}
+		return false
+	})
 }
 
 func (d *fastDec) ballot(v *msg.Ballot) bool {

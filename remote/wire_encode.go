@@ -84,10 +84,11 @@ func (e *encoder) append(b []byte, m any) []byte {
 			b = appendBool(appendKey(b, "l"), true)
 		}
 	case *msg.Accept:
-		b = appendMapLen(b, 3)
+		b = appendMapLen(b, 4)
 		b = appendUint(appendKey(b, "f"), uint64(v.From))
 		b = appendBallot(appendKey(b, "b"), v.Ballot)
 		b = e.proposals(appendKey(b, "p"), v.Proposals)
+		b = appendRun(appendKey(b, "k"), v.Chosen)
 	case *msg.Accepted:
 		b = appendMapLen(b, 3) // Values is msgpack:"-"
 		b = appendUint(appendKey(b, "f"), uint64(v.From))
@@ -102,11 +103,17 @@ func (e *encoder) append(b []byte, m any) []byte {
 			}
 		}
 	case *msg.Heartbeat:
-		b = appendMapLen(b, 4)
+		b = appendMapLen(b, 5)
 		b = appendUint(appendKey(b, "f"), uint64(v.From))
 		b = appendBallot(appendKey(b, "b"), v.Ballot)
 		b = appendUint(appendKey(b, "q"), v.Seq)
 		b = appendUint(appendKey(b, "c"), v.Commit)
+		b = appendRun(appendKey(b, "k"), v.Chosen)
+	case *msg.ChosenRun:
+		b = appendMapLen(b, 3)
+		b = appendUint(appendKey(b, "f"), uint64(v.From))
+		b = appendBallot(appendKey(b, "b"), v.Ballot)
+		b = appendRun(appendKey(b, "r"), v.Run)
 	case *msg.HeartbeatAck:
 		n := 4
 		if v.Truncated != 0 {
@@ -196,6 +203,12 @@ func (e *encoder) append(b []byte, m any) []byte {
 		e.err = ErrUnknownType // typeIndex lets no other type through
 	}
 	return b
+}
+
+func appendRun(b []byte, r msg.Run) []byte {
+	b = appendMapLen(b, 2)
+	b = appendUint(appendKey(b, "a"), r.First)
+	return appendUint(appendKey(b, "z"), r.Through)
 }
 
 func appendBallot(b []byte, v msg.Ballot) []byte {

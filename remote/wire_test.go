@@ -34,9 +34,10 @@ func wireSamples() []any {
 			{Slot: 6, Ballot: msg.Ballot{Round: 4, ID: 1}}, // a no-op: nil Value
 		}},
 		&msg.Nack{From: 1, Ballot: b, Promised: msg.Ballot{Round: 1<<40 + 1, ID: 1}, LeaderAlive: true},
-		&msg.Accept{From: 3, Ballot: b, Proposals: []msg.Proposal{{Slot: 10, Value: val}, {Slot: 11, Value: &msg.Value{}}}},
+		&msg.Accept{From: 3, Ballot: b, Proposals: []msg.Proposal{{Slot: 10, Value: val}, {Slot: 11, Value: &msg.Value{}}},
+			Chosen: msg.Run{First: 4, Through: 9}},
 		&msg.Accepted{From: 2, Ballot: b, Slots: []uint64{10, 11, 1 << 63}, Values: []*msg.Value{val, nil, val}},
-		&msg.Heartbeat{From: 3, Ballot: b, Seq: 99, Commit: 1234},
+		&msg.Heartbeat{From: 3, Ballot: b, Seq: 99, Commit: 1234, Chosen: msg.Run{First: 1000, Through: 1234}},
 		&msg.HeartbeatAck{From: 1, Ballot: b, Seq: 99, Promised: b, Truncated: 77},
 		&msg.CatchupRequest{From: 1, First: 3, Last: 300},
 		&msg.CatchupReply{From: 2, Through: 12, Snapshot: 9, Chosen: []msg.Proposal{{Slot: 3, Value: val}, {Slot: 4, Value: nil}}},
@@ -47,6 +48,7 @@ func wireSamples() []any {
 		&msg.Result{Slot: 10, Rev: 17, Data: []byte(`{"rev":17}`), Err: "precondition failed"},
 		&msg.ReadResult{Data: []byte("value"), Applied: 44, Err: "not found"},
 		&msg.SnapshotRequest{From: 3, Slot: 1 << 40, Offset: 8 << 20},
+		&msg.ChosenRun{From: 2, Ballot: b, Run: msg.Run{First: 7, Through: 1 << 40}},
 		&msg.SnapshotChunk{From: 1, Slot: 1 << 40, Rev: 77, Size: 1 << 30, CRC: 0xdeadbeef, Offset: 4096, Data: []byte{1, 2, 3, 0}},
 	}
 }

@@ -65,6 +65,17 @@ type Core struct {
 	local     map[uint64]msg.Entry  // our acceptor's copy of undelivered slots
 	waiting   map[uint64]msg.Ballot // chosen, but we lack the value of that ballot
 	ready     map[uint64]*msg.Value // chosen with value, behind a gap
+	readyAt   map[uint64]msg.Ballot // ready slots seen chosen by a quorum in that ballot
+
+	// run is the leader's latest word on slots a quorum accepted in its
+	// ballot: our acceptor's copies in that ballot are the chosen values.
+	runBallot msg.Ballot
+	run       msg.Run
+	// mine is the latest stretch of delivered slots each seen chosen by a
+	// quorum in mineBallot: our proposer, if it leads in that ballot, passes
+	// it on to the other learners.
+	mineBallot msg.Ballot
+	mine       msg.Run
 
 	commit     uint64 // the highest slot known chosen
 	leader     msg.NodeID
@@ -96,7 +107,7 @@ func New(cfg Config, log storage.ChosenLog, snaps storage.SnapshotStore) (*Core,
 	}
 	c := &Core{cfg: cfg, quorum: len(cfg.Acceptors)/2 + 1, index: map[msg.NodeID]uint{}, log: log, snaps: snaps,
 		votes: map[uint64][]vote{}, local: map[uint64]msg.Entry{}, waiting: map[uint64]msg.Ballot{},
-		ready: map[uint64]*msg.Value{}}
+		ready: map[uint64]*msg.Value{}, readyAt: map[uint64]msg.Ballot{}}
 	for i, id := range cfg.Acceptors {
 		c.index[id] = uint(i)
 	}
@@ -137,7 +148,12 @@ func (c *Core) Step(m any) ([]msg.Out, error) {
 		if m.Commit > c.commit {
 			c.commit = m.Commit
 		}
+		c.chosenRun(m.Ballot, m.Chosen)
+		err = c.advance()
 		c.maybeFetch()
+	case *msg.ChosenRun:
+		c.chosenRun(m.Ballot, m.Run)
+		err = c.advance()
 	case *msg.CatchupRequest:
 		c.serveCatchup(m)
 	case *msg.CatchupReply:
@@ -209,7 +225,13 @@ func (c *Core) accepted(m *msg.Accepted) error {
 			// The value may be what a chosen ballot was waiting for.
 			if b, ok := c.waiting[s]; ok && b == m.Ballot {
 				delete(c.waiting, s)
-				c.ready[s] = m.Values[i]
+				c.ready[s], c.readyAt[s] = m.Values[i], b
+				continue
+			}
+			if m.Ballot == c.runBallot && c.run.First <= s && s <= c.run.Through {
+				// The leader already told us a quorum accepted it.
+				delete(c.votes, s)
+				c.ready[s], c.readyAt[s] = m.Values[i], m.Ballot
 				continue
 			}
 		}
@@ -245,14 +267,65 @@ func popcount(x uint64) int {
 func (c *Core) chosen(s uint64, b msg.Ballot) {
 	delete(c.votes, s)
 	if e, ok := c.local[s]; ok && e.Ballot == b {
-		c.ready[s] = e.Value
+		c.ready[s], c.readyAt[s] = e.Value, b
 		return
 	}
 	// Our acceptor's copy, if any, is from another ballot and may hold a value
-	// that was never chosen: fetch the chosen one from a peer.
+	// that was never chosen: fetch the chosen one from a peer. Only we
+	// counted the votes, so tell the peers first: they deliver it from their
+	// own acceptors' copies in b, and then have it for us.
 	c.waiting[s] = b
 	if s > c.commit {
 		c.commit = s
+	}
+	run := &msg.ChosenRun{From: c.cfg.ID, Ballot: b, Run: msg.Run{First: s, Through: s}}
+	for _, id := range c.cfg.Acceptors {
+		if id != c.cfg.ID {
+			c.send(id, msg.RoleLearner, run)
+		}
+	}
+}
+
+// chosenRun takes the leader's word that a quorum accepted every slot of r in
+// ballot b. One ballot carries one value per slot, so our acceptor's copy
+// accepted in b is the chosen value; a slot without such a copy is fetched
+// (the commit point moves past it).
+func (c *Core) chosenRun(b msg.Ballot, r msg.Run) {
+	if r.Empty() {
+		return
+	}
+	if r.Through > c.commit {
+		c.commit = r.Through
+	}
+	if b == c.runBallot && r.First <= c.run.Through+1 && r.Through > c.run.Through {
+		c.run.Through = r.Through
+		c.run.First = min(c.run.First, r.First)
+	} else if b != c.runBallot || r.Through > c.run.Through {
+		c.runBallot, c.run = b, r
+	}
+	lo := max(r.First, c.delivered+1)
+	if lo > r.Through {
+		return
+	}
+	take := func(s uint64, e msg.Entry) {
+		if e.Ballot == b && c.ready[s] == nil {
+			delete(c.votes, s)
+			delete(c.waiting, s)
+			c.ready[s], c.readyAt[s] = e.Value, b
+		}
+	}
+	if r.Through-lo < uint64(len(c.local)) {
+		for s := lo; s <= r.Through; s++ {
+			if e, ok := c.local[s]; ok {
+				take(s, e)
+			}
+		}
+		return
+	}
+	for s, e := range c.local {
+		if s >= lo && s <= r.Through {
+			take(s, e)
+		}
 	}
 }
 
@@ -273,6 +346,16 @@ func (c *Core) advance() error {
 		delete(c.local, s)
 		delete(c.votes, s)
 		delete(c.waiting, s)
+		if b, ok := c.readyAt[s]; ok {
+			delete(c.readyAt, s)
+			if b == c.mineBallot && c.mine.Through == s-1 && !c.mine.Empty() {
+				c.mine.Through = s
+			} else {
+				c.mineBallot, c.mine = b, msg.Run{First: s, Through: s}
+			}
+		} else {
+			c.mineBallot, c.mine = msg.Ballot{}, msg.Run{}
+		}
 		c.delivered = s
 		vals = append(vals, v)
 	}
@@ -283,7 +366,7 @@ func (c *Core) advance() error {
 		c.commit = c.delivered
 	}
 	c.send(c.cfg.ID, msg.RoleExecutor, &msg.Deliver{First: first, Values: vals})
-	c.send(c.cfg.ID, msg.RoleProposer, &msg.Committed{Commit: c.delivered})
+	c.send(c.cfg.ID, msg.RoleProposer, &msg.Committed{Commit: c.delivered, Ballot: c.mineBallot, Run: c.mine})
 	return nil
 }
 
@@ -574,6 +657,7 @@ func (c *Core) install(snap storage.Snapshot) error {
 	for s := range c.ready {
 		if s <= snap.Slot {
 			delete(c.ready, s)
+			delete(c.readyAt, s)
 		}
 	}
 	c.delivered = snap.Slot

@@ -95,6 +95,8 @@ type Core struct {
 	// leader
 	leaderSince int
 	nextSlot    uint64
+	chosen      msg.Run // our learner saw these chosen in our ballot
+	shipped     uint64  // the highest chosen slot sent to the other learners
 	inflight    map[uint64]*inflight
 	queue       []msg.Command
 	attempts    []uint32 // the ClientRequest.Attempt of each queued command
@@ -149,7 +151,7 @@ func (c *Core) Step(m any) []msg.Out {
 	case *msg.Heartbeat:
 		c.heartbeat(m)
 	case *msg.Committed:
-		c.committed(m.Commit)
+		c.committed(m)
 	case *msg.Nack:
 		c.nack(m)
 	default:
@@ -278,6 +280,7 @@ func (c *Core) becomeLeader() {
 	c.ackSeq = map[msg.NodeID]uint64{}
 	c.ackTick = map[msg.NodeID]int{}
 	c.hbSeq = 0
+	c.chosen, c.shipped = msg.Run{}, 0
 
 	// Re-propose, for every open slot, the value accepted in the highest
 	// ballot any promiser reported; fill holes with no-ops. Slots that our
@@ -344,7 +347,13 @@ func (c *Core) heartbeat(m *msg.Heartbeat) {
 	}
 }
 
-func (c *Core) committed(commit uint64) {
+func (c *Core) committed(m *msg.Committed) {
+	commit := m.Commit
+	if c.role == leader && m.Ballot == c.ballot && !m.Run.Empty() {
+		// What our learner saw chosen in our ballot: the other learners
+		// deliver it from their own acceptors' copies.
+		c.chosen = m.Run
+	}
 	if commit <= c.commit {
 		return
 	}
@@ -361,6 +370,17 @@ func (c *Core) committed(commit uint64) {
 			}
 		}
 		c.propose()
+		if c.chosen.Through > c.shipped {
+			// No Accept carried it: tell the other learners now, or they
+			// would wait for the next heartbeat to apply.
+			c.shipped = c.chosen.Through
+			run := &msg.ChosenRun{From: c.cfg.ID, Ballot: c.ballot, Run: c.chosen}
+			for _, id := range c.cfg.Replicas {
+				if id != c.cfg.ID {
+					c.send(id, msg.RoleLearner, run)
+				}
+			}
+		}
 	}
 }
 
@@ -523,8 +543,9 @@ func (c *Core) propose() {
 		slot := c.nextSlot
 		c.nextSlot++
 		c.inflight[slot] = &inflight{value: v, sentAt: c.now}
+		c.shipped = c.chosen.Through
 		c.broadcast(msg.RoleAcceptor, &msg.Accept{From: c.cfg.ID, Ballot: c.ballot,
-			Proposals: []msg.Proposal{{Slot: slot, Value: v}}})
+			Proposals: []msg.Proposal{{Slot: slot, Value: v}}, Chosen: c.chosen})
 	}
 }
 
@@ -533,7 +554,7 @@ func (c *Core) sendHeartbeat() {
 	c.hbSentAt = c.now
 	// The commit point includes slots known chosen through truncation, so
 	// that learners fetch them: ours too, which may be the one behind.
-	hb := &msg.Heartbeat{From: c.cfg.ID, Ballot: c.ballot, Seq: c.hbSeq, Commit: max(c.commit, c.truncated)}
+	hb := &msg.Heartbeat{From: c.cfg.ID, Ballot: c.ballot, Seq: c.hbSeq, Commit: max(c.commit, c.truncated), Chosen: c.chosen}
 	for _, id := range c.cfg.Replicas {
 		c.send(id, msg.RoleAcceptor, hb)
 		c.send(id, msg.RoleLearner, hb)

@@ -379,3 +379,40 @@ func TestSlotsBeyondEagerWaitForFullBatch(t *testing.T) {
 		t.Fatalf("fourth queued request: slots %v, want one slot of 4", got)
 	}
 }
+
+// The leader passes on what its learner saw chosen in its ballot: in the
+// next Accept when there is one, else at once in a ChosenRun to the other
+// learners (they deliver from their own acceptors' copies).
+func TestLeaderPassesOnTheChosenRun(t *testing.T) {
+	c := New(testConfig(1), msg.Ballot{}, 0)
+	elect(t, c, nil)
+	out := c.Step(&msg.ClientRequest{Cmd: msg.Command{Data: []byte("a")}})
+	accepts, _ := find[*msg.Accept](out)
+	if len(accepts) == 0 || !accepts[0].Chosen.Empty() {
+		t.Fatalf("first accept %+v, want one with no chosen run yet", accepts)
+	}
+	// Slot 1 chosen in our ballot, nothing queued: a ChosenRun goes out.
+	out = c.Step(&msg.Committed{Commit: 1, Ballot: c.Ballot(), Run: msg.Run{First: 1, Through: 1}})
+	runs, to := find[*msg.ChosenRun](out)
+	if len(runs) != 2 || runs[0].Run != (msg.Run{First: 1, Through: 1}) || to[0].Role != msg.RoleLearner {
+		t.Fatalf("after commit with nothing to propose: %+v to %v, want a run 1..1 to the two other learners", runs, to)
+	}
+	// Slot 2 chosen while a command waits: the Accept carries the run and
+	// no ChosenRun is needed.
+	c.Step(&msg.ClientRequest{Cmd: msg.Command{Data: []byte("b")}})
+	c.Step(&msg.ClientRequest{Cmd: msg.Command{Data: []byte("c")}})
+	c.Step(&msg.ClientRequest{Cmd: msg.Command{Data: []byte("d")}}) // queued: window of 2
+	out = c.Step(&msg.Committed{Commit: 2, Ballot: c.Ballot(), Run: msg.Run{First: 1, Through: 2}})
+	accepts, _ = find[*msg.Accept](out)
+	if len(accepts) == 0 || accepts[0].Chosen != (msg.Run{First: 1, Through: 2}) {
+		t.Fatalf("accepts %+v, want the queued command with run 1..2", accepts)
+	}
+	if runs, _ := find[*msg.ChosenRun](out); len(runs) != 0 {
+		t.Fatalf("a ChosenRun went out although an Accept carried the run")
+	}
+	// A run of another ballot is not ours to pass on.
+	out = c.Step(&msg.Committed{Commit: 3, Ballot: msg.Ballot{Round: 1, ID: 3}, Run: msg.Run{First: 3, Through: 3}})
+	if runs, _ := find[*msg.ChosenRun](out); len(runs) != 0 {
+		t.Fatalf("passed on another ballot's run: %+v", runs)
+	}
+}

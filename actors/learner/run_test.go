@@ -1,0 +1,49 @@
+package learner
+
+import (
+	"testing"
+
+	"github.com/rsml-go/rsml/msg"
+)
+
+// A follower's learner counts no votes: it delivers its own acceptor's copy
+// once the leader says a quorum accepted that slot in the copy's ballot,
+// whichever of the two arrives first; a copy from another ballot is never
+// delivered that way.
+func TestChosenRunDeliversOwnCopies(t *testing.T) {
+	b := bal(2, 2)
+	c, _ := newCore(t)
+	v1, v2, v3 := val("1"), val("2"), val("3")
+	// Copy first, then the run.
+	step(t, c, own(b, 1, v1))
+	wantOut(t, "run after copy", step(t, c, &msg.ChosenRun{From: 2, Ballot: b, Run: msg.Run{First: 1, Through: 1}}), delivery(1, v1))
+	// Run first (it covers 2 and 3), then the copies.
+	if out := step(t, c, &msg.Heartbeat{From: 2, Ballot: b, Commit: 3, Chosen: msg.Run{First: 1, Through: 3}}); len(out) != 0 {
+		t.Fatalf("run without copies delivered %s", show(out))
+	}
+	wantOut(t, "copy 2 after run", step(t, c, own(b, 2, v2)), delivery(2, v2))
+	// A copy in an older ballot is not the chosen value.
+	if out := step(t, c, own(bal(1, 1), 3, val("stale"))); len(out) != 0 {
+		t.Fatalf("copy from another ballot delivered: %s", show(out))
+	}
+	wantOut(t, "copy 3 in the run's ballot", step(t, c, own(b, 3, v3)), delivery(3, v3))
+}
+
+// The leader's learner reports in Committed the delivered slots it saw
+// chosen by a quorum in one ballot, for its proposer to pass on.
+func TestCommittedCarriesTheChosenRun(t *testing.T) {
+	b := bal(1, self)
+	c, _ := newCore(t)
+	var last *msg.Committed
+	for s := uint64(1); s <= 3; s++ {
+		step(t, c, own(b, s, val("v")))
+		for _, o := range step(t, c, peerVote(2, b, s)) {
+			if m, ok := o.Msg.(*msg.Committed); ok {
+				last = m
+			}
+		}
+	}
+	if last == nil || last.Ballot != b || last.Run != (msg.Run{First: 1, Through: 3}) || last.Commit != 3 {
+		t.Fatalf("Committed = %+v, want commit 3 with run 1..3 in %v", last, b)
+	}
+}
