@@ -125,6 +125,15 @@ type nutsOptions struct {
 
 func nutsDefaults() nutsOptions { return nutsOptions{segmentSize: nutsSegmentSize} }
 
+// compactThreshold is how much a log generation takes in before the log
+// considers a new one.
+func (o nutsOptions) compactThreshold() int64 {
+	if o.compactBytes > 0 {
+		return o.compactBytes
+	}
+	return nutsCompactBytes
+}
+
 // OpenNuts opens (creating if needed) the durable logs of one replica under
 // dir. It first scans the data files: a torn tail left by a crash is cut, and
 // damage before the tail of the acceptor log — which would lose a synced
@@ -218,15 +227,8 @@ func openNutsAcceptor(parent string, logger *slog.Logger, o nutsOptions) (*nutsA
 		return nil, fmt.Errorf("storage: acceptor log %s: %w", a.dir, err)
 	}
 	a.genTrunc = a.live.truncated
-	a.compactAt = a.compactBytes()
+	a.compactAt = a.opts.compactThreshold()
 	return a, nil
-}
-
-func (a *nutsAcceptor) compactBytes() int64 {
-	if a.opts.compactBytes > 0 {
-		return a.opts.compactBytes
-	}
-	return nutsCompactBytes
 }
 
 func (a *nutsAcceptor) openGen(dir string) (*nutsdb.DB, error) {
@@ -368,7 +370,7 @@ func (a *nutsAcceptor) compact() {
 	}
 	if err != nil {
 		a.gens.abandonNext()
-		a.compactAt = a.written + a.compactBytes()
+		a.compactAt = a.written + a.opts.compactThreshold()
 		a.logger.Warn("acceptor log: cannot start a new generation; the current one stays in use", "err", err)
 		return
 	}
@@ -379,7 +381,7 @@ func (a *nutsAcceptor) compact() {
 	if rec, err := msgpack.Marshal(a.live.record()); err == nil {
 		a.written = int64(len(rec))
 	}
-	a.compactAt = a.written + a.compactBytes()
+	a.compactAt = a.written + a.opts.compactThreshold()
 	if err := nutsCloseDB(old, oldDir); err != nil {
 		a.logger.Warn("acceptor log: closing the old generation", "err", err)
 	}
@@ -520,16 +522,9 @@ func openNutsChosen(parent string, logger *slog.Logger, o nutsOptions) (*nutsCho
 		return nil, fmt.Errorf("storage: chosen log %s: %w", c.dir, err)
 	}
 	c.genBase = c.base
-	c.compactAt = c.compactBytes()
+	c.compactAt = c.opts.compactThreshold()
 	c.cache.init()
 	return c, nil
-}
-
-func (c *nutsChosen) compactBytes() int64 {
-	if c.opts.compactBytes > 0 {
-		return c.opts.compactBytes
-	}
-	return nutsCompactBytes
 }
 
 func (c *nutsChosen) openGen(dir string) (*nutsdb.DB, error) {
@@ -739,7 +734,7 @@ func (c *nutsChosen) compact(must bool) error {
 	}
 	if err != nil {
 		c.gens.abandonNext()
-		c.compactAt = c.written + c.compactBytes()
+		c.compactAt = c.written + c.opts.compactThreshold()
 		if must {
 			c.err = fmt.Errorf("storage: chosen log %s: cannot start a new generation, the log refuses writes until reopened: %w", c.dir, err)
 			return c.err
@@ -750,7 +745,7 @@ func (c *nutsChosen) compact(must bool) error {
 	old, oldDir := c.db, c.dir
 	c.db, c.dir = db, next
 	c.written, c.genBase = written, c.base
-	c.compactAt = written + c.compactBytes()
+	c.compactAt = written + c.opts.compactThreshold()
 	if err := nutsCloseDB(old, oldDir); err != nil {
 		c.logger.Warn("chosen log: closing the old generation", "err", err)
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"path/filepath"
 	"syscall"
 	"testing"
 
@@ -17,21 +16,8 @@ import (
 // every write acknowledged before is there, none that was refused as
 // certainly not applied (503) is, and writes work again.
 func TestProcessFullDiskStopsAcknowledgements(t *testing.T) {
-	bin := buildBinary(t)
-	cons := freePorts(t, 3)
-	https := freePorts(t, 3)
-	peers := fmt.Sprintf("1=%s,2=%s,3=%s", cons[0], cons[1], cons[2])
-	dirs := make([]string, 3)
-	start := func() []*proc {
-		ps := make([]*proc, 3)
-		for i := range ps {
-			ps[i] = startProc(t, bin, i+1, peers, https[i], dirs[i])
-		}
-		return ps
-	}
-	for i := range dirs {
-		dirs[i] = filepath.Join(t.TempDir(), fmt.Sprint("replica-", i+1))
-	}
+	c := newTrio(t)
+	start := c.startAll
 	procs := start()
 	leaderURL := func() string {
 		var url string

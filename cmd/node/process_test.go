@@ -271,25 +271,41 @@ func atoi(s string) int {
 	return n
 }
 
+// trio is three `rsml-node run` replicas whose ports and data directories
+// outlive their processes, so tests can kill and restart them.
+type trio struct {
+	t           *testing.T
+	bin, peers  string
+	https, dirs []string
+	extra       []string
+}
+
+func newTrio(t *testing.T, extra ...string) *trio {
+	t.Helper()
+	cons := freePorts(t, 3)
+	c := &trio{t: t, bin: buildBinary(t), peers: fmt.Sprintf("1=%s,2=%s,3=%s", cons[0], cons[1], cons[2]),
+		https: freePorts(t, 3), extra: extra}
+	for i := 0; i < 3; i++ {
+		c.dirs = append(c.dirs, filepath.Join(t.TempDir(), fmt.Sprint("replica-", i+1)))
+	}
+	return c
+}
+
+// start starts replica i+1 on its directory.
+func (c *trio) start(i int) *proc {
+	return startProc(c.t, c.bin, i+1, c.peers, c.https[i], c.dirs[i], c.extra...)
+}
+
+func (c *trio) startAll() []*proc {
+	return []*proc{c.start(0), c.start(1), c.start(2)}
+}
+
 // TestProcessKillAllMidLoad SIGKILLs every replica while clients write, then
 // restarts them all on their data directories: every write acknowledged
 // before the kill must be readable afterwards.
 func TestProcessKillAllMidLoad(t *testing.T) {
-	bin := buildBinary(t)
-	cons := freePorts(t, 3)
-	https := freePorts(t, 3)
-	peers := fmt.Sprintf("1=%s,2=%s,3=%s", cons[0], cons[1], cons[2])
-	dirs := make([]string, 3)
-	start := func() []*proc {
-		ps := make([]*proc, 3)
-		for i := range ps {
-			ps[i] = startProc(t, bin, i+1, peers, https[i], dirs[i])
-		}
-		return ps
-	}
-	for i := range dirs {
-		dirs[i] = filepath.Join(t.TempDir(), fmt.Sprint("replica-", i+1))
-	}
+	c := newTrio(t)
+	start := c.startAll
 	procs := start()
 	waitUntil(t, "a leader", func() bool {
 		for _, p := range procs {
@@ -374,8 +390,8 @@ func TestProcessKillAllMidLoad(t *testing.T) {
 		}
 	}
 	// The data directory of replica 1 is refused to another cluster.
-	out, err := exec.Command(bin, "run", "--id", "1", "--peers", peers, "--http", https[0],
-		"--cluster-id", "another", "--storage", "nutsdb", "--data-dir", dirs[0]).CombinedOutput()
+	out, err := exec.Command(c.bin, "run", "--id", "1", "--peers", c.peers, "--http", c.https[0],
+		"--cluster-id", "another", "--storage", "nutsdb", "--data-dir", c.dirs[0]).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), `belongs to replica 1 of cluster "proc-test"`) {
 		t.Fatalf("another cluster's replica on this directory: err=%v output=%s", err, out)
 	}

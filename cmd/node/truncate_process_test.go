@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -38,16 +37,8 @@ func metric(t *testing.T, url, name string) float64 {
 // checks that it installed a peer's snapshot and then serves every
 // acknowledged write from its own state.
 func TestProcessCatchUpBySnapshot(t *testing.T) {
-	bin := buildBinary(t)
-	cons := freePorts(t, 3)
-	https := freePorts(t, 3)
-	peers := fmt.Sprintf("1=%s,2=%s,3=%s", cons[0], cons[1], cons[2])
-	dirs := make([]string, 3)
-	procs := make([]*proc, 3)
-	for i := range procs {
-		dirs[i] = filepath.Join(t.TempDir(), fmt.Sprint("replica-", i+1))
-		procs[i] = startProc(t, bin, i+1, peers, https[i], dirs[i], "--snapshot-every", "20")
-	}
+	c := newTrio(t, "--snapshot-every", "20")
+	procs := c.startAll()
 	leader := -1
 	waitUntil(t, "a leader", func() bool {
 		for i, p := range procs {
@@ -85,7 +76,7 @@ func TestProcessCatchUpBySnapshot(t *testing.T) {
 	if base := metric(t, procs[leader].url, "rsml_chosen_log_base"); base <= float64(stoppedAt) {
 		t.Fatalf("leader's chosen log base %v, not past the killed follower's %d", base, stoppedAt)
 	}
-	procs[lag] = startProc(t, bin, lag+1, peers, https[lag], dirs[lag], "--snapshot-every", "20")
+	procs[lag] = c.start(lag)
 	waitUntil(t, "the restarted follower to catch up", func() bool {
 		for k, v := range acked {
 			code, body := httpDoQuiet(procs[lag].url + "/v1/kv/" + k + "?consistency=stale")
