@@ -235,9 +235,11 @@ func (c *Core) accepted(m *msg.Accepted) error {
 				continue
 			}
 		}
-		if _, ok := c.waiting[s]; ok {
-			continue
-		}
+		// A slot waiting for the value of its chosen ballot keeps counting:
+		// a quorum in a later ballot (the same value, re-proposed by a leader
+		// that recovered it) may match our acceptor's copy where the earlier
+		// one cannot. Only this learner counts votes, so nobody else could
+		// deliver it (the simulator's seed 5390 with 5 replicas stalled so).
 		vs := c.votes[s]
 		j := 0
 		for j < len(vs) && vs[j].ballot != m.Ballot {
@@ -534,17 +536,22 @@ func (c *Core) resync(from uint64) {
 }
 
 // snapshotted is the executor's word that a snapshot of slots up to slot is
-// durable. The acceptor may drop those slots at once. The chosen log keeps
-// back to the previous snapshot: lagging peers catch up from it without a
-// snapshot transfer, and our executor can still start from the previous
-// snapshot if the newest one turns out damaged.
+// durable. The acceptor and the chosen log keep back to the previous
+// snapshot: lagging peers catch up from the chosen log without a snapshot
+// transfer, our executor can still start from the previous snapshot if the
+// newest one turns out damaged, and the leader has had a whole snapshot
+// interval to tell the other learners what was chosen before an acceptor's
+// truncation point makes a new leader skip those slots (only the leader's
+// learner counts votes; until the others hear, it alone knows).
 func (c *Core) snapshotted(slot uint64) error {
 	if slot == 0 || slot <= c.lastSnap || slot > c.delivered {
 		return nil
 	}
-	c.send(c.cfg.ID, msg.RoleAcceptor, &msg.Truncate{Through: slot})
 	prev := c.lastSnap
 	c.lastSnap = slot
+	if prev > 0 {
+		c.send(c.cfg.ID, msg.RoleAcceptor, &msg.Truncate{Through: prev})
+	}
 	if prev > c.log.Base() {
 		if err := c.log.Truncate(prev); err != nil {
 			return fmt.Errorf("learner: truncate the chosen log through %d: %w", prev, err)
