@@ -592,11 +592,10 @@ func (c *nutsChosen) Append(slot uint64, v *msg.Value) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if err := c.writable(); err != nil {
+		return err
+	}
 	switch {
-	case c.closed:
-		return ErrClosed
-	case c.err != nil:
-		return c.err
 	case slot == 0:
 		return fmt.Errorf("storage: chosen log append slot 0")
 	case c.last != 0 && slot != c.last+1:
@@ -657,6 +656,15 @@ func (c *nutsChosen) Last() uint64 {
 	return c.last
 }
 
+// writable says why the log takes no writes (closed, or a write failed and
+// only a reopen settles what the disk holds), or nil. Callers hold c.mu.
+func (c *nutsChosen) writable() error {
+	if c.closed {
+		return ErrClosed
+	}
+	return c.err
+}
+
 // Base is the highest slot dropped.
 func (c *nutsChosen) Base() uint64 {
 	c.mu.RLock()
@@ -669,11 +677,10 @@ func (c *nutsChosen) Base() uint64 {
 func (c *nutsChosen) Truncate(through uint64) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if err := c.writable(); err != nil {
+		return err
+	}
 	switch {
-	case c.closed:
-		return ErrClosed
-	case c.err != nil:
-		return c.err
 	case through > c.last:
 		return fmt.Errorf("storage: chosen log truncate through %d beyond last slot %d", through, c.last)
 	case through <= c.base:
@@ -691,11 +698,8 @@ func (c *nutsChosen) Truncate(through uint64) error {
 func (c *nutsChosen) Reset(base uint64) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	switch {
-	case c.closed:
-		return ErrClosed
-	case c.err != nil:
-		return c.err
+	if err := c.writable(); err != nil {
+		return err
 	}
 	c.base, c.last = base, base
 	c.cache.init()
