@@ -50,15 +50,47 @@ func WithSession(client, seq, acked uint64) ProposeOption {
 	return func(c *msg.Command) { c.Client, c.Seq, c.Acked = client, seq, acked }
 }
 
-// withDeadline gives ctx the default deadline if it has none. A context
-// that has one is used as it is: deriving a cancelable child from a context
-// that many callers share registers each child with the parent under its
-// lock, which showed up in profiles with 64 concurrent writers.
-func (n *Node) withDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); ok {
-		return ctx, func() {}
+// deadline returns when a call on ctx must give up: ctx's deadline, or
+// ProposeTimeout from now if it has none. The default deadline is kept as a
+// time rather than a derived context, so a call costs no context and no timer
+// of its own (both showed up in profiles with 64 concurrent writers); the
+// call's retry timer also fires at the deadline, and ctx.Done still covers
+// cancellation.
+func (n *Node) deadline(ctx context.Context) time.Time {
+	if d, ok := ctx.Deadline(); ok {
+		return d
 	}
-	return context.WithTimeout(ctx, n.cfg.ProposeTimeout)
+	return time.Now().Add(n.cfg.ProposeTimeout)
+}
+
+// arm sets a call's timer to fire after RetryInterval, or at the deadline if
+// that comes first.
+func (n *Node) arm(t *time.Timer, deadline time.Time) {
+	t.Reset(min(n.cfg.RetryInterval, time.Until(deadline)))
+}
+
+// ctxErr is the error of a call that ends at its deadline or by ctx.
+func ctxErr(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return context.DeadlineExceeded
+}
+
+// attempts holds the attempts of a call that were not turned away: any of
+// them may have been proposed, so a deadline then means the outcome is
+// unknown. Rejects name their attempt: a duplicated request draws two
+// Rejects for one attempt, which must not count twice. Few calls make more
+// than a handful of attempts, so a slice beats a map.
+type attempts []uint32
+
+func (a *attempts) remove(at uint32) {
+	for i, x := range *a {
+		if x == at {
+			*a = append((*a)[:i], (*a)[i+1:]...)
+			return
+		}
+	}
 }
 
 // Propose replicates cmd and returns once it is chosen and applied on this
@@ -69,11 +101,10 @@ func (n *Node) withDeadline(ctx context.Context) (context.Context, context.Cance
 // session, so Propose can send it again when the leader changes (a request
 // forwarded to a leader that died is lost) without applying it twice.
 func (n *Node) Propose(ctx context.Context, cmd []byte, opts ...ProposeOption) (Result, error) {
-	ctx, cancel := n.withDeadline(ctx)
-	defer cancel()
-	w := newWaiter(n.sys, n.book.Cluster(), n.incarnation)
-	defer w.close()
-	c := msg.Command{Origin: n.cfg.ID, Reply: w.pid.Id, Data: append([]byte(nil), cmd...)}
+	deadline := n.deadline(ctx)
+	w := n.waiters.open()
+	defer n.waiters.close(w)
+	c := msg.Command{Origin: n.cfg.ID, Reply: w.ref, Data: append([]byte(nil), cmd...)}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -92,18 +123,22 @@ func (n *Node) Propose(ctx context.Context, cmd []byte, opts ...ProposeOption) (
 		tag()
 		defer func() { n.finishTag(c.Seq) }()
 	}
-	retry := time.NewTimer(n.cfg.RetryInterval)
-	defer retry.Stop()
-	// outstanding holds the attempts that were not turned away: any of them
-	// may have been proposed, so a deadline then means the outcome is
-	// unknown. Rejects name their attempt: a duplicated request draws two
-	// Rejects for one attempt, which must not count twice.
-	outstanding := map[uint32]bool{}
+	var buf [4]uint32
+	outstanding := attempts(buf[:0])
 	expired := func(err error) error {
 		if len(outstanding) > 0 {
 			return fmt.Errorf("%w: %w", ErrIndeterminate, err)
 		}
 		return fmt.Errorf("%w: %w", ErrNoLeader, err)
+	}
+	// timedOut settles the answers already on their way (a reject from our
+	// own proposer takes microseconds), which tell "not proposed" from
+	// "unknown".
+	timedOut := func() (Result, error) {
+		if r, ok := n.settle(w, &outstanding); ok {
+			return r, nil
+		}
+		return Result{}, expired(ctxErr(ctx))
 	}
 	for attempt := uint32(1); ; attempt++ {
 		if n.isStopped() {
@@ -111,8 +146,8 @@ func (n *Node) Propose(ctx context.Context, cmd []byte, opts ...ProposeOption) (
 		}
 		changed := n.leaderChanged()
 		n.sys.Root.Send(n.local[msg.RoleProposer], &msg.ClientRequest{Cmd: c, Attempt: attempt})
-		outstanding[attempt] = true
-		retry.Reset(n.cfg.RetryInterval)
+		outstanding = append(outstanding, attempt)
+		n.arm(w.timer, deadline)
 		select {
 		case m := <-w.ch:
 			switch m := m.(type) {
@@ -124,7 +159,7 @@ func (n *Node) Propose(ctx context.Context, cmd []byte, opts ...ProposeOption) (
 					n.renewSession(c.Client)
 					n.finishTag(c.Seq)
 					tag()
-					clear(outstanding)
+					outstanding = outstanding[:0]
 					continue
 				}
 				if own {
@@ -141,9 +176,9 @@ func (n *Node) Propose(ctx context.Context, cmd []byte, opts ...ProposeOption) (
 				}
 				return Result{Slot: m.Slot, Rev: m.Rev, Data: m.Data}, nil
 			case *msg.Reject:
-				delete(outstanding, m.Attempt)
+				outstanding.remove(m.Attempt)
 				// Not proposed: wait for a leader, then try again.
-				if err := n.backoff(ctx, int(attempt)-1, changed); err != nil {
+				if err := n.backoff(ctx, deadline, int(attempt)-1, changed); err != nil {
 					if r := m; r.Reason == msg.RejectOverloaded && len(outstanding) == 0 {
 						return Result{}, fmt.Errorf("%w: %w", ErrOverloaded, err)
 					}
@@ -153,14 +188,12 @@ func (n *Node) Propose(ctx context.Context, cmd []byte, opts ...ProposeOption) (
 		case <-changed:
 			// The request may have gone to a leader that is gone: again (the
 			// tag makes a second copy harmless).
-		case <-retry.C:
-		case <-ctx.Done():
-			// Answers already on their way (a reject from our own proposer
-			// takes microseconds) tell "not proposed" from "unknown".
-			if r, ok := n.settle(w, outstanding); ok {
-				return r, nil
+		case <-w.timer.C:
+			if !time.Now().Before(deadline) {
+				return timedOut()
 			}
-			return Result{}, expired(ctx.Err())
+		case <-ctx.Done():
+			return timedOut()
 		case <-n.stopped:
 			return Result{}, expired(ErrStopped)
 		}
@@ -174,10 +207,12 @@ const settleTime = 50 * time.Millisecond
 // settle collects, for a short while, the answers of attempts still
 // outstanding when the deadline passed: a Result makes the call a success
 // after all; Rejects lower the count of attempts that may have been proposed.
-func (n *Node) settle(w *waiter, outstanding map[uint32]bool) (Result, bool) {
-	t := time.NewTimer(settleTime)
-	defer t.Stop()
-	for len(outstanding) > 0 {
+func (n *Node) settle(w *waiter, outstanding *attempts) (Result, bool) {
+	if len(*outstanding) == 0 {
+		return Result{}, false
+	}
+	w.timer.Reset(settleTime)
+	for len(*outstanding) > 0 {
 		select {
 		case m := <-w.ch:
 			switch m := m.(type) {
@@ -186,9 +221,9 @@ func (n *Node) settle(w *waiter, outstanding map[uint32]bool) (Result, bool) {
 					return Result{Slot: m.Slot, Rev: m.Rev, Data: m.Data}, true
 				}
 			case *msg.Reject:
-				delete(outstanding, m.Attempt)
+				outstanding.remove(m.Attempt)
 			}
-		case <-t.C:
+		case <-w.timer.C:
 			return Result{}, false
 		}
 	}
@@ -196,13 +231,21 @@ func (n *Node) settle(w *waiter, outstanding map[uint32]bool) (Result, bool) {
 }
 
 // backoff waits before retrying a request that was turned away: until the
-// leader changes, or a short, growing delay passes.
-func (n *Node) backoff(ctx context.Context, attempt int, changed <-chan struct{}) error {
+// leader changes, or a short, growing delay passes. It returns an error if
+// the call's deadline comes first.
+func (n *Node) backoff(ctx context.Context, deadline time.Time, attempt int, changed <-chan struct{}) error {
 	d := min(time.Duration(attempt+1)*5*time.Millisecond, 100*time.Millisecond)
-	t := time.NewTimer(d)
+	left := time.Until(deadline)
+	if left <= 0 {
+		return ctxErr(ctx)
+	}
+	t := time.NewTimer(min(d, left))
 	defer t.Stop()
 	select {
 	case <-t.C:
+		if d >= left {
+			return ctxErr(ctx)
+		}
 		return nil
 	case <-changed:
 		return nil
@@ -227,27 +270,27 @@ func (n *Node) isStopped() bool {
 // leads, and this replica answers once it has applied past that point, so no
 // read is written to the log.
 func (n *Node) Read(ctx context.Context, query []byte) ([]byte, error) {
-	ctx, cancel := n.withDeadline(ctx)
-	defer cancel()
-	w := newWaiter(n.sys, n.book.Cluster(), n.incarnation)
-	defer w.close()
-	req := &msg.ReadRequest{Origin: n.cfg.ID, Reply: w.pid.Id}
+	deadline := n.deadline(ctx)
+	w := n.waiters.open()
+	defer n.waiters.close(w)
+	req := &msg.ReadRequest{Origin: n.cfg.ID, Reply: w.ref}
 	var index uint64
-	retry := time.NewTimer(n.cfg.RetryInterval)
-	defer retry.Stop()
 	for attempt := 0; ; attempt++ {
 		if n.isStopped() {
 			return nil, ErrStopped
 		}
 		changed := n.leaderChanged()
 		n.sys.Root.Send(n.local[msg.RoleProposer], req)
-		retry.Reset(n.cfg.RetryInterval)
+		n.arm(w.timer, deadline)
 		var m any
 		select {
 		case m = <-w.ch:
 		case <-changed:
 			continue // reads are idempotent: ask again
-		case <-retry.C:
+		case <-w.timer.C:
+			if !time.Now().Before(deadline) {
+				return nil, fmt.Errorf("%w: %w", ErrNoLeader, ctxErr(ctx))
+			}
 			continue
 		case <-ctx.Done():
 			return nil, fmt.Errorf("%w: %w", ErrNoLeader, ctx.Err())
@@ -255,7 +298,7 @@ func (n *Node) Read(ctx context.Context, query []byte) ([]byte, error) {
 			return nil, ErrStopped
 		}
 		if _, ok := m.(*msg.Reject); ok {
-			if err := n.backoff(ctx, attempt, changed); err != nil {
+			if err := n.backoff(ctx, deadline, attempt, changed); err != nil {
 				return nil, fmt.Errorf("%w: %w", ErrNoLeader, err)
 			}
 			continue
@@ -265,43 +308,40 @@ func (n *Node) Read(ctx context.Context, query []byte) ([]byte, error) {
 			break
 		}
 	}
-	return n.readAt(ctx, w, query, index)
+	return n.readAt(ctx, deadline, w, query, index)
 }
 
 // StaleRead answers query from this replica's state as it is, without asking
 // the leader: fast, but it may miss recent writes.
 func (n *Node) StaleRead(ctx context.Context, query []byte) ([]byte, error) {
-	ctx, cancel := n.withDeadline(ctx)
-	defer cancel()
-	w := newWaiter(n.sys, n.book.Cluster(), n.incarnation)
-	defer w.close()
-	return n.readAt(ctx, w, query, 0)
+	deadline := n.deadline(ctx)
+	w := n.waiters.open()
+	defer n.waiters.close(w)
+	return n.readAt(ctx, deadline, w, query, 0)
 }
 
-func (n *Node) readAt(ctx context.Context, w *waiter, query []byte, index uint64) ([]byte, error) {
-	n.sys.Root.Send(n.local[msg.RoleExecutor], &msg.Read{Query: query, Index: index, Reply: w.pid.Id})
+func (n *Node) readAt(ctx context.Context, deadline time.Time, w *waiter, query []byte, index uint64) ([]byte, error) {
+	n.sys.Root.Send(n.local[msg.RoleExecutor], &msg.Read{Query: query, Index: index, Reply: w.ref})
+	// Only the deadline ends the wait: the executor answers once it has
+	// applied through index, however long that takes.
+	w.timer.Stop()
+	w.timer.Reset(time.Until(deadline))
 	for {
-		m, err := n.await(ctx, w)
-		if err != nil {
-			return nil, err
-		}
-		if rr, ok := m.(*msg.ReadResult); ok {
-			if rr.Err != "" {
-				return nil, errors.New(rr.Err)
+		select {
+		case m := <-w.ch:
+			if rr, ok := m.(*msg.ReadResult); ok {
+				if rr.Err != "" {
+					return nil, errors.New(rr.Err)
+				}
+				return rr.Data, nil
 			}
-			return rr.Data, nil
+		case <-w.timer.C:
+			return nil, fmt.Errorf("%w: %w", ErrNoLeader, ctxErr(ctx))
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: %w", ErrNoLeader, ctx.Err())
+		case <-n.stopped:
+			return nil, ErrStopped
 		}
-	}
-}
-
-func (n *Node) await(ctx context.Context, w *waiter) (any, error) {
-	select {
-	case m := <-w.ch:
-		return m, nil
-	case <-ctx.Done():
-		return nil, fmt.Errorf("%w: %w", ErrNoLeader, ctx.Err())
-	case <-n.stopped:
-		return nil, ErrStopped
 	}
 }
 

@@ -42,7 +42,9 @@ type Node struct {
 	// The node's own exactly-once session: every proposal through the Go API
 	// is tagged, so that a request lost with a failed leader can be sent again
 	// without being applied twice.
-	incarnation string // unique per Start: names this incarnation's waiters
+	incarnation string   // unique per Start: names this incarnation's waiters
+	waiters     *waiters // the callers of Propose and Read waiting for answers
+	waitersPID  *actor.PID
 	seqMu       sync.Mutex
 	session     uint64 // renewed if the executors forget it
 	sessionLive bool   // the executor answered a command of session
@@ -76,6 +78,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n := &Node{cfg: cfg, sys: cfg.System, stopped: make(chan struct{}), leaderCh: make(chan struct{}),
 		session: rand.Uint64() | 1, finished: map[uint64]struct{}{}}
 	n.incarnation = strconv.FormatUint(n.session, 36) + "-"
+	n.waiters = newWaiters(n.incarnation)
 	n.logger = cfg.Logger.With("replica", cfg.ID.String())
 	n.metrics = newMetrics(n)
 	var bookOpts []remote.BookOption
@@ -114,12 +117,19 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			decode = remote.DecodeMiddleware(cfg.ClusterID, drop)
 		}
 	}
+	bookOpts = append(bookOpts, remote.WithLocalWaiters(n.waiters.deliver))
 	book, err := remote.NewBook(cfg.ID, cfg.Peers, bookOpts...)
 	if err != nil {
 		n.shutdownSystem()
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	n.book = book
+	wp, fresh := n.sys.ProcessRegistry.Add(&waitersProcess{t: n.waiters, cluster: book.Cluster()}, remote.WaitersName)
+	if !fresh {
+		n.shutdownSystem()
+		return nil, fmt.Errorf("node: the actor system already runs a replica (process %q exists)", remote.WaitersName)
+	}
+	n.waitersPID = wp
 	n.store = cfg.Store
 	if n.store == nil {
 		n.store = storage.NewMemory()
@@ -185,6 +195,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	props := actor.PropsFromProducer(func() actor.Actor { return sup }, actor.WithSupervisor(strategy), mbox)
 	pid, err := n.sys.Root.SpawnNamed(props, remote.SupervisorName)
 	if err != nil {
+		n.sys.ProcessRegistry.Remove(n.waitersPID)
 		n.shutdownSystem()
 		return nil, fmt.Errorf("node: spawn replica: %w", err)
 	}
@@ -327,6 +338,7 @@ func (n *Node) Stop(ctx context.Context) error {
 			n.stopErr = fmt.Errorf("node: stop replica %d: %w", n.cfg.ID, ctx.Err())
 			return
 		}
+		n.sys.ProcessRegistry.Remove(n.waitersPID)
 		n.shutdownSystem()
 		n.logger.Info("replica stopped")
 	})

@@ -15,8 +15,15 @@ import (
 // without asking (see ActorName).
 const SupervisorName = "rsml"
 
+// WaitersName is the process id of every replica's waiters process: the one
+// process that takes answers from peers (a Reject or a ReadIndex for a request
+// the replica forwarded) and hands each to the waiter its Ref field names.
+// One process with a fixed name, instead of one registered per request, keeps
+// the registry out of every client call.
+const WaitersName = "rsml-waiters"
+
 // roles are the actor roles a Book hands out PIDs for. msg.RoleWaiter is not an
-// actor with a fixed name: use WaiterPID.
+// actor role: see WaiterPID and WithLocalWaiters.
 var roles = [...]msg.Role{msg.RoleProposer, msg.RoleAcceptor, msg.RoleLearner, msg.RoleExecutor}
 
 // actorNames holds ActorName of every role in roles, indexed by msg.Role.
@@ -47,8 +54,9 @@ const denseLimit = 1024
 
 // peer is one replica's entry: its address and the cached PIDs of its roles.
 type peer struct {
-	addr string
-	pids [msg.RoleExecutor + 1]*actor.PID
+	addr    string
+	pids    [msg.RoleExecutor + 1]*actor.PID
+	waiters *actor.PID // WaitersName on addr
 }
 
 // Book maps replica ids to actor-system addresses and builds the PIDs of their
@@ -65,6 +73,8 @@ type Book struct {
 	wire      *codec      // set by WithWire: messages to other replicas go as Encode's Any
 	cluster   string      // the cluster id of wire
 	onWireErr func(error) // reports an Encode failure in Send; may be nil
+
+	localWaiters func(ref string, m any) // set by WithLocalWaiters
 }
 
 // BookOption configures a Book in NewBook.
@@ -88,6 +98,18 @@ func WithWire(cluster string, onError func(error)) BookOption {
 			return err
 		}
 		b.wire, b.cluster, b.onWireErr = c, cluster, onError
+		return nil
+	}
+}
+
+// WithLocalWaiters makes Send hand a message for one of this replica's own
+// waiters to deliver, with the waiter's name, as a plain call: no process
+// lookup and no mailbox between the executor's answer and the caller. deliver
+// must not block. Without it such messages go to the replica's own waiters
+// process, which finds the waiter only by the message's Ref field.
+func WithLocalWaiters(deliver func(ref string, m any)) BookOption {
+	return func(b *Book) error {
+		b.localWaiters = deliver
 		return nil
 	}
 }
@@ -121,7 +143,7 @@ func NewBook(self msg.NodeID, addrs map[msg.NodeID]string, opts ...BookOption) (
 			return nil, fmt.Errorf("%w: replicas %d and %d share address %q", ErrBadBook, lo, hi, addr)
 		}
 		seen[addr] = id
-		p := &peer{addr: addr}
+		p := &peer{addr: addr, waiters: actor.NewPID(addr, WaitersName)}
 		for _, r := range roles {
 			p.pids[r] = actor.NewPID(addr, actorNames[r])
 		}
@@ -181,13 +203,12 @@ func (b *Book) PID(id msg.NodeID, role msg.Role) *actor.PID {
 	return p.pids[role] // nil for role 0
 }
 
-// WaiterPID returns the PID of a waiter (a process registered under the id ref)
-// on replica id, or nil if id is unknown or ref is empty. It is not cached:
-// waiters come and go with client requests.
-func (b *Book) WaiterPID(id msg.NodeID, ref string) *actor.PID {
+// WaiterPID returns the PID of the waiters process (WaitersName) of replica
+// id, or nil if id is unknown. The PID is shared and cached, like PID's.
+func (b *Book) WaiterPID(id msg.NodeID) *actor.PID {
 	p := b.peer(id)
-	if p == nil || ref == "" {
+	if p == nil {
 		return nil
 	}
-	return actor.NewPID(p.addr, ref)
+	return p.waiters
 }

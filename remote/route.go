@@ -12,6 +12,12 @@ import (
 // Send delivers a core's output: it turns each Target into a PID from the
 // book and sends the message without a sender (replies name their target
 // explicitly, since remoting drops envelopes' senders for our messages).
+//
+// A message for a waiter goes to WithLocalWaiters' function if the waiter is
+// this replica's, else to the waiters process of the waiter's replica, which
+// reads the waiter's name from the message: only messages with a Ref field
+// (Reject, ReadIndex) can reach another replica's waiter.
+//
 // With WithWire, a message for another replica is sent as Encode made it; one
 // that cannot be encoded is reported to the wire's onError and dropped.
 func (b *Book) Send(ctx actor.SenderContext, outs []msg.Out) {
@@ -24,7 +30,14 @@ func (b *Book) Send(ctx actor.SenderContext, outs []msg.Out) {
 	for _, o := range outs {
 		var pid *actor.PID
 		if o.To.Role == msg.RoleWaiter {
-			pid = b.WaiterPID(o.To.Node, o.To.Ref)
+			if o.To.Ref == "" {
+				continue
+			}
+			if o.To.Node == b.self && b.localWaiters != nil {
+				b.localWaiters(o.To.Ref, o.Msg)
+				continue
+			}
+			pid = b.WaiterPID(o.To.Node)
 		} else {
 			pid = b.PID(o.To.Node, o.To.Role)
 		}

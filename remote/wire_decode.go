@@ -200,8 +200,11 @@ func fastDecode(i int, b []byte) (any, bool) {
 	case 11:
 		v := new(msg.ReadIndex)
 		d.fields(func(key []byte) bool {
-			if string(key) == "i" {
+			switch string(key) {
+			case "i":
 				return d.uint64(&v.Index)
+			case "w":
+				return d.str(&v.Ref)
 			}
 			return false
 		})
@@ -219,6 +222,8 @@ func fastDecode(i int, b []byte) (any, bool) {
 				return d.nodeID(&v.Leader)
 			case "a":
 				return d.uint32(&v.Attempt)
+			case "w":
+				return d.str(&v.Ref)
 			}
 			return false
 		})

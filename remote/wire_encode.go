@@ -175,11 +175,21 @@ func (e *encoder) append(b []byte, m any) []byte {
 		b = e.str(appendKey(b, "w"), v.Reply)
 		b = appendUint(appendKey(b, "h"), uint64(v.Hops))
 	case *msg.ReadIndex:
-		b = appendMapLen(b, 1)
+		n := 1
+		if v.Ref != "" {
+			n++
+		}
+		b = appendMapLen(b, n)
 		b = appendUint(appendKey(b, "i"), v.Index)
+		if v.Ref != "" {
+			b = e.str(appendKey(b, "w"), v.Ref)
+		}
 	case *msg.Reject:
 		n := 2
 		if v.Attempt != 0 {
+			n++
+		}
+		if v.Ref != "" {
 			n++
 		}
 		b = appendMapLen(b, n)
@@ -187,6 +197,9 @@ func (e *encoder) append(b []byte, m any) []byte {
 		b = appendUint(appendKey(b, "l"), uint64(v.Leader))
 		if v.Attempt != 0 {
 			b = appendUint(appendKey(b, "a"), uint64(v.Attempt))
+		}
+		if v.Ref != "" {
+			b = e.str(appendKey(b, "w"), v.Ref)
 		}
 	case *msg.Result:
 		b = appendMapLen(b, 4)
