@@ -76,6 +76,15 @@ func Get(key string) []byte {
 // condition kinds, no trailing bytes — so that a command every replica
 // accepts means the same thing on every replica.
 func decodeCommand(b []byte) (command, error) {
+	if c, ok := fastCommand(b); ok {
+		return c, nil
+	}
+	return slowDecodeCommand(b)
+}
+
+// slowDecodeCommand is decodeCommand through msgpack's decoder: the definition
+// of the format, used for whatever fastCommand leaves.
+func slowDecodeCommand(b []byte) (command, error) {
 	var c command
 	err := decodeBytes(b, func(d *decoder) {
 		n := d.arrayLen()
