@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -161,6 +162,14 @@ sampling:
 		}
 		return m
 	}
+	median := func(from, to int, f func(longRunSample) int64) int64 {
+		var v []int64
+		for _, s := range samples[from:to] {
+			v = append(v, f(s))
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
 	disk := func(s longRunSample) int64 { return s.disk }
 	heap := func(s longRunSample) int64 { return s.heap }
 	gor := func(s longRunSample) int64 { return int64(s.goroutines) }
@@ -169,9 +178,10 @@ sampling:
 	between := (samples[q4[1]-1].ops - samples[q2[0]].ops) * valueSize * 3
 	t.Logf("%d writes of %d B in %v (%.0f/s); values logged by all replicas %d MiB, %d MiB of them between the second and the last quarter",
 		samples[n-1].ops, valueSize, dur, float64(samples[n-1].ops)/dur.Seconds(), written>>20, between>>20)
-	t.Logf("disk peak: second quarter %d MiB, last quarter %d MiB; live heap peak: %d MiB, %d MiB; goroutines: %d, %d",
+	t.Logf("disk peak: second quarter %d MiB, last quarter %d MiB; live heap peak: %d MiB, %d MiB (medians %d, %d); goroutines: %d, %d",
 		peak(q2[0], q2[1], disk)>>20, peak(q4[0], q4[1], disk)>>20, peak(q2[0], q2[1], heap)>>20,
-		peak(q4[0], q4[1], heap)>>20, peak(q2[0], q2[1], gor), peak(q4[0], q4[1], gor))
+		peak(q4[0], q4[1], heap)>>20, median(q2[0], q2[1], heap)>>20, median(q4[0], q4[1], heap)>>20,
+		peak(q2[0], q2[1], gor), peak(q4[0], q4[1], gor))
 
 	// Slack: per replica, both logs may each hold up to two generations'
 	// worth, plus two snapshots of the state and nutsdb's fixed files.
@@ -183,8 +193,12 @@ sampling:
 	if d2, d4 := peak(q2[0], q2[1], disk), peak(q4[0], q4[1], disk); d4 > d2+diskSlack {
 		t.Errorf("disk grew from %d MiB to %d MiB (slack %d MiB)", d2>>20, d4>>20, diskSlack>>20)
 	}
-	if h2, h4 := peak(q2[0], q2[1], heap), peak(q4[0], q4[1], heap); h4 > h2+h2/2+16<<20 {
-		t.Errorf("live heap grew from %d MiB to %d MiB", h2>>20, h4>>20)
+	// The live heap is a sawtooth: the acceptor log's compaction holds a
+	// whole generation's encoding for a moment, so a quarter's peak depends
+	// on where the samples fall. A leak lifts the middle of the quarter; the
+	// median shows it without the phase.
+	if h2, h4 := median(q2[0], q2[1], heap), median(q4[0], q4[1], heap); h4 > h2+h2/2+16<<20 {
+		t.Errorf("median live heap grew from %d MiB to %d MiB", h2>>20, h4>>20)
 	}
 	if g2, g4 := peak(q2[0], q2[1], gor), peak(q4[0], q4[1], gor); g4 > g2+64 {
 		t.Errorf("goroutines grew from %d to %d", g2, g4)

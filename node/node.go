@@ -45,6 +45,7 @@ type Node struct {
 	incarnation string   // unique per Start: names this incarnation's waiters
 	waiters     *waiters // the callers of Propose and Read waiting for answers
 	waitersPID  *actor.PID
+	dispatchers []*loopDispatcher // one per role actor
 	seqMu       sync.Mutex
 	session     uint64 // renewed if the executors forget it
 	sessionLive bool   // the executor answered a command of session
@@ -161,10 +162,20 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			actor.WithReceiverMiddleware(decode)(p)
 		}
 	}
+	// Each role runs on a goroutine of its own (loopDispatcher); the
+	// supervisor keeps Proto.Actor's default.
+	roleMbox := func() actor.PropsOption {
+		d := newLoopDispatcher(roleThroughput)
+		n.dispatchers = append(n.dispatchers, d)
+		return func(p *actor.Props) {
+			mbox(p)
+			actor.WithDispatcher(d)(p)
+		}
+	}
 	specs := []roleSpec{
 		{msg.RoleAcceptor, actor.PropsFromProducer(func() actor.Actor {
 			return acceptor.NewActor(acfg, n.store.Acceptor(), book, roleLog(msg.RoleAcceptor))
-		}, mbox)},
+		}, roleMbox())},
 		{msg.RoleLearner, actor.PropsFromProducer(func() actor.Actor {
 			la := learner.NewActor(lcfg, n.store.Chosen(), n.store.Snapshots(), book, roleLog(msg.RoleLearner), n.commit.Store)
 			la.OnInstall = func(slot uint64) {
@@ -172,13 +183,13 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 				n.logger.Info("installed a peer's snapshot", "slot", slot)
 			}
 			return la
-		}, mbox)},
+		}, roleMbox())},
 		{msg.RoleExecutor, actor.PropsFromProducer(func() actor.Actor {
 			return executor.NewActor(ecfg, sm, n.store.Snapshots(), book, roleLog(msg.RoleExecutor), func(applied, rev uint64) {
 				n.applied.Store(applied)
 				n.rev.Store(rev)
 			})
-		}, mbox)},
+		}, roleMbox())},
 		{msg.RoleProposer, actor.PropsFromProducer(func() actor.Actor {
 			c := pcfg
 			restarts++ // producers run on the supervisor's goroutine, one at a time
@@ -188,13 +199,14 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 				Batch:  func(k int) { n.metrics.batch.Observe(float64(k)) },
 				Commit: func(d time.Duration) { n.metrics.commit.Observe(d.Seconds()) },
 			})
-		}, mbox)},
+		}, roleMbox())},
 	}
 	sup := &supervisor{specs: specs, tick: cfg.TickInterval}
 	strategy := actor.NewOneForOneStrategy(cfg.MaxRestarts, cfg.RestartWindow, actor.DefaultDecider)
 	props := actor.PropsFromProducer(func() actor.Actor { return sup }, actor.WithSupervisor(strategy), mbox)
 	pid, err := n.sys.Root.SpawnNamed(props, remote.SupervisorName)
 	if err != nil {
+		n.closeDispatchers()
 		n.sys.ProcessRegistry.Remove(n.waitersPID)
 		n.shutdownSystem()
 		return nil, fmt.Errorf("node: spawn replica: %w", err)
@@ -338,11 +350,22 @@ func (n *Node) Stop(ctx context.Context) error {
 			n.stopErr = fmt.Errorf("node: stop replica %d: %w", n.cfg.ID, ctx.Err())
 			return
 		}
+		n.closeDispatchers()
 		n.sys.ProcessRegistry.Remove(n.waitersPID)
 		n.shutdownSystem()
 		n.logger.Info("replica stopped")
 	})
 	return n.stopErr
+}
+
+// roleThroughput is how many messages a role handles before yielding, as
+// Proto.Actor's default dispatcher does.
+const roleThroughput = 300
+
+func (n *Node) closeDispatchers() {
+	for _, d := range n.dispatchers {
+		d.close()
+	}
 }
 
 func (n *Node) shutdownSystem() {
