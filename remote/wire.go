@@ -13,6 +13,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/rsml-go/rsml/internal/mpenc"
 	"github.com/rsml-go/rsml/msg"
 )
 
@@ -205,8 +206,8 @@ func codecFor(cluster string) (*codec, error) {
 // another replica, and with the buffer pooled it allocates only the Any and
 // its bytes.
 type encoder struct {
-	b   []byte
-	err error
+	b []byte
+	mpenc.Enc
 }
 
 var encoders = sync.Pool{New: func() any { return &encoder{b: make([]byte, 0, 512)} }}
@@ -233,9 +234,9 @@ func (c *codec) encode(m any) (*anypb.Any, error) {
 		return nil, fmt.Errorf("%w: cannot send %T to another replica", ErrUnknownType, m)
 	}
 	e := encoders.Get().(*encoder)
-	e.b, e.err = e.b[:0], nil
+	e.b, e.Err = e.b[:0], nil
 	e.message(m)
-	err := e.err
+	err := e.Err
 	var value []byte
 	if err == nil {
 		value = bytes.Clone(e.b)

@@ -317,7 +317,7 @@ func (a *nutsAcceptor) Load() (AcceptorState, error) {
 // generation has taken in enough and the truncation point has moved, the live
 // state moves to a new generation and the old one is removed.
 func (a *nutsAcceptor) Append(rec AcceptorRecord) error {
-	val, err := msgpack.Marshal(&rec)
+	val, err := encodeRecord(&rec)
 	if err != nil {
 		return fmt.Errorf("storage: acceptor log %s: encode record: %w", a.dir, err)
 	}
@@ -349,8 +349,9 @@ func (a *nutsAcceptor) compact() {
 	if err == nil {
 		db, err = a.openGen(next)
 	}
+	size := 0
 	if err == nil {
-		err = nutsWriteAcceptorGen(db, a.live.record(), a.ballot)
+		size, err = nutsWriteAcceptorGen(db, a.live.record(), a.ballot)
 		if err != nil {
 			_ = nutsCloseDB(db, next)
 		}
@@ -377,10 +378,7 @@ func (a *nutsAcceptor) compact() {
 	old, oldDir := a.db, a.dir
 	a.db, a.dir, a.maxFileID = db, next, db.MaxFileID
 	a.next, a.genTrunc = 2, a.live.truncated
-	a.written = 0
-	if rec, err := msgpack.Marshal(a.live.record()); err == nil {
-		a.written = int64(len(rec))
-	}
+	a.written = int64(size)
 	a.compactAt = a.written + a.opts.compactThreshold()
 	if err := nutsCloseDB(old, oldDir); err != nil {
 		a.logger.Warn("acceptor log: closing the old generation", "err", err)
@@ -390,24 +388,25 @@ func (a *nutsAcceptor) compact() {
 }
 
 // nutsWriteAcceptorGen writes a new generation's content: the ballot, then
-// the whole live state as record 1, each one synced Put.
-func nutsWriteAcceptorGen(db *nutsdb.DB, rec AcceptorRecord, ballot msg.Ballot) error {
+// the whole live state as record 1, each one synced Put. It returns the
+// record's size.
+func nutsWriteAcceptorGen(db *nutsdb.DB, rec AcceptorRecord, ballot msg.Ballot) (int, error) {
 	if !ballot.IsZero() {
 		b, err := msgpack.Marshal(ballot)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if err := nutsUpdate(db, func(tx *nutsdb.Tx) error {
 			return tx.Put(nutsBallot, slices.Clone(nutsBallotKey), b, nutsdb.Persistent)
 		}); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	v, err := msgpack.Marshal(&rec)
+	v, err := encodeRecord(&rec)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	return nutsUpdate(db, func(tx *nutsdb.Tx) error {
+	return len(v), nutsUpdate(db, func(tx *nutsdb.Tx) error {
 		return tx.Put(nutsRecords, nutsKey(1), v, nutsdb.Persistent)
 	})
 }
@@ -586,7 +585,7 @@ func (c *nutsChosen) scan() error {
 // Append stores v as the value chosen for slot, which must be Last()+1 (any
 // slot when the log is new). It is not synced.
 func (c *nutsChosen) Append(slot uint64, v *msg.Value) error {
-	val, err := msgpack.Marshal(v)
+	val, err := encodeValue(v)
 	if err != nil {
 		return fmt.Errorf("storage: chosen log %s: encode slot %d: %w", c.dir, slot, err)
 	}
