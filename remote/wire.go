@@ -269,6 +269,10 @@ var decoders = sync.Pool{New: func() any {
 // wrapping ErrMalformed if the bytes do not decode. It never panics, and it
 // allocates at most a small multiple of len(a.Value) (msgpack would otherwise
 // trust a length field and try to allocate gigabytes).
+//
+// The message may share a.Value's memory: Decode takes the Any over, and the
+// caller must not modify a.Value afterwards. (A received Any is the
+// receiver's alone: protobuf copies its bytes out of the network buffer.)
 func Decode(cluster string, a *anypb.Any) (any, error) {
 	if a == nil {
 		return nil, fmt.Errorf("%w: nil Any", ErrUnknownType)

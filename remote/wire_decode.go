@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math"
+	"unsafe"
 
 	"github.com/rsml-go/rsml/msg"
 )
@@ -17,6 +18,11 @@ import (
 // msgpack, so both accept the same inputs with the same result (FuzzDecode
 // checks it). Its input has passed checkMsgpack, so every length fits in the
 // bytes that follow it and reads cannot run past the end; it checks anyway.
+//
+// The strings and byte strings of the message it returns share b's memory
+// (one allocation per message instead of two per command): the caller hands
+// b over and must not modify it. Byte strings are capped at their length, so
+// an append to one cannot write into its neighbour.
 
 // fastDecode decodes b as wire type i into a new message, or reports false.
 func fastDecode(i int, b []byte) (any, bool) {
@@ -508,7 +514,11 @@ func (d *fastDec) str(v *string) bool {
 	if !ok {
 		return false
 	}
-	*v = string(d.b[d.i : d.i+n])
+	if n > 0 {
+		*v = unsafe.String(&d.b[d.i], n)
+	} else {
+		*v = ""
+	}
 	d.i += n
 	return true
 }
@@ -524,7 +534,7 @@ func (d *fastDec) bin(v *[]byte) bool {
 	if !ok {
 		return false
 	}
-	*v = bytes.Clone(d.b[d.i : d.i+n])
+	*v = d.b[d.i : d.i+n : d.i+n]
 	if *v == nil {
 		*v = []byte{}
 	}
