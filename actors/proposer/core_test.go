@@ -3,6 +3,7 @@ package proposer
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/rsml-go/rsml/msg"
@@ -10,7 +11,7 @@ import (
 
 func testConfig(id msg.NodeID) Config {
 	return Config{ID: id, Replicas: []msg.NodeID{1, 2, 3}, HeartbeatTicks: 5, ElectionTicks: 15, ResendTicks: 10,
-		Window: 2, MaxBatch: 3, MaxBatchBytes: 1 << 20, MaxQueue: 100, MaxHops: 3,
+		Window: 2, EagerSlots: 2, MaxBatch: 3, MaxBatchBytes: 1 << 20, MaxQueue: 100, MaxHops: 3,
 		Rand: rand.New(rand.NewPCG(1, 2))}
 }
 
@@ -253,6 +254,54 @@ func TestFollowerForwardsOrRejects(t *testing.T) {
 	rej, _ = find[*msg.Reject](out)
 	if len(rej) != 1 || rej[0].Reason != msg.RejectNoLeader {
 		t.Fatalf("over-forwarded request: %v, want a reject", out)
+	}
+}
+
+// By default one slot is opened for any queued command; a second waits for a
+// full batch, by count (MaxBatch) or by bytes (MaxBatchBytes).
+func TestOneEagerSlotThenFullBatches(t *testing.T) {
+	cfg := testConfig(1)
+	cfg.EagerSlots, cfg.Window, cfg.MaxBatch, cfg.MaxBatchBytes = 0, 4, 3, 100
+	c := New(cfg, msg.Ballot{}, 0)
+	elect(t, c, nil)
+	slots := func(out []msg.Out) (ns []int) {
+		accepts, _ := find[*msg.Accept](out)
+		for i, a := range accepts {
+			if i%3 == 0 { // one Accept per acceptor
+				ns = append(ns, len(a.Proposals[0].Value.Cmds))
+			}
+		}
+		return ns
+	}
+	small := func() *msg.ClientRequest { return &msg.ClientRequest{Cmd: msg.Command{Data: []byte("x")}} }
+	if got := slots(c.Step(small())); !slices.Equal(got, []int{1}) {
+		t.Fatalf("first command: slots %v, want one slot of 1", got)
+	}
+	// Two more queue behind the slot in flight; the third makes a full batch.
+	for i := 0; i < 2; i++ {
+		if got := slots(c.Step(small())); len(got) != 0 {
+			t.Fatalf("command %d opened slots %v with one in flight and no full batch", i+2, got)
+		}
+	}
+	if got := slots(c.Step(small())); !slices.Equal(got, []int{3}) {
+		t.Fatalf("a full batch by count: slots %v, want one slot of 3", got)
+	}
+	// A command of MaxBatchBytes is a full batch by itself.
+	big := &msg.ClientRequest{Cmd: msg.Command{Data: make([]byte, 80)}}
+	if got := slots(c.Step(big)); !slices.Equal(got, []int{1}) {
+		t.Fatalf("a full batch by bytes: slots %v, want one slot of 1", got)
+	}
+	// A command that is no full batch waits while any slot is in flight,
+	// and goes out once none is.
+	c.Step(small())
+	if got := slots(c.Step(&msg.Committed{Commit: 2})); len(got) != 0 {
+		t.Fatalf("with a slot still in flight: slots %v, want none", got)
+	}
+	if got := slots(c.Step(&msg.Committed{Commit: 3})); !slices.Equal(got, []int{1}) {
+		t.Fatalf("after every slot was chosen: slots %v, want the queued command", got)
+	}
+	if st := c.Status(); st.Queued != 0 || st.InFlight != 1 {
+		t.Fatalf("status %+v, want 1 in flight and nothing queued", st)
 	}
 }
 
