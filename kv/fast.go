@@ -112,25 +112,35 @@ func fastCond(b []byte, p, n int) (Cond, int, bool) {
 // fastCommand decodes a valid command in a fixed array of 2 to 5 fields; ok
 // is false for anything it does not handle, valid or not. Like
 // decodeCommand, the key and value it returns are fresh copies.
-func fastCommand(b []byte) (c command, ok bool) {
+func fastCommand(b []byte) (command, bool) {
+	c, key, ok := fastCommandKey(b)
+	if ok {
+		c.key = string(key)
+	}
+	return c, ok
+}
+
+// fastCommandKey is fastCommand with the key left as a slice of b (c.key
+// is empty), so that Apply can look it up without allocating a string.
+func fastCommandKey(b []byte) (c command, key []byte, ok bool) {
 	if len(b) < 3 || b[0] < 0x92 || b[0] > 0x95 {
-		return command{}, false
+		return command{}, nil, false
 	}
 	n := int(b[0] & 0x0f)
 	o, p, ok := fastUint(b, 1)
 	if !ok {
-		return command{}, false
+		return command{}, nil, false
 	}
-	key, p, ok := fastBytes(b, p)
+	key, p, ok = fastBytes(b, p)
 	if !ok || len(key) == 0 {
-		return command{}, false
+		return command{}, nil, false
 	}
 	rest := n - 2
 	switch {
 	case o == uint64(opPut) && rest >= 1:
 		var v []byte
 		if v, p, ok = fastBytes(b, p); !ok {
-			return command{}, false
+			return command{}, nil, false
 		}
 		c.op = opPut
 		c.value = append(make([]byte, 0, len(v)), v...)
@@ -141,13 +151,12 @@ func fastCommand(b []byte) (c command, ok bool) {
 	case o == uint64(opGet) && rest == 0:
 		c.op = opGet
 	default:
-		return command{}, false
+		return command{}, nil, false
 	}
 	if !ok || p != len(b) {
-		return command{}, false
+		return command{}, nil, false
 	}
-	c.key = string(key)
-	return c, true
+	return c, key, true
 }
 
 // appendUint appends v as msgpack's EncodeUint does: in the fewest bytes.

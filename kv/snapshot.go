@@ -70,7 +70,7 @@ func (s *Store) Restore(r io.Reader) error {
 	return nil
 }
 
-func readSnapshot(r io.Reader) (map[string]entry, error) {
+func readSnapshot(r io.Reader) (map[string]*entry, error) {
 	dec := msgpack.NewDecoder(r)
 	d := decoder{d: dec}
 	if br, ok := r.(*bytes.Reader); ok {
@@ -90,9 +90,12 @@ func readSnapshot(r io.Reader) (map[string]entry, error) {
 		return nil, errors.New("nil entry list")
 	}
 	// count is untrusted until the checksum matches: presize modestly.
-	m := make(map[string]entry, min(max(count, 0), 1<<16))
+	m := make(map[string]*entry, min(max(count, 0), 1<<16))
 	var sum uint64
 	var prev string
+	// Entries come from slabs of up to 4096, not one allocation each: a
+	// restore of a million keys otherwise spends a fifth of its time there.
+	var slab []entry
 	for i := 0; i < count && d.err == nil; i++ {
 		if n := d.arrayLen(); d.err == nil && n != 3 {
 			d.fail(fmt.Errorf("entry %d has %d fields", i, n))
@@ -110,7 +113,12 @@ func readSnapshot(r io.Reader) (map[string]entry, error) {
 		case e.value == nil:
 			d.fail(fmt.Errorf("entry %d: nil value", i))
 		default:
-			m[key] = e
+			if len(slab) == 0 {
+				slab = make([]entry, min(count-i, 4096))
+			}
+			slab[0] = e
+			m[key] = &slab[0]
+			slab = slab[1:]
 			sum = digestEntry(sum, key, e)
 			prev = key
 		}

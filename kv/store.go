@@ -13,9 +13,11 @@ import (
 
 var errZeroRev = errors.New("rev 0: revs start at 1")
 
-// entry is one key's state. value is never modified in place once stored (a
-// put replaces the slice), so snapshots and reads may use it after the lock
-// is released.
+// entry is one key's state. The map holds pointers so that a put on an
+// existing key updates the entry in place: one hash lookup, and no key string
+// allocated for it. Fields are read and written under the store's lock; the
+// value's bytes are never modified once stored (a put replaces the slice), so
+// snapshots and reads may use them after the lock is released.
 type entry struct {
 	rev   uint64
 	value []byte
@@ -25,11 +27,11 @@ type entry struct {
 // goroutine; Read, Get, Snapshot and Digest may run concurrently with it.
 type Store struct {
 	mu sync.RWMutex
-	m  map[string]entry
+	m  map[string]*entry
 }
 
 // New returns an empty store.
-func New() *Store { return &Store{m: make(map[string]entry)} }
+func New() *Store { return &Store{m: make(map[string]*entry)} }
 
 // Len is the number of keys present.
 func (s *Store) Len() int {
@@ -44,30 +46,59 @@ func (s *Store) Len() int {
 // result with Err set and leaves the state unchanged, identically on every
 // replica.
 func (s *Store) Apply(rev uint64, cmd []byte) []byte {
-	c, err := decodeCommand(cmd)
+	// The fast path leaves the key in bytes (c.key is empty), so that
+	// looking it up and updating an existing key allocate nothing.
+	c, key, ok := fastCommandKey(cmd)
+	var err error
+	if !ok {
+		c, err = slowDecodeCommand(cmd)
+		key = nil
+	}
 	if err == nil && rev == 0 {
 		err = errZeroRev
 	}
 	if err != nil {
 		return encodeWrite(WriteResult{Rev: rev, Err: err.Error()})
 	}
-	if c.op == opGet {
-		return encodeGet(s.lookup(c.key))
-	}
 
 	res := WriteResult{Rev: rev}
 	s.mu.Lock()
-	cur, exists := s.m[c.key]
-	if c.cond.holds(cur, exists) {
+	var cur *entry
+	if key != nil {
+		cur = s.m[string(key)] // the conversion does not allocate
+	} else {
+		cur = s.m[c.key]
+	}
+	if c.op == opGet {
+		var r GetResult
+		if cur != nil {
+			r = GetResult{Found: true, Value: cur.value, Rev: cur.rev}
+		}
+		s.mu.Unlock()
+		return encodeGet(r)
+	}
+	var curEntry entry
+	if cur != nil {
+		curEntry = *cur
+	}
+	if c.cond.holds(curEntry, cur != nil) {
 		res.OK = true
-		switch c.op {
-		case opPut:
-			s.m[c.key] = entry{rev: rev, value: c.value}
-		case opDelete:
-			if exists {
-				delete(s.m, c.key)
-				res.Deleted = true
+		switch {
+		case c.op == opPut && cur != nil:
+			cur.rev, cur.value = rev, c.value
+		case c.op == opPut:
+			k := c.key
+			if key != nil {
+				k = string(key)
 			}
+			s.m[k] = &entry{rev: rev, value: c.value}
+		case c.op == opDelete && cur != nil:
+			if key != nil {
+				delete(s.m, string(key))
+			} else {
+				delete(s.m, c.key)
+			}
+			res.Deleted = true
 		}
 	}
 	s.mu.Unlock()
@@ -99,9 +130,9 @@ func (s *Store) Get(key string) GetResult {
 // it out.
 func (s *Store) lookup(key string) GetResult {
 	s.mu.RLock()
-	e, ok := s.m[key]
-	s.mu.RUnlock()
-	if !ok {
+	defer s.mu.RUnlock()
+	e := s.m[key]
+	if e == nil {
 		return GetResult{}
 	}
 	return GetResult{Found: true, Value: e.value, Rev: e.rev}
@@ -130,7 +161,7 @@ func (s *Store) sorted() []item {
 	s.mu.RLock()
 	items := make([]item, 0, len(s.m))
 	for k, e := range s.m {
-		items = append(items, item{k, e})
+		items = append(items, item{k, *e})
 	}
 	s.mu.RUnlock()
 	slices.SortFunc(items, func(a, b item) int { return strings.Compare(a.key, b.key) })

@@ -260,22 +260,24 @@ func (c *Core) apply(slot uint64, v *msg.Value) {
 		cmd := &v.Cmds[i]
 		res := c.applyOne(slot, cmd)
 		if cmd.Origin == c.cfg.ID && cmd.Reply != "" {
-			c.reply(cmd.Reply, res)
+			c.reply(cmd.Reply, &res)
 		}
 	}
 	c.applied = slot
 }
 
-func (c *Core) applyOne(slot uint64, cmd *msg.Command) *msg.Result {
+// applyOne returns the result by value: only the replica the command came
+// from sends it, so the others allocate nothing for it.
+func (c *Core) applyOne(slot uint64, cmd *msg.Command) msg.Result {
 	if cmd.Client == 0 {
 		c.rev++
 		c.sinceSnap++
-		return &msg.Result{Slot: slot, Rev: c.rev, Data: c.sm.Apply(c.rev, cmd.Data)}
+		return msg.Result{Slot: slot, Rev: c.rev, Data: c.sm.Apply(c.rev, cmd.Data)}
 	}
 	s := c.sessions[cmd.Client]
 	if s == nil && cmd.Acked > 0 {
 		// The client had answers before: its session existed and was evicted.
-		return &msg.Result{Slot: slot, Err: ErrSessionExpired.Error()}
+		return msg.Result{Slot: slot, Err: ErrSessionExpired.Error()}
 	}
 	if s == nil {
 		c.evictSession()
@@ -283,10 +285,10 @@ func (c *Core) applyOne(slot uint64, cmd *msg.Command) *msg.Result {
 		c.sessions[cmd.Client] = s
 	}
 	if cmd.Seq <= s.Acked {
-		return &msg.Result{Slot: slot, Err: ErrStaleRequest.Error()}
+		return msg.Result{Slot: slot, Err: ErrStaleRequest.Error()}
 	}
 	if r, ok := s.Results[cmd.Seq]; ok {
-		return &msg.Result{Slot: r.Slot, Rev: r.Rev, Data: r.Data}
+		return msg.Result{Slot: r.Slot, Rev: r.Rev, Data: r.Data}
 	}
 	c.rev++
 	c.sinceSnap++
@@ -309,7 +311,7 @@ func (c *Core) applyOne(slot uint64, cmd *msg.Command) *msg.Result {
 		}
 		s.Acked = cmd.Acked
 	}
-	return &msg.Result{Slot: slot, Rev: c.rev, Data: data}
+	return msg.Result{Slot: slot, Rev: c.rev, Data: data}
 }
 
 func (c *Core) evictSession() {
