@@ -99,6 +99,30 @@ func TestChaosLinearizable(t *testing.T) {
 	}
 
 	stop := make(chan struct{})
+	// The clients' pace is capped so that a history stays within what the
+	// checker can hold: porcupine's memory grows with it, and once writes
+	// got faster a 30 s run made 690k ops and ran a 24 GiB machine out of
+	// memory while checking them. One token per operation, refilled every
+	// 10 ms up to opsPerSecond.
+	const opsPerSecond = 25000
+	tokens := make(chan struct{}, opsPerSecond/100)
+	go func() {
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			for range opsPerSecond / 100 {
+				select {
+				case tokens <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
 	var wg sync.WaitGroup
 	for c := 0; c < clients; c++ {
 		rng := rand.New(rand.NewSource(seed + int64(c) + 1))
@@ -110,7 +134,7 @@ func TestChaosLinearizable(t *testing.T) {
 				select {
 				case <-stop:
 					return
-				default:
+				case <-tokens:
 				}
 				nodes := tc.Nodes()
 				if len(nodes) == 0 {
