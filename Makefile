@@ -18,11 +18,13 @@ run: build
 ## run under it: several TCP replicas in one process (each Proto.Actor remote
 ## start sets gRPC's process-wide logger), a short long-run check that disk,
 ## heap and goroutines stay flat, and the check that closing nutsdb leaves no
-## goroutine (race builds keep it, see storage/nutsstop.go)
+## goroutine (race builds keep it, see storage/nutsstop.go); last, the waiter
+## tests with Go's pre-1.23 timers, which a program embedding rsml may use
 test:
 	$(GO) test -race -count=1 -timeout 15m ./...
 	$(GO) test -count=1 -timeout 10m -run 'TCP|LongRun' ./node
 	$(GO) test -count=1 -timeout 5m -run 'NoRace' ./storage
+	GODEBUG=asynctimerchan=1 $(GO) test -count=1 -timeout 5m -run 'Waiter|Timer' ./node
 
 ## chaos: every fault-finding test at length, then a summary of the figures
 ## (runs, operations, faults injected, violations): SIM_SEEDS simulator seeds,

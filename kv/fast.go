@@ -19,35 +19,38 @@ func fastBytes(b []byte, p int) (s []byte, next int, ok bool) {
 	}
 	c := b[p]
 	p++
-	var n int
+	// The length is compared as a uint64 before it becomes an int: on a
+	// 32-bit build a str32 length of 2^31 or more would turn negative and
+	// pass the bounds check.
+	var n uint64
 	switch {
 	case c >= 0xa0 && c <= 0xbf: // fixstr
-		n = int(c & 0x1f)
+		n = uint64(c & 0x1f)
 	case c == 0xd9 || c == 0xc4: // str8, bin8
 		if p+1 > len(b) {
 			return nil, p, false
 		}
-		n = int(b[p])
+		n = uint64(b[p])
 		p++
 	case c == 0xda || c == 0xc5: // str16, bin16
 		if p+2 > len(b) {
 			return nil, p, false
 		}
-		n = int(binary.BigEndian.Uint16(b[p:]))
+		n = uint64(binary.BigEndian.Uint16(b[p:]))
 		p += 2
 	case c == 0xdb || c == 0xc6: // str32, bin32
 		if p+4 > len(b) {
 			return nil, p, false
 		}
-		n = int(binary.BigEndian.Uint32(b[p:]))
+		n = uint64(binary.BigEndian.Uint32(b[p:]))
 		p += 4
 	default:
 		return nil, p, false
 	}
-	if n > len(b)-p {
+	if n > uint64(len(b)-p) {
 		return nil, p, false
 	}
-	return b[p : p+n], p + n, true
+	return b[p : p+int(n)], p + int(n), true
 }
 
 // fastUint reads an unsigned integer in any of its unsigned encodings

@@ -64,6 +64,8 @@ func FuzzFastCommandAgrees(f *testing.F) {
 		{0x94, 0x01, 0xa1, 'k', 0xc4, 0x00, 0x02}, // put with a one-field condition
 		{0x92, 0x02, 0xa1, 'k', 0x00},             // trailing byte
 		{0x95, 0x01, 0xa1, 'k', 0xc4, 0x00, 0x01, 0xd0, 0xff},
+		{0x92, 0x03, 0xdb, 0xff, 0xff, 0xff, 0xff, 'k'}, // a str32 length of 2^32-1
+		{0x92, 0x03, 0xdb, 0x80, 0x00, 0x00, 0x00, 'k'}, // 2^31: negative as a 32-bit int
 	} {
 		f.Add(b)
 	}
@@ -90,6 +92,25 @@ func TestEncodeWriteMatchesMsgpack(t *testing.T) {
 			if got, want := encodeWrite(r), slowEncodeWrite(r); !bytes.Equal(got, want) {
 				t.Fatalf("%+v: %x, msgpack %x", r, got, want)
 			}
+		}
+	}
+}
+
+// A length of 2^31 or more, which a 32-bit int would take as negative, is
+// refused by the fast path and by Apply alike (GOARCH=386 go test runs this
+// where it matters).
+func TestHugeLengthFieldRefused(t *testing.T) {
+	for _, b := range [][]byte{
+		{0x92, 0x03, 0xdb, 0x80, 0x00, 0x00, 0x00, 'k'},
+		{0x92, 0x03, 0xdb, 0xff, 0xff, 0xff, 0xff, 'k'},
+		{0x93, 0x01, 0xa1, 'k', 0xc6, 0x80, 0x00, 0x00, 0x00, 'v'},
+	} {
+		if _, ok := fastCommand(b); ok {
+			t.Fatalf("%x: accepted by the fast path", b)
+		}
+		w, err := DecodeWrite(New().Apply(1, b))
+		if err != nil || w.Err == "" || w.OK {
+			t.Fatalf("%x: Apply gave %+v %v, want a refused command", b, w, err)
 		}
 	}
 }

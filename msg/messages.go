@@ -267,9 +267,6 @@ type ReadRequest struct {
 // ReadIndex answers a ReadRequest.
 type ReadIndex struct {
 	Index uint64 `msgpack:"i"`
-	// Ref names the waiter on the requesting replica: answers from peers
-	// reach that replica's one waiters process, which hands them on by Ref.
-	Ref string `msgpack:"w,omitempty"`
 }
 
 // Read asks the local executor to answer Query once it has applied Index.
@@ -325,7 +322,6 @@ type Reject struct {
 	Reason  RejectReason `msgpack:"r"`
 	Leader  NodeID       `msgpack:"l"`
 	Attempt uint32       `msgpack:"a,omitempty"` // the rejected ClientRequest's
-	Ref     string       `msgpack:"w,omitempty"` // the waiter it answers, as in ReadIndex
 }
 
 // Tick drives a role's logical clock; the replica sends one every tick

@@ -66,7 +66,7 @@ func (n *Node) deadline(ctx context.Context) time.Time {
 // arm sets a call's timer to fire after RetryInterval, or at the deadline if
 // that comes first.
 func (n *Node) arm(t *time.Timer, deadline time.Time) {
-	t.Reset(min(n.cfg.RetryInterval, time.Until(deadline)))
+	resetTimer(t, min(n.cfg.RetryInterval, time.Until(deadline)))
 }
 
 // ctxErr is the error of a call that ends at its deadline or by ctx.
@@ -211,7 +211,7 @@ func (n *Node) settle(w *waiter, outstanding *attempts) (Result, bool) {
 	if len(*outstanding) == 0 {
 		return Result{}, false
 	}
-	w.timer.Reset(settleTime)
+	resetTimer(w.timer, settleTime)
 	for len(*outstanding) > 0 {
 		select {
 		case m := <-w.ch:
@@ -324,8 +324,7 @@ func (n *Node) readAt(ctx context.Context, deadline time.Time, w *waiter, query 
 	n.sys.Root.Send(n.local[msg.RoleExecutor], &msg.Read{Query: query, Index: index, Reply: w.ref})
 	// Only the deadline ends the wait: the executor answers once it has
 	// applied through index, however long that takes.
-	w.timer.Stop()
-	w.timer.Reset(time.Until(deadline))
+	resetTimer(w.timer, time.Until(deadline))
 	for {
 		select {
 		case m := <-w.ch:

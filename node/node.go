@@ -42,9 +42,8 @@ type Node struct {
 	// The node's own exactly-once session: every proposal through the Go API
 	// is tagged, so that a request lost with a failed leader can be sent again
 	// without being applied twice.
-	incarnation string   // unique per Start: names this incarnation's waiters
-	waiters     *waiters // the callers of Propose and Read waiting for answers
-	waitersPID  *actor.PID
+	incarnation string            // unique per Start: names this incarnation's waiters
+	waiters     *waiters          // the callers of Propose and Read waiting for answers
 	dispatchers []*loopDispatcher // one per role actor
 	seqMu       sync.Mutex
 	session     uint64 // renewed if the executors forget it
@@ -79,7 +78,6 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n := &Node{cfg: cfg, sys: cfg.System, stopped: make(chan struct{}), leaderCh: make(chan struct{}),
 		session: rand.Uint64() | 1, finished: map[uint64]struct{}{}}
 	n.incarnation = strconv.FormatUint(n.session, 36) + "-"
-	n.waiters = newWaiters(n.incarnation)
 	n.logger = cfg.Logger.With("replica", cfg.ID.String())
 	n.metrics = newMetrics(n)
 	var bookOpts []remote.BookOption
@@ -118,19 +116,17 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			decode = remote.DecodeMiddleware(cfg.ClusterID, drop)
 		}
 	}
-	bookOpts = append(bookOpts, remote.WithLocalWaiters(n.waiters.deliver))
+	// The waiter table needs the system and the wire's cluster id; the Book
+	// needs the table's functions: they reach it through n.
+	n.waiters = newWaiters(n.sys, n.incarnation)
+	bookOpts = append(bookOpts, remote.WithLocalWaiters(n.waiters.deliver, n.waiters.expose))
 	book, err := remote.NewBook(cfg.ID, cfg.Peers, bookOpts...)
 	if err != nil {
 		n.shutdownSystem()
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	n.book = book
-	wp, fresh := n.sys.ProcessRegistry.Add(&waitersProcess{t: n.waiters, cluster: book.Cluster()}, remote.WaitersName)
-	if !fresh {
-		n.shutdownSystem()
-		return nil, fmt.Errorf("node: the actor system already runs a replica (process %q exists)", remote.WaitersName)
-	}
-	n.waitersPID = wp
+	n.waiters.cluster = book.Cluster()
 	n.store = cfg.Store
 	if n.store == nil {
 		n.store = storage.NewMemory()
@@ -207,7 +203,6 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	pid, err := n.sys.Root.SpawnNamed(props, remote.SupervisorName)
 	if err != nil {
 		n.closeDispatchers()
-		n.sys.ProcessRegistry.Remove(n.waitersPID)
 		n.shutdownSystem()
 		return nil, fmt.Errorf("node: spawn replica: %w", err)
 	}
@@ -348,10 +343,12 @@ func (n *Node) Stop(ctx context.Context) error {
 		case <-done:
 		case <-ctx.Done():
 			n.stopErr = fmt.Errorf("node: stop replica %d: %w", n.cfg.ID, ctx.Err())
+			// The roles may still run: a closed dispatcher goes on
+			// starting goroutines for them, and its own goroutine ends.
+			n.closeDispatchers()
 			return
 		}
 		n.closeDispatchers()
-		n.sys.ProcessRegistry.Remove(n.waitersPID)
 		n.shutdownSystem()
 		n.logger.Info("replica stopped")
 	})

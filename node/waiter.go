@@ -9,7 +9,6 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/rsml-go/rsml/msg"
 	"github.com/rsml-go/rsml/remote"
 )
 
@@ -21,17 +20,19 @@ type waiter struct {
 	timer *time.Timer // the caller's retry timer, kept with the waiter for reuse
 	key   uint64
 	ref   string
+	pid   *actor.PID // registered under ref once a request went to a peer
 }
 
 // waiterShards spreads the waiters of concurrent callers over locks.
 const waiterShards = 16
 
-// waiters is the table of one incarnation's waiters. It replaces a process
-// per request in the actor registry: opening and closing a waiter here is a
-// map insert and delete under one of 16 locks, and an answer from this
-// replica's executor reaches its waiter by a plain call (the Book's
-// WithLocalWaiters). Answers from peers come through one process registered as
-// remote.WaitersName (waitersProcess).
+// waiters is the table of one incarnation's waiters. Opening and closing a
+// waiter is a map insert and delete under one of 16 locks, and an answer from
+// this replica (its executor, or its proposer turning a request away) reaches
+// the waiter by a plain call (the Book's WithLocalWaiters). Only a waiter
+// whose request went to a peer (forwarded to the leader) is also registered in
+// the actor registry under its name (expose), as peers address answers to it
+// by that name: a process per request, as before, but only for those.
 //
 // Names are "w" + incarnation + key, with keys never reused, and the
 // incarnation unique per Start: an answer meant for a request of a previous
@@ -39,17 +40,19 @@ const waiterShards = 16
 // replica was down), or for a request that gave up, finds no waiter and is
 // dropped; it can never reach another request.
 type waiters struct {
-	prefix string
-	next   atomic.Uint64
-	shards [waiterShards]struct {
+	sys     *actor.ActorSystem
+	cluster string // set over TCP: answers from peers arrive encoded
+	prefix  string
+	next    atomic.Uint64
+	shards  [waiterShards]struct {
 		mu sync.Mutex
 		m  map[uint64]*waiter
 	}
 	pool sync.Pool
 }
 
-func newWaiters(incarnation string) *waiters {
-	t := &waiters{prefix: "w" + incarnation}
+func newWaiters(sys *actor.ActorSystem, incarnation string) *waiters {
+	t := &waiters{sys: sys, prefix: "w" + incarnation}
 	for i := range t.shards {
 		t.shards[i].m = make(map[uint64]*waiter)
 	}
@@ -79,8 +82,12 @@ func (t *waiters) close(w *waiter) {
 	s := &t.shards[w.key%waiterShards]
 	s.mu.Lock()
 	delete(s.m, w.key)
+	if w.pid != nil {
+		t.sys.ProcessRegistry.Remove(w.pid)
+		w.pid = nil
+	}
 	s.mu.Unlock()
-	w.timer.Stop() // since Go 1.23 no stale tick can be received after Stop
+	stopTimer(w.timer)
 	for {
 		select {
 		case <-w.ch:
@@ -93,15 +100,57 @@ func (t *waiters) close(w *waiter) {
 	t.pool.Put(w)
 }
 
+// stopTimer stops t and drains a tick that fired before the stop. Since Go
+// 1.23 Stop alone guarantees that, but only when the main module says go
+// 1.23 or later and GODEBUG asynctimerchan is not set: a program embedding
+// the library may have neither, and a stale tick in a reused waiter would end
+// its next call at once.
+func stopTimer(t *time.Timer) {
+	if !t.Stop() {
+		select {
+		case <-t.C:
+		default:
+		}
+	}
+}
+
+// resetTimer arms t for d, with no stale tick left behind (see stopTimer).
+func resetTimer(t *time.Timer, d time.Duration) {
+	stopTimer(t)
+	t.Reset(d)
+}
+
+// key parses the key out of a waiter name of this incarnation.
+func (t *waiters) key(ref string) (uint64, bool) {
+	rest, ok := strings.CutPrefix(ref, t.prefix)
+	if !ok {
+		return 0, false // another incarnation's, or garbage
+	}
+	key, err := strconv.ParseUint(rest, 36, 64)
+	return key, err == nil
+}
+
+// expose registers the waiter named ref in the actor registry, if it is
+// still open, so that answers from peers find it. The Book calls it before a
+// request naming the waiter leaves for another replica.
+func (t *waiters) expose(ref string) {
+	key, ok := t.key(ref)
+	if !ok {
+		return
+	}
+	s := &t.shards[key%waiterShards]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if w := s.m[key]; w != nil && w.pid == nil {
+		w.pid, _ = t.sys.ProcessRegistry.Add(&waiterProcess{t: t, ref: ref}, ref)
+	}
+}
+
 // deliver hands m to the waiter named ref, if it is still waiting. It never
 // blocks: a waiter takes one answer per attempt, and extras are duplicates.
 func (t *waiters) deliver(ref string, m any) {
-	rest, ok := strings.CutPrefix(ref, t.prefix)
+	key, ok := t.key(ref)
 	if !ok {
-		return // another incarnation's, or garbage
-	}
-	key, err := strconv.ParseUint(rest, 36, 64)
-	if err != nil {
 		return
 	}
 	s := &t.shards[key%waiterShards]
@@ -115,31 +164,25 @@ func (t *waiters) deliver(ref string, m any) {
 	s.mu.Unlock()
 }
 
-// waitersProcess is the process registered as remote.WaitersName: it takes
+// waiterProcess is an exposed waiter's entry in the actor registry: it takes
 // answers from peers (over TCP they arrive encoded) and hands them to the
-// waiter their Ref field names.
-type waitersProcess struct {
-	t       *waiters
-	cluster string // set over TCP
+// waiter.
+type waiterProcess struct {
+	t   *waiters
+	ref string
 }
 
-func (p *waitersProcess) SendUserMessage(_ *actor.PID, m any) {
-	if env, ok := m.(*actor.MessageEnvelope); ok {
-		m = env.Message
-	}
-	if p.cluster != "" {
+func (p *waiterProcess) SendUserMessage(_ *actor.PID, m any) {
+	if p.t.cluster != "" {
 		var err error
-		if m, err = remote.Unwrap(p.cluster, m); err != nil {
+		if m, err = remote.Unwrap(p.t.cluster, m); err != nil {
 			return // not for us, or garbage: the caller's deadline covers it
 		}
+	} else if env, ok := m.(*actor.MessageEnvelope); ok {
+		m = env.Message
 	}
-	switch m := m.(type) {
-	case *msg.Reject:
-		p.t.deliver(m.Ref, m)
-	case *msg.ReadIndex:
-		p.t.deliver(m.Ref, m)
-	}
+	p.t.deliver(p.ref, m)
 }
 
-func (p *waitersProcess) SendSystemMessage(*actor.PID, any) {}
-func (p *waitersProcess) Stop(*actor.PID)                   {}
+func (p *waiterProcess) SendSystemMessage(*actor.PID, any) {}
+func (p *waiterProcess) Stop(*actor.PID)                   {}

@@ -2,6 +2,9 @@ package node
 
 import (
 	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/rsml-go/rsml/msg"
 	"github.com/rsml-go/rsml/remote"
@@ -22,7 +25,7 @@ func received(w *waiter) []any {
 // A waiter is reused after close; an answer addressed to its earlier use
 // (a late result of a call that gave up) must not reach the new caller.
 func TestWaiterAnswerForClosedWaiterIsDropped(t *testing.T) {
-	tab := newWaiters("inc-")
+	tab := newWaiters(actor.NewActorSystem(), "inc-")
 	first := tab.open()
 	oldRef := first.ref
 	tab.deliver(oldRef, "early") // sits in the channel when the call gives up
@@ -48,7 +51,8 @@ func TestWaiterAnswerForClosedWaiterIsDropped(t *testing.T) {
 // Names carry the incarnation: a replica restarted in the same process has a
 // new table, and answers naming the old one's waiters find nothing.
 func TestWaiterOtherIncarnationDropped(t *testing.T) {
-	old, cur := newWaiters("aaa-"), newWaiters("bbb-")
+	sys := actor.NewActorSystem()
+	old, cur := newWaiters(sys, "aaa-"), newWaiters(sys, "bbb-")
 	wOld := old.open()
 	w := cur.open()
 	if wOld.ref[len(old.prefix):] != w.ref[len(cur.prefix):] {
@@ -64,7 +68,7 @@ func TestWaiterOtherIncarnationDropped(t *testing.T) {
 
 // A full channel drops extra answers instead of blocking the executor.
 func TestWaiterDeliverNeverBlocks(t *testing.T) {
-	tab := newWaiters("x-")
+	tab := newWaiters(actor.NewActorSystem(), "x-")
 	w := tab.open()
 	for i := 0; i < 3*cap(w.ch); i++ {
 		tab.deliver(w.ref, i)
@@ -74,13 +78,24 @@ func TestWaiterDeliverNeverBlocks(t *testing.T) {
 	}
 }
 
-// The waiters process takes peers' answers (encoded over TCP) and hands
-// them on by their Ref; other types, other clusters and answers without a Ref
-// are dropped.
-func TestWaitersProcessRoutesByRef(t *testing.T) {
-	tab := newWaiters("p-")
+// A waiter whose request went to a peer is registered under its name, so
+// the peer's answer (encoded over TCP) reaches it; closing it unregisters it.
+// Answers of another cluster are dropped.
+func TestExposedWaiterTakesPeersAnswers(t *testing.T) {
+	sys := actor.NewActorSystem()
+	tab := newWaiters(sys, "p-")
+	tab.cluster = "c1"
 	w := tab.open()
-	p := &waitersProcess{t: tab, cluster: "c1"}
+	pid := actor.NewPID(sys.Address(), w.ref)
+	if _, ok := sys.ProcessRegistry.Get(pid); ok {
+		t.Fatal("a waiter is registered before its request left the replica")
+	}
+	tab.expose(w.ref)
+	tab.expose(w.ref) // a second forward of the same request
+	p, ok := sys.ProcessRegistry.Get(pid)
+	if !ok {
+		t.Fatal("an exposed waiter is not registered under its name")
+	}
 	enc := func(cluster string, m any) any {
 		a, err := remote.Encode(cluster, m)
 		if err != nil {
@@ -88,11 +103,9 @@ func TestWaitersProcessRoutesByRef(t *testing.T) {
 		}
 		return a
 	}
-	p.SendUserMessage(nil, enc("c1", &msg.Reject{Reason: msg.RejectNoLeader, Attempt: 2, Ref: w.ref}))
-	p.SendUserMessage(nil, enc("c1", &msg.ReadIndex{Index: 9, Ref: w.ref}))
-	p.SendUserMessage(nil, enc("c2", &msg.ReadIndex{Index: 10, Ref: w.ref})) // another cluster
-	p.SendUserMessage(nil, enc("c1", &msg.ReadIndex{Index: 11}))             // no Ref
-	p.SendUserMessage(nil, enc("c1", &msg.Result{Slot: 1}))                  // not an answer peers send
+	p.SendUserMessage(pid, enc("c1", &msg.Reject{Reason: msg.RejectNoLeader, Attempt: 2}))
+	p.SendUserMessage(pid, enc("c2", &msg.ReadIndex{Index: 10})) // another cluster
+	p.SendUserMessage(pid, enc("c1", &msg.ReadIndex{Index: 9}))
 	got := received(w)
 	if len(got) != 2 {
 		t.Fatalf("got %d answers %v, want the Reject and the ReadIndex", len(got), got)
@@ -103,4 +116,28 @@ func TestWaitersProcessRoutesByRef(t *testing.T) {
 	if r, ok := got[1].(*msg.ReadIndex); !ok || r.Index != 9 {
 		t.Errorf("second answer %#v", got[1])
 	}
+	tab.close(w)
+	if _, ok := sys.ProcessRegistry.Get(pid); ok {
+		t.Fatal("a closed waiter is still registered")
+	}
+	tab.expose(pid.Id) // a request forwarded after its caller gave up
+	if _, ok := sys.ProcessRegistry.Get(pid); ok {
+		t.Fatal("a closed waiter was registered again")
+	}
+}
+
+// A reused waiter's timer carries no tick from its earlier use. With Go
+// 1.23's timers that holds by itself; a program built with an older go.mod
+// or GODEBUG=asynctimerchan=1 keeps fired ticks in the channel, and
+// resetTimer must drain them (make test runs this with that setting too).
+func TestResetTimerLeavesNoStaleTick(t *testing.T) {
+	tm := time.NewTimer(time.Millisecond)
+	<-time.After(20 * time.Millisecond) // let it fire, unread
+	resetTimer(tm, time.Hour)
+	select {
+	case <-tm.C:
+		t.Fatal("a tick from before the reset was received")
+	default:
+	}
+	stopTimer(tm)
 }

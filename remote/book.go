@@ -15,15 +15,8 @@ import (
 // without asking (see ActorName).
 const SupervisorName = "rsml"
 
-// WaitersName is the process id of every replica's waiters process: the one
-// process that takes answers from peers (a Reject or a ReadIndex for a request
-// the replica forwarded) and hands each to the waiter its Ref field names.
-// One process with a fixed name, instead of one registered per request, keeps
-// the registry out of every client call.
-const WaitersName = "rsml-waiters"
-
 // roles are the actor roles a Book hands out PIDs for. msg.RoleWaiter is not an
-// actor role: see WaiterPID and WithLocalWaiters.
+// actor with a fixed name: use WaiterPID (and see WithLocalWaiters).
 var roles = [...]msg.Role{msg.RoleProposer, msg.RoleAcceptor, msg.RoleLearner, msg.RoleExecutor}
 
 // actorNames holds ActorName of every role in roles, indexed by msg.Role.
@@ -54,9 +47,8 @@ const denseLimit = 1024
 
 // peer is one replica's entry: its address and the cached PIDs of its roles.
 type peer struct {
-	addr    string
-	pids    [msg.RoleExecutor + 1]*actor.PID
-	waiters *actor.PID // WaitersName on addr
+	addr string
+	pids [msg.RoleExecutor + 1]*actor.PID
 }
 
 // Book maps replica ids to actor-system addresses and builds the PIDs of their
@@ -75,6 +67,7 @@ type Book struct {
 	onWireErr func(error) // reports an Encode failure in Send; may be nil
 
 	localWaiters func(ref string, m any) // set by WithLocalWaiters
+	exposeWaiter func(ref string)        // set by WithLocalWaiters
 }
 
 // BookOption configures a Book in NewBook.
@@ -104,12 +97,18 @@ func WithWire(cluster string, onError func(error)) BookOption {
 
 // WithLocalWaiters makes Send hand a message for one of this replica's own
 // waiters to deliver, with the waiter's name, as a plain call: no process
-// lookup and no mailbox between the executor's answer and the caller. deliver
-// must not block. Without it such messages go to the replica's own waiters
-// process, which finds the waiter only by the message's Ref field.
-func WithLocalWaiters(deliver func(ref string, m any)) BookOption {
+// lookup and no mailbox between the executor's answer and the caller.
+// deliver must not block.
+//
+// Peers still address a waiter as the process named by its ref (WaiterPID),
+// as replicas always have: so that their answers can arrive, Send calls
+// expose(ref) before a request of this replica that names a waiter
+// (ClientRequest, ReadRequest) leaves for another replica, and expose must
+// register a process under ref by the time it returns. Requests served here
+// need no process at all.
+func WithLocalWaiters(deliver func(ref string, m any), expose func(ref string)) BookOption {
 	return func(b *Book) error {
-		b.localWaiters = deliver
+		b.localWaiters, b.exposeWaiter = deliver, expose
 		return nil
 	}
 }
@@ -143,7 +142,7 @@ func NewBook(self msg.NodeID, addrs map[msg.NodeID]string, opts ...BookOption) (
 			return nil, fmt.Errorf("%w: replicas %d and %d share address %q", ErrBadBook, lo, hi, addr)
 		}
 		seen[addr] = id
-		p := &peer{addr: addr, waiters: actor.NewPID(addr, WaitersName)}
+		p := &peer{addr: addr}
 		for _, r := range roles {
 			p.pids[r] = actor.NewPID(addr, actorNames[r])
 		}
@@ -203,12 +202,13 @@ func (b *Book) PID(id msg.NodeID, role msg.Role) *actor.PID {
 	return p.pids[role] // nil for role 0
 }
 
-// WaiterPID returns the PID of the waiters process (WaitersName) of replica
-// id, or nil if id is unknown. The PID is shared and cached, like PID's.
-func (b *Book) WaiterPID(id msg.NodeID) *actor.PID {
+// WaiterPID returns the PID of a waiter (a process registered under the id ref)
+// on replica id, or nil if id is unknown or ref is empty. It is not cached:
+// waiters come and go with client requests.
+func (b *Book) WaiterPID(id msg.NodeID, ref string) *actor.PID {
 	p := b.peer(id)
-	if p == nil {
+	if p == nil || ref == "" {
 		return nil
 	}
-	return p.waiters
+	return actor.NewPID(p.addr, ref)
 }

@@ -76,16 +76,16 @@ func TestBookPIDs(t *testing.T) {
 				if pid := b.PID(id, msg.RoleWaiter); pid != nil {
 					t.Errorf("PID(%d, waiter) = %v, want nil", id, pid)
 				}
-				w := b.WaiterPID(id)
-				if w == nil || w.Address != addr || w.Id != WaitersName || b.WaiterPID(id) != w {
-					t.Errorf("WaiterPID(%d) = %v, want %s/%s, cached", id, w, addr, WaitersName)
+				w := b.WaiterPID(id, "w$1")
+				if w == nil || w.Address != addr || w.Id != "w$1" {
+					t.Errorf("WaiterPID(%d) = %v", id, w)
 				}
 			}
 			for _, id := range []msg.NodeID{0, 2 << 20, 7} {
 				if _, known := tt.addrs[id]; known {
 					continue
 				}
-				if b.PID(id, msg.RoleAcceptor) != nil || b.WaiterPID(id) != nil || b.Addr(id) != "" {
+				if b.PID(id, msg.RoleAcceptor) != nil || b.WaiterPID(id, "w") != nil || b.Addr(id) != "" {
 					t.Errorf("unknown id %d resolves", id)
 				}
 			}

@@ -14,9 +14,7 @@ import (
 // explicitly, since remoting drops envelopes' senders for our messages).
 //
 // A message for a waiter goes to WithLocalWaiters' function if the waiter is
-// this replica's, else to the waiters process of the waiter's replica, which
-// reads the waiter's name from the message: only messages with a Ref field
-// (Reject, ReadIndex) can reach another replica's waiter.
+// this replica's, else to the process its ref names on its replica.
 //
 // With WithWire, a message for another replica is sent as Encode made it; one
 // that cannot be encoded is reported to the wire's onError and dropped.
@@ -37,9 +35,12 @@ func (b *Book) Send(ctx actor.SenderContext, outs []msg.Out) {
 				b.localWaiters(o.To.Ref, o.Msg)
 				continue
 			}
-			pid = b.WaiterPID(o.To.Node)
+			pid = b.WaiterPID(o.To.Node, o.To.Ref)
 		} else {
 			pid = b.PID(o.To.Node, o.To.Role)
+			if b.exposeWaiter != nil && o.To.Node != b.self {
+				b.expose(o.Msg)
+			}
 		}
 		if pid == nil {
 			continue
@@ -59,6 +60,21 @@ func (b *Book) Send(ctx actor.SenderContext, outs []msg.Out) {
 			m = lastAny
 		}
 		ctx.Send(pid, m)
+	}
+}
+
+// expose registers the waiter a request of this replica names before the
+// request leaves it, so that the answer from the peer finds a process.
+func (b *Book) expose(m any) {
+	switch m := m.(type) {
+	case *msg.ClientRequest:
+		if m.Cmd.Origin == b.self && m.Cmd.Reply != "" {
+			b.exposeWaiter(m.Cmd.Reply)
+		}
+	case *msg.ReadRequest:
+		if m.Origin == b.self && m.Reply != "" {
+			b.exposeWaiter(m.Reply)
+		}
 	}
 }
 

@@ -473,8 +473,8 @@ func TestTCPChild(t *testing.T) {
 				fail("%v", err)
 			}
 			w := &waiterProc{cluster: testCluster, report: report, fail: func(err error) { say("waiterr %s %v", DropReason(err), err) }}
-			if _, ok := sys.ProcessRegistry.Add(w, WaitersName); !ok {
-				fail("waiters process exists")
+			if _, ok := sys.ProcessRegistry.Add(w, "w1"); !ok {
+				fail("waiter w1 exists")
 			}
 			say("ready")
 		case "send", "raw": // send|raw TO ROLE REF URL HEX
@@ -498,7 +498,7 @@ func TestTCPChild(t *testing.T) {
 			}
 			pid := book.PID(target.Node, target.Role)
 			if target.Role == msg.RoleWaiter {
-				pid = book.WaiterPID(target.Node)
+				pid = book.WaiterPID(target.Node, target.Ref)
 			}
 			sys.Root.Send(pid, &anypb.Any{TypeUrl: url, Value: b})
 		case "bcast": // bcast URL HEX TO...

@@ -206,11 +206,8 @@ func fastDecode(i int, b []byte) (any, bool) {
 	case 11:
 		v := new(msg.ReadIndex)
 		d.fields(func(key []byte) bool {
-			switch string(key) {
-			case "i":
+			if string(key) == "i" {
 				return d.uint64(&v.Index)
-			case "w":
-				return d.str(&v.Ref)
 			}
 			return false
 		})
@@ -228,8 +225,6 @@ func fastDecode(i int, b []byte) (any, bool) {
 				return d.nodeID(&v.Leader)
 			case "a":
 				return d.uint32(&v.Attempt)
-			case "w":
-				return d.str(&v.Ref)
 			}
 			return false
 		})

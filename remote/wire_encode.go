@@ -159,21 +159,11 @@ func (e *encoder) append(b []byte, m any) []byte {
 		b = e.Str(mpenc.Key(b, "w"), v.Reply)
 		b = mpenc.Uint(mpenc.Key(b, "h"), uint64(v.Hops))
 	case *msg.ReadIndex:
-		n := 1
-		if v.Ref != "" {
-			n++
-		}
-		b = mpenc.MapLen(b, n)
+		b = mpenc.MapLen(b, 1)
 		b = mpenc.Uint(mpenc.Key(b, "i"), v.Index)
-		if v.Ref != "" {
-			b = e.Str(mpenc.Key(b, "w"), v.Ref)
-		}
 	case *msg.Reject:
 		n := 2
 		if v.Attempt != 0 {
-			n++
-		}
-		if v.Ref != "" {
 			n++
 		}
 		b = mpenc.MapLen(b, n)
@@ -181,9 +171,6 @@ func (e *encoder) append(b []byte, m any) []byte {
 		b = mpenc.Uint(mpenc.Key(b, "l"), uint64(v.Leader))
 		if v.Attempt != 0 {
 			b = mpenc.Uint(mpenc.Key(b, "a"), uint64(v.Attempt))
-		}
-		if v.Ref != "" {
-			b = e.Str(mpenc.Key(b, "w"), v.Ref)
 		}
 	case *msg.Result:
 		b = mpenc.MapLen(b, 4)

@@ -220,9 +220,9 @@ func (c *Core) reject(m any, why msg.RejectReason) {
 	hint := c.leader
 	switch m := m.(type) {
 	case *msg.ClientRequest:
-		c.reply(m.Cmd.Origin, m.Cmd.Reply, &msg.Reject{Reason: why, Leader: hint, Attempt: m.Attempt, Ref: m.Cmd.Reply})
+		c.reply(m.Cmd.Origin, m.Cmd.Reply, &msg.Reject{Reason: why, Leader: hint, Attempt: m.Attempt})
 	case *msg.ReadRequest:
-		c.reply(m.Origin, m.Reply, &msg.Reject{Reason: why, Leader: hint, Ref: m.Reply})
+		c.reply(m.Origin, m.Reply, &msg.Reject{Reason: why, Leader: hint})
 	}
 }
 
@@ -593,7 +593,7 @@ func (c *Core) serveReads() {
 	keep := c.reads[:0]
 	for _, r := range c.reads {
 		if r.needSeq <= q {
-			c.reply(r.req.Origin, r.req.Reply, &msg.ReadIndex{Index: r.index, Ref: r.req.Reply})
+			c.reply(r.req.Origin, r.req.Reply, &msg.ReadIndex{Index: r.index})
 		} else {
 			keep = append(keep, r)
 		}
