@@ -118,17 +118,16 @@ func (g *nutsGens) prepareNext() (string, error) {
 	return next, nil
 }
 
-// switchNext makes the next generation current. The caller has made its
-// contents durable. The old directory is removed afterwards; a failure there
-// only leaves it for the next open to remove.
-func (g *nutsGens) switchNext() error {
+// switchNext makes the next generation current and returns the old one's
+// number, for the caller to remove (remove) once it has closed its DB. The
+// caller has made the new generation's contents durable.
+func (g *nutsGens) switchNext() (uint64, error) {
 	if err := g.writeCurrent(g.cur + 1); err != nil {
-		return err
+		return 0, err
 	}
 	old := g.cur
 	g.cur++
-	g.remove(old)
-	return nil
+	return old, nil
 }
 
 // abandonNext removes a next generation that was never switched to.
@@ -142,6 +141,9 @@ func (g *nutsGens) writeCurrent(n uint64) error {
 	return nil
 }
 
+// remove deletes generation n's directory; a failure only leaves it for the
+// next open to remove. It touches nothing but that directory and the parent's
+// entry, so it may run while the log goes on in another generation.
 func (g *nutsGens) remove(n uint64) {
 	p := nutsGenPath(g.parent, n)
 	if err := os.RemoveAll(p); err != nil {

@@ -103,6 +103,7 @@ func TestNutsAcceptorGenerationsBoundDisk(t *testing.T) {
 	if peak > 4<<20 {
 		t.Fatalf("acceptor log peaked at %d KiB on disk after writing %d KiB", peak>>10, written>>10)
 	}
+	n.acc.retiring.Wait() // old generations are removed in the background
 	ents, err := os.ReadDir(accDir)
 	must(t, err)
 	if len(ents) != 2 { // CURRENT and one generation
