@@ -15,6 +15,18 @@ func testConfig(id msg.NodeID) Config {
 		Rand: rand.New(rand.NewPCG(1, 2))}
 }
 
+// slotSizes lists the command count of each slot the Accepts in out open,
+// counting the Accept to acceptor 1 only (every slot goes to all three).
+func slotSizes(out []msg.Out) (cmds []int) {
+	accepts, to := find[*msg.Accept](out)
+	for i, a := range accepts {
+		if to[i].Node == 1 {
+			cmds = append(cmds, len(a.Proposals[0].Value.Cmds))
+		}
+	}
+	return cmds
+}
+
 // find returns the messages of type T in out, with their targets.
 func find[T any](out []msg.Out) (ms []T, to []msg.Target) {
 	for _, o := range out {
@@ -264,40 +276,31 @@ func TestOneEagerSlotThenFullBatches(t *testing.T) {
 	cfg.EagerSlots, cfg.Window, cfg.MaxBatch, cfg.MaxBatchBytes = 0, 4, 3, 100
 	c := New(cfg, msg.Ballot{}, 0)
 	elect(t, c, nil)
-	slots := func(out []msg.Out) (ns []int) {
-		accepts, _ := find[*msg.Accept](out)
-		for i, a := range accepts {
-			if i%3 == 0 { // one Accept per acceptor
-				ns = append(ns, len(a.Proposals[0].Value.Cmds))
-			}
-		}
-		return ns
-	}
 	small := func() *msg.ClientRequest { return &msg.ClientRequest{Cmd: msg.Command{Data: []byte("x")}} }
-	if got := slots(c.Step(small())); !slices.Equal(got, []int{1}) {
+	if got := slotSizes(c.Step(small())); !slices.Equal(got, []int{1}) {
 		t.Fatalf("first command: slots %v, want one slot of 1", got)
 	}
 	// Two more queue behind the slot in flight; the third makes a full batch.
 	for i := 0; i < 2; i++ {
-		if got := slots(c.Step(small())); len(got) != 0 {
+		if got := slotSizes(c.Step(small())); len(got) != 0 {
 			t.Fatalf("command %d opened slots %v with one in flight and no full batch", i+2, got)
 		}
 	}
-	if got := slots(c.Step(small())); !slices.Equal(got, []int{3}) {
+	if got := slotSizes(c.Step(small())); !slices.Equal(got, []int{3}) {
 		t.Fatalf("a full batch by count: slots %v, want one slot of 3", got)
 	}
 	// A command of MaxBatchBytes is a full batch by itself.
 	big := &msg.ClientRequest{Cmd: msg.Command{Data: make([]byte, 80)}}
-	if got := slots(c.Step(big)); !slices.Equal(got, []int{1}) {
+	if got := slotSizes(c.Step(big)); !slices.Equal(got, []int{1}) {
 		t.Fatalf("a full batch by bytes: slots %v, want one slot of 1", got)
 	}
 	// A command that is no full batch waits while any slot is in flight,
 	// and goes out once none is.
 	c.Step(small())
-	if got := slots(c.Step(&msg.Committed{Commit: 2})); len(got) != 0 {
+	if got := slotSizes(c.Step(&msg.Committed{Commit: 2})); len(got) != 0 {
 		t.Fatalf("with a slot still in flight: slots %v, want none", got)
 	}
-	if got := slots(c.Step(&msg.Committed{Commit: 3})); !slices.Equal(got, []int{1}) {
+	if got := slotSizes(c.Step(&msg.Committed{Commit: 3})); !slices.Equal(got, []int{1}) {
 		t.Fatalf("after every slot was chosen: slots %v, want the queued command", got)
 	}
 	if st := c.Status(); st.Queued != 0 || st.InFlight != 1 {
@@ -403,28 +406,19 @@ func TestSlotsBeyondEagerWaitForFullBatch(t *testing.T) {
 	cfg.Window, cfg.MaxBatch, cfg.EagerSlots, cfg.FullBatch = 16, 100, 2, 4
 	c := New(cfg, msg.Ballot{}, 0)
 	elect(t, c, nil)
-	slotsOf := func(out []msg.Out) (cmds []int) {
-		accepts, to := find[*msg.Accept](out)
-		for i, a := range accepts {
-			if to[i].Node == 1 {
-				cmds = append(cmds, len(a.Proposals[0].Value.Cmds))
-			}
-		}
-		return cmds
-	}
 	req := func() []msg.Out { return c.Step(&msg.ClientRequest{Cmd: msg.Command{Data: []byte("x")}}) }
-	if got := slotsOf(req()); len(got) != 1 || got[0] != 1 {
+	if got := slotSizes(req()); len(got) != 1 || got[0] != 1 {
 		t.Fatalf("first request: slots %v, want one slot of 1", got)
 	}
-	if got := slotsOf(req()); len(got) != 1 || got[0] != 1 {
+	if got := slotSizes(req()); len(got) != 1 || got[0] != 1 {
 		t.Fatalf("second request: slots %v, want one slot of 1", got)
 	}
 	for i := 0; i < 3; i++ {
-		if got := slotsOf(req()); len(got) != 0 {
+		if got := slotSizes(req()); len(got) != 0 {
 			t.Fatalf("request %d past the eager slots opened %v", i+3, got)
 		}
 	}
-	if got := slotsOf(req()); len(got) != 1 || got[0] != 4 {
+	if got := slotSizes(req()); len(got) != 1 || got[0] != 4 {
 		t.Fatalf("fourth queued request: slots %v, want one slot of 4", got)
 	}
 }
