@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"strings"
 	"syscall"
 	"time"
@@ -52,6 +53,7 @@ type benchFlags struct {
 	logLevel   string
 	cpuProfile string
 	memProfile string
+	trace      string
 }
 
 // benchResult is the JSON line of DESIGN.md §4.3; the fields after Errors
@@ -90,6 +92,7 @@ func benchFlagSet(f *benchFlags, endpoints *string) *flag.FlagSet {
 	fs.StringVar(endpoints, "endpoints", "", "comma-separated base `URLs` of a running cluster to load over HTTP instead of starting one; the JSON then says transport \"http\", storage \"unknown\"")
 	fs.StringVar(&f.logLevel, "log-level", "warn", "level of the replicas' logs on stderr: debug, info, warn or error")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured interval (not the setup) to `FILE`")
+	fs.StringVar(&f.trace, "trace", "", "write a runtime execution trace of the measured interval to `FILE` (go tool trace; large: keep the run short)")
 	fs.StringVar(&f.memProfile, "memprofile", "", "write a heap profile taken after the measured interval, cluster still running, to `FILE`")
 	return fs
 }
@@ -213,12 +216,25 @@ func measure(ctx context.Context, f benchFlags, tgt *benchTarget, stderr io.Writ
 			return benchResult{}, err
 		}
 	}
+	if f.trace != "" {
+		tf, err := os.Create(f.trace)
+		if err != nil {
+			return benchResult{}, err
+		}
+		defer tf.Close()
+		if err := trace.Start(tf); err != nil {
+			return benchResult{}, err
+		}
+	}
 	bar := newProgress(stderr, f.duration)
 	l := runLoad(ctx, loadConfig{put: tgt.put, clients: f.clients, duration: f.duration,
 		valueSize: f.valueSize, keys: f.keys, onOp: bar.onOp()})
 	bar.stop()
 	if f.cpuProfile != "" {
 		pprof.StopCPUProfile()
+	}
+	if f.trace != "" {
+		trace.Stop()
 	}
 	if ctx.Err() != nil {
 		return benchResult{}, errors.New("interrupted")
