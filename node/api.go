@@ -145,7 +145,7 @@ func (n *Node) Propose(ctx context.Context, cmd []byte, opts ...ProposeOption) (
 			return Result{}, expired(ErrStopped)
 		}
 		changed := n.leaderChanged()
-		n.sys.Root.Send(n.local[msg.RoleProposer], &msg.ClientRequest{Cmd: c, Attempt: attempt})
+		n.intake.push(&msg.ClientRequest{Cmd: c, Attempt: attempt})
 		outstanding = append(outstanding, attempt)
 		n.arm(w.timer, deadline)
 		select {

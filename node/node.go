@@ -44,6 +44,7 @@ type Node struct {
 	// without being applied twice.
 	incarnation string            // unique per Start: names this incarnation's waiters
 	waiters     *waiters          // the callers of Propose and Read waiting for answers
+	intake      *intake           // Propose's requests for the proposer
 	dispatchers []*loopDispatcher // one per role actor
 	seqMu       sync.Mutex
 	session     uint64 // renewed if the executors forget it
@@ -119,6 +120,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	// The waiter table needs the system and the wire's cluster id; the Book
 	// needs the table's functions: they reach it through n.
 	n.waiters = newWaiters(n.sys, n.incarnation)
+	n.intake = newIntake(func() { n.sys.Root.Send(n.local[msg.RoleProposer], proposer.Doorbell{}) })
 	bookOpts = append(bookOpts, remote.WithLocalWaiters(n.waiters.deliver, n.waiters.expose))
 	book, err := remote.NewBook(cfg.ID, cfg.Peers, bookOpts...)
 	if err != nil {
@@ -194,7 +196,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 				Status: n.observeProposer,
 				Batch:  func(k int) { n.metrics.batch.Observe(float64(k)) },
 				Commit: func(d time.Duration) { n.metrics.commit.Observe(d.Seconds()) },
-			})
+			}).WithIntake(n.intake)
 		}, roleMbox())},
 	}
 	sup := &supervisor{specs: specs, tick: cfg.TickInterval}

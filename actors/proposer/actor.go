@@ -26,6 +26,33 @@ type Actor struct {
 	failed  bool
 	last    Status
 	sent    map[uint64]time.Time // when this leader first proposed each slot in flight
+	intake  Intake
+	taken   []*msg.ClientRequest // reused buffer for the intake's requests
+}
+
+// Intake holds this replica's own client requests for the proposer to take,
+// so that a client does not wake the proposer for each one: a leader with its
+// window in use would only queue them. The proposer takes whatever is there
+// at every message it handles, and rings (a Doorbell in its mailbox) only
+// once enough wait for it to act on.
+type Intake interface {
+	// Take appends the waiting requests to dst, in arrival order, and
+	// empties the intake.
+	Take(dst []*msg.ClientRequest) []*msg.ClientRequest
+	// Want asks for a Doorbell once n requests, or bytes of them (0: no
+	// byte bound), wait; it reports whether that many already do, in which
+	// case no Doorbell comes and the caller takes them itself.
+	Want(n, bytes int) bool
+}
+
+// Doorbell tells the proposer that its Intake holds requests it asked for.
+type Doorbell struct{}
+
+// WithIntake makes the actor take client requests from in as well as from its
+// mailbox.
+func (a *Actor) WithIntake(in Intake) *Actor {
+	a.intake = in
+	return a
 }
 
 // Hooks let the replica observe the proposer; any of them may be nil. They
@@ -54,6 +81,17 @@ func (a *Actor) Receive(ctx actor.Context) {
 	if a.failed {
 		return
 	}
+	switch ctx.Message().(type) {
+	case *actor.Started: // a SystemMessage too; handled below
+	case *msg.Crash:
+		panic("proposer: injected crash")
+	case actor.AutoReceiveMessage, actor.SystemMessage:
+		return
+	}
+	// Requests that reached the intake before this message are handled
+	// before it, as if they had come through the mailbox: a Committed that
+	// frees the window then fills the slot with all of them.
+	out = a.takeRequests(out, false)
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		used, err := a.ballots.LoadBallot()
@@ -64,19 +102,17 @@ func (a *Actor) Receive(ctx actor.Context) {
 		}
 		a.core, a.saved = New(a.cfg, used, a.chosen.Last()), used
 	case *msg.Tick:
-		out = a.core.Tick()
+		out = append(out, a.core.Tick()...)
 	case *Campaign:
-		out = a.core.Campaign()
-	case *msg.Crash:
-		panic("proposer: injected crash")
-	case actor.AutoReceiveMessage, actor.SystemMessage:
-		return
+		out = append(out, a.core.Campaign()...)
+	case Doorbell:
 	case *msg.Committed:
-		out = a.core.Step(m)
+		out = append(out, a.core.Step(m)...)
 		a.committed(m.Commit)
 	default:
-		out = a.core.Step(m)
+		out = append(out, a.core.Step(m)...)
 	}
+	out = a.takeRequests(out, true)
 	if b := a.core.Ballot(); a.saved.Less(b) {
 		// Persist before send: no message with this ballot leaves before a
 		// restart is sure to pick a higher one.
@@ -90,6 +126,24 @@ func (a *Actor) Receive(ctx actor.Context) {
 	a.book.Send(ctx, out)
 	a.track(out)
 	a.publish()
+}
+
+// takeRequests steps the requests waiting in the intake; with rearm it then
+// tells the intake when to ring next.
+func (a *Actor) takeRequests(out []msg.Out, rearm bool) []msg.Out {
+	if a.intake == nil || a.core == nil {
+		return out
+	}
+	for {
+		a.taken = a.intake.Take(a.taken[:0])
+		if len(a.taken) > 0 {
+			out = append(out, a.core.StepRequests(a.taken)...)
+			clear(a.taken)
+		}
+		if !rearm || !a.intake.Want(a.core.RequestsWanted()) {
+			return out
+		}
+	}
 }
 
 // track notes when each slot was first proposed, for the commit latency.

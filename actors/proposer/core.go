@@ -468,13 +468,7 @@ func stepCandidate(c *Core, m any) {
 func stepLeader(c *Core, m any) {
 	switch m := m.(type) {
 	case *msg.ClientRequest:
-		if len(c.queue) >= c.cfg.MaxQueue {
-			c.reject(m, msg.RejectOverloaded)
-			return
-		}
-		c.queue = append(c.queue, m.Cmd)
-		c.queueBytes += batchSize(&m.Cmd)
-		c.attempts = append(c.attempts, m.Attempt)
+		c.enqueue(m)
 		c.propose()
 	case *msg.ReadRequest:
 		// Linearizable without the log: any write acknowledged before this
@@ -519,17 +513,74 @@ func stepLeader(c *Core, m any) {
 	}
 }
 
-// propose fills free slots of the window with batches of queued commands.
-// Batches grow on their own under load: while the eager slots are taken,
-// commands queue up, and the next slot takes as many as fit.
-func (c *Core) propose() {
-	eager, full := c.cfg.EagerSlots, c.cfg.FullBatch
+// enqueue queues a client's command for the next slot, or rejects it as
+// overloaded when MaxQueue commands already wait.
+func (c *Core) enqueue(m *msg.ClientRequest) {
+	if len(c.queue) >= c.cfg.MaxQueue {
+		c.reject(m, msg.RejectOverloaded)
+		return
+	}
+	c.queue = append(c.queue, m.Cmd)
+	c.queueBytes += batchSize(&m.Cmd)
+	c.attempts = append(c.attempts, m.Attempt)
+}
+
+// StepRequests handles client requests that arrived together, as Step would
+// one by one, except that a leader queues them all before it fills a slot:
+// requests taken in one go share a batch.
+func (c *Core) StepRequests(reqs []*msg.ClientRequest) []msg.Out {
+	if c.role != leader {
+		for _, m := range reqs {
+			c.step(c, m)
+		}
+		return c.flush()
+	}
+	for _, m := range reqs {
+		c.enqueue(m)
+	}
+	c.propose()
+	return c.flush()
+}
+
+// RequestsWanted says when client requests waiting outside the proposer
+// (node's intake) are worth waking it for: once n of them, or bytes of their
+// batchSize (0: no byte bound), are waiting. Below that the proposer would
+// only queue them, and takes them at its next message anyway (a Committed
+// that frees the window, a tick).
+func (c *Core) RequestsWanted() (n, bytes int) {
+	if c.role != leader {
+		return 1, 0 // forwarded or rejected at once
+	}
+	eager, full := c.batching()
+	if len(c.queue) >= c.cfg.MaxQueue ||
+		len(c.inflight) < min(eager, c.cfg.Window) {
+		return 1, 0
+	}
+	n = c.cfg.MaxQueue - len(c.queue) // overload is answered promptly
+	if len(c.inflight) < c.cfg.Window {
+		n = min(n, max(1, full-len(c.queue)))
+		bytes = max(1, c.cfg.MaxBatchBytes-c.queueBytes)
+	}
+	return n, bytes
+}
+
+// batching is EagerSlots and FullBatch with their defaults applied.
+func (c *Core) batching() (eager, full int) {
+	eager, full = c.cfg.EagerSlots, c.cfg.FullBatch
 	if eager <= 0 {
 		eager = 1
 	}
 	if full <= 0 || full > c.cfg.MaxBatch {
 		full = c.cfg.MaxBatch
 	}
+	return eager, full
+}
+
+// propose fills free slots of the window with batches of queued commands.
+// Batches grow on their own under load: while the eager slots are taken,
+// commands queue up, and the next slot takes as many as fit.
+func (c *Core) propose() {
+	eager, full := c.batching()
 	for len(c.queue) > 0 && len(c.inflight) < c.cfg.Window &&
 		(len(c.inflight) < eager || len(c.queue) >= full || c.queueBytes >= c.cfg.MaxBatchBytes) {
 		n, size := 0, 0
