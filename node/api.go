@@ -84,13 +84,27 @@ func ctxErr(ctx context.Context) error {
 // than a handful of attempts, so a slice beats a map.
 type attempts []uint32
 
-func (a *attempts) remove(at uint32) {
-	for i, x := range *a {
+// withOptions applies opts to c. Apart from Propose so that only calls with
+// options pay for c on the heap (the options see its address); inlined, it
+// would put every call's c there.
+//
+//go:noinline
+func withOptions(c msg.Command, opts []ProposeOption) msg.Command {
+	for _, o := range opts {
+		o(&c)
+	}
+	return c
+}
+
+// without returns a less the attempt at. (A method assigning through
+// *attempts made the caller's stack buffer escape: an allocation per call.)
+func (a attempts) without(at uint32) attempts {
+	for i, x := range a {
 		if x == at {
-			*a = append((*a)[:i], (*a)[i+1:]...)
-			return
+			return append(a[:i], a[i+1:]...)
 		}
 	}
+	return a
 }
 
 // Propose replicates cmd and returns once it is chosen and applied on this
@@ -105,8 +119,8 @@ func (n *Node) Propose(ctx context.Context, cmd []byte, opts ...ProposeOption) (
 	w := n.waiters.open()
 	defer n.waiters.close(w)
 	c := msg.Command{Origin: n.cfg.ID, Reply: w.ref, Data: append([]byte(nil), cmd...)}
-	for _, o := range opts {
-		o(&c)
+	if len(opts) > 0 {
+		c = withOptions(c, opts)
 	}
 	start := time.Now()
 	n.inflight.Add(1)
@@ -135,7 +149,7 @@ func (n *Node) Propose(ctx context.Context, cmd []byte, opts ...ProposeOption) (
 	// own proposer takes microseconds), which tell "not proposed" from
 	// "unknown".
 	timedOut := func() (Result, error) {
-		if r, ok := n.settle(w, &outstanding); ok {
+		if r, ok := n.settle(w, outstanding); ok {
 			return r, nil
 		}
 		return Result{}, expired(ctxErr(ctx))
@@ -176,7 +190,7 @@ func (n *Node) Propose(ctx context.Context, cmd []byte, opts ...ProposeOption) (
 				}
 				return Result{Slot: m.Slot, Rev: m.Rev, Data: m.Data}, nil
 			case *msg.Reject:
-				outstanding.remove(m.Attempt)
+				outstanding = outstanding.without(m.Attempt)
 				// Not proposed: wait for a leader, then try again.
 				if err := n.backoff(ctx, deadline, int(attempt)-1, changed); err != nil {
 					if r := m; r.Reason == msg.RejectOverloaded && len(outstanding) == 0 {
@@ -207,12 +221,12 @@ const settleTime = 50 * time.Millisecond
 // settle collects, for a short while, the answers of attempts still
 // outstanding when the deadline passed: a Result makes the call a success
 // after all; Rejects lower the count of attempts that may have been proposed.
-func (n *Node) settle(w *waiter, outstanding *attempts) (Result, bool) {
-	if len(*outstanding) == 0 {
+func (n *Node) settle(w *waiter, outstanding attempts) (Result, bool) {
+	if len(outstanding) == 0 {
 		return Result{}, false
 	}
 	resetTimer(w.timer, settleTime)
-	for len(*outstanding) > 0 {
+	for len(outstanding) > 0 {
 		select {
 		case m := <-w.ch:
 			switch m := m.(type) {
@@ -221,7 +235,7 @@ func (n *Node) settle(w *waiter, outstanding *attempts) (Result, bool) {
 					return Result{Slot: m.Slot, Rev: m.Rev, Data: m.Data}, true
 				}
 			case *msg.Reject:
-				outstanding.remove(m.Attempt)
+				outstanding = outstanding.without(m.Attempt)
 			}
 		case <-w.timer.C:
 			return Result{}, false

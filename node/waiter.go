@@ -67,7 +67,8 @@ func (t *waiters) open() *waiter {
 		w.timer.Stop()
 	}
 	w.key = t.next.Add(1)
-	w.ref = t.prefix + strconv.FormatUint(w.key, 36)
+	var buf [64]byte // one allocation (the string), not two
+	w.ref = string(strconv.AppendUint(append(buf[:0], t.prefix...), w.key, 36))
 	s := &t.shards[w.key%waiterShards]
 	s.mu.Lock()
 	s.m[w.key] = w
