@@ -145,7 +145,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	ticks := cfg.ticks
 	pcfg := proposer.Config{ID: cfg.ID, Replicas: ids, HeartbeatTicks: ticks(cfg.HeartbeatInterval),
 		ElectionTicks: ticks(cfg.ElectionTimeout), ResendTicks: ticks(cfg.ResendInterval),
-		Window: cfg.Window, MaxBatch: cfg.MaxBatch, MaxBatchBytes: cfg.MaxBatchBytes, MaxQueue: cfg.MaxQueue, MaxHops: 3}
+		Window: cfg.Window, HoldBatches: true, MaxBatch: cfg.MaxBatch, MaxBatchBytes: cfg.MaxBatchBytes, MaxQueue: cfg.MaxQueue, MaxHops: 3}
 	acfg := acceptor.Config{ID: cfg.ID, Learners: ids, LeaseTicks: ticks(cfg.LeaseTimeout)}
 	lcfg := learner.Config{ID: cfg.ID, Acceptors: ids, StallTicks: 2, ResendTicks: ticks(cfg.ResendInterval),
 		MaxCatchup: 4096, MaxCatchupBytes: 8 << 20}

@@ -62,7 +62,7 @@ func buildRole(role msg.Role, id msg.NodeID, ids []msg.NodeID, t timing, st stor
 			return nil, nil, err
 		}
 		cfg := proposer.Config{ID: id, Replicas: ids, HeartbeatTicks: t.heartbeat, ElectionTicks: t.election,
-			ResendTicks: t.resend, Window: t.window, MaxBatch: t.maxBatch, MaxBatchBytes: 4 << 20,
+			ResendTicks: t.resend, Window: t.window, HoldBatches: true, MaxBatch: t.maxBatch, MaxBatchBytes: 4 << 20,
 			MaxQueue: t.maxQueue, MaxHops: 3, Rand: rng}
 		return &proposerRole{c: proposer.New(cfg, used, st.Chosen().Last()), ballots: st.Proposer(), saved: used}, nil, nil
 	case msg.RoleAcceptor:

@@ -1,0 +1,104 @@
+package proposer
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/rsml-go/rsml/msg"
+)
+
+func holdCore(t *testing.T) *Core {
+	t.Helper()
+	cfg := testConfig(1)
+	cfg.EagerSlots, cfg.Window, cfg.MaxBatch, cfg.HoldBatches = 1, 4, 10, true
+	c := New(cfg, msg.Ballot{}, 0)
+	elect(t, c, nil)
+	return c
+}
+
+func cmds(k int) []*msg.ClientRequest {
+	var rs []*msg.ClientRequest
+	for range k {
+		rs = append(rs, &msg.ClientRequest{Cmd: msg.Command{Data: []byte("x")}})
+	}
+	return rs
+}
+
+// When the window empties, the next slot waits until as many commands are
+// queued as the chosen slot carried plus those that queued meanwhile: the
+// clients just answered come back, and all go in one slot.
+func TestHoldWaitsForTheAnsweredClients(t *testing.T) {
+	c := holdCore(t)
+	if got := slotSizes(c.StepRequests(cmds(4))); !slices.Equal(got, []int{4}) {
+		t.Fatalf("first slot %v, want one of 4 (nothing to hold for yet)", got)
+	}
+	c.StepRequests(cmds(2)) // queue behind the slot in flight
+	out := c.Step(&msg.Committed{Commit: 1, Ballot: c.Ballot(), Run: msg.Run{First: 1, Through: 1}})
+	if got := slotSizes(out); len(got) != 0 || !c.Holding() {
+		t.Fatalf("after the slot of 4 was chosen with 2 queued: slots %v, holding %v; want a hold", got, c.Holding())
+	}
+	if runs, _ := find[*msg.ChosenRun](out); len(runs) != 0 {
+		t.Fatal("a hold sent the chosen run on its own; the next Accept carries it")
+	}
+	if n, _ := c.RequestsWanted(); n != 4 {
+		t.Fatalf("holding for 6 with 2 queued: wanted %d requests, want 4", n)
+	}
+	if got := slotSizes(c.StepRequests(cmds(3))); len(got) != 0 {
+		t.Fatalf("5 of 6 queued: slots %v, want none", got)
+	}
+	out = c.StepRequests(cmds(1))
+	accepts, _ := find[*msg.Accept](out)
+	if got := slotSizes(out); !slices.Equal(got, []int{6}) || c.Holding() {
+		t.Fatalf("6 of 6 queued: slots %v, holding %v; want one slot of 6 and no hold", got, c.Holding())
+	}
+	if accepts[0].Chosen.Through != 1 {
+		t.Fatalf("the slot after a hold carries chosen run %+v, want through 1", accepts[0].Chosen)
+	}
+}
+
+// Release, or the next tick, ends a hold: what is queued goes, and learners
+// hear what was chosen even if nothing is queued.
+func TestHoldEndsAtReleaseOrTick(t *testing.T) {
+	c := holdCore(t)
+	c.StepRequests(cmds(5))
+	c.Step(&msg.Committed{Commit: 1, Ballot: c.Ballot(), Run: msg.Run{First: 1, Through: 1}})
+	c.StepRequests(cmds(2))
+	if !c.Holding() {
+		t.Fatal("no hold after the window emptied")
+	}
+	if got := slotSizes(c.Release()); !slices.Equal(got, []int{2}) || c.Holding() {
+		t.Fatalf("Release: slots %v, holding %v; want the 2 queued at once", got, c.Holding())
+	}
+	// A hold with nothing queued: the tick ends it and tells the learners.
+	c.Step(&msg.Committed{Commit: 2, Ballot: c.Ballot(), Run: msg.Run{First: 1, Through: 2}})
+	if !c.Holding() {
+		t.Fatal("no hold after the second slot was chosen")
+	}
+	out := c.Tick()
+	runs, to := find[*msg.ChosenRun](out)
+	if c.Holding() || len(runs) != 2 || runs[0].Run.Through != 2 || to[0].Role != msg.RoleLearner {
+		t.Fatalf("tick during an empty hold: holding %v, chosen runs %+v to %v; want the run through 2 to both other learners", c.Holding(), runs, to)
+	}
+}
+
+// A leader that loses its leadership drops the hold with the queue, and a
+// leader without HoldBatches never holds.
+func TestHoldEndsWithLeadershipAndIsOptIn(t *testing.T) {
+	c := holdCore(t)
+	c.StepRequests(cmds(3))
+	c.Step(&msg.Committed{Commit: 1, Ballot: c.Ballot(), Run: msg.Run{First: 1, Through: 1}})
+	c.Step(&msg.Heartbeat{From: 2, Ballot: msg.Ballot{Round: 99, ID: 2}})
+	if c.IsLeader() || c.Holding() {
+		t.Fatalf("deposed: leader %v holding %v", c.IsLeader(), c.Holding())
+	}
+
+	cfg := testConfig(1)
+	cfg.EagerSlots, cfg.Window, cfg.MaxBatch = 1, 4, 10
+	c = New(cfg, msg.Ballot{}, 0)
+	elect(t, c, nil)
+	c.StepRequests(cmds(3))
+	c.StepRequests(cmds(1))
+	if got := slotSizes(c.Step(&msg.Committed{Commit: 1})); !slices.Equal(got, []int{1}) || c.Holding() {
+		t.Fatalf("without HoldBatches: slots %v, holding %v; want the queued command at once", got, c.Holding())
+	}
+}
