@@ -149,9 +149,11 @@ func (n *Node) Propose(ctx context.Context, cmd []byte, opts ...ProposeOption) (
 	// own proposer takes microseconds), which tell "not proposed" from
 	// "unknown".
 	timedOut := func() (Result, error) {
-		if r, ok := n.settle(w, outstanding); ok {
+		r, rest, ok := n.settle(w, outstanding)
+		if ok {
 			return r, nil
 		}
+		outstanding = rest
 		return Result{}, expired(ctxErr(ctx))
 	}
 	for attempt := uint32(1); ; attempt++ {
@@ -221,9 +223,12 @@ const settleTime = 50 * time.Millisecond
 // settle collects, for a short while, the answers of attempts still
 // outstanding when the deadline passed: a Result makes the call a success
 // after all; Rejects lower the count of attempts that may have been proposed.
-func (n *Node) settle(w *waiter, outstanding attempts) (Result, bool) {
+//
+// It returns the attempts still unanswered: the caller's answer ("not
+// proposed" or "unknown") depends on them.
+func (n *Node) settle(w *waiter, outstanding attempts) (Result, attempts, bool) {
 	if len(outstanding) == 0 {
-		return Result{}, false
+		return Result{}, outstanding, false
 	}
 	resetTimer(w.timer, settleTime)
 	for len(outstanding) > 0 {
@@ -232,16 +237,16 @@ func (n *Node) settle(w *waiter, outstanding attempts) (Result, bool) {
 			switch m := m.(type) {
 			case *msg.Result:
 				if m.Err == "" {
-					return Result{Slot: m.Slot, Rev: m.Rev, Data: m.Data}, true
+					return Result{Slot: m.Slot, Rev: m.Rev, Data: m.Data}, outstanding, true
 				}
 			case *msg.Reject:
 				outstanding = outstanding.without(m.Attempt)
 			}
 		case <-w.timer.C:
-			return Result{}, false
+			return Result{}, outstanding, false
 		}
 	}
-	return Result{}, false
+	return Result{}, outstanding, false
 }
 
 // backoff waits before retrying a request that was turned away: until the

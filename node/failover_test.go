@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -62,4 +63,21 @@ func TestFailoverTime(t *testing.T) {
 	t.Logf("failover over %d leader stops: min %v, median %v, p90 %v, max %v", rounds,
 		times[0], times[rounds/2], times[rounds*9/10], times[rounds-1])
 	tc.checkSameSequence()
+}
+
+// A call whose deadline passes with an attempt out, when that attempt is then
+// rejected while the call settles, was certainly not proposed: ErrNoLeader,
+// not ErrIndeterminate. (A settle that counted the rejects on a copy of the
+// attempt list answered ErrIndeterminate every time.)
+func TestSettledRejectMeansNotProposed(t *testing.T) {
+	tc := startCluster(t, 3, Config{ElectionTimeout: time.Minute, HeartbeatInterval: 50 * time.Millisecond})
+	n := tc.Node(tc.IDs()[0])
+	for i := range 50 {
+		ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Millisecond))
+		_, err := n.Put(ctx, "k", []byte("x"), kv.Cond{})
+		cancel()
+		if !errors.Is(err, ErrNoLeader) {
+			t.Fatalf("call %d, its only attempt rejected (no leader anywhere): %v, want ErrNoLeader", i, err)
+		}
+	}
 }

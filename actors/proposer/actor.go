@@ -2,7 +2,6 @@ package proposer
 
 import (
 	"log/slog"
-	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -34,7 +33,6 @@ type Actor struct {
 	holdTimer *time.Timer   // ends a hold of the core (HoldBatches)
 	holdGen   uint64        // numbers holds, so that a late timer ends no later one
 	holdArmed bool
-	timerGen  atomic.Uint64 // holdGen, for the timer's goroutine
 }
 
 // releaseHold is the hold timer's message; gen names the hold it ends.
@@ -64,13 +62,9 @@ func (a *Actor) armHold(ctx actor.Context) {
 	}
 	a.holdGen++
 	gen, self, root := a.holdGen, ctx.Self(), ctx.ActorSystem().Root
-	d := a.holdFor()
-	a.timerGen.Store(gen)
-	if a.holdTimer == nil {
-		a.holdTimer = time.AfterFunc(d, func() { root.Send(self, releaseHold{gen: a.timerGen.Load()}) })
-	} else {
-		a.holdTimer.Reset(d)
-	}
+	// A timer per hold, carrying its hold's number: one timer re-armed
+	// would name the current hold even when it fired for an earlier one.
+	a.holdTimer = time.AfterFunc(a.holdFor(), func() { root.Send(self, releaseHold{gen: gen}) })
 }
 
 // Intake holds this replica's own client requests for the proposer to take,

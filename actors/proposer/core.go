@@ -381,23 +381,34 @@ func (c *Core) committed(m *msg.Committed) {
 		return
 	}
 	if c.role == leader {
-		freed := 0
+		local, remote := 0, 0 // commands freed, from our clients and from other replicas'
 		for s, f := range c.inflight {
 			if s <= commit {
 				if f.value != nil {
-					freed += len(f.value.Cmds)
+					for i := range f.value.Cmds {
+						if f.value.Cmds[i].Origin == c.cfg.ID {
+							local++
+						} else {
+							remote++
+						}
+					}
 				}
 				delete(c.inflight, s)
 			}
 		}
-		if c.cfg.HoldBatches && len(c.inflight) == 0 && freed > 0 {
+		if c.cfg.HoldBatches && len(c.inflight) == 0 && local > 0 {
+			// Only our own clients are answered at once: another replica's
+			// hear their answer after its learner does, and then a network
+			// hop away; waiting for them would mostly run out the timer.
 			_, full := c.batching()
-			c.holdTarget = min(freed+len(c.queue), full)
+			c.holdTarget = min(local+len(c.queue), full, c.cfg.MaxQueue)
 		}
 		c.propose()
-		if c.holdTarget > 0 {
+		if c.holdTarget > 0 && remote == 0 {
 			// The slot we are about to open carries the chosen run; if
-			// none opens before Release, Release tells the learners.
+			// none opens before Release, Release tells the learners. With
+			// commands of other replicas in the chosen slots their
+			// learners hear it now: their clients are waiting for it.
 			return
 		}
 		if c.chosen.Through > c.shipped {
@@ -591,8 +602,14 @@ func (c *Core) StepRequests(reqs []*msg.ClientRequest) []msg.Out {
 		}
 		return c.flush()
 	}
+	_, full := c.batching()
 	for _, m := range reqs {
 		c.enqueue(m)
+		if len(c.queue) >= full || c.queueBytes >= c.cfg.MaxBatchBytes {
+			// A full batch leaves now, as it would one request at a time,
+			// so that MaxQueue turns away no more than it would then.
+			c.propose()
+		}
 	}
 	c.propose()
 	return c.flush()

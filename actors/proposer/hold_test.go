@@ -16,10 +16,14 @@ func holdCore(t *testing.T) *Core {
 	return c
 }
 
-func cmds(k int) []*msg.ClientRequest {
+// cmds makes k requests from clients of replica 1 (the leader in these
+// tests).
+func cmds(k int) []*msg.ClientRequest { return cmdsFrom(1, k) }
+
+func cmdsFrom(origin msg.NodeID, k int) []*msg.ClientRequest {
 	var rs []*msg.ClientRequest
 	for range k {
-		rs = append(rs, &msg.ClientRequest{Cmd: msg.Command{Data: []byte("x")}})
+		rs = append(rs, &msg.ClientRequest{Cmd: msg.Command{Origin: origin, Reply: "w", Data: []byte("x")}})
 	}
 	return rs
 }
@@ -100,5 +104,44 @@ func TestHoldEndsWithLeadershipAndIsOptIn(t *testing.T) {
 	c.StepRequests(cmds(1))
 	if got := slotSizes(c.Step(&msg.Committed{Commit: 1})); !slices.Equal(got, []int{1}) || c.Holding() {
 		t.Fatalf("without HoldBatches: slots %v, holding %v; want the queued command at once", got, c.Holding())
+	}
+}
+
+// Commands of other replicas' clients neither count towards a hold (their
+// clients hear their answer only after their own learner, then a network hop
+// away) nor wait for it to tell their learners: the chosen run goes at once.
+func TestHoldCountsOnlyOwnClients(t *testing.T) {
+	c := holdCore(t)
+	c.StepRequests(cmdsFrom(2, 5))
+	out := c.Step(&msg.Committed{Commit: 1, Ballot: c.Ballot(), Run: msg.Run{First: 1, Through: 1}})
+	if c.Holding() {
+		t.Fatal("held for another replica's clients")
+	}
+	if runs, _ := find[*msg.ChosenRun](out); len(runs) != 2 {
+		t.Fatalf("%d chosen runs after a slot of another replica's commands, want one per other learner", len(runs))
+	}
+	// Mixed: the hold waits for our 2 only, and the other replica's
+	// learner hears at once.
+	c.StepRequests(append(cmds(2), cmdsFrom(3, 4)...))
+	out = c.Step(&msg.Committed{Commit: 2, Ballot: c.Ballot(), Run: msg.Run{First: 1, Through: 2}})
+	runs, _ := find[*msg.ChosenRun](out)
+	if n, _ := c.RequestsWanted(); !c.Holding() || n != 2 || len(runs) != 2 {
+		t.Fatalf("mixed slot: holding %v for %d, %d chosen runs; want a hold for our 2 and the run sent", c.Holding(), n, len(runs))
+	}
+}
+
+// A hold never waits for more than MaxQueue commands: the queue could not
+// reach it, and clients would be turned away with the window empty.
+func TestHoldStaysWithinMaxQueue(t *testing.T) {
+	cfg := testConfig(1)
+	cfg.EagerSlots, cfg.Window, cfg.MaxBatch, cfg.MaxQueue, cfg.HoldBatches = 1, 4, 10, 5, true
+	c := New(cfg, msg.Ballot{}, 0)
+	elect(t, c, nil)
+	c.StepRequests(cmds(5))
+	c.StepRequests(cmds(5))
+	c.Step(&msg.Committed{Commit: 1, Ballot: c.Ballot(), Run: msg.Run{First: 1, Through: 1}})
+	out := c.StepRequests(cmds(3))
+	if rej, _ := find[*msg.Reject](out); len(rej) != 0 || c.Holding() {
+		t.Fatalf("hold with MaxQueue 5: %d rejected, holding %v; want the 5 queued to leave", len(rej), c.Holding())
 	}
 }

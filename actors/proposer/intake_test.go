@@ -72,3 +72,28 @@ func TestRequestsWanted(t *testing.T) {
 	c.StepRequests(slices.Repeat([]*msg.ClientRequest{one}, 15))
 	check("window full, queue at MaxQueue (rejects at once)", 1, 0)
 }
+
+// Requests taken together are turned away as overloaded no more often than
+// the same requests one at a time: full batches leave as they fill. (Queued
+// all before the first slot, 25 requests with MaxQueue 12 lost 13.)
+func TestStepRequestsOverloadAsOneByOne(t *testing.T) {
+	mk := func() *Core {
+		cfg := testConfig(1)
+		cfg.EagerSlots, cfg.Window, cfg.MaxBatch, cfg.MaxQueue = 1, 4, 10, 12
+		c := New(cfg, msg.Ballot{}, 0)
+		elect(t, c, nil)
+		return c
+	}
+	rejects := func(out []msg.Out) int { r, _ := find[*msg.Reject](out); return len(r) }
+	for _, k := range []int{25, 45} {
+		one, together := mk(), mk()
+		n1 := 0
+		for _, r := range cmds(k) {
+			n1 += rejects(one.Step(r))
+		}
+		n2 := rejects(together.StepRequests(cmds(k)))
+		if n2 > n1 {
+			t.Fatalf("%d requests: %d overloaded taken together, %d one by one", k, n2, n1)
+		}
+	}
+}
