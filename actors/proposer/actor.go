@@ -40,7 +40,7 @@ type releaseHold struct{ gen uint64 }
 
 // holdFor is how long a hold may last: about one commit latency, which is
 // what a command answered just too late for the slot would otherwise wait
-// for it to be chosen. (Half and twice that measured worse at 64 clients,
+// for it to be chosen. (Half and twice that did no better at 64 clients,
 // over TCP and in memory.) The bounds keep a stray measurement from making
 // it useless or long.
 func (a *Actor) holdFor() time.Duration {

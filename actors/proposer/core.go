@@ -411,16 +411,21 @@ func (c *Core) committed(m *msg.Committed) {
 			// learners hear it now: their clients are waiting for it.
 			return
 		}
-		if c.chosen.Through > c.shipped {
-			// No Accept carried it: tell the other learners now, or they
-			// would wait for the next heartbeat to apply.
-			c.shipped = c.chosen.Through
-			run := &msg.ChosenRun{From: c.cfg.ID, Ballot: c.ballot, Run: c.chosen}
-			for _, id := range c.cfg.Replicas {
-				if id != c.cfg.ID {
-					c.send(id, msg.RoleLearner, run)
-				}
-			}
+		c.shipChosen()
+	}
+}
+
+// shipChosen tells the other learners the chosen run if no Accept carried
+// it, or they would wait for the next heartbeat to apply.
+func (c *Core) shipChosen() {
+	if c.chosen.Through <= c.shipped {
+		return
+	}
+	c.shipped = c.chosen.Through
+	run := &msg.ChosenRun{From: c.cfg.ID, Ballot: c.ballot, Run: c.chosen}
+	for _, id := range c.cfg.Replicas {
+		if id != c.cfg.ID {
+			c.send(id, msg.RoleLearner, run)
 		}
 	}
 }
@@ -569,15 +574,7 @@ func (c *Core) release() {
 		return
 	}
 	c.propose()
-	if c.chosen.Through > c.shipped {
-		c.shipped = c.chosen.Through
-		run := &msg.ChosenRun{From: c.cfg.ID, Ballot: c.ballot, Run: c.chosen}
-		for _, id := range c.cfg.Replicas {
-			if id != c.cfg.ID {
-				c.send(id, msg.RoleLearner, run)
-			}
-		}
-	}
+	c.shipChosen()
 }
 
 // enqueue queues a client's command for the next slot, or rejects it as
