@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -31,6 +32,7 @@ type fakeEntry struct {
 type seen struct {
 	method, path, query string
 	header              http.Header
+	body                []byte
 }
 
 // fakeNode is one replica of the fake cluster, serving the HTTP API
@@ -149,12 +151,15 @@ func (f *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	escaped, ok := strings.CutPrefix(path, "/v1/kv/")
-	if !ok {
+	scriptOnly := path == "/v1/txn" || path == "/v1/kv" // canned answers only
+	if !ok && !scriptOnly {
 		writeErr(w, http.StatusNotFound, "not_found", "no such path")
 		return
 	}
+	body, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body))
 	f.mu.Lock()
-	f.kv = append(f.kv, seen{method: r.Method, path: path, query: r.URL.RawQuery, header: r.Header.Clone()})
+	f.kv = append(f.kv, seen{method: r.Method, path: path, query: r.URL.RawQuery, header: r.Header.Clone(), body: body})
 	var h http.HandlerFunc
 	if len(f.script) > 0 {
 		h, f.script = f.script[0], f.script[1:]
@@ -162,6 +167,10 @@ func (f *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Unlock()
 	if h != nil {
 		h(w, r)
+		return
+	}
+	if scriptOnly {
+		writeErr(w, http.StatusNotFound, "not_found", "the fake serves "+path+" from its script only")
 		return
 	}
 	key, err := url.PathUnescape(escaped)

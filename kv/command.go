@@ -11,13 +11,18 @@ const (
 	opPut    op = 1
 	opDelete op = 2
 	opGet    op = 3
+	opTxn    op = 4 // a transaction (txn.go)
+	opList   op = 5 // a prefix listing, a query only (list.go)
 )
 
 // cmdOverhead covers a command's array, op, length prefixes and a condition,
 // so a builder allocates its output once.
 const cmdOverhead = 24
 
-var errEmptyKey = errors.New("empty key")
+var (
+	errEmptyKey   = errors.New("empty key")
+	errNotCommand = errors.New("a list is a query: it cannot go through the log")
+)
 
 // command is a decoded command or query. Layouts (msgpack arrays; the
 // condition's fields are omitted when unconditional):
@@ -26,11 +31,15 @@ var errEmptyKey = errors.New("empty key")
 //	delete: [2, key, cond...]
 //	get:    [3, key]
 //	cond:   [1, rev] | [2] (exists) | [3] (absent)
+//	txn:    [4, [compare...], [then op...], [else op...]]  (txn.go)
+//	list:   [5, prefix, start after, limit]               (list.go)
 type command struct {
 	op    op
 	key   string
 	value []byte
 	cond  Cond
+	txn   *Txn         // opTxn
+	list  *ListRequest // opList
 }
 
 // Put builds a command that sets key to value. A nil value is stored as an
@@ -96,6 +105,27 @@ func slowDecodeCommand(b []byte) (command, error) {
 			return
 		}
 		o := d.uint()
+		switch {
+		case d.err != nil:
+			return
+		case (o == uint64(opTxn) || o == uint64(opList)) && n != 4:
+			c.op = op(o) // refused in the shape of its kind
+			d.fail(fmt.Errorf("op %d with %d fields", o, n))
+			return
+		case o == uint64(opTxn):
+			c.op = opTxn
+			c.txn = decodeTxn(d)
+			return
+		case o == uint64(opList):
+			c.op = opList
+			c.list = &ListRequest{Prefix: d.str(), StartAfter: d.str()}
+			limit := d.uint()
+			if d.err == nil && (limit < 1 || limit > MaxListLimit) {
+				d.fail(fmt.Errorf("list limit %d: want 1 to %d", limit, MaxListLimit))
+			}
+			c.list.Limit = int(limit)
+			return
+		}
 		c.key = d.str()
 		rest := n - 2
 		switch {
@@ -122,7 +152,7 @@ func slowDecodeCommand(b []byte) (command, error) {
 		}
 	})
 	if err != nil {
-		return command{}, err
+		return command{op: c.op}, err
 	}
 	return c, nil
 }

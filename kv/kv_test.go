@@ -138,7 +138,7 @@ func TestWrite(t *testing.T) {
 					t.Fatalf("setup %d: %+v", i, r)
 				}
 			}
-			before, beforeLen := s.Digest(), s.Len()
+			before, beforeLen := content(s), s.Len()
 
 			got := apply(t, s, rev, tc.cmd)
 			if got != tc.want {
@@ -153,7 +153,7 @@ func TestWrite(t *testing.T) {
 			if g := s.Get("k"); !equalGet(g, tc.wantKey) {
 				t.Errorf("Get(k) = %+v, want %+v", g, tc.wantKey)
 			}
-			if changed := s.Digest() != before || s.Len() != beforeLen; changed == tc.unchanged {
+			if changed := content(s) != before || s.Len() != beforeLen; changed == tc.unchanged {
 				t.Errorf("state changed = %v, want %v", changed, !tc.unchanged)
 			}
 		})
@@ -244,7 +244,7 @@ func TestBadCommand(t *testing.T) {
 			}
 			s := New()
 			apply(t, s, 1, Put("k", []byte("old")))
-			before := s.Digest()
+			before := content(s)
 
 			got := apply(t, s, rev, tc.cmd)
 			if got.Err == "" || got.OK || got.Deleted || got.Rev != rev {
@@ -253,7 +253,7 @@ func TestBadCommand(t *testing.T) {
 			if err := got.Error(); !errors.Is(err, ErrBadCommand) {
 				t.Errorf("Error() = %v, want ErrBadCommand", err)
 			}
-			if s.Digest() != before || !equalGet(s.Get("k"), found("old", 1)) {
+			if content(s) != before || !equalGet(s.Get("k"), found("old", 1)) {
 				t.Errorf("state changed")
 			}
 			if tc.read {
@@ -303,14 +303,14 @@ func TestReadRefusesWrites(t *testing.T) {
 func TestApplyGet(t *testing.T) {
 	s := New()
 	apply(t, s, 1, Put("k", []byte("v")))
-	before := s.Digest()
+	before := content(s)
 	for key, want := range map[string]GetResult{"k": found("v", 1), "x": {}} {
 		g, err := DecodeGet(s.Apply(2, Get(key)))
 		if err != nil || !equalGet(g, want) {
 			t.Errorf("Apply(Get(%q)) = %+v, %v; want %+v", key, g, err, want)
 		}
 	}
-	if s.Digest() != before {
+	if content(s) != before {
 		t.Error("Get changed the state")
 	}
 }
@@ -436,7 +436,8 @@ func TestSnapshotRoundTrip(t *testing.T) {
 				if g := read(t, dst, "stale"); g.Found {
 					t.Errorf("%s: restore kept a key the snapshot lacks", name)
 				}
-				for _, it := range src.sorted() {
+				items, _ := src.sorted()
+				for _, it := range items {
 					if g := read(t, dst, it.key); !equalGet(g, read(t, src, it.key)) {
 						t.Fatalf("%s: key %q differs", name, it.key)
 					}
@@ -447,6 +448,17 @@ func TestSnapshotRoundTrip(t *testing.T) {
 			}
 		})
 	}
+}
+
+// content is the digest of the keys alone: what a command that fails or
+// only reads must leave unchanged, while the last rev still advances.
+func content(s *Store) uint64 {
+	items, _ := s.sorted()
+	var sum uint64
+	for _, it := range items {
+		sum = digestEntry(sum, it.key, it.entry)
+	}
+	return sum
 }
 
 func TestDigest(t *testing.T) {
@@ -472,17 +484,40 @@ func TestDigest(t *testing.T) {
 	if d.Digest() == e.Digest() {
 		t.Error("entry boundary shift not detected")
 	}
+	f := New()
+	apply(t, f, 1, Put("k", []byte("v")))
+	apply(t, f, 2, Delete("absent"))
+	if f.Digest() == a.Digest() || content(f) != content(a) {
+		t.Error("same keys at another last rev: the digest must differ")
+	}
 }
 
 // craftSnapshot encodes entries as Snapshot would, without Snapshot's checks,
-// so tests can produce well-formed but invalid snapshots.
+// so tests can produce well-formed but invalid snapshots. Version 1 has no
+// rev field; rev 0 in a later version means the highest rev of the entries.
 func craftSnapshot(t *testing.T, magic string, version int, entries []item, sum func(uint64) uint64) []byte {
+	return craftSnapshotRev(t, magic, version, 0, entries, sum)
+}
+
+func craftSnapshotRev(t *testing.T, magic string, version int, rev uint64, entries []item, sum func(uint64) uint64) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	e := encoder{e: msgpack.NewEncoder(&buf)}
-	e.arrayLen(4)
+	if version == 1 {
+		e.arrayLen(4)
+	} else {
+		e.arrayLen(5)
+	}
 	e.str(magic)
 	e.uint(uint64(version))
+	if rev == 0 {
+		for _, it := range entries {
+			rev = max(rev, it.rev)
+		}
+	}
+	if version != 1 {
+		e.uint(rev)
+	}
 	e.arrayLen(len(entries))
 	var crc uint64
 	for _, it := range entries {
@@ -491,6 +526,9 @@ func craftSnapshot(t *testing.T, magic string, version int, entries []item, sum 
 		e.uint(it.rev)
 		e.bin(it.value)
 		crc = digestEntry(crc, it.key, it.entry)
+	}
+	if version != 1 {
+		crc = digestRev(crc, rev)
 	}
 	e.uint(sum(crc))
 	if e.err != nil {
@@ -510,18 +548,24 @@ func TestRestoreCorrupt(t *testing.T) {
 	ab := []item{{"a", entry{1, []byte("x")}}, {"b", entry{2, []byte("y")}}}
 
 	bad := map[string][]byte{
-		"nil":           nil,
-		"junk":          []byte("not a snapshot at all"),
-		"command":       Put("k", []byte("v")),
-		"trailing":      append(bytes.Clone(snap), 0xc0),
-		"wrong magic":   craftSnapshot(t, "other", snapVersion, ab, same),
-		"version 2":     craftSnapshot(t, snapMagic, 2, ab, same),
-		"bad checksum":  craftSnapshot(t, snapMagic, snapVersion, ab, func(c uint64) uint64 { return c + 1 }),
-		"unsorted":      craftSnapshot(t, snapMagic, snapVersion, []item{ab[1], ab[0]}, same),
-		"duplicate key": craftSnapshot(t, snapMagic, snapVersion, []item{ab[0], ab[0]}, same),
-		"empty key":     craftSnapshot(t, snapMagic, snapVersion, []item{{"", entry{1, []byte("x")}}}, same),
-		"rev 0":         craftSnapshot(t, snapMagic, snapVersion, []item{{"a", entry{0, []byte("x")}}}, same),
-		"huge count":    {0x94, 0xa7, 'r', 's', 'm', 'l', '.', 'k', 'v', 0x01, 0xdd, 0xff, 0xff, 0xff, 0xff},
+		"nil":         nil,
+		"junk":        []byte("not a snapshot at all"),
+		"command":     Put("k", []byte("v")),
+		"trailing":    append(bytes.Clone(snap), 0xc0),
+		"wrong magic": craftSnapshot(t, "other", snapVersion, ab, same),
+		"version 3":   craftSnapshot(t, snapMagic, 3, ab, same),
+		"version 1 with a rev": func() []byte {
+			b := craftSnapshot(t, snapMagic, snapVersion, ab, same)
+			b[len(snapMagic)+2] = 1 // the version byte after [array, magic]
+			return b
+		}(),
+		"rev below an entry's": craftSnapshotRev(t, snapMagic, snapVersion, 1, ab, same),
+		"bad checksum":         craftSnapshot(t, snapMagic, snapVersion, ab, func(c uint64) uint64 { return c + 1 }),
+		"unsorted":             craftSnapshot(t, snapMagic, snapVersion, []item{ab[1], ab[0]}, same),
+		"duplicate key":        craftSnapshot(t, snapMagic, snapVersion, []item{ab[0], ab[0]}, same),
+		"empty key":            craftSnapshot(t, snapMagic, snapVersion, []item{{"", entry{1, []byte("x")}}}, same),
+		"rev 0":                craftSnapshot(t, snapMagic, snapVersion, []item{{"a", entry{0, []byte("x")}}}, same),
+		"huge count":           {0x94, 0xa7, 'r', 's', 'm', 'l', '.', 'k', 'v', 0x01, 0xdd, 0xff, 0xff, 0xff, 0xff},
 	}
 	for i := range len(snap) {
 		bad[fmt.Sprintf("truncated to %d", i)] = snap[:i]
@@ -603,6 +647,10 @@ func TestConcurrentReads(t *testing.T) {
 }
 
 func FuzzApply(f *testing.F) {
+	txn, _ := Txn{If: []Compare{{"k", IfRev(1)}, {"x", IfAbsent()}}, Then: []Op{PutOp("k", []byte("w")), GetOp("k"), DeleteOp("x")},
+		Else: []Op{GetOp("k")}}.Encode()
+	readTxn, _ := Txn{If: []Compare{{"k", IfExists()}}, Then: []Op{GetOp("k")}}.Encode()
+	listQuery, _ := ListRequest{Prefix: "k", StartAfter: "a", Limit: 3}.Encode()
 	for _, seed := range [][]byte{
 		Put("k", []byte("v")), Put("k", nil), Put("other", []byte{0, 1, 2}),
 		PutIf("k", []byte("v"), IfRev(1)), PutIf("k", []byte("v"), IfRev(math.MaxUint64)),
@@ -612,37 +660,55 @@ func FuzzApply(f *testing.F) {
 		{0x93, 0x01, 0xa1, 'k', 0xc6, 0xff, 0xff, 0xff, 0xff},
 		{0xdd, 0xff, 0xff, 0xff, 0xff},
 		encodeWrite(WriteResult{Rev: 1, OK: true}), encodeGet(found("v", 1)),
+		txn, readTxn, listQuery, {0x94, 0x04, 0x90, 0x90, 0x90}, {0x94, 0x04, 0xdd, 0xff, 0xff, 0xff, 0xff},
 	} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, cmd []byte) {
 		s := New()
 		apply(t, s, 1, Put("k", []byte("v")))
-		before := s.Digest()
+		before := content(s)
 
 		out := s.Apply(2, cmd)
+		if s.Rev() != 2 {
+			t.Fatalf("store rev %d after Apply(2)", s.Rev())
+		}
 		if w, err := DecodeWrite(out); err == nil {
 			if w.Rev != 2 {
 				t.Fatalf("result rev %d, want 2", w.Rev)
 			}
-			if w.Err != "" && (w.OK || s.Digest() != before) {
+			if w.Err != "" && (w.OK || content(s) != before) {
 				t.Fatalf("error result %+v changed the state or says OK", w)
 			}
-			if !w.OK && s.Digest() != before {
+			if !w.OK && content(s) != before {
 				t.Fatalf("failed write %+v changed the state", w)
 			}
+		} else if tr, terr := DecodeTxn(out); terr == nil {
+			if tr.Rev != 2 {
+				t.Fatalf("txn result rev %d, want 2", tr.Rev)
+			}
+			if tr.Err != "" && (tr.Succeeded || len(tr.Results) > 0 || content(s) != before) {
+				t.Fatalf("refused txn %+v changed the state or has results", tr)
+			}
 		} else if _, gerr := DecodeGet(out); gerr != nil {
-			t.Fatalf("Apply returned neither a write nor a get result: %v / %v", err, gerr)
-		} else if s.Digest() != before {
+			t.Fatalf("Apply returned neither a write, a txn nor a get result: %v / %v / %v", err, terr, gerr)
+		} else if content(s) != before {
 			t.Fatal("a get changed the state")
 		}
 
+		after := s.Digest()
 		if b, err := s.Read(cmd); err == nil {
-			if _, err := DecodeGet(b); err != nil {
-				t.Fatalf("Read result: %v", err)
+			_, gerr := DecodeGet(b)
+			_, terr := DecodeTxn(b)
+			_, lerr := DecodeList(b)
+			if gerr != nil && terr != nil && lerr != nil {
+				t.Fatalf("Read result decodes as nothing: %v / %v / %v", gerr, terr, lerr)
 			}
 		} else if b != nil {
 			t.Fatal("Read returned bytes with an error")
+		}
+		if s.Digest() != after {
+			t.Fatal("Read changed the state")
 		}
 	})
 }

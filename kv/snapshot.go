@@ -7,25 +7,28 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/tidwall/btree"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
 // The snapshot is one msgpack array:
 //
-//	[magic, version, [[key, rev, value], ...], checksum]
+//	[magic, 2, rev, [[key, rev, value], ...], checksum]
 //
 // with keys strictly ascending, so equal states give equal bytes on every
 // replica, and checksum = the state's Digest, so corruption is caught before
-// the state is replaced.
+// the state is replaced. Version 1, written before the store kept its last
+// rev, lacks the rev (and its checksum covers only the entries); it is still
+// read, with the highest rev of its entries as the last rev.
 const (
 	snapMagic   = "rsml.kv"
-	snapVersion = 1
+	snapVersion = 2
 )
 
 // Snapshot writes the whole state to w. It holds the read lock only while
 // copying the entry list, not while writing.
 func (s *Store) Snapshot(w io.Writer) error {
-	items := s.sorted()
+	items, rev := s.sorted()
 
 	// msgpack writes byte by byte; give it a buffer unless w already is one.
 	var buf *bufio.Writer
@@ -34,9 +37,10 @@ func (s *Store) Snapshot(w io.Writer) error {
 		w = buf
 	}
 	e := encoder{e: msgpack.NewEncoder(w)}
-	e.arrayLen(4)
+	e.arrayLen(5)
 	e.str(snapMagic)
 	e.uint(snapVersion)
+	e.uint(rev)
 	e.arrayLen(len(items))
 	var sum uint64
 	for _, it := range items {
@@ -46,7 +50,7 @@ func (s *Store) Snapshot(w io.Writer) error {
 		e.bin(it.value)
 		sum = digestEntry(sum, it.key, it.entry)
 	}
-	e.uint(sum)
+	e.uint(digestRev(sum, rev))
 	if e.err == nil && buf != nil {
 		e.err = buf.Flush()
 	}
@@ -60,42 +64,49 @@ func (s *Store) Snapshot(w io.Writer) error {
 // hold exactly one snapshot. The snapshot is decoded and verified in full
 // before anything is replaced, so on error the store keeps its old state.
 func (s *Store) Restore(r io.Reader) error {
-	m, err := readSnapshot(r)
+	m, tree, rev, err := readSnapshot(r)
 	if err != nil {
 		return fmt.Errorf("%w: snapshot: %w", ErrMalformed, err)
 	}
 	s.mu.Lock()
-	s.m = m
+	s.m, s.tree, s.rev = m, tree, rev
 	s.mu.Unlock()
 	return nil
 }
 
-func readSnapshot(r io.Reader) (map[string]*entry, error) {
+func readSnapshot(r io.Reader) (map[string]*item, *btree.BTreeG[*item], uint64, error) {
 	dec := msgpack.NewDecoder(r)
 	d := decoder{d: dec}
 	if br, ok := r.(*bytes.Reader); ok {
 		d.r = br // read directly by msgpack, so its Len is exact
 	}
-	if n := d.arrayLen(); d.err == nil && n != 4 {
-		return nil, fmt.Errorf("snapshot has %d fields", n)
+	fields := d.arrayLen()
+	if d.err == nil && fields != 4 && fields != 5 {
+		return nil, nil, 0, fmt.Errorf("snapshot has %d fields", fields)
 	}
 	if magic := d.str(); d.err == nil && magic != snapMagic {
-		return nil, errors.New("not a kv snapshot")
+		return nil, nil, 0, errors.New("not a kv snapshot")
 	}
-	if v := d.uint(); d.err == nil && v != snapVersion {
-		return nil, fmt.Errorf("unsupported snapshot version %d", v)
+	version := d.uint()
+	if d.err == nil && !(version == 1 && fields == 4 || version == snapVersion && fields == 5) {
+		return nil, nil, 0, fmt.Errorf("unsupported snapshot version %d with %d fields", version, fields)
+	}
+	var rev uint64
+	if version == snapVersion {
+		rev = d.uint()
 	}
 	count := d.arrayLen()
 	if d.err == nil && count < 0 {
-		return nil, errors.New("nil entry list")
+		return nil, nil, 0, errors.New("nil entry list")
 	}
 	// count is untrusted until the checksum matches: presize modestly.
-	m := make(map[string]*entry, min(max(count, 0), 1<<16))
-	var sum uint64
+	m := make(map[string]*item, min(max(count, 0), 1<<16))
+	tree := newTree()
+	var sum, maxRev uint64
 	var prev string
 	// Entries come from slabs of up to 4096, not one allocation each: a
 	// restore of a million keys otherwise spends a fifth of its time there.
-	var slab []entry
+	var slab []item
 	for i := 0; i < count && d.err == nil; i++ {
 		if n := d.arrayLen(); d.err == nil && n != 3 {
 			d.fail(fmt.Errorf("entry %d has %d fields", i, n))
@@ -114,14 +125,24 @@ func readSnapshot(r io.Reader) (map[string]*entry, error) {
 			d.fail(fmt.Errorf("entry %d: nil value", i))
 		default:
 			if len(slab) == 0 {
-				slab = make([]entry, min(count-i, 4096))
+				slab = make([]item, min(count-i, 4096))
 			}
-			slab[0] = e
+			slab[0] = item{key: key, entry: e}
 			m[key] = &slab[0]
+			tree.Load(&slab[0]) // keys ascend: an append
 			slab = slab[1:]
 			sum = digestEntry(sum, key, e)
+			maxRev = max(maxRev, e.rev)
 			prev = key
 		}
+	}
+	if version == snapVersion {
+		sum = digestRev(sum, rev)
+		if d.err == nil && maxRev > rev {
+			d.fail(fmt.Errorf("an entry has rev %d, above the last rev %d", maxRev, rev))
+		}
+	} else {
+		rev = maxRev
 	}
 	if want := d.uint(); d.err == nil && want != sum {
 		d.fail(fmt.Errorf("checksum %#x, computed %#x", want, sum))
@@ -134,7 +155,7 @@ func readSnapshot(r io.Reader) (map[string]*entry, error) {
 		}
 	}
 	if d.err != nil {
-		return nil, d.err
+		return nil, nil, 0, d.err
 	}
-	return m, nil
+	return m, tree, rev, nil
 }

@@ -6,32 +6,54 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc64"
-	"slices"
-	"strings"
 	"sync"
+
+	"github.com/tidwall/btree"
 )
 
 var errZeroRev = errors.New("rev 0: revs start at 1")
 
-// entry is one key's state. The map holds pointers so that a put on an
-// existing key updates the entry in place: one hash lookup, and no key string
-// allocated for it. Fields are read and written under the store's lock; the
-// value's bytes are never modified once stored (a put replaces the slice), so
-// snapshots and reads may use them after the lock is released.
+// entry is one key's state. Its fields are read and written under the
+// store's lock; the value's bytes are never modified once stored (a put
+// replaces the slice), so snapshots and reads may use them after the lock is
+// released.
 type entry struct {
 	rev   uint64
 	value []byte
 }
 
+// item is a key with its state. The map and the tree hold the same pointer,
+// so that a put on an existing key updates it in place: one hash lookup, no
+// key string allocated, and the tree untouched; only creating or deleting a
+// key pays for the tree.
+type item struct {
+	key string
+	entry
+}
+
+func itemLess(a, b *item) bool { return a.key < b.key }
+
 // Store is the key-value state machine. The executor calls Apply from one
-// goroutine; Read, Get, Snapshot and Digest may run concurrently with it.
+// goroutine; Read, Get, List, Snapshot and Digest may run concurrently with
+// it.
 type Store struct {
 	mu sync.RWMutex
-	m  map[string]*entry
+	m  map[string]*item
+	// tree orders the keys for prefix listings and snapshots (the map
+	// answers point lookups faster). Its own locks are off: mu covers it.
+	tree *btree.BTreeG[*item]
+	// rev is the last rev applied, what a read reports as the store's rev
+	// (the executor numbers every applied command, so every rev passes
+	// through Apply).
+	rev uint64
 }
 
 // New returns an empty store.
-func New() *Store { return &Store{m: make(map[string]*entry)} }
+func New() *Store { return &Store{m: make(map[string]*item), tree: newTree()} }
+
+func newTree() *btree.BTreeG[*item] {
+	return btree.NewBTreeGOptions(itemLess, btree.Options{NoLocks: true})
+}
 
 // Len is the number of keys present.
 func (s *Store) Len() int {
@@ -41,10 +63,10 @@ func (s *Store) Len() int {
 }
 
 // Apply executes one command with the rev the executor gave it and returns the
-// encoded result (DecodeWrite; DecodeGet for a Get sent through the log). It
-// never panics and never returns nil: a command it cannot execute yields a
-// result with Err set and leaves the state unchanged, identically on every
-// replica.
+// encoded result (DecodeWrite; DecodeTxn for a transaction; DecodeGet for a
+// Get sent through the log). It never panics and never returns nil: a command
+// it cannot execute yields a result with Err set and leaves the state
+// unchanged, identically on every replica.
 func (s *Store) Apply(rev uint64, cmd []byte) []byte {
 	// The fast path leaves the key in bytes (c.key is empty), so that
 	// looking it up and updating an existing key allocate nothing.
@@ -57,13 +79,26 @@ func (s *Store) Apply(rev uint64, cmd []byte) []byte {
 	if err == nil && rev == 0 {
 		err = errZeroRev
 	}
+	if err == nil && c.op == opList {
+		err = errNotCommand
+	}
 	if err != nil {
+		s.mu.Lock()
+		s.rev = max(s.rev, rev)
+		s.mu.Unlock()
+		if c.op == opTxn {
+			return encodeTxn(TxnResult{Rev: rev, Err: err.Error()})
+		}
 		return encodeWrite(WriteResult{Rev: rev, Err: err.Error()})
+	}
+	if c.op == opTxn {
+		return encodeTxn(s.applyTxn(rev, c.txn))
 	}
 
 	res := WriteResult{Rev: rev}
 	s.mu.Lock()
-	var cur *entry
+	s.rev = max(s.rev, rev)
+	var cur *item
 	if key != nil {
 		cur = s.m[string(key)] // the conversion does not allocate
 	} else {
@@ -79,7 +114,7 @@ func (s *Store) Apply(rev uint64, cmd []byte) []byte {
 	}
 	var curEntry entry
 	if cur != nil {
-		curEntry = *cur
+		curEntry = cur.entry
 	}
 	if c.cond.holds(curEntry, cur != nil) {
 		res.OK = true
@@ -91,13 +126,9 @@ func (s *Store) Apply(rev uint64, cmd []byte) []byte {
 			if key != nil {
 				k = string(key)
 			}
-			s.m[k] = &entry{rev: rev, value: c.value}
+			s.insert(k, entry{rev: rev, value: c.value})
 		case c.op == opDelete && cur != nil:
-			if key != nil {
-				delete(s.m, string(key))
-			} else {
-				delete(s.m, c.key)
-			}
+			s.remove(cur)
 			res.Deleted = true
 		}
 	}
@@ -105,17 +136,37 @@ func (s *Store) Apply(rev uint64, cmd []byte) []byte {
 	return encodeWrite(res)
 }
 
-// Read answers a Get query from the local state without going through the
-// log; linearizability is the caller's job (read-index on the leader).
+// insert adds a key that is absent. The caller holds mu for writing.
+func (s *Store) insert(key string, e entry) *item {
+	it := &item{key: key, entry: e}
+	s.m[key] = it
+	s.tree.Set(it)
+	return it
+}
+
+// remove deletes a key that is present. The caller holds mu for writing.
+func (s *Store) remove(it *item) {
+	delete(s.m, it.key)
+	s.tree.Delete(it)
+}
+
+// Read answers a query (Get, a transaction without writes, or a List) from
+// the local state without going through the log; linearizability is the
+// caller's job (read-index on the leader).
 func (s *Store) Read(query []byte) ([]byte, error) {
 	c, err := decodeCommand(query)
-	if err == nil && c.op != opGet {
+	if err == nil {
+		switch {
+		case c.op == opGet:
+			return encodeGet(s.lookup(c.key)), nil
+		case c.op == opTxn && c.txn.ReadOnly():
+			return encodeTxn(s.readTxn(c.txn)), nil
+		case c.op == opList:
+			return encodeList(s.list(c.list)), nil
+		}
 		err = errors.New("not a query")
 	}
-	if err != nil {
-		return nil, fmt.Errorf("%w: read: %w", ErrBadCommand, err)
-	}
-	return encodeGet(s.lookup(c.key)), nil
+	return nil, fmt.Errorf("%w: read: %w", ErrBadCommand, err)
 }
 
 // Get is Read for Go callers in the same process, skipping the encoding. The
@@ -138,34 +189,36 @@ func (s *Store) lookup(key string) GetResult {
 	return GetResult{Found: true, Value: e.value, Rev: e.rev}
 }
 
-// Digest summarises the whole state (keys, revs, values) in 64 bits, so tests
-// and operators can compare replicas without shipping snapshots. Equal states
-// give equal digests; it is also the checksum a snapshot of this state
-// carries.
+// Rev is the rev of the last command applied (0 before the first).
+func (s *Store) Rev() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.rev
+}
+
+// Digest summarises the whole state (keys, revs, values, and the last rev
+// applied) in 64 bits, so tests and operators can compare replicas without
+// shipping snapshots. Equal states give equal digests.
 func (s *Store) Digest() uint64 {
+	items, rev := s.sorted()
 	var sum uint64
-	for _, it := range s.sorted() {
+	for _, it := range items {
 		sum = digestEntry(sum, it.key, it.entry)
 	}
-	return sum
+	return digestRev(sum, rev)
 }
 
-type item struct {
-	key string
-	entry
-}
-
-// sorted copies the entries out under the read lock and sorts them after
-// releasing it, so a large snapshot holds up Apply only for the copy.
-func (s *Store) sorted() []item {
+// sorted copies the entries out, in key order, and the last rev under the
+// read lock: a large snapshot holds up Apply only for the copy.
+func (s *Store) sorted() ([]item, uint64) {
 	s.mu.RLock()
-	items := make([]item, 0, len(s.m))
-	for k, e := range s.m {
-		items = append(items, item{k, *e})
-	}
-	s.mu.RUnlock()
-	slices.SortFunc(items, func(a, b item) int { return strings.Compare(a.key, b.key) })
-	return items
+	defer s.mu.RUnlock()
+	items := make([]item, 0, s.tree.Len())
+	s.tree.Scan(func(it *item) bool {
+		items = append(items, *it)
+		return true
+	})
+	return items, s.rev
 }
 
 // crcTable is CRC-64/ECMA: table-driven and fast on large values, and a CRC
@@ -182,4 +235,12 @@ func digestEntry(sum uint64, key string, e entry) uint64 {
 	sum = crc64.Update(sum, crcTable, b)
 	sum = crc64.Update(sum, crcTable, []byte(key))
 	return crc64.Update(sum, crcTable, e.value)
+}
+
+// digestRev folds the last rev in after the entries: two replicas with the
+// same keys but a different last rev differ. (The rev's few bytes cannot be
+// read as an entry, which takes at least four.)
+func digestRev(sum, rev uint64) uint64 {
+	var b [binary.MaxVarintLen64]byte
+	return crc64.Update(sum, crcTable, binary.AppendUvarint(b[:0], rev))
 }

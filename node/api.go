@@ -405,3 +405,56 @@ func (n *Node) write(ctx context.Context, cmd []byte, opts []ProposeOption) (kv.
 	}
 	return kv.DecodeWrite(res.Data)
 }
+
+// Txn runs a transaction on the built-in KV store (see kv.Txn): one with a
+// write in either branch is proposed as one command and answered once
+// applied, like Put; one without writes is a linearizable read (opts do not
+// apply to it). The error wraps kv.ErrBadCommand for a transaction the store
+// refuses (checked before anything is sent), or is one of Propose's or Read's.
+// A transaction whose conditions failed is not an error: it ran its Else
+// branch (Succeeded false).
+func (n *Node) Txn(ctx context.Context, t kv.Txn, opts ...ProposeOption) (kv.TxnResult, error) {
+	cmd, err := t.Encode()
+	if err != nil {
+		return kv.TxnResult{}, err
+	}
+	var b []byte
+	if t.ReadOnly() {
+		b, err = n.Read(ctx, cmd)
+	} else {
+		var res Result
+		res, err = n.Propose(ctx, cmd, opts...)
+		b = res.Data
+	}
+	if err != nil {
+		return kv.TxnResult{}, err
+	}
+	r, err := kv.DecodeTxn(b)
+	if err != nil {
+		return kv.TxnResult{}, err
+	}
+	return r, r.Error()
+}
+
+// List returns a page of the keys that start with r.Prefix, in byte order,
+// linearizably (see kv.ListRequest for paging and bounds).
+func (n *Node) List(ctx context.Context, r kv.ListRequest) (kv.ListResult, error) {
+	return n.list(ctx, r, n.Read)
+}
+
+// StaleList is List from this replica's copy, without asking the leader.
+func (n *Node) StaleList(ctx context.Context, r kv.ListRequest) (kv.ListResult, error) {
+	return n.list(ctx, r, n.StaleRead)
+}
+
+func (n *Node) list(ctx context.Context, r kv.ListRequest, read func(context.Context, []byte) ([]byte, error)) (kv.ListResult, error) {
+	q, err := r.Encode()
+	if err != nil {
+		return kv.ListResult{}, err
+	}
+	b, err := read(ctx, q)
+	if err != nil {
+		return kv.ListResult{}, err
+	}
+	return kv.DecodeList(b)
+}

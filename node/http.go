@@ -27,6 +27,9 @@ type HTTPConfig struct {
 	// ReadTimeout bounds reading a whole request, body included, so a slow
 	// client cannot hold a connection forever (default 30s).
 	ReadTimeout time.Duration
+	// MaxTxnBytes is the largest transaction body accepted, inclusive
+	// (default 4 MiB).
+	MaxTxnBytes int
 }
 
 func (c *HTTPConfig) setDefaults() {
@@ -42,12 +45,15 @@ func (c *HTTPConfig) setDefaults() {
 	if c.ReadTimeout == 0 {
 		c.ReadTimeout = 30 * time.Second
 	}
+	if c.MaxTxnBytes == 0 {
+		c.MaxTxnBytes = 4 << 20
+	}
 }
 
 const kvPrefix = "/v1/kv/"
 
-// Handler returns the replica's HTTP API: the KV endpoints, /v1/status,
-// /healthz and /metrics. Every replica accepts every request; writes and
+// Handler returns the replica's HTTP API: the KV endpoints (keys, prefix
+// listings, transactions), /v1/status, /healthz and /metrics. Every replica accepts every request; writes and
 // linearizable reads reach the leader through the actor system.
 func (n *Node) Handler(cfg HTTPConfig) http.Handler {
 	cfg.setDefaults()
@@ -77,8 +83,16 @@ func (h *httpAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() { h.n.metrics.observeRequest(r.Method, rec.code) }()
 	path := r.URL.EscapedPath()
 	switch {
+	case path == "/v1/kv" || path == kvPrefix && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+		if allow(rec, r, http.MethodGet) {
+			h.list(rec, r)
+		}
 	case strings.HasPrefix(path, kvPrefix):
 		h.kv(rec, r, path[len(kvPrefix):])
+	case path == "/v1/txn":
+		if allow(rec, r, http.MethodPost) {
+			h.txn(rec, r)
+		}
 	case path == "/v1/status":
 		if allow(rec, r, http.MethodGet) {
 			h.status(rec)
