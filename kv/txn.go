@@ -452,3 +452,17 @@ func decodeBool(d *decoder) bool {
 	}
 	return v == 1
 }
+
+// ParseTxn decodes a transaction command built by Txn.Encode, with the checks
+// the store applies; an error wraps ErrBadCommand (also for a command that is
+// not a transaction). Tools that inspect the log use it.
+func ParseTxn(cmd []byte) (Txn, error) {
+	c, err := slowDecodeCommand(cmd)
+	if err == nil && c.op != opTxn {
+		err = errors.New("not a transaction")
+	}
+	if err != nil {
+		return Txn{}, fmt.Errorf("%w: %w", ErrBadCommand, err)
+	}
+	return *c.txn, nil
+}

@@ -152,6 +152,23 @@ func TestReadOnlyTxn(t *testing.T) {
 	}
 }
 
+func TestParseTxn(t *testing.T) {
+	tx := Txn{If: []Compare{{"a", IfRev(3)}, {"b", IfAbsent()}}, Then: []Op{PutOp("a", []byte("v")), GetOp("b")}, Else: []Op{DeleteOp("a")}}
+	b, err := tx.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ParseTxn(b)
+	if err != nil || !reflect.DeepEqual(got, tx) {
+		t.Fatalf("ParseTxn: %+v, %v; want %+v", got, err, tx)
+	}
+	for _, cmd := range [][]byte{Put("a", nil), nil, b[:len(b)-1]} {
+		if _, err := ParseTxn(cmd); !errors.Is(err, ErrBadCommand) {
+			t.Errorf("ParseTxn(%x): %v, want ErrBadCommand", cmd, err)
+		}
+	}
+}
+
 func TestTxnValidate(t *testing.T) {
 	many := make([]Op, MaxTxnOps+1)
 	for i := range many {

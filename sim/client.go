@@ -47,6 +47,8 @@ type client struct {
 	established bool
 	rng         *rand.Rand
 	lastRev     map[string]uint64
+	// bank is what the client last learned of the accounts (bank.go).
+	bank map[string]balance
 	op          *op
 	nextOp      int64 // when to start the next operation (units)
 	stopped     bool  // starts no more operations
@@ -126,6 +128,12 @@ func (s *sim) nextInput(c *client) linearize.Input {
 		}
 		return in
 	}
+	switch p := c.rng.IntN(100); {
+	case p < s.cfg.BankPercent:
+		return s.bankInput(c)
+	case p < s.cfg.BankPercent+s.cfg.TxnPercent:
+		return s.txnInput(c)
+	}
 	in := linearize.Input{Key: s.keyName(c.rng.IntN(s.cfg.Keys))}
 	switch p := c.rng.IntN(100); {
 	case p < 40:
@@ -176,8 +184,8 @@ func (s *sim) startOp(c *client) {
 		o.deadline = s.now + tickUnits*int64(s.cfg.LivenessTicks)
 	}
 	c.op = o
-	switch in.Kind {
-	case linearize.Get:
+	switch {
+	case isRead(in):
 		o.phase = indexing
 		if s.cfg.Bugs.StaleReads {
 			s.readAt(c, 0)
@@ -200,16 +208,29 @@ func (s *sim) startOp(c *client) {
 	s.at(o.deadline, func() { s.wake(c) })
 }
 
-func encodeWrite(in linearize.Input) []byte {
-	var cond kv.Cond
-	switch in.Cond {
+// isRead reports whether in goes through a read index rather than the log:
+// a get, or a transaction without writes.
+func isRead(in linearize.Input) bool {
+	return in.Kind == linearize.Get || in.Kind == linearize.Txn && in.Txn.ReadOnly()
+}
+
+func kvCond(c linearize.Cond, rev uint64) kv.Cond {
+	switch c {
 	case linearize.CondRev:
-		cond = kv.IfRev(in.Rev)
+		return kv.IfRev(rev)
 	case linearize.CondExists:
-		cond = kv.IfExists()
+		return kv.IfExists()
 	case linearize.CondAbsent:
-		cond = kv.IfAbsent()
+		return kv.IfAbsent()
 	}
+	return kv.Cond{}
+}
+
+func encodeWrite(in linearize.Input) []byte {
+	if in.Kind == linearize.Txn {
+		return encodeTxn(in.Txn)
+	}
+	cond := kvCond(in.Cond, in.Rev)
 	if in.Kind == linearize.Delete {
 		return kv.DeleteIf(in.Key, cond)
 	}
@@ -251,7 +272,11 @@ func (s *sim) readAt(c *client, index uint64) {
 	o.phase = reading
 	ref := o.ref + "#read"
 	s.waiters[ref] = c
-	q := &msg.Read{Query: kv.Get(o.in.Key), Index: index, Reply: ref}
+	query := kv.Get(o.in.Key)
+	if o.in.Kind == linearize.Txn {
+		query = encodeTxn(o.in.Txn)
+	}
+	q := &msg.Read{Query: query, Index: index, Reply: ref}
 	s.sendLocal(o.replica, msg.Out{To: msg.Target{Node: o.replica.id, Role: msg.RoleExecutor}, Msg: q})
 }
 
@@ -312,6 +337,10 @@ func (s *sim) reply(ref string, m any) {
 			s.endOp(c, linearize.Output{}, false)
 			return
 		}
+		if o.in.Kind == linearize.Txn {
+			s.txnAnswered(c, m.Data, 0)
+			return
+		}
 		g, err := kv.DecodeGet(m.Data)
 		if err != nil {
 			s.violate(CoreError, "read %s: %v", o.in.Key, err)
@@ -345,6 +374,14 @@ func (s *sim) reply(ref string, m any) {
 			s.endOp(c, linearize.Output{}, false)
 			return
 		}
+		c.established = true
+		if o.in.Kind == linearize.Txn {
+			s.txnAnswered(c, m.Data, m.Slot)
+			if w, err := kv.DecodeTxn(m.Data); err == nil && w.Rev != m.Rev {
+				s.violate(CoreError, "txn: executor rev %d, store rev %d", m.Rev, w.Rev)
+			}
+			return
+		}
 		w, err := kv.DecodeWrite(m.Data)
 		if err != nil || w.Err != "" {
 			s.violate(CoreError, "write %s: result %+v, %v", linearize.Describe(o.in, linearize.Output{}), w, err)
@@ -354,7 +391,6 @@ func (s *sim) reply(ref string, m any) {
 		if w.Rev != m.Rev {
 			s.violate(CoreError, "write %s: executor rev %d, store rev %d", linearize.Describe(o.in, linearize.Output{}), m.Rev, w.Rev)
 		}
-		c.established = true
 		out := linearize.Output{Rev: w.Rev, OK: w.OK, Deleted: w.Deleted}
 		if w.OK {
 			s.res.Ops.WritesOK++
@@ -405,7 +441,7 @@ func (s *sim) expire(c *client, why string) {
 		s.endOp(c, out, false)
 		return
 	}
-	if o.in.Kind == linearize.Get {
+	if isRead(o.in) {
 		s.res.Ops.ReadsFailed++
 	} else {
 		s.res.Ops.NotApplied++
@@ -440,7 +476,7 @@ func (s *sim) endOp(c *client, out linearize.Output, ok bool) {
 	}
 	delete(s.waiters, o.ref+"#read")
 	c.op = nil
-	if o.in.Kind != linearize.Get {
+	if !isRead(o.in) {
 		// node.finishTag: answered or abandoned, this seq needs no answer.
 		c.acked = o.cmd.Seq
 	}

@@ -21,6 +21,13 @@ type Config struct {
 	// Keys is how many keys the clients share (default 3): few keys mean
 	// many conflicting operations for the checker to judge.
 	Keys int
+	// TxnPercent is the share of operations that are transactions over the
+	// shared keys (default 10; negative: none).
+	TxnPercent int
+	// BankPercent is the share of operations that are bank transactions:
+	// opening the accounts, transfers between them, audits of their total
+	// (default 10; negative: none).
+	BankPercent int
 	// ChaosTicks is how long the nemesis injects faults (default 600).
 	ChaosTicks int
 	// LivenessTicks bounds, after every fault is healed, the ticks until a
@@ -75,6 +82,10 @@ type Bugs struct {
 	// is chosen): a leader deposed before its slot is chosen leaves a
 	// "successful" write that the agreed log does not hold.
 	EarlyAck bool
+	// BlindTxn makes every replica's store run a transaction's Then branch
+	// without checking its conditions: transfers made on stale balances
+	// create or destroy money.
+	BlindTxn bool
 }
 
 func (c *Config) setDefaults() {
@@ -86,6 +97,14 @@ func (c *Config) setDefaults() {
 	def(&c.Replicas, 3)
 	def(&c.Clients, 4)
 	def(&c.Keys, 3)
+	for _, p := range []*int{&c.TxnPercent, &c.BankPercent} {
+		switch {
+		case *p == 0:
+			*p = 10
+		case *p < 0:
+			*p = 0
+		}
+	}
 	def(&c.ChaosTicks, 600)
 	def(&c.LivenessTicks, 300)
 }
@@ -116,6 +135,9 @@ const (
 	Session Kind = "session"
 	// Panic: a core panicked.
 	Panic Kind = "panic"
+	// Invariant: a bank audit saw the accounts' total change, or some
+	// accounts without the others.
+	Invariant Kind = "invariant"
 )
 
 // Violation is one thing a checker found wrong.
@@ -131,6 +153,9 @@ func (v Violation) String() string { return string(v.Kind) + ": " + v.Detail }
 type Ops struct {
 	WritesOK, CondFailed, Unknown, NotApplied, Refused int
 	ReadsOK, ReadsFailed                               int
+	// Txns counts the transactions among the answered operations above,
+	// Audits the bank audits among those.
+	Txns, Audits int
 }
 
 // Total is every operation a client started.
@@ -184,8 +209,8 @@ func (r *Result) Has(k Kind) bool {
 // Summary is a one-line account of the run.
 func (r *Result) Summary() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "seed %d: %d ticks, %d ops (%d ok writes, %d cond failed, %d unknown, %d reads), msgs %d sent %d dropped %d dup, faults %s",
-		r.Seed, r.Ticks, r.Ops.Total(), r.Ops.WritesOK, r.Ops.CondFailed, r.Ops.Unknown, r.Ops.ReadsOK,
+	fmt.Fprintf(&b, "seed %d: %d ticks, %d ops (%d ok writes, %d cond failed, %d unknown, %d reads; %d txns, %d audits), msgs %d sent %d dropped %d dup, faults %s",
+		r.Seed, r.Ticks, r.Ops.Total(), r.Ops.WritesOK, r.Ops.CondFailed, r.Ops.Unknown, r.Ops.ReadsOK, r.Ops.Txns, r.Ops.Audits,
 		r.Messages.Sent, r.Messages.Dropped, r.Messages.Duplicated, FormatCounts(r.Faults))
 	for _, v := range r.Violations {
 		fmt.Fprintf(&b, "\n  VIOLATION %s", v)

@@ -252,6 +252,9 @@ func (s *sim) start(r *replica) {
 	if s.cfg.Bugs.DivergentExecutor && r.id == 1 {
 		r.sm = &divergentSM{Store: store}
 	}
+	if s.cfg.Bugs.BlindTxn {
+		r.sm = &blindTxnSM{Store: store}
+	}
 	for _, role := range roles {
 		s.build(r, role)
 	}

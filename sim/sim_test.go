@@ -88,6 +88,8 @@ func TestSimSeeds(t *testing.T) {
 		ops.Refused += r.Ops.Refused
 		ops.ReadsOK += r.Ops.ReadsOK
 		ops.ReadsFailed += r.Ops.ReadsFailed
+		ops.Txns += r.Ops.Txns
+		ops.Audits += r.Ops.Audits
 		msgs.Sent += r.Messages.Sent
 		msgs.Dropped += r.Messages.Dropped
 		msgs.Duplicated += r.Messages.Duplicated
@@ -101,9 +103,9 @@ func TestSimSeeds(t *testing.T) {
 			t.Errorf("%s\nreplay: RSML_SIM_SEED=%d go test -run TestSimSeeds -v ./sim", r.Summary(), r.Seed)
 		}
 	}
-	t.Logf("%d runs in %v: %d client ops (%d ok writes, %d cond failed, %d unknown, %d not applied, %d refused, %d reads, %d failed reads)",
+	t.Logf("%d runs in %v: %d client ops (%d ok writes, %d cond failed, %d unknown, %d not applied, %d refused, %d reads, %d failed reads; %d transactions answered, %d bank audits)",
 		n, time.Since(start).Round(time.Millisecond), ops.Total(), ops.WritesOK, ops.CondFailed, ops.Unknown, ops.NotApplied,
-		ops.Refused, ops.ReadsOK, ops.ReadsFailed)
+		ops.Refused, ops.ReadsOK, ops.ReadsFailed, ops.Txns, ops.Audits)
 	t.Logf("faults: %s", FormatCounts(faults))
 	t.Logf("messages: %d sent, %d dropped, %d duplicated; %d snapshot installs; slowest recovery after healing: %d ticks",
 		msgs.Sent, msgs.Dropped, msgs.Duplicated, msgs.Installs, maxLive)
