@@ -48,10 +48,10 @@ type client struct {
 	rng         *rand.Rand
 	lastRev     map[string]uint64
 	// bank is what the client last learned of the accounts (bank.go).
-	bank map[string]balance
-	op          *op
-	nextOp      int64 // when to start the next operation (units)
-	stopped     bool  // starts no more operations
+	bank    map[string]balance
+	op      *op
+	nextOp  int64 // when to start the next operation (units)
+	stopped bool  // starts no more operations
 	// script, if set, is the client's whole workload (liveness and final
 	// reads); onDone runs after each scripted operation ends.
 	script []linearize.Input
