@@ -47,8 +47,9 @@ type client struct {
 	established bool
 	rng         *rand.Rand
 	lastRev     map[string]uint64
-	// bank is what the client last learned of the accounts (bank.go).
-	bank    map[string]balance
+	// bank is the client's view of the bank's accounts (bank.go), once it
+	// has made a bank transaction.
+	bank    *linearize.BankClient
 	op      *op
 	nextOp  int64 // when to start the next operation (units)
 	stopped bool  // starts no more operations
