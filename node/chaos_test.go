@@ -18,6 +18,7 @@ import (
 	"github.com/anishathalye/porcupine"
 
 	"github.com/rsml-go/rsml/internal/linearize"
+	"github.com/rsml-go/rsml/internal/linearize/kvtxn"
 	"github.com/rsml-go/rsml/kv"
 	"github.com/rsml-go/rsml/msg"
 )
@@ -73,14 +74,25 @@ func TestChaosLinearizable(t *testing.T) {
 	tc := startCluster(t, 3, Config{})
 	tc.leader()
 
+	// Clients 0-4 read and write single keys; clients 5 and 6 run
+	// transactions: the bank (transfers and audits) and random transactions
+	// over keys of their own, mixed with single-key ops on those keys. The
+	// two groups use separate keys so that porcupine's partitions stay small.
 	const (
-		clients = 5
-		nkeys   = 4
+		clients    = 5
+		txnClients = 2
+		nkeys      = 4
 	)
 	keys := make([]string, nkeys)
+	txnKeys := make([]string, 3)
 	for i := range keys {
 		keys[i] = fmt.Sprintf("k%d", i)
 	}
+	for i := range txnKeys {
+		txnKeys[i] = fmt.Sprintf("t%d", i)
+	}
+	bank := linearize.DefaultBank
+	var bankErrs []error
 
 	start := time.Now()
 	now := func() int64 { return int64(time.Since(start)) } // monotonic
@@ -96,6 +108,7 @@ func TestChaosLinearizable(t *testing.T) {
 	}
 	var stats struct {
 		ok, condFailed, unknown, dropped, readsFailed atomic.Int64
+		txns, audits                                  atomic.Int64
 	}
 
 	stop := make(chan struct{})
@@ -124,12 +137,13 @@ func TestChaosLinearizable(t *testing.T) {
 		}
 	}()
 	var wg sync.WaitGroup
-	for c := 0; c < clients; c++ {
+	for c := 0; c < clients+txnClients; c++ {
 		rng := rand.New(rand.NewSource(seed + int64(c) + 1))
 		wg.Add(1)
 		go func(c int, rng *rand.Rand) {
 			defer wg.Done()
 			lastRev := map[string]uint64{}
+			bc := linearize.NewBankClient(bank)
 			for i := 0; ; i++ {
 				select {
 				case <-stop:
@@ -142,9 +156,17 @@ func TestChaosLinearizable(t *testing.T) {
 					continue
 				}
 				n := nodes[rng.Intn(len(nodes))]
-				key := keys[rng.Intn(len(keys))]
+				myKeys := keys
+				if c >= clients {
+					myKeys = txnKeys
+				}
+				key := myKeys[rng.Intn(len(myKeys))]
 				in := linearize.Input{Key: key}
 				switch p := rng.Intn(100); {
+				case c >= clients && p < 40:
+					in = bc.Next(rng.Intn)
+				case c >= clients && p < 75:
+					in = linearize.RandomTxn(rng.Intn, txnKeys, lastRev, fmt.Sprintf("c%d-%d", c, i))
 				case p < 40:
 					in.Kind = linearize.Get
 				case p < 80:
@@ -154,7 +176,7 @@ func TestChaosLinearizable(t *testing.T) {
 					in.Kind = linearize.Delete
 				}
 				var cond kv.Cond
-				if in.Kind != linearize.Get {
+				if in.Kind == linearize.Put || in.Kind == linearize.Delete {
 					switch p := rng.Intn(100); {
 					case p < 40:
 					case p < 70:
@@ -184,10 +206,15 @@ func TestChaosLinearizable(t *testing.T) {
 					var r kv.WriteResult
 					r, err = n.Delete(ctx, key, cond)
 					out.Rev, out.OK, out.Deleted = r.Rev, r.OK, r.Deleted
+				case linearize.Txn:
+					var r kv.TxnResult
+					r, err = n.Txn(ctx, kvtxn.Txn(in.Txn))
+					out = kvtxn.Output(r)
 				}
 				ret := now()
 				cancel()
 				op := porcupine.Operation{ClientId: c, Input: in, Call: call, Output: out, Return: ret}
+				isRead := in.Kind == linearize.Get || in.Kind == linearize.Txn && in.Txn.ReadOnly()
 				switch {
 				case err == nil:
 					if in.Kind == linearize.Get && out.Found {
@@ -195,13 +222,27 @@ func TestChaosLinearizable(t *testing.T) {
 					} else if in.Kind == linearize.Put && out.OK {
 						lastRev[key] = out.Rev
 					}
-					if in.Kind != linearize.Get && !out.OK {
+					switch {
+					case in.Kind == linearize.Txn:
+						stats.txns.Add(1)
+						stats.ok.Add(1)
+						linearize.LearnRevs(lastRev, in, out)
+						bc.Learn(in, out)
+						if bank.IsAudit(in) {
+							stats.audits.Add(1)
+						}
+						if err := bank.Check(in, out); err != nil {
+							histMu.Lock()
+							bankErrs = append(bankErrs, err)
+							histMu.Unlock()
+						}
+					case in.Kind != linearize.Get && !out.OK:
 						stats.condFailed.Add(1)
-					} else {
+					default:
 						stats.ok.Add(1)
 					}
 					record(op)
-				case in.Kind == linearize.Get:
+				case isRead:
 					stats.readsFailed.Add(1) // a failed read changed nothing
 				case errors.Is(err, ErrIndeterminate):
 					op.Output, op.Return = linearize.Output{Unknown: true}, math.MaxInt64
@@ -325,8 +366,18 @@ func TestChaosLinearizable(t *testing.T) {
 		t.Fatalf("nemesis (seed %d): %v", seed, nemesisErr)
 	}
 	t.Logf("faults injected: %v", faults)
-	t.Logf("ops: %d ok, %d failed condition, %d unknown outcome, %d certainly not applied, %d failed reads",
-		stats.ok.Load(), stats.condFailed.Load(), stats.unknown.Load(), stats.dropped.Load(), stats.readsFailed.Load())
+	t.Logf("ops: %d ok (%d of them transactions, %d bank audits), %d failed condition, %d unknown outcome, %d certainly not applied, %d failed reads",
+		stats.ok.Load(), stats.txns.Load(), stats.audits.Load(), stats.condFailed.Load(), stats.unknown.Load(), stats.dropped.Load(), stats.readsFailed.Load())
+	for i, err := range bankErrs {
+		if i == 5 {
+			t.Errorf("... and %d more bank violations", len(bankErrs)-i)
+			break
+		}
+		t.Errorf("%v (seed %d)", err, seed)
+	}
+	if stats.audits.Load() == 0 {
+		t.Errorf("no bank audit succeeded during the chaos (seed %d): the invariant was never checked", seed)
+	}
 
 	// Liveness: once healed, a write commits within a bound.
 	if len(tc.Nodes()) != 3 {
@@ -365,7 +416,7 @@ func TestChaosLinearizable(t *testing.T) {
 	}
 	sort.Strings(kinds)
 	// One line in a fixed shape for scripts/chaos.sh's summary.
-	t.Logf("chaos-figures: ok=%d cond_failed=%d unknown=%d not_applied=%d reads_failed=%d faults=%d %s check_ms=%d",
+	t.Logf("chaos-figures: ok=%d cond_failed=%d unknown=%d not_applied=%d reads_failed=%d txns=%d audits=%d faults=%d %s check_ms=%d",
 		stats.ok.Load(), stats.condFailed.Load(), stats.unknown.Load(), stats.dropped.Load(), stats.readsFailed.Load(),
-		nfaults, strings.Join(kinds, " "), v.Elapsed.Milliseconds())
+		stats.txns.Load(), stats.audits.Load(), nfaults, strings.Join(kinds, " "), v.Elapsed.Milliseconds())
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/rsml-go/rsml/internal/linearize"
+	"github.com/rsml-go/rsml/internal/linearize/kvtxn"
 	"github.com/rsml-go/rsml/kv"
 )
 
@@ -29,26 +30,7 @@ func (s *sim) txnInput(c *client) linearize.Input {
 }
 
 func encodeTxn(t *linearize.TxnInput) []byte {
-	var x kv.Txn
-	for _, cmp := range t.If {
-		x.If = append(x.If, kv.Compare{Key: cmp.Key, Cond: kvCond(cmp.Cond, cmp.Rev)})
-	}
-	conv := func(ops []linearize.TxnOp) []kv.Op {
-		var out []kv.Op
-		for _, o := range ops {
-			switch o.Kind {
-			case linearize.Put:
-				out = append(out, kv.PutOp(o.Key, []byte(o.Value)))
-			case linearize.Delete:
-				out = append(out, kv.DeleteOp(o.Key))
-			default:
-				out = append(out, kv.GetOp(o.Key))
-			}
-		}
-		return out
-	}
-	x.Then, x.Else = conv(t.Then), conv(t.Else)
-	b, err := x.Encode()
+	b, err := kvtxn.Txn(t).Encode()
 	if err != nil {
 		panic(fmt.Sprintf("sim: a generated transaction does not encode: %v", err)) // a bug in the workload
 	}
@@ -68,7 +50,7 @@ func (s *sim) txnAnswered(c *client, data []byte, slot uint64) {
 		s.endOp(c, linearize.Output{}, false)
 		return
 	}
-	out := linearize.Output{Rev: r.Rev, Succeeded: r.Succeeded, Results: make([]linearize.TxnOpOutput, len(r.Results))}
+	out := kvtxn.Output(r)
 	ops := o.in.Txn.Else
 	if r.Succeeded {
 		ops = o.in.Txn.Then
@@ -77,9 +59,6 @@ func (s *sim) txnAnswered(c *client, data []byte, slot uint64) {
 		s.violate(CoreError, "%s: %d results for %d ops", linearize.Describe(o.in, linearize.Output{}), len(r.Results), len(ops))
 		s.endOp(c, linearize.Output{}, false)
 		return
-	}
-	for i, res := range r.Results {
-		out.Results[i] = linearize.TxnOpOutput{Found: res.Found, Value: string(res.Value), Rev: res.Rev, Deleted: res.Deleted}
 	}
 	linearize.LearnRevs(c.lastRev, o.in, out)
 	if c.bank != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/rsml-go/rsml/actors/executor"
 	"github.com/rsml-go/rsml/internal/linearize"
+	"github.com/rsml-go/rsml/internal/linearize/kvtxn"
 	"github.com/rsml-go/rsml/kv"
 	"github.com/rsml-go/rsml/msg"
 )
@@ -215,23 +216,11 @@ func isRead(in linearize.Input) bool {
 	return in.Kind == linearize.Get || in.Kind == linearize.Txn && in.Txn.ReadOnly()
 }
 
-func kvCond(c linearize.Cond, rev uint64) kv.Cond {
-	switch c {
-	case linearize.CondRev:
-		return kv.IfRev(rev)
-	case linearize.CondExists:
-		return kv.IfExists()
-	case linearize.CondAbsent:
-		return kv.IfAbsent()
-	}
-	return kv.Cond{}
-}
-
 func encodeWrite(in linearize.Input) []byte {
 	if in.Kind == linearize.Txn {
 		return encodeTxn(in.Txn)
 	}
-	cond := kvCond(in.Cond, in.Rev)
+	cond := kvtxn.Cond(in.Cond, in.Rev)
 	if in.Kind == linearize.Delete {
 		return kv.DeleteIf(in.Key, cond)
 	}
