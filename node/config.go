@@ -28,12 +28,36 @@ type Config struct {
 	// (default: Peers[ID]); useful behind NAT or to bind 0.0.0.0.
 	Listen string
 
-	// System is an actor system to run the replica in (a host program's own);
-	// nil makes one that the replica owns and shuts down on Stop. A host's
-	// system must already route the peers' addresses, and messages cross it
-	// as Go pointers: that suits in-process routing (remote.Network). For
-	// replicas in other processes leave System nil, so that the replica runs
-	// Proto.Actor remoting itself with its msgpack wire format.
+	// System is an actor system to run the replica in: a host program's own,
+	// so that the host's actors live alongside the replica. nil makes one
+	// that the replica owns and shuts down on Stop. Start tells three kinds
+	// of host system apart:
+	//
+	//   - No remoting and no address (protoactor's "nonhost"): with peers,
+	//     the replica starts Proto.Actor remoting on it (remote.StartTCP, with
+	//     rsml's settings), listening on Listen or Peers[ID], and stops that
+	//     remoting on Stop. A PID keeps the address it was born with, so only
+	//     the host's actors spawned after Start can be reached from other
+	//     processes. Protoactor cannot start remoting twice on one system:
+	//     to run a replica again in the same system, use the next case.
+	//     A lone replica (Peers names only ID) starts no remoting: the system
+	//     just takes Peers[ID] as its address.
+	//   - Remoting already started, by remote.StartTCP or by protoactor's
+	//     remote package: the replica reuses it and leaves it running on
+	//     Stop. Its address must be Peers[ID] (Listen empty or the same).
+	//     Its settings are then the host's; DESIGN.md §3 recommends a writer
+	//     queue of about 1024 (protoactor's default preallocates 1M slots per
+	//     peer), MaxRetryCount 1 (more attempts leak gRPC connections and
+	//     stall shutdown for 10 s), and rsml needs a gRPC receive limit well
+	//     above the 8 MiB of a catch-up message (gRPC's default is 4 MiB):
+	//     remote.StartTCP sets all three.
+	//   - An address but no remoting: attached to a remote.Network (the
+	//     in-process cluster), whose address must be Peers[ID]; messages cross
+	//     as Go pointers.
+	//
+	// Over remoting, messages between replicas are protobuf Any values
+	// holding msgpack, so they share the host's remoting with its own
+	// messages. Stop never shuts a host's system down.
 	System *actor.ActorSystem
 	// StateMachine is what the replica replicates; nil means a new kv.Store.
 	StateMachine executor.StateMachine

@@ -8,4 +8,9 @@
 // is respawned by the supervisor. Peers address roles by (replica address,
 // role name) through the address book, so the same code runs over local
 // mailboxes and over remoting.
+//
+// A host program embeds a replica in its own actor system by passing it as
+// Config.System: the replica then starts TCP remoting on that system, or
+// reuses the remoting the host started, and the host's actors share it (see
+// Config.System for the cases, and examples/embed for a whole program).
 package node

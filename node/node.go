@@ -28,12 +28,14 @@ type Node struct {
 	cfg    Config
 	sys    *actor.ActorSystem
 	ownSys bool
-	tcp    *remote.TCP // nil unless the replica talks TCP
+	tcp    *remote.TCP // remoting this replica started (and stops); nil otherwise
 	book   *remote.Book
 	store  storage.Store
 	logger *slog.Logger
 	super  *actor.PID
 	local  [msg.RoleExecutor + 1]*actor.PID // this replica's role PIDs
+
+	transport string // how the replica reaches its peers, for the logs
 
 	mu       sync.Mutex
 	prop     proposer.Status
@@ -65,9 +67,9 @@ type Node struct {
 	stopErr  error
 }
 
-// Start starts one replica. The actor system must route the peers'
-// addresses: the in-process cluster attaches each replica's system to its
-// simulated network; a host program passes a system of its own.
+// Start starts one replica in its own actor system, or in the host's
+// (Config.System, which says how the replica then reaches its peers). On
+// error nothing of the replica is left running.
 func Start(ctx context.Context, cfg Config) (*Node, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -81,41 +83,29 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.incarnation = strconv.FormatUint(n.session, 36) + "-"
 	n.logger = cfg.Logger.With("replica", cfg.ID.String())
 	n.metrics = newMetrics(n)
-	var bookOpts []remote.BookOption
-	var decode actor.ReceiverMiddleware
 	if n.sys == nil {
-		// A system of our own: over TCP when there are peers to reach.
 		n.sys = newSystem(cfg.ActorLogger)
 		n.ownSys = true
-		self := cfg.Peers[cfg.ID]
-		if len(cfg.Peers) == 1 {
-			n.sys.ProcessRegistry.Address = self
-		} else {
-			if err := remote.ValidClusterID(cfg.ClusterID); err != nil {
-				n.sys.Shutdown()
-				return nil, fmt.Errorf("config: ClusterID: %w", err)
-			}
-			bind := cfg.Listen
-			if bind == "" {
-				bind = self
-			}
-			// Peers address us exactly as --peers spells it.
-			tcp, err := remote.StartTCP(n.sys, bind, remote.WithAdvertisedAddr(self))
-			if err != nil {
-				n.sys.Shutdown()
-				return nil, fmt.Errorf("node: consensus transport: %w", err)
-			}
-			n.tcp = tcp
-			drop := func(reason string, err error) {
-				n.metrics.dropped.WithLabelValues(reason).Inc()
-				n.logger.Warn("dropped a message", "reason", reason, "err", err)
-			}
-			bookOpts = append(bookOpts, remote.WithWire(cfg.ClusterID, func(err error) {
-				n.metrics.dropped.WithLabelValues("unencodable").Inc()
-				n.logger.Error("cannot encode a message", "err", err)
-			}))
-			decode = remote.DecodeMiddleware(cfg.ClusterID, drop)
+	}
+	wire, err := n.startTransport()
+	if err != nil {
+		if n.ownSys {
+			n.sys.Shutdown()
 		}
+		return nil, err
+	}
+	var bookOpts []remote.BookOption
+	var decode actor.ReceiverMiddleware
+	if wire {
+		drop := func(reason string, err error) {
+			n.metrics.dropped.WithLabelValues(reason).Inc()
+			n.logger.Warn("dropped a message", "reason", reason, "err", err)
+		}
+		bookOpts = append(bookOpts, remote.WithWire(cfg.ClusterID, func(err error) {
+			n.metrics.dropped.WithLabelValues("unencodable").Inc()
+			n.logger.Error("cannot encode a message", "err", err)
+		}))
+		decode = remote.DecodeMiddleware(cfg.ClusterID, drop)
 	}
 	// The waiter table needs the system and the wire's cluster id; the Book
 	// needs the table's functions: they reach it through n.
@@ -209,8 +199,81 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: spawn replica: %w", err)
 	}
 	n.super = pid
-	n.logger.Info("replica started", "peers", len(ids), "address", n.sys.Address())
+	n.logger.Info("replica started", "peers", len(ids), "address", n.sys.Address(), "transport", n.transport)
 	return n, nil
+}
+
+// startTransport readies the replica's actor system to reach the peers, as
+// Config.System describes, and reports whether messages to them cross
+// Proto.Actor remoting (the msgpack wire) rather than in-process links (Go
+// pointers). On error nothing of the replica runs, and a host's system is as
+// it was.
+func (n *Node) startTransport() (wire bool, err error) {
+	cfg, sys := &n.cfg, n.sys
+	self := cfg.Peers[cfg.ID]
+	addr := sys.ProcessRegistry.Address
+	// A second replica would fail to spawn its supervisor; say why before
+	// starting anything.
+	if _, taken := sys.ProcessRegistry.GetLocal(remote.SupervisorName); taken {
+		return false, fmt.Errorf("node: the actor system (address %q) already runs a replica", addr)
+	}
+	checkCluster := func() error {
+		if err := remote.ValidClusterID(cfg.ClusterID); err != nil {
+			return fmt.Errorf("config: ClusterID: %w", err)
+		}
+		return nil
+	}
+	switch {
+	case remote.Remoting(sys) != nil:
+		if t := remote.TCPOf(sys); t != nil && t.Stopped() {
+			return false, fmt.Errorf("node: the actor system's remoting (%s) was stopped with the replica that started it, "+
+				"and protoactor cannot start remoting twice on one system: use a new actor system, or start remoting "+
+				"yourself (remote.StartTCP) before the first replica so that it outlives each replica", addr)
+		}
+		if addr != self {
+			return false, fmt.Errorf("node: the actor system runs remoting at %q but Peers[%d] is %q: "+
+				"peers reach this replica at its Peers entry, so the two must be equal", addr, cfg.ID, self)
+		}
+		if cfg.Listen != "" && cfg.Listen != addr {
+			return false, fmt.Errorf("config: Listen %q cannot apply: the actor system already runs remoting at %q "+
+				"(leave Listen empty)", cfg.Listen, addr)
+		}
+		if err := checkCluster(); err != nil {
+			return false, err
+		}
+		n.transport = "tcp (the host's remoting)"
+		return true, nil
+	case remote.Unaddressed(sys) && len(cfg.Peers) == 1:
+		// Nobody to reach: the address only makes the Book's PIDs of this
+		// replica local. PIDs of "nonhost" stay local too.
+		sys.ProcessRegistry.Address = self
+		n.transport = "none (a single replica)"
+		return false, nil
+	case remote.Unaddressed(sys):
+		if err := checkCluster(); err != nil {
+			return false, err
+		}
+		bind := cfg.Listen
+		if bind == "" {
+			bind = self
+		}
+		// Peers address us exactly as Peers spells it.
+		tcp, err := remote.StartTCP(sys, bind, remote.WithAdvertisedAddr(self))
+		if err != nil {
+			return false, fmt.Errorf("node: consensus transport: %w", err)
+		}
+		n.tcp = tcp
+		n.transport = "tcp"
+		return true, nil
+	default:
+		// An address and no remoting: a remote.Network routes it.
+		if addr != self {
+			return false, fmt.Errorf("node: the actor system has address %q but Peers[%d] is %q: "+
+				"they must be equal (attach the system to its Network as replica %d)", addr, cfg.ID, self, cfg.ID)
+		}
+		n.transport = "in-process"
+		return false, nil
+	}
 }
 
 func newSystem(logger *slog.Logger) *actor.ActorSystem {
@@ -331,8 +394,10 @@ func clonePeers(p map[msg.NodeID]string) map[msg.NodeID]string {
 	return out
 }
 
-// Stop stops the replica's actors and, if the replica owns its actor system,
-// shuts the system down. It is safe to call more than once.
+// Stop stops the replica's actors, then the remoting the replica started,
+// then the actor system if the replica owns it. A host's system keeps
+// running, with its other actors, and so does remoting the host started. It
+// is safe to call more than once.
 func (n *Node) Stop(ctx context.Context) error {
 	n.stopOnce.Do(func() {
 		close(n.stopped)

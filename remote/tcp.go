@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/extensions"
 	pa "github.com/asynkron/protoactor-go/remote"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -120,6 +121,48 @@ type TCP struct {
 	dropped atomic.Uint64
 }
 
+// tcpExtensionID registers a TCP on its ActorSystem, so that TCPOf finds it.
+var tcpExtensionID = extensions.NextExtensionID()
+
+// tcpExtension is a TCP as an ActorSystem extension.
+type tcpExtension struct{ t *TCP }
+
+func (tcpExtension) ExtensionID() extensions.ExtensionID { return tcpExtensionID }
+
+// TCPOf returns the TCP that StartTCP started on sys, or nil if it never
+// did. A stopped TCP is still returned (see Stopped): protoactor remoting
+// cannot be started twice on one system, so a caller must know that the
+// remoting it finds is dead.
+func TCPOf(sys *actor.ActorSystem) *TCP {
+	if sys == nil || sys.Extensions == nil {
+		return nil
+	}
+	if e, ok := sys.Extensions.Get(tcpExtensionID).(tcpExtension); ok {
+		return e.t
+	}
+	return nil
+}
+
+// Remoting returns the Proto.Actor remoting registered on sys (started by
+// StartTCP, or by the program that owns sys with protoactor's remote
+// package), or nil if there is none. protoactor's own remote.GetRemote
+// panics on a system without remoting.
+func Remoting(sys *actor.ActorSystem) *pa.Remote {
+	if sys == nil || sys.Extensions == nil {
+		return nil
+	}
+	// ExtensionID does not read its receiver: a nil *Remote names the slot.
+	r, _ := sys.Extensions.Get((*pa.Remote)(nil).ExtensionID()).(*pa.Remote)
+	return r
+}
+
+// Unaddressed reports whether sys has protoactor's default address
+// ("nonhost"): it neither runs remoting nor is attached to a Network, so
+// only its own actors can reach each other.
+func Unaddressed(sys *actor.ActorSystem) bool {
+	return sys.ProcessRegistry.Address == localAddress
+}
+
 // guarded is the process of a PID on another replica: protoactor's remote
 // process behind TCP's closed check. After Shutdown a send to it is dropped
 // instead of reaching protoactor's endpoint manager, which would try to start
@@ -164,14 +207,18 @@ var startMu sync.Mutex
 
 // StartTCP starts remoting on sys, listening on bind (host:port; port 0 lets
 // the OS pick one) and makes Addr() the system's address: call it before sys
-// spawns any actor (a PID keeps the address it was born with), and at most once
-// per system. The remoting settings follow DESIGN.md: a small preallocated
+// spawns any actor that other systems must reach (a PID keeps the address it
+// was born with), and at most once per system. The remoting settings follow DESIGN.md: a small preallocated
 // queue per peer, one connection attempt per writer (MaxRetryCount = 1: more
 // attempts leak gRPC connections and stall shutdown), keepalives, and a
 // generous gRPC message limit.
 //
 // If the address cannot be listened on (in use, not local) StartTCP returns an
 // error naming it and leaves nothing running; protoactor would panic.
+//
+// A program that embeds a replica in its own actor system may call it
+// before node.Start, to get these settings and remoting it controls; the
+// replica then reuses it (see node.Config.System).
 //
 // Logs: protoactor logs through the system's logger (actor.WithLoggerFactory;
 // it logs an ERROR line about a lost connection even on an ordinary shutdown),
@@ -248,12 +295,16 @@ func StartTCP(sys *actor.ActorSystem, bind string, opts ...TCPOption) (*TCP, err
 			// but Shutdown, which needs the gRPC server Start had not made.
 			return nil, fmt.Errorf("%w: start remoting on %s: %w (the system is unusable)", ErrTCP, bind, err)
 		}
+		// The listen failed and nothing runs: take back the registration
+		// NewRemote made, so that Remoting(sys) reports none and the caller
+		// may try again.
+		sys.Extensions.Register((*pa.Remote)(nil))
 		return nil, fmt.Errorf("%w: listen on %s: %w", ErrTCP, bind, err)
 	}
 	t := &TCP{sys: sys, r: r, addr: sys.ProcessRegistry.Address, timeout: cfg.shutdownTimeout}
-	// Start appended protoactor's resolver: put the guard in front of it. No
-	// PID has been resolved yet (the system was fresh), so every remote PID
-	// will cache a guarded process.
+	// Start appended protoactor's resolver: put the guard in front of it.
+	// The system had no address, so no PID of another system has been
+	// resolved yet: every remote PID will cache a guarded process.
 	rh := sys.ProcessRegistry.RemoteHandlers
 	inner := rh[len(rh)-1]
 	rh[len(rh)-1] = func(pid *actor.PID) (actor.Process, bool) {
@@ -263,6 +314,7 @@ func StartTCP(sys *actor.ActorSystem, bind string, opts ...TCPOption) (*TCP, err
 		}
 		return &guarded{t: t, p: p}, true
 	}
+	sys.Extensions.Register(tcpExtension{t})
 	return t, nil
 }
 
@@ -299,6 +351,14 @@ func splitBind(bind string) (string, int, error) {
 // listener's address (with the port the OS chose for port 0), or the
 // advertised address. The replica's own entry in its Book must be this.
 func (t *TCP) Addr() string { return t.addr }
+
+// Stopped reports whether Shutdown was called: from then on the system
+// reaches no other system, and remoting cannot be started on it again.
+func (t *TCP) Stopped() bool {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.closed
+}
 
 // Dropped counts the messages sent to other replicas after Shutdown, which
 // were dropped.

@@ -693,12 +693,19 @@ func TestStartTCPAddressInUse(t *testing.T) {
 	if !errors.Is(err, ErrTCP) || !strings.Contains(err.Error(), busy) {
 		t.Errorf("error %q does not wrap ErrTCP or name %s", err, busy)
 	}
-	if a := sys.ProcessRegistry.Address; a != localAddress {
+	if a := sys.ProcessRegistry.Address; a != localAddress || !Unaddressed(sys) {
 		t.Errorf("a failed start left the system address %q", a)
+	}
+	if Remoting(sys) != nil || TCPOf(sys) != nil {
+		t.Errorf("a failed start left remoting registered: %v, %v", Remoting(sys), TCPOf(sys))
 	}
 	tcp, err = StartTCP(sys, "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if Remoting(sys) == nil || TCPOf(sys) != tcp || tcp.Stopped() || Unaddressed(sys) {
+		t.Errorf("after StartTCP: Remoting %v, TCPOf %p (want %p), Stopped %v, Unaddressed %v",
+			Remoting(sys), TCPOf(sys), tcp, tcp.Stopped(), Unaddressed(sys))
 	}
 	if _, port, _ := net.SplitHostPort(tcp.Addr()); port == "0" || port == "" || tcp.Addr() != sys.ProcessRegistry.Address {
 		t.Errorf("Addr() = %q, system address %q", tcp.Addr(), sys.ProcessRegistry.Address)
@@ -709,6 +716,9 @@ func TestStartTCPAddressInUse(t *testing.T) {
 	begin := time.Now()
 	tcp.Shutdown()
 	t.Logf("Shutdown took %v", time.Since(begin))
+	if !tcp.Stopped() || TCPOf(sys) != tcp {
+		t.Errorf("after Shutdown: Stopped %v, TCPOf %p (want %p)", tcp.Stopped(), TCPOf(sys), tcp)
+	}
 	sys.Root.Send(actor.NewPID("127.0.0.1:9", "rsml/acceptor"), &anypb.Any{})
 	if n := tcp.Dropped(); n != 1 {
 		t.Errorf("Dropped() = %d after one send past Shutdown, want 1", n)
@@ -749,6 +759,9 @@ func TestStartTCPBadConfig(t *testing.T) {
 			}
 			if a := sys.ProcessRegistry.Address; a != localAddress {
 				t.Errorf("system address became %q", a)
+			}
+			if Remoting(sys) != nil || TCPOf(sys) != nil {
+				t.Errorf("a refused start left remoting registered")
 			}
 		})
 	}
