@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -290,6 +291,9 @@ var tookRev = regexp.MustCompile(`took rev (\d+)`)
 func pchaosDo(hc *http.Client, base string, in linearize.Input, timeout time.Duration) (out linearize.Output, class pchaosOutcome, unexpected string) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	if in.Kind == linearize.Txn {
+		return pchaosTxn(ctx, hc, base, in.Txn)
+	}
 	method := http.MethodGet
 	var body io.Reader
 	switch in.Kind {
@@ -372,6 +376,121 @@ func pchaosDo(hc *http.Client, base string, in linearize.Input, timeout time.Dur
 		return out, outIndeterminate, ""
 	}
 	return out, outUnknown, fmt.Sprintf("%s %d %s", method, code, b)
+}
+
+// txnBody is the JSON of POST /v1/txn for a transaction of the model (whose
+// keys and values are plain text).
+func txnBody(t *linearize.TxnInput) []byte {
+	type cond struct {
+		Key    string  `json:"key"`
+		Rev    *uint64 `json:"rev,omitempty"`
+		Exists *bool   `json:"exists,omitempty"`
+	}
+	type op struct {
+		Op    string  `json:"op"`
+		Key   string  `json:"key"`
+		Value *string `json:"value,omitempty"`
+	}
+	ops := func(in []linearize.TxnOp) []op {
+		out := []op{}
+		for _, o := range in {
+			switch o.Kind {
+			case linearize.Put:
+				v := o.Value
+				out = append(out, op{Op: "put", Key: o.Key, Value: &v})
+			case linearize.Delete:
+				out = append(out, op{Op: "delete", Key: o.Key})
+			default:
+				out = append(out, op{Op: "get", Key: o.Key})
+			}
+		}
+		return out
+	}
+	body := struct {
+		If   []cond `json:"if"`
+		Then []op   `json:"then"`
+		Else []op   `json:"else"`
+	}{If: []cond{}, Then: ops(t.Then), Else: ops(t.Else)}
+	for _, c := range t.If {
+		cj := cond{Key: c.Key}
+		switch c.Cond {
+		case linearize.CondRev:
+			rev := c.Rev
+			cj.Rev = &rev
+		default:
+			exists := c.Cond == linearize.CondExists
+			cj.Exists = &exists
+		}
+		body.If = append(body.If, cj)
+	}
+	b, _ := json.Marshal(body)
+	return b
+}
+
+// pchaosTxn runs a transaction over HTTP and classifies its answer as
+// pchaosDo does: a read-only one like a read, one that writes like a write.
+func pchaosTxn(ctx context.Context, hc *http.Client, base string, t *linearize.TxnInput) (out linearize.Output, class pchaosOutcome, unexpected string) {
+	failed := outUnknown
+	if t.ReadOnly() {
+		failed = outReadFailed
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/txn", bytes.NewReader(txnBody(t)))
+	if err != nil {
+		return out, failed, err.Error()
+	}
+	resp, err := hc.Do(req)
+	var b []byte
+	if err == nil {
+		b, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			return out, outNoConn, ""
+		}
+		return out, failed, ""
+	}
+	switch code := resp.StatusCode; {
+	case code == http.StatusOK:
+	case code == http.StatusServiceUnavailable && t.ReadOnly(), code == http.StatusGatewayTimeout && t.ReadOnly():
+		return out, outReadFailed, ""
+	case code == http.StatusServiceUnavailable:
+		return out, outNotApplied, ""
+	case code == http.StatusGatewayTimeout:
+		return out, outIndeterminate, ""
+	default:
+		return out, failed, fmt.Sprintf("POST /v1/txn %d %s", code, b)
+	}
+	var res struct {
+		Rev       *uint64 `json:"rev"`
+		Succeeded bool    `json:"succeeded"`
+		Results   []struct {
+			Rev     uint64  `json:"rev"`
+			Deleted bool    `json:"deleted"`
+			Found   bool    `json:"found"`
+			Value   *string `json:"value"`
+		} `json:"results"`
+	}
+	ops := t.Else
+	if err := json.Unmarshal(b, &res); err == nil && res.Succeeded {
+		ops = t.Then
+	}
+	if err := json.Unmarshal(b, &res); err != nil || res.Rev == nil || len(res.Results) != len(ops) {
+		return out, failed, fmt.Sprintf("POST /v1/txn 200 with body %q", b)
+	}
+	out.Rev, out.Succeeded = *res.Rev, res.Succeeded
+	for _, r := range res.Results {
+		o := linearize.TxnOpOutput{Rev: r.Rev, Deleted: r.Deleted, Found: r.Found}
+		if r.Found {
+			if r.Value == nil {
+				return linearize.Output{}, failed, fmt.Sprintf("POST /v1/txn 200, a found key without a text value: %q", b)
+			}
+			o.Value = *r.Value
+		}
+		out.Results = append(out.Results, o)
+	}
+	return out, outKnown, ""
 }
 
 // staleGet reads replica url's own copy of key (?consistency=stale).
@@ -514,14 +633,24 @@ func TestProcessChaosLinearizable(t *testing.T) {
 	}
 	waitUntil(t, "a leader", func() bool { return c.leader() >= 0 })
 
+	// Clients 0-5 read and write single keys; clients 6 and 7 run
+	// transactions: the bank (transfers and audits) and random transactions
+	// over keys of their own, mixed with single-key ops on those keys. The
+	// groups use separate keys so that porcupine's partitions stay small.
 	const (
-		clients = 6
-		nkeys   = 5
+		clients    = 6
+		txnClients = 2
+		nkeys      = 5
 	)
 	keys := make([]string, nkeys)
 	for i := range keys {
 		keys[i] = fmt.Sprintf("k%d", i)
 	}
+	txnKeys := []string{"t0", "t1", "t2"}
+	bank := linearize.DefaultBank
+	var bankMu sync.Mutex
+	var bankErrs []error
+	var txns, audits atomic.Int64
 	hist := &pchaosHistory{start: time.Now()}
 	var stats pchaosStats
 	var unexpMu sync.Mutex
@@ -546,6 +675,19 @@ func TestProcessChaosLinearizable(t *testing.T) {
 	count := func(in linearize.Input, out linearize.Output, class pchaosOutcome) {
 		switch class {
 		case outKnown:
+			if in.Kind == linearize.Txn {
+				stats.ok.Add(1)
+				txns.Add(1)
+				if bank.IsAudit(in) {
+					audits.Add(1)
+				}
+				if err := bank.Check(in, out); err != nil {
+					bankMu.Lock()
+					bankErrs = append(bankErrs, err)
+					bankMu.Unlock()
+				}
+				return
+			}
 			if in.Kind != linearize.Get && !out.OK {
 				stats.condFailed.Add(1)
 				return
@@ -574,7 +716,7 @@ func TestProcessChaosLinearizable(t *testing.T) {
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	for cl := range clients {
+	for cl := range clients + txnClients {
 		rng := rand.New(rand.NewSource(seed + int64(cl) + 1))
 		// One transport per client: a frozen replica's connections hold up
 		// only the client that is waiting on one.
@@ -584,15 +726,24 @@ func TestProcessChaosLinearizable(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			lastRev := map[string]uint64{}
+			bc := linearize.NewBankClient(bank)
+			myKeys := keys
+			if cl >= clients {
+				myKeys = txnKeys
+			}
 			for i := 0; ; i++ {
 				select {
 				case <-stop:
 					return
 				default:
 				}
-				key := keys[rng.Intn(len(keys))]
+				key := myKeys[rng.Intn(len(myKeys))]
 				in := linearize.Input{Key: key}
 				switch p := rng.Intn(100); {
+				case cl >= clients && p < 40:
+					in = bc.Next(rng.Intn)
+				case cl >= clients && p < 75:
+					in = linearize.RandomTxn(rng.Intn, txnKeys, lastRev, fmt.Sprintf("c%d-%d", cl, i))
 				case p < 40:
 					in.Kind = linearize.Get
 				case p < 80:
@@ -600,7 +751,7 @@ func TestProcessChaosLinearizable(t *testing.T) {
 				default:
 					in.Kind = linearize.Delete
 				}
-				if in.Kind != linearize.Get {
+				if in.Kind == linearize.Put || in.Kind == linearize.Delete {
 					switch p := rng.Intn(100); {
 					case p < 35:
 					case p < 70:
@@ -627,6 +778,10 @@ func TestProcessChaosLinearizable(t *testing.T) {
 				}
 				if class == outKnown && (in.Kind == linearize.Get && out.Found || in.Kind == linearize.Put && out.OK) {
 					lastRev[key] = out.Rev
+				}
+				if class == outKnown {
+					linearize.LearnRevs(lastRev, in, out)
+					bc.Learn(in, out)
 				}
 				count(in, out, class)
 				hist.record(cl, in, call, out, class, ret)
@@ -751,6 +906,17 @@ func TestProcessChaosLinearizable(t *testing.T) {
 	for _, u := range unexpected {
 		t.Logf("unexpected reply: %s", u)
 	}
+	t.Logf("transactions: %d answered, %d of them bank audits", txns.Load(), audits.Load())
+	for i, err := range bankErrs {
+		if i == 5 {
+			t.Errorf("... and %d more bank violations", len(bankErrs)-i)
+			break
+		}
+		t.Errorf("%v (seed %d)", err, seed)
+	}
+	if audits.Load() == 0 {
+		t.Errorf("no bank audit succeeded during the chaos (seed %d): the invariant was never checked", seed)
+	}
 
 	// Every replica is back. Liveness: a write commits within a bound.
 	hc := &http.Client{}
@@ -791,11 +957,11 @@ func TestProcessChaosLinearizable(t *testing.T) {
 			waitUntil(t, fmt.Sprintf("a linearizable read of %s through replica %d", key, r.id), func() bool {
 				call := hist.now()
 				o, class, _ := pchaosDo(hc, r.url, in, 5*time.Second)
-				hist.record(clients+1+ri, in, call, o, class, hist.now())
+				hist.record(clients+txnClients+1+ri, in, call, o, class, hist.now())
 				out = o
 				return class == outKnown
 			})
-			if st, err := staleGet(hc, r.url, key); err != nil || st != out {
+			if st, err := staleGet(hc, r.url, key); err != nil || !reflect.DeepEqual(st, out) {
 				t.Errorf("key %s: replica %d's own copy is %s, its linearizable read %s (seed %d)",
 					key, r.id, linearize.Describe(in, st), linearize.Describe(in, out), seed)
 			}
@@ -812,6 +978,21 @@ func TestProcessChaosLinearizable(t *testing.T) {
 				t.Errorf("key %s: replica %d reads %q@%d, but the write acknowledged at that rev was %+v (seed %d)",
 					key, r.id, out.Value, out.Rev, a, seed)
 			}
+		}
+	}
+	// And the bank: an audit through every replica sees the whole total.
+	for ri, r := range c.reps {
+		in := bank.Audit()
+		var out linearize.Output
+		waitUntil(t, fmt.Sprintf("a bank audit through replica %d", r.id), func() bool {
+			call := hist.now()
+			o, class, _ := pchaosDo(hc, r.url, in, 5*time.Second)
+			hist.record(clients+txnClients+1+ri, in, call, o, class, hist.now())
+			out = o
+			return class == outKnown
+		})
+		if err := bank.Check(in, out); err != nil {
+			t.Errorf("after the chaos, through replica %d: %v (seed %d)", r.id, err, seed)
 		}
 	}
 	for i := range c.reps {
@@ -836,9 +1017,9 @@ func TestProcessChaosLinearizable(t *testing.T) {
 			len(h), v.Result, seed, seed, v.Visualization)
 	}
 	// One line in a fixed shape for scripts/chaos.sh's summary.
-	t.Logf("pchaos-figures: ok=%d cond_failed=%d unknown=%d indeterminate_504=%d not_applied=%d reads_failed=%d no_conn=%d unexpected=%d faults=%d %s installs=%d check_ms=%d",
+	t.Logf("pchaos-figures: ok=%d cond_failed=%d unknown=%d indeterminate_504=%d not_applied=%d reads_failed=%d no_conn=%d unexpected=%d txns=%d audits=%d faults=%d %s installs=%d check_ms=%d",
 		stats.ok.Load(), stats.condFailed.Load(), stats.unknown.Load(), stats.indeterminate.Load(), stats.notApplied.Load(),
-		stats.readsFailed.Load(), stats.noConn.Load(), stats.unexpected.Load(), nfaults, strings.Join(kinds, " "), c.installs.Load(), v.Elapsed.Milliseconds())
+		stats.readsFailed.Load(), stats.noConn.Load(), stats.unexpected.Load(), txns.Load(), audits.Load(), nfaults, strings.Join(kinds, " "), c.installs.Load(), v.Elapsed.Milliseconds())
 
 	// A clean stop still works after all that: exit 0 within 10s of SIGTERM.
 	for _, r := range c.reps {
