@@ -9,17 +9,19 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/rsml-go/rsml/client"
 )
 
-// The client commands: rsml-node kv get|put|delete and rsml-node status
-// (DESIGN.md §4.1), on package client.
+// The client commands: rsml-node kv get|put|delete|list|txn and rsml-node
+// status (DESIGN.md §4.1), on package client.
 
 // cliDefaultEndpoints are the dev cluster's replicas (rsml-node dev).
 const cliDefaultEndpoints = "http://127.0.0.1:8001,http://127.0.0.1:8002,http://127.0.0.1:8003"
@@ -28,20 +30,21 @@ const cliDefaultEndpoints = "http://127.0.0.1:8001,http://127.0.0.1:8002,http://
 const (
 	cliExitOK            = 0
 	cliExitError         = 1 // the request failed (message on stderr)
-	cliExitUsage         = 2 // bad command line
+	cliExitUsage         = 2 // bad command line, or a malformed kv txn file; nothing was sent
 	cliExitNotFound      = 3 // kv get: the key does not exist
 	cliExitCondFailed    = 4 // kv put/delete: --if-match/--if-none-match did not hold; nothing changed
-	cliExitIndeterminate = 5 // kv put/delete: the outcome is unknown
+	cliExitIndeterminate = 5 // kv put/delete/txn: the outcome of a write is unknown
 )
 
 const cliExitCodes = `Exit status:
-  0  success
+  0  success; kv txn: also when its conditions did not hold and "else" ran
+     (the first line says "failed")
   1  error (the message is on stderr)
-  2  usage error
+  2  usage error; kv txn: also a malformed transaction (nothing was sent)
   3  kv get: the key does not exist (stderr says "not found")
   4  kv put/delete: the condition (--if-match, --if-none-match) did not hold; nothing changed
-  5  kv put/delete: outcome unknown, the write may or may not have been applied
-     (it is not retried; read the key before writing again)
+  5  kv put/delete/txn: outcome unknown, the write may or may not have been applied
+     (it is not retried; read the keys before writing again)
 `
 
 // cliOptions are added to every client the commands make; tests use them to
@@ -52,6 +55,8 @@ const kvUsage = `Usage:
   rsml-node kv get KEY [flags]            print KEY's value
   rsml-node kv put KEY VALUE [flags]      set KEY to VALUE ("-": read it from stdin)
   rsml-node kv delete KEY [flags]         delete KEY
+  rsml-node kv list [PREFIX] [flags]      print the keys that start with PREFIX (--all: every page)
+  rsml-node kv txn [FILE|-] [flags]       run a transaction, JSON from FILE or stdin
 
 Run "rsml-node kv COMMAND -h" for a command's flags.
 
@@ -59,11 +64,12 @@ Run "rsml-node kv COMMAND -h" for a command's flags.
 
 // cliCommand describes one client command.
 type cliCommand struct {
-	name  string // "kv get"
-	args  string // "KEY VALUE"
-	nargs int
-	about string
-	write bool // put/delete: takes --if-match and --if-none-match
+	name    string // "kv get"
+	args    string // "KEY VALUE"
+	nargs   int
+	optArgs int // how many arguments may follow the nargs required ones
+	about   string
+	write   bool // put/delete: takes --if-match and --if-none-match
 }
 
 // cliFlags are the flags of a client command.
@@ -74,7 +80,13 @@ type cliFlags struct {
 	stale       bool
 	ifMatch     string
 	ifNoneMatch string
+	limit       int // kv list; 0: not given, the server's default
+	startAfter  string
+	all         bool
 }
+
+// cliMaxListLimit is the largest page GET /v1/kv?prefix= serves.
+const cliMaxListLimit = 10000
 
 func (cmd cliCommand) flagSet(f *cliFlags, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("rsml-node "+cmd.name, flag.ContinueOnError)
@@ -84,11 +96,20 @@ func (cmd cliCommand) flagSet(f *cliFlags, stderr io.Writer) *flag.FlagSet {
 		"comma-separated base `URLs` of the replicas; any replica takes any request, the leader is preferred")
 	fs.StringVar(&f.output, "o", "text", "output `format`: text or json")
 	fs.StringVar(&f.output, "output", "text", "output `format`: text or json (same as -o)")
-	fs.DurationVar(&f.timeout, "timeout", 10*time.Second,
-		"give up after this `duration`, retries included (each request waits at most 5s)")
+	timeoutHelp := "give up after this `duration`, retries included (each request waits at most 5s)"
+	if cmd.name == "kv list" {
+		timeoutHelp += "; with --all, for each page"
+	}
+	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, timeoutHelp)
 	switch {
 	case cmd.name == "kv get":
 		fs.BoolVar(&f.stale, "stale", false, "read the answering replica's local copy: faster, but it may miss recent writes")
+	case cmd.name == "kv list":
+		fs.BoolVar(&f.stale, "stale", false, "read the answering replica's local copy: faster, but it may miss recent writes")
+		fs.IntVar(&f.limit, "limit", 0,
+			fmt.Sprintf("at most `N` keys per page, 1 to %d (default: the server's, 1000); with --all, the page size", cliMaxListLimit))
+		fs.StringVar(&f.startAfter, "start-after", "", "list only the keys after `KEY` (the last key of the previous page)")
+		fs.BoolVar(&f.all, "all", false, "fetch page after page until every key is listed (not one snapshot: each page is read on its own)")
 	case cmd.write:
 		fs.StringVar(&f.ifMatch, "if-match", "",
 			"write only if the key exists and was last set by `REV`; * : only if the key exists")
@@ -140,12 +161,16 @@ func (cmd cliCommand) parse(args []string, stdout, stderr io.Writer) (f cliFlags
 		pos = append(pos, rest[0])
 		args = rest[1:]
 	}
+	limitSet := false // an explicit --limit 0 is an error, not the default
+	fs.Visit(func(fl *flag.Flag) { limitSet = limitSet || fl.Name == "limit" })
 	switch {
-	case len(pos) != cmd.nargs:
-		if cmd.nargs == 0 {
+	case len(pos) < cmd.nargs || len(pos) > cmd.nargs+cmd.optArgs:
+		if cmd.nargs+cmd.optArgs == 0 {
 			return usageErr("want no arguments, got %q", pos)
 		}
 		return usageErr("want %s, got %d argument(s)", cmd.args, len(pos))
+	case limitSet && (f.limit < 1 || f.limit > cliMaxListLimit):
+		return usageErr("--limit %d: want 1 to %d", f.limit, cliMaxListLimit)
 	case f.output != "text" && f.output != "json":
 		return usageErr("-o %q: want text or json", f.output)
 	case f.timeout <= 0:
@@ -181,7 +206,8 @@ func (f cliFlags) cond() (client.Cond, error) {
 	return client.IfRev(rev), nil
 }
 
-// client makes the client and the context the command runs in.
+// client makes the client and the context the command runs in (one
+// --timeout for the whole command; kv list --all makes its own per page).
 func (cmd cliCommand) client(f cliFlags, stderr io.Writer) (*client.Client, context.Context, context.CancelFunc, bool) {
 	var eps []string
 	for _, e := range strings.Split(f.endpoints, ",") {
@@ -199,8 +225,10 @@ func (cmd cliCommand) client(f cliFlags, stderr io.Writer) (*client.Client, cont
 	return c, ctx, cancel, true
 }
 
-// cliFail reports err and returns the exit code for it.
-func cliFail(stderr io.Writer, err error, write bool) int {
+// cliFail reports err and returns the exit code for it. writeHint is what
+// to do when a write's outcome is unknown; "" for a read, whose unknown
+// outcome is just an error.
+func cliFail(stderr io.Writer, err error, writeHint string) int {
 	switch {
 	case errors.Is(err, client.ErrConditionFailed):
 		msg := err.Error()
@@ -209,17 +237,20 @@ func cliFail(stderr io.Writer, err error, write bool) int {
 		}
 		fmt.Fprintf(stderr, "rsml-node: %s\n", msg)
 		return cliExitCondFailed
-	case write && errors.Is(err, client.ErrIndeterminate):
+	case writeHint != "" && errors.Is(err, client.ErrIndeterminate):
 		msg := err.Error()
 		if !strings.Contains(msg, client.ErrIndeterminate.Error()) {
 			msg = client.ErrIndeterminate.Error() + ": " + msg
 		}
-		fmt.Fprintf(stderr, "rsml-node: %s\nrsml-node: the write was not retried; read the key before writing it again\n", msg)
+		fmt.Fprintf(stderr, "rsml-node: %s\nrsml-node: the write was not retried; %s\n", msg, writeHint)
 		return cliExitIndeterminate
 	}
 	fmt.Fprintf(stderr, "rsml-node: %v\n", err)
 	return cliExitError
 }
+
+// cliWriteHint is cliFail's advice after a put or delete of unknown outcome.
+const cliWriteHint = "read the key before writing it again"
 
 func cliPrintJSON(stdout io.Writer, v any) {
 	enc := json.NewEncoder(stdout)
@@ -238,7 +269,40 @@ var kvCommands = map[string]cliCommand{
 	"delete": {name: "kv delete", args: "KEY", nargs: 1, write: true,
 		about: "Deletes KEY. Prints \"deleted rev=N\", or \"not found rev=N\" when KEY did not exist (a\n" +
 			"delete of an absent key is a write too, exit status 0); with -o json {\"rev\": N, \"deleted\": BOOL}."},
+	"list": {name: "kv list", args: "[PREFIX]", optArgs: 1, about: kvListAbout},
+	"txn":  {name: "kv txn", args: "[FILE|-]", optArgs: 1, about: kvTxnAbout},
 }
+
+const kvListAbout = `Prints the keys that start with PREFIX (every key when PREFIX is absent or empty), in byte
+order, one per line: KEY = VALUE (rev=R), R being the rev of the write that set the key. The
+read is linearizable unless --stale. One page holds at most --limit keys; when more follow,
+stderr says how to ask for the next page (--start-after=LAST-KEY), and --all fetches every
+page. Pages are read one after the other, so --all is not one snapshot of the store.
+Keys and values print as they are when they are printable text, else Go-quoted ("a\nb",
+"\xff"); -o json gives the exact bytes: {"rev": N, "items": [{"key": K, "value": V,
+"value_base64": B, "rev": R}, ...], "more": BOOL} ("key_base64" instead of "key" and no
+"value" when they are not UTF-8). With --all, one object with every page's items and the
+last page's rev. No matching key is not an error (exit status 0, nothing printed).`
+
+const kvTxnAbout = `Runs a transaction (POST /v1/txn), read as JSON from FILE, or from stdin when FILE is "-" or
+absent:
+  {"if":   [{"key": "a", "rev": 12}, {"key": "b", "exists": false}],
+   "then": [{"op": "put", "key": "a", "value": "text"}, {"op": "delete", "key": "b"}],
+   "else": [{"op": "get", "key": "a"}]}
+If every condition holds, "then" runs, else "else", atomically: one command at one rev. A
+condition has "rev" (the key exists and was last set by that rev) or "exists" (true: the key
+exists; false: it is absent). An op is put (with "value", or "value_base64" for binary),
+delete or get; a binary key is "key_base64". Any of the three lists may be omitted. A
+malformed transaction is refused before anything is sent, naming the place ("then[2]: ...",
+exit status 2).
+Prints "succeeded rev=N" (the conditions held, "then" ran) or "failed rev=N" (they did not,
+"else" ran), then one line per op of the branch that ran: "put KEY rev=N", "delete KEY rev=N
+deleted=true|false", "get KEY = VALUE (rev=R)" or "get KEY: not found"; keys and values as
+kv list prints them. With -o json, the server's answer: {"rev": N, "succeeded": BOOL,
+"results": [...]}. Failed conditions are not an error: the exit status is 0 either way (as
+etcdctl txn's); a script reads the first line, or "succeeded" of -o json.
+A transaction that writes is sent once: when its outcome is unknown (exit status 5) it may or
+may not have been applied, and it is not retried. One that only reads is retried like kv get.`
 
 // kvCommand runs "rsml-node kv ..."; args are those after "kv".
 func kvCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -259,6 +323,12 @@ func kvCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	f, pos, code, ok := cmd.parse(args[1:], stdout, stderr)
 	if !ok {
 		return code
+	}
+	switch cmd.name {
+	case "kv list":
+		return kvList(cmd, f, pos, stdout, stderr)
+	case "kv txn":
+		return kvTxn(cmd, f, pos, stdin, stdout, stderr)
 	}
 	var value []byte
 	if cmd.name == "kv put" {
@@ -291,7 +361,7 @@ func kvCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return cliExitNotFound
 		}
 		if err != nil {
-			return cliFail(stderr, err, false)
+			return cliFail(stderr, err, "")
 		}
 		if f.output == "json" {
 			out := struct {
@@ -310,7 +380,7 @@ func kvCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "kv put":
 		rev, err := c.Put(ctx, key, value, cond)
 		if err != nil {
-			return cliFail(stderr, err, true)
+			return cliFail(stderr, err, cliWriteHint)
 		}
 		if f.output == "json" {
 			cliPrintJSON(stdout, struct {
@@ -322,7 +392,7 @@ func kvCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "kv delete":
 		rev, deleted, err := c.Delete(ctx, key, cond)
 		if err != nil {
-			return cliFail(stderr, err, true)
+			return cliFail(stderr, err, cliWriteHint)
 		}
 		switch {
 		case f.output == "json":
@@ -337,6 +407,207 @@ func kvCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 	}
 	return cliExitOK
+}
+
+// kvTxn runs "rsml-node kv txn [FILE|-]".
+func kvTxn(cmd cliCommand, f cliFlags, pos []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	name, data, err := readTxnSource(pos, stdin, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "rsml-node: kv txn: %v\n", err)
+		return cliExitError
+	}
+	spec, err := parseTxnJSON(data)
+	if err != nil {
+		fmt.Fprintf(stderr, "rsml-node kv txn: %s: %v\n", name, err)
+		cmd.hint(stderr)
+		return cliExitUsage
+	}
+	c, ctx, cancel, ok := cmd.client(f, stderr)
+	if !ok {
+		return cliExitUsage
+	}
+	defer cancel()
+	defer c.CloseIdleConnections()
+	t := spec.txn()
+	writeHint := ""
+	if !t.ReadOnly() {
+		writeHint = "read the keys it writes before running it again"
+	}
+	res, err := c.Txn(ctx, t)
+	if err != nil {
+		return cliFail(stderr, err, writeHint)
+	}
+	ops := spec.branch(res.Succeeded)
+	if len(ops) != len(res.Results) {
+		fmt.Fprintf(stderr, "rsml-node: kv txn: ran at rev %d, but the answer has %d results for the %d operations of its branch\n",
+			res.Rev, len(res.Results), len(ops))
+		return cliExitError
+	}
+	if f.output == "json" {
+		cliPrintJSON(stdout, txnOut(res, ops))
+		return cliExitOK
+	}
+	var b strings.Builder
+	verdict := "succeeded"
+	if !res.Succeeded {
+		verdict = "failed"
+	}
+	fmt.Fprintf(&b, "%s rev=%d\n", verdict, res.Rev)
+	for i, r := range res.Results {
+		key := cliShow([]byte(ops[i].key))
+		switch {
+		case ops[i].kind == "put":
+			fmt.Fprintf(&b, "put %s rev=%d\n", key, r.Rev)
+		case ops[i].kind == "delete":
+			fmt.Fprintf(&b, "delete %s rev=%d deleted=%t\n", key, r.Rev, r.Deleted)
+		case r.Found:
+			fmt.Fprintf(&b, "get %s = %s (rev=%d)\n", key, cliShow(r.Value), r.Rev)
+		default:
+			fmt.Fprintf(&b, "get %s: not found\n", key)
+		}
+	}
+	_, _ = io.WriteString(stdout, b.String())
+	return cliExitOK
+}
+
+// readTxnSource reads the transaction's JSON from the file pos names, or
+// from stdin; name is where it came from, for messages.
+func readTxnSource(pos []string, stdin io.Reader, stderr io.Writer) (name string, data []byte, err error) {
+	if len(pos) == 1 && pos[0] != "-" {
+		data, err = os.ReadFile(pos[0]) // its error names the file
+		return pos[0], data, err
+	}
+	if f, ok := stdin.(*os.File); ok {
+		// Someone who typed "kv txn" alone would otherwise see nothing happen.
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			fmt.Fprintln(stderr, "rsml-node: kv txn: reading the transaction from stdin (Ctrl-D ends it)")
+		}
+	}
+	if data, err = io.ReadAll(stdin); err != nil {
+		return "stdin", nil, fmt.Errorf("reading the transaction from stdin: %w", err)
+	}
+	return "stdin", data, nil
+}
+
+// kvList runs "rsml-node kv list [PREFIX]". Text goes out a page at a time,
+// so a long --all listing shows progress and what was printed before a
+// failure stays printed, with the --start-after that resumes it.
+func kvList(cmd cliCommand, f cliFlags, pos []string, stdout, stderr io.Writer) int {
+	var prefix string
+	if len(pos) == 1 {
+		prefix = pos[0]
+	}
+	c, _, cancel, ok := cmd.client(f, stderr)
+	if !ok {
+		return cliExitUsage
+	}
+	defer cancel()
+	defer c.CloseIdleConnections()
+	opts := client.ListOptions{StartAfter: f.startAfter, Limit: f.limit, Stale: f.stale}
+	out := listOutJSON{Items: []itemOutJSON{}}
+	printed := 0
+	last := f.startAfter // the last key received: every key that follows must be after it
+	for {
+		// Each page has the whole --timeout: --all may list more keys than
+		// one timeout's worth.
+		ctx, cancelPage := context.WithTimeout(context.Background(), f.timeout)
+		page, err := c.List(ctx, prefix, opts)
+		cancelPage()
+		if err == nil {
+			err = checkListPage(prefix, last, page)
+		}
+		if err != nil {
+			code := cliFail(stderr, err, "")
+			if printed > 0 {
+				fmt.Fprintf(stderr, "rsml-node: kv list: stopped after %d keys; to go on: --start-after=%s\n",
+					printed, cliShellQuote(last))
+			}
+			return code
+		}
+		out.Rev, out.More = page.Rev, page.More
+		if f.output == "json" {
+			for _, it := range page.Items {
+				out.Items = append(out.Items, listItemOut(it))
+			}
+		} else {
+			var b strings.Builder
+			for _, it := range page.Items {
+				fmt.Fprintf(&b, "%s = %s (rev=%d)\n", cliShow([]byte(it.Key)), cliShow(it.Value), it.Rev)
+			}
+			_, _ = io.WriteString(stdout, b.String())
+			printed += len(page.Items)
+		}
+		if len(page.Items) > 0 {
+			last = page.Items[len(page.Items)-1].Key
+		}
+		if !f.all || !page.More {
+			break
+		}
+		opts.StartAfter = last
+	}
+	if f.output == "json" {
+		cliPrintJSON(stdout, out)
+	}
+	if out.More {
+		fmt.Fprintf(stderr, "rsml-node: kv list: more keys follow; for the next page add --start-after=%s (or --all for every key)\n",
+			cliShellQuote(last))
+	}
+	return cliExitOK
+}
+
+// checkListPage refuses a page that breaks the listing's contract. --all asks
+// for the keys after the last one it got, so a server that repeated keys or
+// said "more" without sending any would otherwise keep it asking forever.
+func checkListPage(prefix, after string, p client.ListPage) error {
+	if p.More && len(p.Items) == 0 {
+		return fmt.Errorf("list %q: the answer says more keys follow but holds none", prefix)
+	}
+	prev := after
+	for i, it := range p.Items {
+		switch {
+		case !strings.HasPrefix(it.Key, prefix):
+			return fmt.Errorf("list %q: item %d, key %q, lacks the prefix", prefix, i, it.Key)
+		case (i > 0 || after != "") && it.Key <= prev:
+			return fmt.Errorf("list %q: item %d, key %q, is not after %q: keys out of order", prefix, i, it.Key, prev)
+		}
+		prev = it.Key
+	}
+	return nil
+}
+
+// cliShow gives a key or value as text output shows it, one per line: as it
+// is when it is printable text, else Go-quoted, so that a newline or a binary
+// byte cannot break the line or the terminal. What would read as something
+// else is quoted too: the empty string, leading or trailing blanks, a leading
+// quote. -o json has the exact bytes.
+func cliShow(b []byte) string {
+	s := string(b)
+	if s == "" || !utf8.ValidString(s) || s[0] == '"' || strings.TrimSpace(s) != s {
+		return strconv.Quote(s)
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}
+
+// cliShellQuote quotes s for a POSIX shell when it needs quoting: the hints
+// print a flag to paste into the next command.
+func cliShellQuote(s string) string {
+	safe := s != ""
+	for _, r := range s {
+		if !(r < utf8.RuneSelf && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
+			strings.ContainsRune("-_./:@%+,=", r))) {
+			safe = false
+			break
+		}
+	}
+	if safe {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 var statusCmd = cliCommand{name: "status", args: "", nargs: 0,

@@ -2,7 +2,7 @@
 //
 //	rsml-node run     one replica as a process (TCP between replicas, HTTP for clients)
 //	rsml-node dev     a whole cluster in one process, for development
-//	rsml-node kv      get, put and delete keys of a running cluster
+//	rsml-node kv      get, put, delete and list keys of a running cluster; transactions
 //	rsml-node status  what every replica of a running cluster reports
 //	rsml-node bench   write throughput and latency (DESIGN.md §4.3)
 package main
@@ -19,6 +19,8 @@ Usage:
   rsml-node run --id N --peers 1=HOST:PORT,... --http HOST:PORT [flags]   one replica as a process
   rsml-node dev [--nodes 3] [--http 127.0.0.1:8001]                        a whole cluster in this process
   rsml-node kv get|put|delete KEY [VALUE] [--endpoints URL,...]           read and write keys
+  rsml-node kv list [PREFIX] [--all] [--endpoints URL,...]                list keys by prefix
+  rsml-node kv txn [FILE|-] [--endpoints URL,...]                         run a transaction (JSON, see "kv txn -h")
   rsml-node status [--endpoints URL,...]                                  every replica's view
   rsml-node bench [--transport memory|tcp] [--storage memory|nutsdb]      measure puts per second and latency
   rsml-node help                                                          this help
