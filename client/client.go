@@ -144,7 +144,11 @@ type reply struct {
 // returns the 2xx reply or an error wrapped with the call's context.
 func (c *Client) do(ctx context.Context, cl *call) (reply, error) {
 	rep, err := c.retry(ctx, cl)
-	if err != nil {
+	switch {
+	case err == nil:
+	case cl.key == "": // a transaction, or a listing of every key
+		return reply{}, fmt.Errorf("%s: %w", cl.op, err)
+	default:
 		return reply{}, fmt.Errorf("%s %q: %w", cl.op, cl.key, err)
 	}
 	return rep, nil

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -111,5 +112,16 @@ func TestList(t *testing.T) {
 	nodes[0].then(cannedJSON(`{"items": []}`))
 	if _, err := c.List(context.Background(), "", ListOptions{}); err == nil {
 		t.Fatal("an answer without a rev was taken for a listing")
+	}
+}
+
+// A transaction has no key: its errors must not name an empty one.
+func TestTxnErrorNamesNoEmptyKey(t *testing.T) {
+	_, nodes := newFakeCluster(t, 1, "1")
+	nodes[0].then(answer(504, "indeterminate"))
+	c, _ := newTestClient(t, urls(nodes...))
+	_, err := c.Txn(context.Background(), Txn{Then: []Op{PutOp("a", []byte("1"))}})
+	if err == nil || strings.Contains(err.Error(), `txn ""`) || !strings.HasPrefix(err.Error(), "txn: ") {
+		t.Errorf("Txn error = %v, want it to start with \"txn: \" and name no key", err)
 	}
 }
