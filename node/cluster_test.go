@@ -236,12 +236,7 @@ func TestRoleRespawnedPastRestartLimit(t *testing.T) {
 	tc := startCluster(t, 3, Config{MaxRestarts: 1})
 	l := tc.leader()
 	ctx := ctxFor(t, 20*time.Second)
-	var f *Node
-	for _, n := range tc.Nodes() {
-		if n.ID() != l.ID() {
-			f = n
-		}
-	}
+	f := tc.follower(l)
 	// Three crashes in a row exceed the limit: the child is stopped, and the
 	// supervisor must spawn it again.
 	for i := 0; i < 3; i++ {

@@ -149,6 +149,18 @@ func (tc *testCluster) leader() *Node {
 	return l
 }
 
+// follower returns a running replica other than l.
+func (tc *testCluster) follower(l *Node) *Node {
+	tc.t.Helper()
+	for _, n := range tc.Nodes() {
+		if n.ID() != l.ID() {
+			return n
+		}
+	}
+	tc.t.Fatalf("no replica other than %d is running", l.ID())
+	return nil
+}
+
 // converge waits until every running replica has applied the same number of
 // slots and returns that number.
 func (tc *testCluster) converge() uint64 {

@@ -241,24 +241,35 @@ func (h *httpAPI) put(ctx context.Context, w http.ResponseWriter, r *http.Reques
 		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
-	if r.ContentLength > int64(h.cfg.MaxValueBytes) {
-		writeError(w, http.StatusRequestEntityTooLarge, "too_large",
-			fmt.Sprintf("value of %d bytes exceeds the limit of %d", r.ContentLength, h.cfg.MaxValueBytes))
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(h.cfg.MaxValueBytes)))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, "too_large",
-				fmt.Sprintf("value exceeds the limit of %d bytes", h.cfg.MaxValueBytes))
-			return
-		}
-		writeError(w, http.StatusBadRequest, "bad_request", "cannot read the request body: "+err.Error())
+	body, ok := readBody(w, r, "value", h.cfg.MaxValueBytes)
+	if !ok {
 		return
 	}
 	res, err := h.n.Put(ctx, key, body, cond)
 	h.writeResult(w, res, err, false)
+}
+
+// readBody reads a request body of at most limit bytes; when it cannot, it
+// answers 413 (too large) or 400 and reports false. what names the body in
+// the error ("value", "transaction").
+func readBody(w http.ResponseWriter, r *http.Request, what string, limit int) ([]byte, bool) {
+	if r.ContentLength > int64(limit) {
+		writeError(w, http.StatusRequestEntityTooLarge, "too_large",
+			fmt.Sprintf("%s of %d bytes exceeds the limit of %d", what, r.ContentLength, limit))
+		return nil, false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(limit)))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, "too_large",
+				fmt.Sprintf("%s exceeds the limit of %d bytes", what, limit))
+			return nil, false
+		}
+		writeError(w, http.StatusBadRequest, "bad_request", "cannot read the request body: "+err.Error())
+		return nil, false
+	}
+	return body, true
 }
 
 func (h *httpAPI) del(ctx context.Context, w http.ResponseWriter, r *http.Request, key string) {

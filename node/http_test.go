@@ -53,13 +53,7 @@ func do(t *testing.T, method, url string, body []byte, hdr ...string) httpResp {
 func TestHTTPContract(t *testing.T) {
 	tc := startCluster(t, 3, Config{})
 	l := tc.leader()
-	var f *Node
-	for _, n := range tc.Nodes() {
-		if n.ID() != l.ID() {
-			f = n
-			break
-		}
-	}
+	f := tc.follower(l)
 	// Through a follower: it forwards to the leader through the actor system.
 	srv := httptest.NewServer(f.Handler(HTTPConfig{MaxValueBytes: 1 << 20}))
 	defer srv.Close()
@@ -153,13 +147,7 @@ func TestHTTPContract(t *testing.T) {
 func TestHTTPNoLeaderAndIndeterminate(t *testing.T) {
 	tc := startCluster(t, 3, Config{})
 	l := tc.leader()
-	var f *Node
-	for _, n := range tc.Nodes() {
-		if n.ID() != l.ID() {
-			f = n
-			break
-		}
-	}
+	f := tc.follower(l)
 	cfg := HTTPConfig{RequestTimeout: 400 * time.Millisecond}
 	fs := httptest.NewServer(f.Handler(cfg))
 	defer fs.Close()

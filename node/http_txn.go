@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"unicode/utf8"
@@ -210,20 +209,8 @@ func (h *httpAPI) parseOps(branch string, in []txnOp) ([]kv.Op, error) {
 }
 
 func (h *httpAPI) txn(w http.ResponseWriter, r *http.Request) {
-	if r.ContentLength > int64(h.cfg.MaxTxnBytes) {
-		writeError(w, http.StatusRequestEntityTooLarge, "too_large",
-			fmt.Sprintf("transaction of %d bytes exceeds the limit of %d", r.ContentLength, h.cfg.MaxTxnBytes))
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(h.cfg.MaxTxnBytes)))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, "too_large",
-				fmt.Sprintf("transaction exceeds the limit of %d bytes", h.cfg.MaxTxnBytes))
-			return
-		}
-		writeError(w, http.StatusBadRequest, "bad_request", "cannot read the request body: "+err.Error())
+	body, ok := readBody(w, r, "transaction", h.cfg.MaxTxnBytes)
+	if !ok {
 		return
 	}
 	t, err := h.parseTxn(body)

@@ -35,13 +35,7 @@ func mustJSON(t *testing.T, s string) any {
 func TestHTTPTxn(t *testing.T) {
 	tc := startCluster(t, 3, Config{})
 	l := tc.leader()
-	var f *Node
-	for _, n := range tc.Nodes() {
-		if n.ID() != l.ID() {
-			f = n
-			break
-		}
-	}
+	f := tc.follower(l)
 	srv := httptest.NewServer(f.Handler(HTTPConfig{})) // a follower: writes and reads are forwarded
 	defer srv.Close()
 	u := srv.URL
