@@ -191,7 +191,13 @@ func proposeHandler(w http.ResponseWriter, r *http.Request, sys *actor.ActorSyst
 			return
 		}
 	}
-	http.Error(w, err.Error(), http.StatusServiceUnavailable)
+	// As the replica's own API does: 504 when the write may have been
+	// applied, 503 only when it certainly was not.
+	code := http.StatusServiceUnavailable
+	if errors.Is(err, node.ErrIndeterminate) || errors.Is(err, actor.ErrTimeout) {
+		code = http.StatusGatewayTimeout
+	}
+	http.Error(w, err.Error(), code)
 }
 
 // parsePeers parses 1=HOST:PORT,2=HOST:PORT,...
