@@ -6,10 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
+	"log/slog"
+	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -22,11 +23,90 @@ import (
 // SIGTERM.
 const stopGrace = 8 * time.Second
 
+// catchHUP catches SIGHUP from the start of a command: its default action
+// ends the process, and a reload sent while the replica starts must wait
+// for it rather than kill it.
+func catchHUP() (<-chan os.Signal, func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	return hup, func() { signal.Stop(hup) }
+}
+
+// leveledLogger makes the logger of run or dev, with the level in a
+// LevelVar that SIGHUP can change.
+func leveledLogger(w io.Writer, s settings) (*slog.Logger, *slog.LevelVar) {
+	level := new(slog.LevelVar)
+	lvl, _ := parseLevel(s.logLevel) // validated
+	level.Set(lvl)
+	return newLevelLogger(w, s.logFormat, level), level
+}
+
+// serveUntilStopped waits for SIGINT or SIGTERM (ctx), reloading the config
+// file on every SIGHUP meanwhile.
+func serveUntilStopped(ctx context.Context, hup <-chan os.Signal, logger *slog.Logger, level *slog.LevelVar, s settings, load func() (settings, error)) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			s = reload(logger, level, s, load)
+		}
+	}
+}
+
+// reload answers SIGHUP: it re-reads the config file through load (the same
+// merge as at start, so flags still win), applies the log level at once
+// and logs every other change as needing a restart. A file that no longer
+// loads changes nothing. It returns the settings now in force.
+func reload(logger *slog.Logger, level *slog.LevelVar, running settings, load func() (settings, error)) settings {
+	if running.file == "" {
+		logger.Info("SIGHUP: no config file (--config) to reload; nothing changes")
+		return running
+	}
+	next, err := load()
+	if err != nil {
+		logger.Error("SIGHUP: config file not reloaded; the running settings stay", "file", running.file, "err", err)
+		return running
+	}
+	changed := false
+	from, _ := parseLevel(running.logLevel)
+	to, _ := parseLevel(next.logLevel)
+	if from != to {
+		level.Set(to)
+		// Logged at the new level when that is above info, so that the
+		// line saying the level changed is not itself filtered out.
+		logger.Log(context.Background(), max(slog.LevelInfo, to), "SIGHUP: log level changed",
+			"setting", next.label("log-level"), "from", from.String(), "to", to.String())
+		running.logLevel = next.logLevel
+		changed = true
+	}
+	for _, c := range restartNeeded(&running, &next) {
+		logger.Warn("SIGHUP: setting changed; needs a restart", "setting", c.setting, "running", c.running, "reloaded", c.reloaded)
+		changed = true
+	}
+	if !changed {
+		logger.Info("SIGHUP: config file reloaded; nothing changed", "file", running.file)
+	}
+	if logger.Enabled(context.Background(), slog.LevelDebug) {
+		var all []string
+		for _, v := range running.values() {
+			all = append(all, v.name+"="+v.value)
+		}
+		logger.Debug("SIGHUP: settings in force", "file", running.file, "settings", strings.Join(all, " "))
+	}
+	return running
+}
+
 func runCommand(args []string, stdout, stderr io.Writer) int {
+	hup, stopHUP := catchHUP()
+	defer stopHUP()
 	fs := flag.NewFlagSet("rsml-node run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	load := runFlags(fs)
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	if fs.NArg() > 0 {
@@ -38,11 +118,11 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "rsml-node run: %v\n", err)
 		return 2
 	}
-	logger := newLogger(stderr, s.logFormat, s.logLevel)
+	logger, level := leveledLogger(stderr, s)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	var store storage.Store
-	if s.storage == "nutsdb" {
+	if s.durable() {
 		d, err := storage.OpenDir(s.dataDir, s.clusterID, s.id, logger)
 		if err != nil {
 			fmt.Fprintf(stderr, "rsml-node run: %v\n", err)
@@ -68,9 +148,9 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 		_ = n.Stop(sctx)
 		return 1
 	}
-	logger.Info("serving", "http", hs.URL(), "consensus", s.peers[s.id], "cluster", s.clusterID)
+	logger.Info("serving", "http", hs.URL(), "consensus", s.peers[s.id], "cluster", s.clusterID, "config", s.file)
 	fmt.Fprintf(stdout, "replica %d: %s\n", s.id, hs.URL())
-	<-ctx.Done()
+	serveUntilStopped(ctx, hup, logger, level, s, load)
 	logger.Info("stopping")
 	return shutdown(stderr, []*node.HTTPServer{hs}, func(c context.Context) error { return n.Stop(c) })
 }
@@ -94,51 +174,38 @@ func shutdown(stderr io.Writer, servers []*node.HTTPServer, stopNodes func(conte
 }
 
 func devCommand(args []string, stdout, stderr io.Writer) int {
+	hup, stopHUP := catchHUP()
+	defer stopHUP()
 	fs := flag.NewFlagSet("rsml-node dev", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	nodes := fs.Int("nodes", 3, "number of replicas (1 to 7)")
-	httpAddr := fs.String("http", "127.0.0.1:8001", "HOST:PORT of replica 1's HTTP API; replica i listens on PORT+(i-1)")
-	storeKind := fs.String("storage", "memory", "storage: memory or nutsdb (durable, one directory per replica under --data-dir)")
-	dataDir := fs.String("data-dir", "", "parent data directory for --storage nutsdb (replica i uses DIR/replica-i)")
-	logFormat := fs.String("log-format", "text", "log format: text or json")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	load := devFlags(fs)
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
-	switch {
-	case fs.NArg() > 0:
+	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "rsml-node dev: unexpected argument %q\n", fs.Arg(0))
 		return 2
-	case *nodes < 1 || *nodes > 7:
-		fmt.Fprintf(stderr, "rsml-node dev: --nodes %d: want 1 to 7\n", *nodes)
-		return 2
-	case *storeKind != "memory" && *storeKind != "nutsdb":
-		fmt.Fprintf(stderr, "rsml-node dev: --storage %q: want memory or nutsdb\n", *storeKind)
-		return 2
-	case *storeKind == "nutsdb" && *dataDir == "":
-		fmt.Fprintln(stderr, "rsml-node dev: --storage nutsdb needs --data-dir")
-		return 2
-	case *logFormat != "text" && *logFormat != "json":
-		fmt.Fprintf(stderr, "rsml-node dev: --log-format %q: want text or json\n", *logFormat)
-		return 2
 	}
-	if _, err := parseLevel(*logLevel); err != nil {
+	s, err := load()
+	if err != nil {
 		fmt.Fprintf(stderr, "rsml-node dev: %v\n", err)
 		return 2
 	}
-	host, portStr, err := net.SplitHostPort(*httpAddr)
-	port, perr := strconv.Atoi(portStr)
-	if err != nil || perr != nil || port < 0 || port+*nodes-1 > 65535 {
-		fmt.Fprintf(stderr, "rsml-node dev: --http %q: want HOST:PORT\n", *httpAddr)
-		return 2
+	logger, level := leveledLogger(stderr, s)
+	if len(s.ignored) > 0 {
+		logger.Warn("dev runs every replica in this process: these settings of the config file do not apply",
+			"file", s.file, "settings", strings.Join(s.ignored, ", "))
 	}
-	logger := newLogger(stderr, *logFormat, *logLevel)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	cc := node.ClusterConfig{Nodes: *nodes, Template: node.Config{Logger: logger}}
-	if *storeKind == "nutsdb" {
+	cc := node.ClusterConfig{Nodes: s.nodes, Template: node.Config{Logger: logger, ClusterID: s.clusterID,
+		ElectionTimeout: s.electionTimeout, HeartbeatInterval: s.heartbeatInterval, SnapshotEvery: s.snapshotEvery}}
+	if s.durable() {
 		cc.NewStore = func(id msg.NodeID) (storage.Store, error) {
-			return storage.OpenDir(filepath.Join(*dataDir, "replica-"+id.String()), "rsml", id, logger)
+			return storage.OpenDir(filepath.Join(s.dataDir, "replica-"+id.String()), s.clusterID, id, logger)
 		}
 	}
 	c, err := node.StartCluster(ctx, cc)
@@ -148,12 +215,9 @@ func devCommand(args []string, stdout, stderr io.Writer) int {
 	}
 	var servers []*node.HTTPServer
 	stopAll := func(ctx context.Context) error { return c.Stop(ctx) }
-	for i := 1; i <= *nodes; i++ {
-		addr := net.JoinHostPort(host, strconv.Itoa(port+i-1))
-		if port == 0 {
-			addr = net.JoinHostPort(host, "0")
-		}
-		hs, err := c.Node(msg.NodeID(i)).ListenHTTP(addr, node.HTTPConfig{})
+	hc := node.HTTPConfig{MaxKeyBytes: s.maxKeyBytes, MaxValueBytes: s.maxValueBytes}
+	for i := 1; i <= s.nodes; i++ {
+		hs, err := c.Node(msg.NodeID(i)).ListenHTTP(s.https[i-1], hc)
 		if err != nil {
 			fmt.Fprintf(stderr, "rsml-node dev: %v\n", err)
 			shutdown(stderr, servers, stopAll)
@@ -162,7 +226,7 @@ func devCommand(args []string, stdout, stderr io.Writer) int {
 		servers = append(servers, hs)
 		fmt.Fprintf(stdout, "replica %d: %s\n", i, hs.URL())
 	}
-	logger.Info("dev cluster running; Ctrl-C stops it", "replicas", *nodes)
-	<-ctx.Done()
+	logger.Info("dev cluster running; Ctrl-C stops it", "replicas", s.nodes, "config", s.file)
+	serveUntilStopped(ctx, hup, logger, level, s, load)
 	return shutdown(stderr, servers, stopAll)
 }

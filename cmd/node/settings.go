@@ -5,19 +5,27 @@ import (
 	"flag"
 	"fmt"
 	"net"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/BurntSushi/toml"
-
 	"github.com/rsml-go/rsml/msg"
 )
 
-// settings is one replica's configuration after the config file and the
-// flags are merged (flags win).
+// The defaults of the settings run and dev share; they are node.Config's
+// and node.HTTPConfig's, spelled out so that --help shows them.
+const (
+	defElectionTimeout   = 150 * time.Millisecond
+	defHeartbeatInterval = 50 * time.Millisecond
+	defMaxKeyBytes       = 1024
+	defMaxValueBytes     = 1 << 20
+	defSnapshotEvery     = 100000
+)
+
+// settings is the configuration of run (one replica) or dev (a cluster in
+// one process) after the config file and the flags are merged: a flag that
+// was set wins, then the file, then the flag's default.
 type settings struct {
 	id                msg.NodeID
 	clusterID         string
@@ -33,67 +41,149 @@ type settings struct {
 	maxKeyBytes       int
 	maxValueBytes     int
 	snapshotEvery     uint64
+	roles             []roleList
+
+	// dev only: the number of replicas, replica i's HTTP address at
+	// https[i-1], and the file's settings dev does not use.
+	nodes   int
+	https   []string
+	ignored []string
+
+	// file is the config file ("" without --config); src maps a flag's name
+	// to the file key its value came from, so that an error names the
+	// setting the user actually wrote.
+	file string
+	src  map[string]string
 }
 
-// fileConfig is the TOML shape of DESIGN.md §4.1.
-type fileConfig struct {
-	Consensus struct {
-		ReplicaID string `toml:"replica_id"`
-		ClusterID string `toml:"cluster_id"`
-		Storage   struct {
-			Type string `toml:"type"`
-			Dir  string `toml:"dir"`
-		} `toml:"storage"`
-		Transport struct {
-			Type string `toml:"type"`
-			Bind string `toml:"bind"`
-		} `toml:"transport"`
-		HTTP              string `toml:"http"`
-		ElectionTimeout   string `toml:"election_timeout"`
-		HeartbeatInterval string `toml:"heartbeat_interval"`
-		MaxKeyBytes       int    `toml:"max_key_bytes"`
-		MaxValueBytes     int    `toml:"max_value_bytes"`
-		SnapshotEvery     uint64 `toml:"snapshot_every"`
-		Cluster           struct {
-			Acceptors []string          `toml:"acceptors"`
-			Proposers []string          `toml:"proposers"`
-			Learners  []string          `toml:"learners"`
-			Endpoints map[string]string `toml:"endpoints"`
-		} `toml:"cluster"`
-	} `toml:"consensus"`
-	Log struct {
-		Format string `toml:"format"`
-		Level  string `toml:"level"`
-	} `toml:"log"`
+// label names a setting as the user gave it: the file key when its value
+// came from the config file, else the flag.
+func (s *settings) label(flagName string) string {
+	if k, ok := s.src[flagName]; ok {
+		return k
+	}
+	return "--" + flagName
 }
+
+// errf builds an error about one setting: "--flag" + format, or "config
+// FILE: key" + format when the value came from the file.
+func (s *settings) errf(flagName, format string, a ...any) error {
+	if k, ok := s.src[flagName]; ok {
+		return s.fileErr(k, format, a...)
+	}
+	return fmt.Errorf("--"+flagName+format, a...)
+}
+
+func (s *settings) fileErr(key, format string, a ...any) error {
+	return fmt.Errorf("config %s: %s"+format, append([]any{s.file, key}, a...)...)
+}
+
+// take sets *dst from the file when the file gives the setting and its flag
+// was not set, and remembers where the value came from.
+func take[T any](s *settings, set map[string]bool, flagName, key string, v *T, dst *T) {
+	if v != nil && !set[flagName] {
+		*dst = *v
+		s.src[flagName] = key
+	}
+}
+
+// applyFile merges the settings run and dev share.
+func (s *settings) applyFile(cf *configFile, set map[string]bool) {
+	c := &cf.fc.Consensus
+	take(s, set, "cluster-id", "consensus.cluster_id", c.ClusterID, &s.clusterID)
+	take(s, set, "http", "consensus.http", c.HTTP, &s.http)
+	take(s, set, "storage", "consensus.storage.type", cf.storageType, &s.storage)
+	take(s, set, "data-dir", cf.dataDirKey, cf.dataDir, &s.dataDir)
+	take(s, set, "log-format", "log.format", cf.fc.Log.Format, &s.logFormat)
+	take(s, set, "log-level", "log.level", cf.fc.Log.Level, &s.logLevel)
+	take(s, set, "election-timeout", "consensus.election_timeout", cf.electionTimeout, &s.electionTimeout)
+	take(s, set, "heartbeat-interval", "consensus.heartbeat_interval", cf.heartbeatInterval, &s.heartbeatInterval)
+	take(s, set, "max-key-bytes", "consensus.max_key_bytes", c.MaxKeyBytes, &s.maxKeyBytes)
+	take(s, set, "max-value-bytes", "consensus.max_value_bytes", c.MaxValueBytes, &s.maxValueBytes)
+	take(s, set, "snapshot-every", "consensus.snapshot_every", c.SnapshotEvery, &s.snapshotEvery)
+	s.roles = cf.roles
+}
+
+func visited(fs *flag.FlagSet) map[string]bool {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	return set
+}
+
+// runUsage heads run --help: the flags alone do not say how they combine
+// with the file, nor what SIGHUP does.
+const runUsage = `Usage: rsml-node run [--config FILE] [--id N] [--peers 1=HOST:PORT,...] [flags]
+
+Runs one replica as a process: TCP between replicas, HTTP for clients.
+
+Settings come from the flags and from --config FILE (TOML, or JSON when FILE
+ends in .json; shapes in README.md and examples/config/). A flag that is set
+wins over the file, the file over the flag's default. The HTTP address is
+--http, else consensus.http, else this replica's client_port in
+consensus.cluster.endpoints, else 127.0.0.1:8001. --peers replaces the whole
+endpoints table. Relative paths are relative to the working directory.
+
+SIGTERM or SIGINT stop the replica cleanly. SIGHUP re-reads the config file:
+the log level changes at once; any other changed setting is logged as
+needing a restart; a file that no longer loads is logged and ignored.
+
+Flags:
+`
 
 // runFlags declares run's flags on fs and returns a function that merges
 // the config file (if --config names one) and the flags that were set.
+// The function may be called again, to re-read the file on SIGHUP.
 func runFlags(fs *flag.FlagSet) func() (settings, error) {
-	config := fs.String("config", "", "TOML config file (DESIGN.md §4.1 shape); flags override its settings")
-	id := fs.String("id", "", "this replica's id: a positive integer that is a key of --peers")
-	peers := fs.String("peers", "", "every replica's consensus address, this one's included: 1=HOST:PORT,2=HOST:PORT,...")
+	config := fs.String("config", "", "config file: TOML, or JSON if it ends in .json (DESIGN.md §4.1 shapes, the RSML plan's included); flags that are set win over it; SIGHUP re-reads it")
+	id := fs.String("id", "", "this replica's id: a positive integer that is a key of --peers (default: consensus.replica_id)")
+	peers := fs.String("peers", "", "every replica's consensus address, this one's included: 1=HOST:PORT,2=HOST:PORT,... (default: consensus.cluster.endpoints)")
 	clusterID := fs.String("cluster-id", "rsml", "cluster name; messages from replicas of another cluster are ignored")
-	bind := fs.String("bind", "", "address to listen on for consensus traffic (default: this replica's --peers address)")
-	httpAddr := fs.String("http", "127.0.0.1:8001", "HOST:PORT of the HTTP API")
-	storage := fs.String("storage", "nutsdb", "storage: nutsdb (durable, in --data-dir) or memory (lost when the process ends: a restarted replica must not rejoin)")
+	bind := fs.String("bind", "", "address to listen on for consensus traffic (default: consensus.transport.bind, else this replica's --peers address)")
+	httpAddr := fs.String("http", "127.0.0.1:8001", "HOST:PORT of the HTTP API (if not set: consensus.http, else this replica's client_port in consensus.cluster.endpoints)")
+	storage := fs.String("storage", "nutsdb", "storage: nutsdb (durable, in --data-dir; wal is another name for it) or memory (lost when the process ends: a restarted replica must not rejoin)")
 	dataDir := fs.String("data-dir", "", "data directory for --storage nutsdb (one per replica; locked while in use)")
 	logFormat := fs.String("log-format", "text", "log format: text (colours on a terminal) or json")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
-	election := fs.Duration("election-timeout", 150*time.Millisecond, "shortest wait without a leader before a follower campaigns (each wait is drawn from [T, 2T))")
-	heartbeat := fs.Duration("heartbeat-interval", 50*time.Millisecond, "how often the leader beacons; must be below --election-timeout")
-	maxKey := fs.Int("max-key-bytes", 1024, "longest key accepted by the HTTP API")
-	maxValue := fs.Int("max-value-bytes", 1<<20, "largest value accepted by the HTTP API, inclusive")
-	snapEvery := fs.Uint64("snapshot-every", 100000, "applied commands between snapshots; the logs are truncated below each snapshot, so this bounds their size and a restart's replay")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error (SIGHUP applies a changed log.level from the file)")
+	election := fs.Duration("election-timeout", defElectionTimeout, "shortest wait without a leader before a follower campaigns (each wait is drawn from [T, 2T))")
+	heartbeat := fs.Duration("heartbeat-interval", defHeartbeatInterval, "how often the leader beacons; must be below --election-timeout")
+	maxKey := fs.Int("max-key-bytes", defMaxKeyBytes, "longest key accepted by the HTTP API")
+	maxValue := fs.Int("max-value-bytes", defMaxValueBytes, "largest value accepted by the HTTP API, inclusive")
+	snapEvery := fs.Uint64("snapshot-every", defSnapshotEvery, "applied commands between snapshots; the logs are truncated below each snapshot, so this bounds their size and a restart's replay")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), runUsage)
+		fs.PrintDefaults()
+	}
 	return func() (settings, error) {
-		set := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		set := visited(fs)
 		s := settings{clusterID: *clusterID, http: *httpAddr, storage: *storage, logFormat: *logFormat,
 			logLevel: *logLevel, electionTimeout: *election, heartbeatInterval: *heartbeat,
-			maxKeyBytes: *maxKey, maxValueBytes: *maxValue, dataDir: *dataDir, bind: *bind, snapshotEvery: *snapEvery}
+			maxKeyBytes: *maxKey, maxValueBytes: *maxValue, dataDir: *dataDir, bind: *bind, snapshotEvery: *snapEvery,
+			file: *config, src: map[string]string{}}
+		var cf *configFile
 		if *config != "" {
-			if err := s.loadFile(*config, set); err != nil {
+			var err error
+			if cf, err = readConfig(*config); err != nil {
 				return s, err
+			}
+			s.applyFile(cf, set)
+			c := &cf.fc.Consensus
+			if t := c.Transport.Type; t != nil && *t == "memory" {
+				return s, s.fileErr("consensus.transport.type", " %q: run supports tcp (memory is the in-process cluster of dev)", *t)
+			}
+			take(&s, set, "bind", "consensus.transport.bind", c.Transport.Bind, &s.bind)
+			if c.ReplicaID != nil && !set["id"] {
+				v, err := parseID(*c.ReplicaID)
+				if err != nil {
+					return s, s.fileErr("consensus.replica_id", ": %w", err)
+				}
+				s.id, s.src["id"] = v, "consensus.replica_id"
+			}
+			if cf.endpoints != nil && !set["peers"] {
+				s.peers = map[msg.NodeID]string{}
+				for id, ep := range cf.endpoints {
+					s.peers[id] = ep.consensus
+				}
+				s.src["peers"] = endpointsKey
 			}
 		}
 		if set["id"] || s.id == 0 {
@@ -109,6 +199,11 @@ func runFlags(fs *flag.FlagSet) func() (settings, error) {
 				return s, fmt.Errorf("--peers: %w", err)
 			}
 			s.peers = p
+		}
+		if _, ok := s.src["http"]; !set["http"] && !ok && s.src["peers"] == endpointsKey {
+			if ep := cf.endpoints[s.id]; ep.client != "" {
+				s.http, s.src["http"] = ep.client, fmt.Sprintf("%s.%d.client_port", endpointsKey, s.id)
+			}
 		}
 		return s, s.validate()
 	}
@@ -164,164 +259,341 @@ func checkHostPort(a string) error {
 	return nil
 }
 
-// loadFile reads the TOML file; settings whose flag was set keep the flag's value.
-func (s *settings) loadFile(path string, set map[string]bool) error {
-	var fc fileConfig
-	md, err := toml.DecodeFile(path, &fc)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("config %s: no such file", path)
-		}
-		return fmt.Errorf("config %s: %w", path, err)
+func sortedIDs[V any](m map[msg.NodeID]V) []msg.NodeID {
+	ids := make([]msg.NodeID, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
 	}
-	if und := md.Undecoded(); len(und) > 0 {
-		keys := make([]string, len(und))
-		for i, k := range und {
-			keys[i] = k.String()
-		}
-		return fmt.Errorf("config %s: unknown settings: %s", path, strings.Join(keys, ", "))
-	}
-	c := fc.Consensus
-	if c.ReplicaID != "" && !set["id"] {
-		v, err := parseID(c.ReplicaID)
-		if err != nil {
-			return fmt.Errorf("config %s: consensus.replica_id: %w", path, err)
-		}
-		s.id = v
-	}
-	str := func(flagName, v string, dst *string) {
-		if v != "" && !set[flagName] {
-			*dst = v
-		}
-	}
-	str("cluster-id", c.ClusterID, &s.clusterID)
-	str("http", c.HTTP, &s.http)
-	str("storage", c.Storage.Type, &s.storage)
-	str("data-dir", c.Storage.Dir, &s.dataDir)
-	str("bind", c.Transport.Bind, &s.bind)
-	str("log-format", fc.Log.Format, &s.logFormat)
-	str("log-level", fc.Log.Level, &s.logLevel)
-	if t := c.Transport.Type; t != "" && t != "tcp" {
-		return fmt.Errorf("config %s: consensus.transport.type %q: run supports tcp (memory is the in-process cluster of dev)", path, t)
-	}
-	dur := func(flagName, key, v string, dst *time.Duration) error {
-		if v == "" || set[flagName] {
-			return nil
-		}
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return fmt.Errorf("config %s: consensus.%s: %w", path, key, err)
-		}
-		*dst = d
-		return nil
-	}
-	if err := dur("election-timeout", "election_timeout", c.ElectionTimeout, &s.electionTimeout); err != nil {
-		return err
-	}
-	if err := dur("heartbeat-interval", "heartbeat_interval", c.HeartbeatInterval, &s.heartbeatInterval); err != nil {
-		return err
-	}
-	if c.MaxKeyBytes != 0 && !set["max-key-bytes"] {
-		s.maxKeyBytes = c.MaxKeyBytes
-	}
-	if c.MaxValueBytes != 0 && !set["max-value-bytes"] {
-		s.maxValueBytes = c.MaxValueBytes
-	}
-	if c.SnapshotEvery != 0 && !set["snapshot-every"] {
-		s.snapshotEvery = c.SnapshotEvery
-	}
-	if len(c.Cluster.Endpoints) > 0 && !set["peers"] {
-		s.peers = map[msg.NodeID]string{}
-		for k, v := range c.Cluster.Endpoints {
-			id, err := parseID(k)
-			if err != nil {
-				return fmt.Errorf("config %s: consensus.cluster.endpoints: %w", path, err)
-			}
-			if err := checkHostPort(v); err != nil {
-				return fmt.Errorf("config %s: consensus.cluster.endpoints.%s: %w", path, k, err)
-			}
-			s.peers[id] = v
-		}
-	}
-	// Role sets: every replica runs every role in this version.
-	for name, set := range map[string][]string{"acceptors": c.Cluster.Acceptors, "proposers": c.Cluster.Proposers, "learners": c.Cluster.Learners} {
-		if set == nil {
-			continue
-		}
-		if !sameIDs(set, s.peers) {
-			return fmt.Errorf("config %s: consensus.cluster.%s must list every replica (%s): replicas with only some roles are not supported yet", path, name, idList(s.peers))
-		}
-	}
-	return nil
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return ids
 }
 
-func sameIDs(list []string, peers map[msg.NodeID]string) bool {
-	if len(list) != len(peers) {
-		return false
-	}
-	for _, k := range list {
-		id, err := parseID(k)
-		if err != nil {
-			return false
+func idList[V any](m map[msg.NodeID]V) string {
+	var b strings.Builder
+	for i, id := range sortedIDs(m) {
+		if i > 0 {
+			b.WriteByte(',')
 		}
-		if _, ok := peers[id]; !ok {
-			return false
-		}
+		b.WriteString(id.String())
 	}
-	return true
+	return b.String()
 }
 
-func idList(peers map[msg.NodeID]string) string {
-	var ids []string
-	for id := range peers {
-		ids = append(ids, id.String())
-	}
-	sort.Strings(ids)
-	return strings.Join(ids, ",")
-}
-
+// validate runs run's checks on the merged settings.
 func (s *settings) validate() error {
 	if _, ok := s.peers[s.id]; !ok {
-		return fmt.Errorf("--id %d is not in --peers (%s)", s.id, idList(s.peers))
+		return s.errf("id", " %d is not in %s (%s)", s.id, s.label("peers"), idList(s.peers))
 	}
-	seen := map[string]msg.NodeID{}
-	for id, a := range s.peers {
-		if other, dup := seen[a]; dup {
-			return fmt.Errorf("--peers: replicas %d and %d share address %s", min(id, other), max(id, other), a)
+	owner := map[string]msg.NodeID{}
+	for _, id := range sortedIDs(s.peers) {
+		a := s.peers[id]
+		if other, dup := owner[a]; dup {
+			return s.errf("peers", ": replicas %d and %d share address %s", other, id, a)
 		}
-		seen[a] = id
+		owner[a] = id
 	}
-	switch s.storage {
-	case "memory":
-	case "nutsdb":
-		if s.dataDir == "" {
-			return errors.New("--storage nutsdb needs --data-dir")
-		}
-	default:
-		return fmt.Errorf("--storage %q: want nutsdb or memory", s.storage)
+	if err := s.checkRoles(s.peers); err != nil {
+		return err
 	}
-	if s.logFormat != "text" && s.logFormat != "json" {
-		return fmt.Errorf("--log-format %q: want text or json", s.logFormat)
-	}
-	if _, err := parseLevel(s.logLevel); err != nil {
+	if err := s.validateCommon(); err != nil {
 		return err
 	}
 	if err := checkHostPort(s.http); err != nil {
-		return fmt.Errorf("--http: %w", err)
+		return s.errf("http", ": %v", err)
+	}
+	if other, clash := owner[s.http]; clash {
+		return s.errf("http", " %s is the consensus address of replica %d", s.http, other)
 	}
 	if s.bind != "" {
 		if err := checkHostPort(s.bind); err != nil {
-			return fmt.Errorf("--bind: %w", err)
+			return s.errf("bind", ": %v", err)
+		}
+		if s.bind == s.http {
+			return s.errf("bind", " %s is also %s", s.bind, s.label("http"))
 		}
 	}
-	if s.snapshotEvery == 0 {
-		return errors.New("--snapshot-every must be at least 1")
-	}
-	if s.maxKeyBytes <= 0 || s.maxValueBytes <= 0 {
-		return errors.New("--max-key-bytes and --max-value-bytes must be positive")
-	}
-	if s.heartbeatInterval <= 0 || s.electionTimeout <= s.heartbeatInterval {
-		return fmt.Errorf("--heartbeat-interval (%v) must be positive and below --election-timeout (%v)", s.heartbeatInterval, s.electionTimeout)
+	return nil
+}
+
+// checkRoles checks the role lists against the replicas: every entry names
+// one, once. Then, since every replica runs every role in this version,
+// each list given must name them all; that comes last so that a typo is
+// reported as itself rather than as a list that is too short.
+func (s *settings) checkRoles(replicas map[msg.NodeID]string) error {
+	for _, r := range s.roles {
+		seen := map[msg.NodeID]bool{}
+		for _, e := range r.ids {
+			id, err := parseID(e)
+			if err != nil {
+				return s.fileErr(r.key, ": %q is not a replica id", e)
+			}
+			if seen[id] {
+				return s.fileErr(r.key, ": %q listed twice", e)
+			}
+			seen[id] = true
+			if _, ok := replicas[id]; !ok {
+				return s.fileErr(r.key, ": %q is not a replica (replicas: %s)", e, idList(replicas))
+			}
+		}
+		if len(seen) != len(replicas) {
+			return s.fileErr(r.key, " must list every replica (%s): replicas with only some roles are not supported yet", idList(replicas))
+		}
 	}
 	return nil
+}
+
+// validateCommon runs the checks run and dev share.
+func (s *settings) validateCommon() error {
+	switch s.storage {
+	case "memory":
+	case "nutsdb", "wal":
+		if s.dataDir == "" {
+			if k, ok := s.src["storage"]; ok {
+				want := "consensus.storage.dir"
+				if s.storage == "wal" {
+					want = "consensus.storage.wal_path"
+				}
+				return s.fileErr(k, " %q needs %s (or --data-dir)", s.storage, want)
+			}
+			return fmt.Errorf("--storage %s needs --data-dir", s.storage)
+		}
+	default:
+		return s.errf("storage", " %q: want nutsdb, wal (another name for nutsdb) or memory", s.storage)
+	}
+	if s.logFormat != "text" && s.logFormat != "json" {
+		return s.errf("log-format", " %q: want text or json", s.logFormat)
+	}
+	if _, err := parseLevel(s.logLevel); err != nil {
+		return s.errf("log-level", " %q: want debug, info, warn or error", s.logLevel)
+	}
+	if s.snapshotEvery == 0 {
+		return s.errf("snapshot-every", " 0: want at least 1")
+	}
+	if s.maxKeyBytes <= 0 {
+		return s.errf("max-key-bytes", " %d: want a positive size", s.maxKeyBytes)
+	}
+	if s.maxValueBytes <= 0 {
+		return s.errf("max-value-bytes", " %d: want a positive size", s.maxValueBytes)
+	}
+	if s.heartbeatInterval <= 0 || s.electionTimeout <= s.heartbeatInterval {
+		return s.errf("heartbeat-interval", " (%v) must be positive and below %s (%v)", s.heartbeatInterval, s.label("election-timeout"), s.electionTimeout)
+	}
+	return nil
+}
+
+// durable reports whether the settings keep the replica's state on disk.
+func (s *settings) durable() bool { return s.storage != "memory" }
+
+// devUsage heads dev --help: what dev takes from a config file written for
+// run, and what it leaves.
+const devUsage = `Usage: rsml-node dev [--config FILE] [--nodes N] [--http HOST:PORT] [flags]
+
+Runs a whole cluster in this process, replicas 1 to N over an in-memory
+network, for development. It prints the replicas' URLs and runs until SIGINT
+or SIGTERM.
+
+--config FILE (TOML, or JSON when FILE ends in .json; the same file run
+takes) gives dev: consensus.cluster_id; consensus.storage (its dir or
+wal_path is the parent data directory: replica i uses DIR/replica-i);
+the HTTP addresses (consensus.http is replica 1's, replica i listens on
+PORT+(i-1); without it, every endpoint's client_port); the number of
+replicas (the endpoints, numbered 1 to N); the timeouts, max_key_bytes,
+max_value_bytes and snapshot_every; [log]; the role lists, which are
+checked. A flag that is set wins. The settings dev has no use for
+(consensus.replica_id, consensus.transport, the endpoints' consensus
+addresses) are named in a warning when dev starts.
+
+SIGHUP re-reads the config file, as in run: the log level changes at once;
+any other changed setting is logged as needing a restart.
+
+Flags:
+`
+
+// devFlags declares dev's flags on fs and returns a function that merges
+// the config file and the flags; it may be called again on SIGHUP.
+func devFlags(fs *flag.FlagSet) func() (settings, error) {
+	config := fs.String("config", "", "config file (TOML, or JSON if it ends in .json): dev takes the cluster id, storage, HTTP addresses, number of replicas, timeouts, sizes and log settings from it (see above); flags that are set win")
+	nodes := fs.Int("nodes", 3, "number of replicas, 1 to 7 (if not set: the number of consensus.cluster.endpoints)")
+	httpAddr := fs.String("http", "127.0.0.1:8001", "HOST:PORT of replica 1's HTTP API; replica i listens on PORT+(i-1) (if not set: consensus.http, else the endpoints' client_ports)")
+	storeKind := fs.String("storage", "memory", "storage: memory or nutsdb (durable, one directory per replica under --data-dir; wal is another name for it)")
+	dataDir := fs.String("data-dir", "", "parent data directory for --storage nutsdb (replica i uses DIR/replica-i)")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error (SIGHUP applies a changed log.level from the file)")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), devUsage)
+		fs.PrintDefaults()
+	}
+	return func() (settings, error) {
+		set := visited(fs)
+		s := settings{nodes: *nodes, http: *httpAddr, storage: *storeKind, dataDir: *dataDir,
+			logFormat: *logFormat, logLevel: *logLevel, clusterID: "rsml",
+			electionTimeout: defElectionTimeout, heartbeatInterval: defHeartbeatInterval,
+			maxKeyBytes: defMaxKeyBytes, maxValueBytes: defMaxValueBytes, snapshotEvery: defSnapshotEvery,
+			file: *config, src: map[string]string{}}
+		var endpoints map[msg.NodeID]endpoint
+		if *config != "" {
+			cf, err := readConfig(*config)
+			if err != nil {
+				return s, err
+			}
+			s.applyFile(cf, set)
+			s.ignored = devIgnored(cf)
+			endpoints = cf.endpoints
+			if endpoints != nil && !set["nodes"] {
+				s.nodes, s.src["nodes"] = len(endpoints), endpointsKey
+			}
+		}
+		return s, s.validateDev(endpoints, set["http"])
+	}
+}
+
+// devIgnored lists the file's settings that mean something to run but not
+// to a cluster in one process, so that dev can say it leaves them.
+func devIgnored(cf *configFile) []string {
+	var out []string
+	c := &cf.fc.Consensus
+	if c.ReplicaID != nil {
+		out = append(out, "consensus.replica_id")
+	}
+	if c.Transport.Type != nil && *c.Transport.Type == "tcp" {
+		out = append(out, "consensus.transport.type")
+	}
+	if c.Transport.Bind != nil {
+		out = append(out, "consensus.transport.bind")
+	}
+	if len(cf.endpoints) > 0 {
+		out = append(out, "consensus.cluster.endpoints (the consensus addresses)")
+	}
+	return out
+}
+
+// validateDev checks dev's merged settings and works out every replica's
+// HTTP address. endpoints are the file's, if any; httpFlag says --http was
+// set.
+func (s *settings) validateDev(endpoints map[msg.NodeID]endpoint, httpFlag bool) error {
+	if s.nodes < 1 || s.nodes > 7 {
+		if s.src["nodes"] == endpointsKey {
+			return s.fileErr(endpointsKey, " names %d replicas: dev runs 1 to 7", s.nodes)
+		}
+		return fmt.Errorf("--nodes %d: want 1 to 7", s.nodes)
+	}
+	for id := range endpoints {
+		if int(id) > len(endpoints) {
+			return s.fileErr(endpointsKey, ": replicas %s: dev numbers its replicas 1 to %d", idList(endpoints), len(endpoints))
+		}
+	}
+	if err := s.devHTTP(endpoints, httpFlag); err != nil {
+		return err
+	}
+	replicas := map[msg.NodeID]string{}
+	for i := 1; i <= s.nodes; i++ {
+		replicas[msg.NodeID(i)] = ""
+	}
+	if err := s.checkRoles(replicas); err != nil {
+		return err
+	}
+	return s.validateCommon()
+}
+
+// devHTTP works out every replica's HTTP address: --http, else
+// consensus.http (replica i on PORT+(i-1)), else the endpoints'
+// client_ports, else --http's default.
+func (s *settings) devHTTP(endpoints map[msg.NodeID]endpoint, httpFlag bool) error {
+	s.https = nil
+	clientPorts := false
+	for _, ep := range endpoints {
+		clientPorts = clientPorts || ep.client != ""
+	}
+	if _, fromFile := s.src["http"]; !httpFlag && !fromFile && clientPorts {
+		if s.nodes != len(endpoints) {
+			return fmt.Errorf("--nodes %d: %s names %d replicas, whose client_ports give the HTTP addresses: give --http too", s.nodes, endpointsKey, len(endpoints))
+		}
+		owner := map[string]int{}
+		for i := 1; i <= s.nodes; i++ {
+			a := endpoints[msg.NodeID(i)].client
+			if a == "" {
+				return s.fileErr(fmt.Sprintf("%s.%d", endpointsKey, i), ": no client_port while other endpoints have one: give every replica's, or consensus.http")
+			}
+			if other, dup := owner[a]; dup {
+				return s.fileErr(endpointsKey, ": replicas %d and %d share the client address %s", other, i, a)
+			}
+			owner[a] = i
+			s.https = append(s.https, a)
+		}
+		s.src["http"] = endpointsKey + ".N.client_port"
+		return nil
+	}
+	host, portStr, err := net.SplitHostPort(s.http) // an empty host: every interface
+	port, perr := strconv.Atoi(portStr)
+	if err != nil || perr != nil || port < 0 || port+s.nodes-1 > 65535 {
+		return s.errf("http", " %q: want HOST:PORT (replica i listens on PORT+(i-1), at most 65535)", s.http)
+	}
+	for i := 1; i <= s.nodes; i++ {
+		p := port + i - 1
+		if port == 0 {
+			p = 0 // every replica on a port the system picks
+		}
+		s.https = append(s.https, net.JoinHostPort(host, strconv.Itoa(p)))
+	}
+	return nil
+}
+
+// settingValue is one setting as a reload compares it: name is a flag's
+// name, or the file key of a setting that has no flag.
+type settingValue struct{ name, value string }
+
+// values lists the settings a reload compares; the dev-only ones are empty
+// for run and the other way round.
+func (s *settings) values() []settingValue {
+	peers := make([]string, 0, len(s.peers))
+	for _, id := range sortedIDs(s.peers) {
+		peers = append(peers, id.String()+"="+s.peers[id])
+	}
+	http := s.http
+	if s.https != nil {
+		http = strings.Join(s.https, ",") // dev: every replica's
+	}
+	v := []settingValue{
+		{"id", s.id.String()}, {"cluster-id", s.clusterID}, {"peers", strings.Join(peers, ",")}, {"bind", s.bind},
+		{"http", http}, {"nodes", fmt.Sprint(s.nodes)},
+		{"storage", s.storage}, {"data-dir", s.dataDir}, {"log-format", s.logFormat},
+		{"election-timeout", s.electionTimeout.String()}, {"heartbeat-interval", s.heartbeatInterval.String()},
+		{"max-key-bytes", fmt.Sprint(s.maxKeyBytes)}, {"max-value-bytes", fmt.Sprint(s.maxValueBytes)},
+		{"snapshot-every", fmt.Sprint(s.snapshotEvery)},
+	}
+	roles := map[string]string{}
+	for _, r := range s.roles {
+		roles[r.key] = strings.Join(r.ids, ",")
+	}
+	for _, k := range []string{"consensus.cluster.acceptors", "consensus.cluster.proposers", "consensus.cluster.learners"} {
+		val, ok := roles[k]
+		if !ok {
+			val = "(every replica)"
+		}
+		v = append(v, settingValue{k, val})
+	}
+	return v
+}
+
+// settingChange is a setting whose reloaded value differs from the running
+// one.
+type settingChange struct{ setting, running, reloaded string }
+
+// restartNeeded lists the settings, other than the log level, whose value
+// in next differs from the running one: a replica cannot change them while
+// it runs. Each is named as next names it (the file key, or the flag).
+func restartNeeded(running, next *settings) []settingChange {
+	a, b := running.values(), next.values()
+	var out []settingChange
+	for i := range a {
+		if a[i].value == b[i].value {
+			continue
+		}
+		name := a[i].name
+		if !strings.HasPrefix(name, "consensus.") {
+			name = next.label(name)
+		}
+		out = append(out, settingChange{name, a[i].value, b[i].value})
+	}
+	return out
 }

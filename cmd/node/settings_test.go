@@ -23,7 +23,14 @@ func loadSettings(t *testing.T, args ...string) (settings, error) {
 
 func writeFile(t *testing.T, body string) string {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), "rsml.toml")
+	return writeNamed(t, "rsml.toml", body)
+}
+
+// writeNamed writes body to a file called name in a new directory: the
+// extension chooses the format.
+func writeNamed(t *testing.T, name, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
 	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +96,7 @@ func TestBadSettingsAreRefusedWithAClearError(t *testing.T) {
 		{"shared address", []string{"--id", "1", "--peers", "1=127.0.0.1:1,2=127.0.0.1:1"}, "", "share address"},
 		{"bad port", []string{"--id", "1", "--peers", "1=127.0.0.1:99999"}, "", "bad port"},
 		{"nutsdb without a data dir", []string{"--id", "1", "--peers", peers}, "", "--storage nutsdb needs --data-dir"},
-		{"unknown storage", []string{"--id", "1", "--peers", peers, "--storage", "tape"}, "", "want nutsdb or memory"},
+		{"unknown storage", []string{"--id", "1", "--peers", peers, "--storage", "tape"}, "", `--storage "tape": want nutsdb, wal`},
 		{"bad log format", []string{"--id", "1", "--peers", peers, "--storage", "memory", "--log-format", "xml"}, "", "--log-format"},
 		{"bad log level", []string{"--id", "1", "--peers", peers, "--storage", "memory", "--log-level", "loud"}, "", "--log-level"},
 		{"heartbeat not below election", []string{"--id", "1", "--peers", peers, "--storage", "memory", "--heartbeat-interval", "1s"}, "", "must be positive and below"},
@@ -97,7 +104,7 @@ func TestBadSettingsAreRefusedWithAClearError(t *testing.T) {
 		{"missing file", []string{"--config", "/nonexistent/rsml.toml"}, "", "no such file"},
 		{"malformed file", nil, "[consensus\nreplica_id=", "config"},
 		{"unknown setting", nil, "[consensus]\nreplica_idd = \"1\"\n", "unknown settings: consensus.replica_idd"},
-		{"partial role sets", nil, strings.Replace(goodConfig, `learners  = ["1", "2", "3"]`, `learners  = ["1"]`, 1), "consensus.cluster.learners must list every replica"},
+		{"partial role sets", nil, strings.Replace(goodConfig, `learners  = ["1", "2", "3"]`, `learners  = ["1"]`, 1), "consensus.cluster.learners must list every replica (1,2,3)"},
 		{"memory transport in run", nil, strings.Replace(goodConfig, `type = "tcp"`, `type = "memory"`, 1), "run supports tcp"},
 		{"bad duration", nil, strings.Replace(goodConfig, `"300ms"`, `"soon"`, 1), "consensus.election_timeout"},
 	}
