@@ -17,7 +17,8 @@ const usage = `rsml-node: run rsml replicas and talk to them
 
 Usage:
   rsml-node run --id N --peers 1=HOST:PORT,... --http HOST:PORT [flags]   one replica as a process
-  rsml-node dev [--nodes 3] [--http 127.0.0.1:8001]                        a whole cluster in this process
+  rsml-node run --config FILE [flags]                                     the same, from a TOML or JSON file
+  rsml-node dev [--nodes 3] [--http 127.0.0.1:8001] [--config FILE]        a whole cluster in this process
   rsml-node kv get|put|delete KEY [VALUE] [--endpoints URL,...]           read and write keys
   rsml-node kv list [PREFIX] [--all] [--endpoints URL,...]                list keys by prefix
   rsml-node kv txn [FILE|-] [--endpoints URL,...]                         run a transaction (JSON, see "kv txn -h")
