@@ -29,7 +29,19 @@ const (
 // copying the entry list, not while writing.
 func (s *Store) Snapshot(w io.Writer) error {
 	items, rev := s.sorted()
+	return writeSnapshot(w, items, rev)
+}
 
+// Capture copies the entry list now (values are shared: they are never
+// modified in place) and returns the function that writes the snapshot of
+// that state, which may run on another goroutine while Apply goes on
+// (executor.Capturer).
+func (s *Store) Capture() func(w io.Writer) error {
+	items, rev := s.sorted()
+	return func(w io.Writer) error { return writeSnapshot(w, items, rev) }
+}
+
+func writeSnapshot(w io.Writer, items []item, rev uint64) error {
 	// msgpack writes byte by byte; give it a buffer unless w already is one.
 	var buf *bufio.Writer
 	if _, ok := w.(io.ByteWriter); !ok {

@@ -217,6 +217,14 @@ type Snapshotted struct {
 	Slot uint64
 }
 
+// SnapshotSaved tells a role how the save of a snapshot it asked for
+// (role.Ready.Snapshot) went: Err is nil once the snapshot of slots up to
+// Slot is durable. It never leaves the replica.
+type SnapshotSaved struct {
+	Slot uint64
+	Err  error
+}
+
 // Truncate tells the replica's acceptor that every slot up to Through is
 // chosen, applied and in a durable snapshot, so its entries may go.
 type Truncate struct {

@@ -161,7 +161,7 @@ func (n *Node) Propose(ctx context.Context, cmd []byte, opts ...ProposeOption) (
 			return Result{}, expired(ErrStopped)
 		}
 		changed := n.leaderChanged()
-		n.intake.push(&msg.ClientRequest{Cmd: c, Attempt: attempt})
+		n.intake.Push(&msg.ClientRequest{Cmd: c, Attempt: attempt})
 		outstanding = append(outstanding, attempt)
 		n.arm(w.timer, deadline)
 		select {

@@ -9,6 +9,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/rsml-go/rsml/actors/executor"
+	"github.com/rsml-go/rsml/actors/roles"
 	"github.com/rsml-go/rsml/msg"
 	"github.com/rsml-go/rsml/storage"
 )
@@ -210,4 +211,16 @@ func (c *Config) Validate() error {
 
 func (c *Config) ticks(d time.Duration) int {
 	return max(1, int((d+c.TickInterval-1)/c.TickInterval))
+}
+
+// maxCatchup bounds the slots of one catch-up reply between learners.
+const maxCatchup = 4096
+
+// roleParams turns the configuration into the roles' parameters.
+func (c *Config) roleParams(ids []msg.NodeID) roles.Params {
+	return roles.Params{ID: c.ID, Replicas: ids,
+		HeartbeatTicks: c.ticks(c.HeartbeatInterval), ElectionTicks: c.ticks(c.ElectionTimeout),
+		LeaseTicks: c.ticks(c.LeaseTimeout), ResendTicks: c.ticks(c.ResendInterval),
+		Window: c.Window, MaxBatch: c.MaxBatch, MaxBatchBytes: c.MaxBatchBytes, MaxQueue: c.MaxQueue,
+		SnapshotEvery: c.SnapshotEvery, MaxSessions: c.MaxSessions, MaxCatchup: maxCatchup}
 }

@@ -61,6 +61,27 @@ func (r *recorder) Snapshot(w io.Writer) error {
 	return err
 }
 
+// Capture records, as Snapshot does, how much of the record the snapshot
+// covers: the length when it is captured. (Without it the embedded Store's
+// Capture would be used, and the record would never rewind.)
+func (r *recorder) Capture() func(io.Writer) error {
+	write := r.Store.Capture()
+	r.mu.Lock()
+	n := len(r.log)
+	r.mu.Unlock()
+	return func(w io.Writer) error {
+		var buf bytes.Buffer
+		if err := write(&buf); err != nil {
+			return err
+		}
+		r.mu.Lock()
+		r.snapLens[buf.String()] = n
+		r.mu.Unlock()
+		_, err := w.Write(buf.Bytes())
+		return err
+	}
+}
+
 func (r *recorder) Restore(rd io.Reader) error {
 	b, err := io.ReadAll(rd)
 	if err != nil {

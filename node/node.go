@@ -13,10 +13,11 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/rsml-go/rsml/actors/acceptor"
 	"github.com/rsml-go/rsml/actors/executor"
 	"github.com/rsml-go/rsml/actors/learner"
 	"github.com/rsml-go/rsml/actors/proposer"
+	"github.com/rsml-go/rsml/actors/role"
+	"github.com/rsml-go/rsml/actors/roles"
 	"github.com/rsml-go/rsml/kv"
 	"github.com/rsml-go/rsml/msg"
 	"github.com/rsml-go/rsml/remote"
@@ -46,7 +47,8 @@ type Node struct {
 	// without being applied twice.
 	incarnation string            // unique per Start: names this incarnation's waiters
 	waiters     *waiters          // the callers of Propose and Read waiting for answers
-	intake      *intake           // Propose's requests for the proposer
+	intake      *proposer.Intake  // Propose's requests for the proposer
+	saves       sync.WaitGroup    // snapshot saves in flight, which Stop waits for
 	dispatchers []*loopDispatcher // one per role actor
 	seqMu       sync.Mutex
 	session     uint64 // renewed if the executors forget it
@@ -110,7 +112,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	// The waiter table needs the system and the wire's cluster id; the Book
 	// needs the table's functions: they reach it through n.
 	n.waiters = newWaiters(n.sys, n.incarnation)
-	n.intake = newIntake(func() { n.sys.Root.Send(n.local[msg.RoleProposer], proposer.Doorbell{}) })
+	n.intake = proposer.NewIntake(func() { n.sys.Root.Send(n.local[msg.RoleProposer], proposer.Doorbell{}) })
 	bookOpts = append(bookOpts, remote.WithLocalWaiters(n.waiters.deliver, n.waiters.expose))
 	book, err := remote.NewBook(cfg.ID, cfg.Peers, bookOpts...)
 	if err != nil {
@@ -132,17 +134,16 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 
 	ids := book.IDs()
-	ticks := cfg.ticks
-	pcfg := proposer.Config{ID: cfg.ID, Replicas: ids, HeartbeatTicks: ticks(cfg.HeartbeatInterval),
-		ElectionTicks: ticks(cfg.ElectionTimeout), ResendTicks: ticks(cfg.ResendInterval),
-		Window: cfg.Window, HoldBatches: true, MaxBatch: cfg.MaxBatch, MaxBatchBytes: cfg.MaxBatchBytes, MaxQueue: cfg.MaxQueue, MaxHops: 3}
-	acfg := acceptor.Config{ID: cfg.ID, Learners: ids, LeaseTicks: ticks(cfg.LeaseTimeout)}
-	lcfg := learner.Config{ID: cfg.ID, Acceptors: ids, StallTicks: 2, ResendTicks: ticks(cfg.ResendInterval),
-		MaxCatchup: 4096, MaxCatchupBytes: 8 << 20}
-	ecfg := executor.Config{ID: cfg.ID, SnapshotEvery: cfg.SnapshotEvery, MaxSessions: cfg.MaxSessions}
+	set := roles.For(cfg.roleParams(ids))
 	seed := cfg.Seed
 	restarts := 0
-	roleLog := func(r msg.Role) *slog.Logger { return n.logger.With("role", r.String()) }
+	born := time.Now()
+	proposerEnv := roles.Env{Intake: n.intake, Now: func() time.Duration { return time.Since(born) },
+		Hooks: proposer.Hooks{
+			Status: n.observeProposer,
+			Batch:  func(k int) { n.metrics.batch.Observe(float64(k)) },
+			Commit: func(d time.Duration) { n.metrics.commit.Observe(d.Seconds()) },
+		}}
 	mbox := actor.WithMailbox(safeMailboxProducer())
 	if decode != nil {
 		mbox = func(p *actor.Props) {
@@ -160,34 +161,42 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			actor.WithDispatcher(d)(p)
 		}
 	}
-	specs := []roleSpec{
-		{msg.RoleAcceptor, actor.PropsFromProducer(func() actor.Actor {
-			return acceptor.NewActor(acfg, n.store.Acceptor(), book, roleLog(msg.RoleAcceptor))
-		}, roleMbox())},
-		{msg.RoleLearner, actor.PropsFromProducer(func() actor.Actor {
-			la := learner.NewActor(lcfg, n.store.Chosen(), n.store.Snapshots(), book, roleLog(msg.RoleLearner), n.commit.Store)
-			la.OnInstall = func(slot uint64) {
-				n.installs.Add(1)
-				n.logger.Info("installed a peer's snapshot", "slot", slot)
+	// spec is how the supervisor (re)creates role r: a role.Actor whose core
+	// is built from storage at every start.
+	spec := func(r msg.Role, observe func(role.Core)) roleSpec {
+		logger := n.logger.With("role", r.String())
+		return roleSpec{r, actor.PropsFromProducer(func() actor.Actor {
+			env := proposerEnv
+			if r == msg.RoleProposer {
+				restarts++ // producers run on the supervisor's goroutine, one at a time
+				env.Rand = rand.New(rand.NewPCG(seed, uint64(restarts)))
 			}
-			return la
-		}, roleMbox())},
-		{msg.RoleExecutor, actor.PropsFromProducer(func() actor.Actor {
-			return executor.NewActor(ecfg, sm, n.store.Snapshots(), book, roleLog(msg.RoleExecutor), func(applied, rev uint64) {
-				n.applied.Store(applied)
-				n.rev.Store(rev)
-			})
-		}, roleMbox())},
-		{msg.RoleProposer, actor.PropsFromProducer(func() actor.Actor {
-			c := pcfg
-			restarts++ // producers run on the supervisor's goroutine, one at a time
-			c.Rand = rand.New(rand.NewPCG(seed, uint64(restarts)))
-			return proposer.NewActor(c, n.store.Proposer(), n.store.Chosen(), book, roleLog(msg.RoleProposer), proposer.Hooks{
-				Status: n.observeProposer,
-				Batch:  func(k int) { n.metrics.batch.Observe(float64(k)) },
-				Commit: func(d time.Duration) { n.metrics.commit.Observe(d.Seconds()) },
-			}).WithIntake(n.intake)
-		}, roleMbox())},
+			a := role.NewActor(func() (role.Core, error) { return set.Build(r, n.store, sm, env) }, n.store, book, logger, &n.saves)
+			a.Observe = observe
+			return a
+		}, roleMbox())}
+	}
+	var installs uint64
+	specs := []roleSpec{
+		spec(msg.RoleAcceptor, nil),
+		spec(msg.RoleLearner, func(c role.Core) {
+			l := c.(*learner.Core)
+			n.commit.Store(l.Delivered())
+			if k := l.Installs(); k != installs {
+				// Each incarnation counts from zero; a restart is no install.
+				if k > installs {
+					n.installs.Add(k - installs)
+					n.logger.Info("installed a peer's snapshot", "slot", l.Delivered())
+				}
+				installs = k
+			}
+		}),
+		spec(msg.RoleExecutor, func(c role.Core) {
+			e := c.(*executor.Core)
+			n.applied.Store(e.Applied())
+			n.rev.Store(e.Rev())
+		}),
+		spec(msg.RoleProposer, nil),
 	}
 	sup := &supervisor{specs: specs, tick: cfg.TickInterval}
 	strategy := actor.NewOneForOneStrategy(cfg.MaxRestarts, cfg.RestartWindow, actor.DefaultDecider)
@@ -288,6 +297,9 @@ func newSystem(logger *slog.Logger) *actor.ActorSystem {
 
 func (n *Node) observeProposer(st proposer.Status) {
 	n.mu.Lock()
+	if st.Role != n.prop.Role || st.Leader != n.prop.Leader {
+		n.logger.Info("leadership", "role", st.Role, "leader", st.Leader, "ballot", st.Ballot.String())
+	}
 	if st.Leader != n.prop.Leader || st.Ballot != n.prop.Ballot {
 		if st.Leader != 0 {
 			n.metrics.leaderChanges.Inc()

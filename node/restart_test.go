@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rsml-go/rsml/actors/executor"
+	"github.com/rsml-go/rsml/actors/role"
 	"github.com/rsml-go/rsml/kv"
 	"github.com/rsml-go/rsml/msg"
 	"github.com/rsml-go/rsml/storage"
@@ -45,6 +46,10 @@ func TestRestartTime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	drv, _, err := role.NewSync(ex, d) // saves the snapshot when the executor asks
+	if err != nil {
+		t.Fatal(err)
+	}
 	var slot uint64
 	for i := 0; i < keys; {
 		v := &msg.Value{}
@@ -52,7 +57,7 @@ func TestRestartTime(t *testing.T) {
 			v.Cmds = append(v.Cmds, msg.Command{Data: kv.Put(fmt.Sprintf("key-%08d", i), val)})
 		}
 		slot++
-		if _, err := ex.Step(&msg.Deliver{First: slot, Values: []*msg.Value{v}}); err != nil {
+		if _, err := drv.Step(&msg.Deliver{First: slot, Values: []*msg.Value{v}}); err != nil {
 			t.Fatal(err)
 		}
 	}

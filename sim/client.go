@@ -228,7 +228,8 @@ func encodeWrite(in linearize.Input) []byte {
 }
 
 // sendOp sends (or sends again) the operation's request to its replica's
-// proposer, as node.Propose and node.Read do.
+// proposer, as node.Propose (through the intake) and node.Read (through the
+// mailbox) do.
 func (s *sim) sendOp(c *client) {
 	o := c.op
 	r := o.replica
@@ -243,16 +244,16 @@ func (s *sim) sendOp(c *client) {
 	o.sent++
 	ref := fmt.Sprintf("%s#%d", o.ref, o.sent)
 	s.waiters[ref] = c
-	var m any
 	if o.phase == proposing {
+		// Through the replica's intake, as node.Propose sends its writes:
+		// the proposer takes them at its next message, or is rung.
 		o.outstanding++
 		cmd := o.cmd
 		cmd.Reply = ref
-		m = &msg.ClientRequest{Cmd: cmd}
-	} else {
-		m = &msg.ReadRequest{Origin: r.id, Reply: ref}
+		r.intake.Push(&msg.ClientRequest{Cmd: cmd, Attempt: uint32(o.sent)})
+		return
 	}
-	s.sendLocal(r, msg.Out{To: msg.Target{Node: r.id, Role: msg.RoleProposer}, Msg: m})
+	s.sendLocal(r, msg.Out{To: msg.Target{Node: r.id, Role: msg.RoleProposer}, Msg: &msg.ReadRequest{Origin: r.id, Reply: ref}})
 }
 
 // readAt asks the local executor to answer the read once it has applied

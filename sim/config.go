@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/anishathalye/porcupine"
+
+	"github.com/rsml-go/rsml/actors/proposer"
 )
 
 // Config describes one simulated run. Every field but Seed has a default
@@ -86,6 +88,15 @@ type Bugs struct {
 	// without checking its conditions: transfers made on stale balances
 	// create or destroy money.
 	BlindTxn bool
+	// HoldReleasesUnchosen makes a leader's hold, when it ends, tell the
+	// learners that every slot it proposed is chosen: a client is answered
+	// before its slot is chosen (proposer.Planted.ReleaseUnchosen).
+	HoldReleasesUnchosen bool
+}
+
+// hold is the proposer's share of the planted bugs.
+func (b Bugs) hold() proposer.Planted {
+	return proposer.Planted{ReleaseUnchosen: b.HoldReleasesUnchosen}
 }
 
 func (c *Config) setDefaults() {

@@ -176,7 +176,7 @@ func (s *sim) nemesisStep() {
 		if !r.up {
 			return
 		}
-		role := roles[s.rngNem.IntN(len(roles))]
+		role := roleOrder[s.rngNem.IntN(len(roleOrder))]
 		kind = "restart-" + role.String()
 		s.res.Faults[kind]++
 		s.logf("fault: restart %s of replica %d", role, id)

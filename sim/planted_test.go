@@ -70,6 +70,16 @@ func TestPlantedEarlyAck(t *testing.T) {
 	searchPlanted(t, 300, Config{Bugs: Bugs{EarlyAck: true}, Faults: []string{"crash", "isolate", "split"}}, LostWrite)
 }
 
+// TestPlantedHoldReleasesUnchosen: a leader whose hold, when it ends, tells
+// the learners that slots still in flight are chosen gets clients answered
+// for slots a later leader fills with other values. The simulator runs the
+// production batching path (the intake, the hold and its timer), so the
+// checkers must see it.
+func TestPlantedHoldReleasesUnchosen(t *testing.T) {
+	searchPlanted(t, 300, Config{Bugs: Bugs{HoldReleasesUnchosen: true}, Faults: []string{"crash", "isolate", "split"}},
+		Agreement, LostWrite, Linearizability)
+}
+
 // TestPlantedBlindTxn: a store that runs transactions without checking their
 // conditions lets transfers made on stale balances change the bank's total;
 // the audit must see it, and porcupine must reject the history too.

@@ -1,202 +1,178 @@
 package sim
 
-// This file is the simulator's only dependency on the role cores' constructors
-// and methods: when a core's signature changes, adapt it here. Everything else
+// This file is the simulator's only dependency on the role cores: it builds
+// them as node does (roles.Set.Build) and drives them with the same
+// role.Driver the actors use, under an Env of simulated time. Everything else
 // routes msg.Out values by Target and treats messages as opaque.
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"time"
 
-	"github.com/rsml-go/rsml/actors/acceptor"
 	"github.com/rsml-go/rsml/actors/executor"
 	"github.com/rsml-go/rsml/actors/learner"
 	"github.com/rsml-go/rsml/actors/proposer"
+	"github.com/rsml-go/rsml/actors/role"
+	"github.com/rsml-go/rsml/actors/roles"
 	"github.com/rsml-go/rsml/msg"
-	"github.com/rsml-go/rsml/storage"
 )
 
-// roleCore is what the simulator needs of any role: feed it a message or a
-// tick, get back what it sends. An error stops the role for good, as the
-// actor stops answering after a storage failure.
-type roleCore interface {
-	step(m any) ([]msg.Out, error)
-	tick() ([]msg.Out, error)
+// unit is the real time one unit of simulated time stands for: a tick is
+// tickUnits units and 10 ms, as node's default tick.
+const unit = 10 * time.Millisecond / tickUnits
+
+// timing is the cluster's protocol settings, as node.Config's defaults turn
+// them into ticks (10 ms per tick), with a short snapshot interval so that
+// snapshots, truncation and installs happen in every run.
+func timing(id msg.NodeID, ids []msg.NodeID) roles.Params {
+	return roles.Params{ID: id, Replicas: ids, HeartbeatTicks: 5, ElectionTicks: 15, LeaseTicks: 10, ResendTicks: 10,
+		Window: 16, MaxBatch: 1024, MaxBatchBytes: 4 << 20, MaxQueue: 100000,
+		SnapshotEvery: 5, MaxSessions: 1000, MaxCatchup: 8}
 }
 
-// flusher is a role that buffers answers until their state is durable (the
-// acceptor's group commit). hasReady says a flush is due; flush persists and
-// returns the answers to send.
-type flusher interface {
-	hasReady() bool
-	flush() ([]msg.Out, error)
+// roleCore is one role of a simulated replica: its driver, and the
+// generation of its timers (StopTimers cancels those of earlier ones).
+type roleCore struct {
+	d        *role.Driver
+	timerGen uint64
 }
 
-// timing is the cluster's protocol settings in ticks, as node.Config's
-// defaults turn them into ticks (10 ms per tick).
-type timing struct {
-	heartbeat, election, lease, resend int
-	window, maxBatch, maxQueue         int
-	stall, maxCatchup                  int
-	snapshotEvery                      uint64
-	maxSessions                        int
+// simEnv is a role's Env: sends go through the simulated network, and
+// snapshot saves and timers become events of the simulated clock.
+type simEnv struct {
+	s    *sim
+	r    *replica
+	role msg.Role
+	rc   *roleCore
 }
 
-func defaultTiming() timing {
-	return timing{heartbeat: 5, election: 15, lease: 10, resend: 10,
-		window: 16, maxBatch: 1024, maxQueue: 100000,
-		stall: 2, maxCatchup: 8, snapshotEvery: 5, maxSessions: 1000}
+func (e simEnv) Send(out []msg.Out) { e.s.send(e.r, out) }
+
+// Save runs the save a little later, while the role goes on: the outcome
+// comes back to the role as a local message. A crash first loses it, as a
+// process killed mid-save leaves the snapshot before it.
+func (e simEnv) Save(job *role.SnapshotJob) {
+	s, r, to := e.s, e.r, msg.Target{Node: e.r.id, Role: e.role}
+	inc := r.inc
+	s.after(1+s.rngNet.Int64N(tickUnits/2), func() {
+		if !r.up || r.inc != inc {
+			return
+		}
+		s.sendLocal(r, msg.Out{To: to, Msg: role.SaveSnapshot(r.store.Snapshots(), job)})
+	})
 }
 
-// buildRole rebuilds one role of replica id from its durable state, the way
-// the role's actor does in its Started handler. sm is the replica's state
-// machine (shared by successive executor incarnations, as node.Start shares
-// it); rng seeds the proposer's election timeouts. start is what the fresh
-// role sends at once (learner and executor announce themselves).
-func buildRole(role msg.Role, id msg.NodeID, ids []msg.NodeID, t timing, st storage.Store,
-	sm executor.StateMachine, rng *rand.Rand) (core roleCore, start []msg.Out, err error) {
-	switch role {
-	case msg.RoleProposer:
-		used, err := st.Proposer().LoadBallot()
-		if err != nil {
-			return nil, nil, err
+// After schedules the timer's message on the simulated clock.
+func (e simEnv) After(t role.Timer) {
+	s, r, rc, to := e.s, e.r, e.rc, msg.Target{Node: e.r.id, Role: e.role}
+	inc, gen := r.inc, rc.timerGen
+	s.after(max(1, int64(t.After/unit)), func() {
+		if r.up && r.inc == inc && rc.timerGen == gen && r.roles[to.Role] == rc {
+			s.sendLocal(r, msg.Out{To: to, Msg: t.Msg})
 		}
-		cfg := proposer.Config{ID: id, Replicas: ids, HeartbeatTicks: t.heartbeat, ElectionTicks: t.election,
-			ResendTicks: t.resend, Window: t.window, HoldBatches: true, MaxBatch: t.maxBatch, MaxBatchBytes: 4 << 20,
-			MaxQueue: t.maxQueue, MaxHops: 3, Rand: rng}
-		return &proposerRole{c: proposer.New(cfg, used, st.Chosen().Last()), ballots: st.Proposer(), saved: used}, nil, nil
-	case msg.RoleAcceptor:
-		s, err := st.Acceptor().Load()
-		if err != nil {
-			return nil, nil, err
-		}
-		cfg := acceptor.Config{ID: id, Learners: ids, LeaseTicks: t.lease}
-		return &acceptorRole{c: acceptor.New(cfg, s), log: st.Acceptor()}, nil, nil
-	case msg.RoleLearner:
-		cfg := learner.Config{ID: id, Acceptors: ids, StallTicks: t.stall, ResendTicks: t.resend,
-			MaxCatchup: t.maxCatchup, MaxCatchupBytes: 8 << 20}
-		c, err := learner.New(cfg, st.Chosen(), st.Snapshots())
-		if err != nil {
-			return nil, nil, err
-		}
-		return &learnerRole{c: c}, c.Start(), nil
-	case msg.RoleExecutor:
-		cfg := executor.Config{ID: id, SnapshotEvery: t.snapshotEvery, MaxSessions: t.maxSessions}
-		c, err := executor.New(cfg, sm, st.Snapshots())
-		if err != nil {
-			return nil, nil, err
-		}
-		return &executorRole{c: c}, c.Start(), nil
+	})
+}
+
+func (e simEnv) StopTimers() { e.rc.timerGen++ }
+
+// buildRole (re)creates one role of replica r from its durable state, as the
+// role's actor does at every start, and carries out what it does on start.
+func (s *sim) buildRole(r *replica, which msg.Role, rng *rand.Rand) (*roleCore, error) {
+	set := roles.For(timing(r.id, s.ids))
+	set.Proposer.Planted = s.cfg.Bugs.hold()
+	core, err := set.Build(which, r.store, r.sm, roles.Env{Intake: r.intake, Rand: rng,
+		Now: func() time.Duration { return time.Duration(s.now) * unit }})
+	if err != nil {
+		return nil, err
 	}
-	return nil, nil, nil
+	rc := &roleCore{}
+	rc.d = role.NewDriver(core, r.store, simEnv{s: s, r: r, role: which, rc: rc})
+	r.roles[which] = rc
+	return rc, rc.d.Start()
+}
+
+// step feeds a message to a role; tick ticks it.
+func (rc *roleCore) step(m any) error { return rc.d.Step(m) }
+func (rc *roleCore) tick() error      { return rc.d.Tick() }
+
+// isFail reports whether err asks for the role to be restarted from storage
+// (the actor panics, and its supervisor restarts it).
+func isFail(err error) bool {
+	var f *role.FailError
+	return errors.As(err, &f)
+}
+
+func proposerOf(rc *roleCore) *proposer.Core {
+	if rc == nil {
+		return nil
+	}
+	if p, ok := rc.d.Core().(*proposer.Runner); ok {
+		return p.Core()
+	}
+	return nil
+}
+
+func executorOf(rc *roleCore) *executor.Core {
+	if rc == nil {
+		return nil
+	}
+	e, _ := rc.d.Core().(*executor.Core)
+	return e
 }
 
 // leaderView is what a client on this replica watches to resend a request
 // when the leader changes (node.Propose does the same through its status hook).
-func leaderView(core roleCore) (msg.NodeID, msg.Ballot) {
-	p, ok := core.(*proposerRole)
-	if !ok {
+func leaderView(rc *roleCore) (msg.NodeID, msg.Ballot) {
+	p := proposerOf(rc)
+	if p == nil {
 		return 0, msg.Ballot{}
 	}
-	st := p.c.Status()
+	st := p.Status()
 	return st.Leader, st.Ballot
 }
 
-// isLeader reports whether core is a proposer leading with phase 1 done.
-func isLeader(core roleCore) bool {
-	p, ok := core.(*proposerRole)
-	return ok && p.c.IsLeader()
+// isLeader reports whether rc is a proposer leading with phase 1 done.
+func isLeader(rc *roleCore) bool {
+	p := proposerOf(rc)
+	return p != nil && p.IsLeader()
 }
 
 // executorState returns the executor's applied slot, rev and snapshot bytes;
-// ok is false if core is not an executor.
-func executorState(core roleCore) (applied, rev uint64, snap []byte, ok bool, err error) {
-	e, isExec := core.(*executorRole)
-	if !isExec {
+// ok is false if rc is not an executor.
+func executorState(rc *roleCore) (applied, rev uint64, snap []byte, ok bool, err error) {
+	e := executorOf(rc)
+	if e == nil {
 		return 0, 0, nil, false, nil
 	}
-	snap, err = e.c.Snapshot()
-	return e.c.Applied(), e.c.Rev(), snap, true, err
+	snap, err = e.Snapshot()
+	return e.Applied(), e.Rev(), snap, true, err
 }
 
 // executorApplied is executorState without the snapshot, for the hot path.
-func executorApplied(core roleCore) (uint64, bool) {
-	e, ok := core.(*executorRole)
-	if !ok {
+func executorApplied(rc *roleCore) (uint64, bool) {
+	e := executorOf(rc)
+	if e == nil {
 		return 0, false
 	}
-	return e.c.Applied(), true
+	return e.Applied(), true
 }
-
-type proposerRole struct {
-	c       *proposer.Core
-	ballots storage.BallotLog
-	saved   msg.Ballot
-}
-
-func (p *proposerRole) step(m any) ([]msg.Out, error) { return p.persist(p.c.Step(m)) }
-func (p *proposerRole) tick() ([]msg.Out, error)      { return p.persist(p.c.Tick()) }
-
-// persist saves a new ballot before anything produced with it is sent, as
-// the proposer actor does.
-func (p *proposerRole) persist(out []msg.Out) ([]msg.Out, error) {
-	if b := p.c.Ballot(); p.saved.Less(b) {
-		if err := p.ballots.SaveBallot(b); err != nil {
-			return nil, err
-		}
-		p.saved = b
-	}
-	return out, nil
-}
-
-type acceptorRole struct {
-	c   *acceptor.Core
-	log storage.AcceptorLog
-}
-
-func (a *acceptorRole) step(m any) ([]msg.Out, error) { return a.c.Step(m), nil }
-func (a *acceptorRole) tick() ([]msg.Out, error)      { a.c.Tick(); return nil, nil }
-func (a *acceptorRole) hasReady() bool                { return a.c.HasReady() }
-
-func (a *acceptorRole) flush() ([]msg.Out, error) {
-	rec, persist, out := a.c.Ready()
-	if persist {
-		if err := a.log.Append(rec); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}
-
-type learnerRole struct{ c *learner.Core }
-
-func (l *learnerRole) step(m any) ([]msg.Out, error) { return l.c.Step(m) }
-func (l *learnerRole) tick() ([]msg.Out, error)      { return l.c.Tick(), nil }
-
-type executorRole struct{ c *executor.Core }
-
-func (e *executorRole) step(m any) ([]msg.Out, error) {
-	out, err := e.c.Step(m)
-	// A failed snapshot only costs a longer restart; the actor logs it and
-	// goes on, so the simulator does too (memory storage never fails).
-	_ = err
-	return out, nil
-}
-func (e *executorRole) tick() ([]msg.Out, error) { e.c.Tick(); return nil, nil }
 
 // describeRole summarises a role's state for a failing run's report.
-func describeRole(core roleCore) string {
-	switch c := core.(type) {
-	case *proposerRole:
-		st := c.c.Status()
+func describeRole(rc *roleCore) string {
+	if rc == nil {
+		return "down"
+	}
+	switch c := rc.d.Core().(type) {
+	case *proposer.Runner:
+		st := c.Core().Status()
 		return fmt.Sprintf("proposer %s leader %d ballot %s commit %d next %d queued %d in flight %d",
 			st.Role, st.Leader, st.Ballot, st.Commit, st.NextSlot, st.Queued, st.InFlight)
-	case *acceptorRole:
-		return fmt.Sprintf("acceptor promised %s", c.c.Promised())
-	case *learnerRole:
-		return fmt.Sprintf("learner delivered %d", c.c.Delivered())
-	case *executorRole:
-		return fmt.Sprintf("executor applied %d rev %d", c.c.Applied(), c.c.Rev())
+	case *learner.Core:
+		return fmt.Sprintf("learner delivered %d", c.Delivered())
+	case *executor.Core:
+		return fmt.Sprintf("executor applied %d rev %d", c.Applied(), c.Rev())
 	}
-	return "down"
+	return fmt.Sprintf("%T", rc.d.Core())
 }

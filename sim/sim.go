@@ -12,6 +12,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/rsml-go/rsml/actors/executor"
+	"github.com/rsml-go/rsml/actors/proposer"
 	"github.com/rsml-go/rsml/kv"
 	"github.com/rsml-go/rsml/msg"
 )
@@ -21,8 +22,9 @@ import (
 // network with 10 ms ticks.
 const tickUnits = 1000
 
-// roles in the order node.Start spawns them; ticks go out in this order too.
-var roles = [...]msg.Role{msg.RoleAcceptor, msg.RoleLearner, msg.RoleExecutor, msg.RoleProposer}
+// roleOrder is the order node.Start spawns the roles in; ticks go out in
+// this order too.
+var roleOrder = [...]msg.Role{msg.RoleAcceptor, msg.RoleLearner, msg.RoleExecutor, msg.RoleProposer}
 
 // event is one thing that happens at a simulated time. Events at the same
 // time run in the order they were scheduled (seq), so a run is a pure
@@ -95,11 +97,12 @@ type replica struct {
 	inc   uint64 // incarnation: bumped by every crash and restart
 	store *simStore
 	sm    executor.StateMachine
-	roles [msg.RoleExecutor + 1]roleCore
-	// flushPending: the acceptor's flush is queued (its group commit).
-	flushPending bool
-	tickPeriod   int64
-	builds       uint64 // proposer incarnations, to seed each one's rng apart
+	roles [msg.RoleExecutor + 1]*roleCore
+	// intake is where this replica's clients leave their writes for its
+	// proposer, as node.Propose does.
+	intake     *proposer.Intake
+	tickPeriod int64
+	builds     uint64 // role incarnations, to seed each proposer's rng apart
 	// what the proposer last said about leadership; leaderGen counts changes
 	leader    msg.NodeID
 	ballot    msg.Ballot
@@ -124,7 +127,6 @@ type statePoint struct {
 
 type sim struct {
 	cfg   Config
-	t     timing
 	now   int64 // simulated time in units
 	steps int64 // events processed: the history's clock
 	seq   uint64
@@ -153,7 +155,7 @@ type sim struct {
 // goroutine of its own (porcupine's checker, afterwards, does).
 func Run(cfg Config) *Result {
 	cfg.setDefaults()
-	s := &sim{cfg: cfg, t: defaultTiming(), trace: fnv.New64a(),
+	s := &sim{cfg: cfg, trace: fnv.New64a(),
 		res:    &Result{Seed: cfg.Seed, Faults: map[string]int{}, LivenessTicks: -1},
 		chosen: map[uint64]chosenRec{}, points: map[uint64]statePoint{}, waiters: map[string]*client{}}
 	s.rngNet = rand.New(rand.NewPCG(cfg.Seed, 1))
@@ -245,8 +247,13 @@ func (s *sim) rep(id msg.NodeID) *replica {
 func (s *sim) start(r *replica) {
 	r.up = true
 	r.inc++
-	r.flushPending = false
 	r.checked = 0
+	inc := r.inc
+	r.intake = proposer.NewIntake(func() {
+		if r.up && r.inc == inc {
+			s.sendLocal(r, msg.Out{To: msg.Target{Node: r.id, Role: msg.RoleProposer}, Msg: proposer.Doorbell{}})
+		}
+	})
 	store := kv.New()
 	r.sm = store
 	if s.cfg.Bugs.DivergentExecutor && r.id == 1 {
@@ -255,7 +262,7 @@ func (s *sim) start(r *replica) {
 	if s.cfg.Bugs.BlindTxn {
 		r.sm = &blindTxnSM{Store: store}
 	}
-	for _, role := range roles {
+	for _, role := range roleOrder {
 		s.build(r, role)
 	}
 }
@@ -264,15 +271,8 @@ func (s *sim) start(r *replica) {
 func (s *sim) build(r *replica, role msg.Role) {
 	r.builds++
 	rng := rand.New(rand.NewPCG(s.cfg.Seed^uint64(r.id)<<32, r.builds))
-	core, start, err := buildRole(role, r.id, s.ids, s.t, r.store, r.sm, rng)
-	if err != nil {
-		s.violate(CoreError, "replica %d: rebuild %s: %v", r.id, role, err)
-		s.halt = true
-		return
-	}
-	r.roles[role] = core
-	s.send(r, start)
-	s.afterStep(r, role)
+	_, err := s.buildRole(r, role, rng)
+	s.handle(r, role, err)
 }
 
 // crash stops a replica: in-flight local messages, unflushed acceptor
@@ -283,7 +283,7 @@ func (s *sim) crash(r *replica) {
 	}
 	r.up = false
 	r.inc++
-	r.roles = [msg.RoleExecutor + 1]roleCore{}
+	r.roles = [msg.RoleExecutor + 1]*roleCore{}
 	r.store.crash()
 	s.endOpsOn(r.id)
 }
@@ -293,13 +293,10 @@ func (s *sim) tickReplica(r *replica) {
 	if !r.up {
 		return
 	}
-	for _, role := range roles {
-		core := r.roles[role]
-		if core == nil {
-			continue
+	for _, role := range roleOrder {
+		if rc := r.roles[role]; rc != nil {
+			s.handle(r, role, rc.tick())
 		}
-		out, err := core.tick()
-		s.handle(r, role, out, err)
 	}
 }
 
@@ -316,26 +313,29 @@ func (s *sim) deliver(e *event) {
 		s.reply(e.to.Ref, e.m)
 		return
 	}
-	if e.to.Role == flushRole {
-		s.flush(r)
+	rc := r.roles[e.to.Role]
+	if int(e.to.Role) >= len(r.roles) || rc == nil {
 		return
 	}
-	if int(e.to.Role) >= len(r.roles) || r.roles[e.to.Role] == nil {
-		return
-	}
-	out, err := r.roles[e.to.Role].step(e.m)
+	err := rc.step(e.m)
 	if s.cfg.LogMessages {
-		s.logf("%d -> %d/%s %T %+v => %d out; %s", e.from, e.to.Node, e.to.Role, e.m, e.m, len(out), describeRole(r.roles[e.to.Role]))
+		s.logf("%d -> %d/%s %T %+v; %s", e.from, e.to.Node, e.to.Role, e.m, e.m, describeRole(r.roles[e.to.Role]))
 	}
-	s.handle(r, e.to.Role, out, err)
+	s.handle(r, e.to.Role, err)
 }
 
-// flushRole addresses the acceptor's self-sent flush (a local event, never
-// on the network).
-const flushRole = msg.Role(255)
-
-func (s *sim) handle(r *replica, role msg.Role, out []msg.Out, err error) {
-	if err != nil {
+// handle does what the role's actor does after an input: on a failure to
+// persist, stop the role; on a core's failure, restart it from storage (the
+// supervisor restarts a panicking actor); otherwise publish the proposer's
+// leadership and let the equal-state checker look at the executor.
+func (s *sim) handle(r *replica, role msg.Role, err error) {
+	switch {
+	case err == nil:
+	case isFail(err):
+		s.logf("replica %d %s: %v; restarting it", r.id, role, err)
+		s.build(r, role)
+		return
+	default:
 		// The actor stops the role for good; a run where that happens with
 		// memory storage has found a bug.
 		s.violate(CoreError, "replica %d %s: %v", r.id, role, err)
@@ -343,24 +343,17 @@ func (s *sim) handle(r *replica, role msg.Role, out []msg.Out, err error) {
 		s.halt = true
 		return
 	}
-	s.send(r, out)
 	s.afterStep(r, role)
 }
 
-// afterStep does what the actor does after each message: schedule the
-// acceptor's flush, publish the proposer's leadership, and lets the
-// equal-state checker look at the executor.
+// afterStep publishes the proposer's leadership and lets the equal-state
+// checker look at the executor.
 func (s *sim) afterStep(r *replica, role msg.Role) {
 	core := r.roles[role]
 	if core == nil {
 		return
 	}
 	switch role {
-	case msg.RoleAcceptor:
-		if f, ok := core.(flusher); ok && f.hasReady() && !r.flushPending {
-			r.flushPending = true
-			s.sendLocal(r, msg.Out{To: msg.Target{Node: r.id, Role: flushRole}})
-		}
 	case msg.RoleProposer:
 		lead, b := leaderView(core)
 		if lead != r.leader || b != r.ballot {
@@ -372,16 +365,6 @@ func (s *sim) afterStep(r *replica, role msg.Role) {
 	case msg.RoleExecutor:
 		s.checkState(r, core)
 	}
-}
-
-func (s *sim) flush(r *replica) {
-	r.flushPending = false
-	f, ok := r.roles[msg.RoleAcceptor].(flusher)
-	if !ok || !f.hasReady() {
-		return
-	}
-	out, err := f.flush()
-	s.handle(r, msg.RoleAcceptor, out, err)
 }
 
 // --- sending -----------------------------------------------------------------
@@ -501,7 +484,7 @@ func describeValue(v *msg.Value) string {
 // checkState is the equal-state checker: the first executor to reach an
 // applied slot records its snapshot; every other (and every later
 // incarnation) reaching that slot must have the same bytes.
-func (s *sim) checkState(r *replica, core roleCore) {
+func (s *sim) checkState(r *replica, core *roleCore) {
 	applied, ok := executorApplied(core)
 	if !ok || applied == r.checked {
 		return
@@ -541,7 +524,7 @@ func (s *sim) describeCluster() string {
 	var b bytes.Buffer
 	for _, r := range s.reps {
 		fmt.Fprintf(&b, "\n    replica %d (up %v):", r.id, r.up)
-		for _, role := range roles {
+		for _, role := range roleOrder {
 			fmt.Fprintf(&b, " [%s]", describeRole(r.roles[role]))
 		}
 	}

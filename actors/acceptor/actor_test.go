@@ -4,12 +4,14 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/goleak"
 
+	"github.com/rsml-go/rsml/actors/role"
 	"github.com/rsml-go/rsml/msg"
 	"github.com/rsml-go/rsml/remote"
 	"github.com/rsml-go/rsml/storage"
@@ -52,7 +54,7 @@ func TestPanicAfterPromiseKeepsThePromise(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer disk.Close()
-	for name, log := range map[string]storage.AcceptorLog{"memory": storage.NewMemory().Acceptor(), "nutsdb": disk.Acceptor()} {
+	for name, st := range map[string]role.Storage{"memory": storage.NewMemory(), "nutsdb": disk} {
 		t.Run(name, func(t *testing.T) {
 			quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 			sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }),
@@ -67,9 +69,18 @@ func TestPanicAfterPromiseKeepsThePromise(t *testing.T) {
 			learn := &capture{ch: make(chan any, 64)}
 			sys.ProcessRegistry.Add(prop, remote.ActorName(msg.RoleProposer))
 			sys.ProcessRegistry.Add(learn, remote.ActorName(msg.RoleLearner))
-			pid := sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
-				return NewActor(Config{ID: 1, Learners: []msg.NodeID{1}, LeaseTicks: 1}, log, book, quiet)
-			}))
+			var saves sync.WaitGroup
+			// Under its well-known name, as node spawns it: the core's
+			// flush reaches it through the book.
+			pid, err := sys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
+				build := func() (role.Core, error) {
+					return Load(Config{ID: 1, Learners: []msg.NodeID{1}, LeaseTicks: 1}, st.Acceptor())
+				}
+				return role.NewActor(build, st, book, quiet, &saves)
+			}), remote.ActorName(msg.RoleAcceptor))
+			if err != nil {
+				t.Fatal(err)
+			}
 			defer func() { _ = sys.Root.StopFuture(pid).Wait() }()
 
 			high := msg.Ballot{Round: 5, ID: 1}

@@ -18,11 +18,11 @@ func BenchmarkAccept(b *testing.B) {
 	bal := msg.Ballot{Round: 1, ID: 2}
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		c.Step(&msg.Accept{From: 2, Ballot: bal, Proposals: []msg.Proposal{{Slot: uint64(i + 1), Value: v}}})
-		c.Ready()
+		step(c, &msg.Accept{From: 2, Ballot: bal, Proposals: []msg.Proposal{{Slot: uint64(i + 1), Value: v}}})
+		drain(c)
 		if i%1024 == 1023 {
-			c.Step(&msg.Truncate{Through: uint64(i)}) // as snapshots would: the map stays small
-			c.Ready()
+			step(c, &msg.Truncate{Through: uint64(i)}) // as snapshots would: the map stays small
+			drain(c)
 		}
 	}
 }

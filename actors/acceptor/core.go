@@ -2,8 +2,10 @@ package acceptor
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 
+	"github.com/rsml-go/rsml/actors/role"
 	"github.com/rsml-go/rsml/msg"
 	"github.com/rsml-go/rsml/storage"
 )
@@ -31,11 +33,24 @@ type Core struct {
 	leaderTick   int        // when it was last heard
 	heard        bool
 
-	// Buffered until the next flush: what to persist, then what to send.
-	pending  storage.AcceptorRecord
-	dirty    bool
-	afterPut []msg.Out
+	// immediate are answers that reveal nothing not yet durable: they go with
+	// the next Ready. The rest waits for the flush: what to persist, then
+	// what to send once it is durable.
+	immediate []msg.Out
+	pending   storage.AcceptorRecord
+	dirty     bool
+	afterPut  []msg.Out
+	// flushing: a flush message is on its way to us; flushNow: it arrived,
+	// and the next Ready carries the record.
+	flushing bool
+	flushNow bool
 }
+
+// flush is the message the acceptor sends itself when its first buffered
+// answer arrives. It lands behind everything already queued for the
+// acceptor, so one durable write covers every Accept that arrived meanwhile
+// (group commit), and the answers go out after it.
+type flush struct{}
 
 // New builds a core from the state a restart found in storage.
 func New(cfg Config, st storage.AcceptorState) *Core {
@@ -46,6 +61,17 @@ func New(cfg Config, st storage.AcceptorState) *Core {
 		}
 	}
 	return c
+}
+
+// Load builds a core from the acceptor log, as every (re)start does: without
+// its log an acceptor could break a promise, so an error means it must not
+// run.
+func Load(cfg Config, log storage.AcceptorLog) (*Core, error) {
+	st, err := log.Load()
+	if err != nil {
+		return nil, fmt.Errorf("acceptor: load the log: %w", err)
+	}
+	return New(cfg, st), nil
 }
 
 // Promised returns the highest ballot promised (durable or pending).
@@ -63,34 +89,49 @@ func (c *Core) Truncated() uint64 { return c.truncated }
 // Tick advances the logical clock.
 func (c *Core) Tick() { c.now++ }
 
-// Step handles one message. It returns the messages that may be sent at once
-// (they reveal nothing that is not yet durable); answers that depend on new
-// state are held until Ready hands them out with the record to persist.
-func (c *Core) Step(m any) []msg.Out {
+// Step handles one message. Answers that reveal nothing not yet durable go
+// with the next Ready; answers that depend on new state wait for the flush,
+// whose Ready carries the record to persist first.
+func (c *Core) Step(m any) {
 	switch m := m.(type) {
 	case *msg.Prepare:
-		return c.prepare(m)
+		c.immediate = append(c.immediate, c.prepare(m)...)
 	case *msg.Accept:
-		return c.accept(m)
+		c.immediate = append(c.immediate, c.accept(m)...)
 	case *msg.Heartbeat:
-		return c.heartbeat(m)
+		c.immediate = append(c.immediate, c.heartbeat(m)...)
 	case *msg.Truncate:
 		c.truncate(m.Through)
+	case flush:
+		c.flushing, c.flushNow = false, true
+		return
 	}
-	return nil
+	if (c.dirty || len(c.afterPut) > 0) && !c.flushing {
+		c.flushing = true
+		c.immediate = append(c.immediate, msg.Out{To: msg.Target{Node: c.cfg.ID, Role: msg.RoleAcceptor}, Msg: flush{}})
+	}
 }
 
-// HasReady reports whether a flush is due.
-func (c *Core) HasReady() bool { return c.dirty || len(c.afterPut) > 0 }
-
-// Ready returns the record to make durable and the messages to send once it
-// is. The caller must persist rec (if non-empty) before sending any of msgs;
-// if persisting fails it must send none of them.
-func (c *Core) Ready() (rec storage.AcceptorRecord, persist bool, msgs []msg.Out) {
-	rec, persist, msgs = c.pending, c.dirty, c.afterPut
+// Ready implements role.Core: the answers that may go now, and at a flush
+// the record to make durable with the answers that wait for it.
+func (c *Core) Ready() role.Ready {
+	rd := role.Ready{Messages: c.immediate}
+	c.immediate = nil
+	if !c.flushNow {
+		return rd
+	}
+	c.flushNow = false
+	if c.dirty {
+		rec := c.pending
+		rd.Accepted = &rec
+	}
+	rd.Messages = append(rd.Messages, c.afterPut...)
 	c.pending, c.dirty, c.afterPut = storage.AcceptorRecord{}, false, nil
-	return rec, persist, msgs
+	return rd
 }
+
+// Advance implements role.Core.
+func (c *Core) Advance() {}
 
 func (c *Core) leaseHeld(b msg.Ballot) bool {
 	return c.heard && b.ID != c.leaderBallot.ID && c.now-c.leaderTick < c.cfg.LeaseTicks

@@ -26,10 +26,34 @@ func val(data string) *msg.Value { return &msg.Value{Cmds: []msg.Command{{Data: 
 
 func proposer(id msg.NodeID) msg.Target { return msg.Target{Node: id, Role: msg.RoleProposer} }
 
+// step feeds m to c and returns what goes at once, without the flush the
+// core queues for itself.
+func step(c *Core, m any) []msg.Out {
+	c.Step(m)
+	var out []msg.Out
+	for _, o := range c.Ready().Messages {
+		if _, ok := o.Msg.(flush); !ok {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// drain delivers the flush: it returns the record to persist and the answers
+// that wait for it.
+func drain(c *Core) (rec storage.AcceptorRecord, persist bool, out []msg.Out) {
+	c.Step(flush{})
+	rd := c.Ready()
+	if rd.Accepted != nil {
+		rec, persist = *rd.Accepted, true
+	}
+	return rec, persist, rd.Messages
+}
+
 // mustStepQuiet steps m and fails if it produced an immediate message.
 func mustStepQuiet(t *testing.T, c *Core, m any) {
 	t.Helper()
-	if out := c.Step(m); len(out) != 0 {
+	if out := step(c, m); len(out) != 0 {
 		t.Fatalf("Step(%#v) sent at once %v; want nothing before the record is durable", m, out)
 	}
 }
@@ -37,12 +61,12 @@ func mustStepQuiet(t *testing.T, c *Core, m any) {
 // flushed drains Ready and fails if nothing was ready.
 func flushed(t *testing.T, c *Core) (storage.AcceptorRecord, bool, []msg.Out) {
 	t.Helper()
-	if !c.HasReady() {
+	if !c.flushing {
 		t.Fatalf("HasReady = false, want a flush due")
 	}
-	rec, persist, out := c.Ready()
-	if c.HasReady() {
-		t.Fatalf("HasReady = true right after Ready")
+	rec, persist, out := drain(c)
+	if c.flushing {
+		t.Fatalf("a flush is still queued right after one was delivered")
 	}
 	return rec, persist, out
 }
@@ -72,7 +96,7 @@ func sortedEntries(es []msg.Entry) []msg.Entry {
 func promiseTo(t *testing.T, c *Core, b msg.Ballot) {
 	t.Helper()
 	mustStepQuiet(t, c, &msg.Prepare{From: b.ID, Ballot: b, FromSlot: 1})
-	c.Ready()
+	drain(c)
 	if c.Promised() != b {
 		t.Fatalf("Promised = %v after prepare, want %v", c.Promised(), b)
 	}
@@ -117,7 +141,7 @@ func TestPrepareHigherIsHeldUntilDurable(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := New(testConfig(), storage.AcceptorState{Promised: tt.start})
-			if c.HasReady() {
+			if c.flushing {
 				t.Fatal("fresh core has something ready")
 			}
 			mustStepQuiet(t, c, &msg.Prepare{From: tt.b.ID, Ballot: tt.b, FromSlot: 1})
@@ -151,12 +175,12 @@ func TestLowerPrepareIsNacked(t *testing.T) {
 			t.Run(tt.name, func(t *testing.T) {
 				c := New(testConfig(), storage.AcceptorState{Promised: promised,
 					Entries: []msg.Entry{{Slot: 1, Ballot: bal(3, 2), Value: val("x")}}})
-				out := c.Step(&msg.Prepare{From: 3, Ballot: tt.b, FromSlot: 1, Probe: probe})
+				out := step(c, &msg.Prepare{From: 3, Ballot: tt.b, FromSlot: 1, Probe: probe})
 				want := []msg.Out{{To: proposer(3), Msg: &msg.Nack{From: self, Ballot: tt.b, Promised: promised}}}
 				if !reflect.DeepEqual(out, want) {
 					t.Fatalf("out = %#v, want %#v", out, want)
 				}
-				if c.HasReady() {
+				if c.flushing {
 					t.Fatalf("a refused prepare made something ready: %+v", c.pending)
 				}
 				if c.Promised() != promised {
@@ -171,7 +195,7 @@ func TestLowerAcceptIsNackedAndNotStored(t *testing.T) {
 	c := newCore(t)
 	promiseTo(t, c, bal(5, 2))
 	low := bal(4, 3)
-	out := c.Step(&msg.Accept{From: 3, Ballot: low, Proposals: []msg.Proposal{{Slot: 7, Value: val("a")}}})
+	out := step(c, &msg.Accept{From: 3, Ballot: low, Proposals: []msg.Proposal{{Slot: 7, Value: val("a")}}})
 	want := []msg.Out{{To: proposer(3), Msg: &msg.Nack{From: self, Ballot: low, Promised: bal(5, 2)}}}
 	if !reflect.DeepEqual(out, want) {
 		t.Fatalf("out = %#v, want %#v", out, want)
@@ -179,7 +203,7 @@ func TestLowerAcceptIsNackedAndNotStored(t *testing.T) {
 	if _, ok := c.Accepted(7); ok {
 		t.Fatal("a lower accept was stored")
 	}
-	if c.HasReady() {
+	if c.flushing {
 		t.Fatal("a lower accept made something ready")
 	}
 }
@@ -276,7 +300,7 @@ func TestDuplicatePrepareReanswersPromise(t *testing.T) {
 	v := val("v")
 	promiseTo(t, c, b)
 	mustStepQuiet(t, c, &msg.Accept{From: 3, Ballot: b, Proposals: []msg.Proposal{{Slot: 2, Value: v}}})
-	c.Ready()
+	drain(c)
 	mustStepQuiet(t, c, &msg.Prepare{From: 3, Ballot: b, FromSlot: 1})
 	rec, persist, out := flushed(t, c)
 	if persist || !rec.Promised.IsZero() || len(rec.Entries) != 0 {
@@ -309,7 +333,7 @@ func TestPromiseReportsEntriesFromSlot(t *testing.T) {
 			ps = append(ps, msg.Proposal{Slot: s, Value: val("s")})
 		}
 		mustStepQuiet(t, c, &msg.Accept{From: 2, Ballot: b1, Proposals: ps})
-		c.Ready()
+		drain(c)
 		expireLease(c)
 		b2 := bal(2, 3)
 		mustStepQuiet(t, c, &msg.Prepare{From: 3, Ballot: b2, FromSlot: tt.from})
@@ -349,24 +373,24 @@ func TestLeaseRefusesChallengerUntilExpiry(t *testing.T) {
 			t.Run(tt.name, func(t *testing.T) {
 				c := newCore(t)
 				promiseTo(t, c, leader)
-				c.Step(tt.hear)
-				c.Ready()
+				step(c, tt.hear)
+				drain(c)
 				lease := testConfig().LeaseTicks
 				prep := &msg.Prepare{From: 3, Ballot: challenger, FromSlot: 1, Probe: probe}
 				for tick := 0; tick < lease; tick++ {
-					out := c.Step(prep)
+					out := step(c, prep)
 					want := []msg.Out{{To: proposer(3), Msg: &msg.Nack{From: self, Ballot: challenger,
 						Promised: leader, LeaderAlive: true}}}
 					if !reflect.DeepEqual(out, want) {
 						t.Fatalf("tick %d of lease %d: out = %#v, want %#v", tick, lease, out, want)
 					}
-					if c.HasReady() || c.Promised() != leader {
+					if c.flushing || c.Promised() != leader {
 						t.Fatalf("tick %d: refused prepare changed state (promised %v)", tick, c.Promised())
 					}
 					c.Tick()
 				}
 				// The lease has run out: the challenger is promised.
-				out := c.Step(prep)
+				out := step(c, prep)
 				if probe {
 					want := []msg.Out{{To: proposer(3), Msg: &msg.Promise{From: self, Ballot: challenger, Probe: true}}}
 					if !reflect.DeepEqual(out, want) {
@@ -396,7 +420,7 @@ func TestLeaseDoesNotBlockLeaderOrStaleHeartbeat(t *testing.T) {
 	t.Run("leader's own higher ballot", func(t *testing.T) {
 		c := newCore(t)
 		promiseTo(t, c, bal(3, 2))
-		c.Step(&msg.Heartbeat{From: 2, Ballot: bal(3, 2), Seq: 1})
+		step(c, &msg.Heartbeat{From: 2, Ballot: bal(3, 2), Seq: 1})
 		mustStepQuiet(t, c, &msg.Prepare{From: 2, Ballot: bal(5, 2), FromSlot: 1})
 		if rec, persist, _ := flushed(t, c); !persist || rec.Promised != bal(5, 2) {
 			t.Fatalf("record %+v persist=%v", rec, persist)
@@ -405,7 +429,7 @@ func TestLeaseDoesNotBlockLeaderOrStaleHeartbeat(t *testing.T) {
 	t.Run("heartbeat below promise grants no lease", func(t *testing.T) {
 		c := newCore(t)
 		promiseTo(t, c, bal(3, 3))
-		out := c.Step(&msg.Heartbeat{From: 2, Ballot: bal(2, 2), Seq: 7})
+		out := step(c, &msg.Heartbeat{From: 2, Ballot: bal(2, 2), Seq: 7})
 		want := []msg.Out{{To: proposer(2), Msg: &msg.HeartbeatAck{From: self, Ballot: bal(2, 2), Seq: 7, Promised: bal(3, 3)}}}
 		if !reflect.DeepEqual(out, want) {
 			t.Fatalf("ack = %#v, want %#v", out, want)
@@ -423,16 +447,16 @@ func TestProbeChangesNothing(t *testing.T) {
 	v := val("v")
 	promiseTo(t, c, b)
 	mustStepQuiet(t, c, &msg.Accept{From: 2, Ballot: b, Proposals: []msg.Proposal{{Slot: 1, Value: v}}})
-	c.Ready()
+	drain(c)
 	expireLease(c)
 	probe := bal(5, 3)
-	out := c.Step(&msg.Prepare{From: 3, Ballot: probe, FromSlot: 1, Probe: true})
+	out := step(c, &msg.Prepare{From: 3, Ballot: probe, FromSlot: 1, Probe: true})
 	want := []msg.Out{{To: proposer(3), Msg: &msg.Promise{From: self, Ballot: probe, Probe: true}}}
 	if !reflect.DeepEqual(out, want) {
 		t.Fatalf("out = %#v, want %#v", out, want)
 	}
-	if c.HasReady() {
-		rec, persist, msgs := c.Ready()
+	if c.flushing {
+		rec, persist, msgs := drain(c)
 		t.Fatalf("probe made something ready: %+v %v %#v", rec, persist, msgs)
 	}
 	if c.Promised() != b {
@@ -450,7 +474,7 @@ func TestRestartKeepsPromiseAndAcceptances(t *testing.T) {
 	c := newCore(t)
 	persist := func() {
 		t.Helper()
-		rec, ok, _ := c.Ready()
+		rec, ok, _ := drain(c)
 		if ok {
 			if err := store.Append(rec); err != nil {
 				t.Fatal(err)
@@ -459,12 +483,12 @@ func TestRestartKeepsPromiseAndAcceptances(t *testing.T) {
 	}
 	b1, b2, b3 := bal(1, 2), bal(2, 3), bal(4, 2)
 	v1, v2, v3 := val("one"), val("two"), val("three")
-	c.Step(&msg.Accept{From: 2, Ballot: b1, Proposals: []msg.Proposal{{Slot: 1, Value: v1}, {Slot: 2, Value: v1}}})
+	step(c, &msg.Accept{From: 2, Ballot: b1, Proposals: []msg.Proposal{{Slot: 1, Value: v1}, {Slot: 2, Value: v1}}})
 	persist()
-	c.Step(&msg.Accept{From: 3, Ballot: b2, Proposals: []msg.Proposal{{Slot: 2, Value: v2}, {Slot: 3, Value: v3}}})
+	step(c, &msg.Accept{From: 3, Ballot: b2, Proposals: []msg.Proposal{{Slot: 2, Value: v2}, {Slot: 3, Value: v3}}})
 	persist()
 	expireLease(c)
-	c.Step(&msg.Prepare{From: 2, Ballot: b3, FromSlot: 1})
+	step(c, &msg.Prepare{From: 2, Ballot: b3, FromSlot: 1})
 	persist()
 
 	st, err := store.Load()
@@ -486,7 +510,7 @@ func TestRestartKeepsPromiseAndAcceptances(t *testing.T) {
 		}
 	}
 	// The promise still refuses a ballot between the last accept and it.
-	out := r.Step(&msg.Accept{From: 3, Ballot: b2, Proposals: []msg.Proposal{{Slot: 4, Value: v1}}})
+	out := step(r, &msg.Accept{From: 3, Ballot: b2, Proposals: []msg.Proposal{{Slot: 4, Value: v1}}})
 	if len(out) != 1 {
 		t.Fatalf("accept below restored promise: %#v", out)
 	}

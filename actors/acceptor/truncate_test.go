@@ -27,7 +27,7 @@ func TestTruncateDropsEntriesAndIsReported(t *testing.T) {
 		t.Fatal("slot 3 lost by truncation through 2")
 	}
 	mustStepQuiet(t, c, &msg.Truncate{Through: 1}) // lower: nothing to do
-	if c.HasReady() {
+	if c.flushing {
 		t.Fatal("a lower truncation point made a record")
 	}
 
@@ -54,7 +54,7 @@ func TestTruncateDropsEntriesAndIsReported(t *testing.T) {
 	}
 	// Only slots at or below the point: no vote at all.
 	mustStepQuiet(t, c, &msg.Accept{From: 3, Ballot: bal(2, 3), Proposals: []msg.Proposal{{Slot: 1, Value: val("a")}}})
-	if _, _, out = c.Ready(); len(out) != 0 {
+	if _, _, out = drain(c); len(out) != 0 {
 		t.Fatalf("accept below the point answered %v", out)
 	}
 }

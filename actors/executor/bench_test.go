@@ -25,8 +25,6 @@ func BenchmarkApply(b *testing.B) {
 			seq++
 			v.Cmds[j] = msg.Command{Client: 9, Seq: seq, Acked: seq - 1, Origin: self, Reply: "w", Data: cmds[j]}
 		}
-		if _, err := c.Step(&msg.Deliver{First: uint64(i + 1), Values: []*msg.Value{v}}); err != nil {
-			b.Fatal(err)
-		}
+		step(b, c, &msg.Deliver{First: uint64(i + 1), Values: []*msg.Value{v}})
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/rsml-go/rsml/actors/role"
 	"github.com/rsml-go/rsml/msg"
 	"github.com/rsml-go/rsml/storage"
 )
@@ -28,6 +29,19 @@ type StateMachine interface {
 // writing to the log (linearizable reads via a read index, and stale reads).
 type Reader interface {
 	Read(query []byte) ([]byte, error)
+}
+
+// Capturer is implemented by state machines that take a snapshot in two
+// steps, as hashicorp/raft's FSM.Snapshot and FSMSnapshot.Persist do: Capture
+// runs on the apply path and only copies what the snapshot needs (it must be
+// quick); the function it returns writes that snapshot later, on another
+// goroutine, while Apply goes on, and must not touch the live state. Without
+// it the executor encodes the snapshot on the apply path (only the save and
+// its fsync leave it). A state machine that wraps another and changes its
+// Snapshot must change its Capture too: an embedded Capture is found and
+// used.
+type Capturer interface {
+	Capture() func(w io.Writer) error
 }
 
 // Errors reported to clients in Result.Err / ReadResult.Err.
@@ -79,6 +93,13 @@ type snapshotData struct {
 	State    []byte       `msgpack:"m"`
 }
 
+// snapshotOut is snapshotData with the sessions already encoded: the same
+// bytes, put together off the apply path.
+type snapshotOut struct {
+	Sessions msgpack.RawMessage `msgpack:"s"`
+	State    []byte             `msgpack:"m"`
+}
+
 // sessionTable and resultTable encode as ordinary msgpack maps, but with their
 // keys in ascending order: msgpack's SetSortMapKeys sorts only string-keyed
 // maps, and a snapshot must be the same bytes on every replica. They decode
@@ -120,11 +141,14 @@ type pendingRead struct {
 type Core struct {
 	cfg       Config
 	sm        StateMachine
-	snaps     storage.SnapshotStore
 	applied   uint64
 	rev       uint64
 	sessions  sessionTable
 	sinceSnap uint64
+	saving    bool // a snapshot is being saved: the one of slot savingAt
+	savingAt  uint64
+	job       *role.SnapshotJob // a snapshot to save, with the next Ready
+	fail      error             // the core cannot go on (a failed restore)
 	reads     []pendingRead
 	out       []msg.Out
 	now       int
@@ -132,24 +156,22 @@ type Core struct {
 	resyncFor uint64
 }
 
-// New restores the executor from its latest snapshot, or snapshots the state
-// machine's initial state when there is none, so that a restart always has a
-// state to return to.
+// New restores the executor from its latest snapshot in snaps; when there is
+// none, its first Ready saves the state machine's initial state, so that a
+// restart always has a state to return to. The first Ready also asks the
+// learner to deliver what follows the snapshot.
 func New(cfg Config, sm StateMachine, snaps storage.SnapshotStore) (*Core, error) {
-	c := &Core{cfg: cfg, sm: sm, snaps: snaps, sessions: sessionTable{}, resyncAt: -1 << 30}
+	c := &Core{cfg: cfg, sm: sm, sessions: sessionTable{}, resyncAt: -1 << 30}
 	snap, ok, err := snaps.Load()
 	if err != nil {
 		return nil, fmt.Errorf("executor: load snapshot: %w", err)
 	}
 	if !ok {
-		if err := c.snapshot(); err != nil {
-			return nil, err
-		}
-		return c, nil
-	}
-	if err := c.restore(snap); err != nil {
+		c.snapshot()
+	} else if err := c.restore(snap); err != nil {
 		return nil, err
 	}
+	c.resync()
 	return c, nil
 }
 
@@ -182,32 +204,26 @@ func (c *Core) Applied() uint64 { return c.applied }
 // Rev is the rev of the last applied command.
 func (c *Core) Rev() uint64 { return c.rev }
 
-// Start returns what a (re)started executor sends: a request to the learner
-// to deliver everything after the applied point.
-func (c *Core) Start() []msg.Out {
-	c.resync()
-	return c.flush()
-}
-
 // Tick advances the clock.
 func (c *Core) Tick() { c.now++ }
 
-// Step handles one message and returns what to send. An error means a
-// snapshot could not be saved, or, wrapping ErrRestore, that an installed
-// snapshot could not be restored and the executor must restart.
-func (c *Core) Step(m any) ([]msg.Out, error) {
-	var err error
+// Step handles one message.
+func (c *Core) Step(m any) {
+	if c.fail != nil {
+		return
+	}
 	switch m := m.(type) {
 	case *msg.Deliver:
-		err = c.deliver(m)
+		c.deliver(m)
 	case *msg.Install:
 		if m.Slot > c.applied {
 			// Slots up to it were dropped where we would fetch them: take the
 			// peer's state whole. (The learner saved it before sending.)
-			err = c.restore(storage.Snapshot{Slot: m.Slot, Rev: m.Rev, Data: m.Data})
-			if err == nil {
-				c.serveReads()
+			if err := c.restore(storage.Snapshot{Slot: m.Slot, Rev: m.Rev, Data: m.Data}); err != nil {
+				c.fail = err // half restored: only a restart from storage is safe
+				return
 			}
+			c.serveReads()
 		}
 	case *msg.Read:
 		if m.Index <= c.applied {
@@ -215,9 +231,21 @@ func (c *Core) Step(m any) ([]msg.Out, error) {
 		} else {
 			c.reads = append(c.reads, pendingRead{r: m})
 		}
+	case *msg.SnapshotSaved:
+		c.saved(m)
 	}
-	return c.flush(), err
 }
+
+// Ready implements role.Core: a snapshot to save (captured on the apply path,
+// encoded and saved off it) and the answers.
+func (c *Core) Ready() role.Ready {
+	rd := role.Ready{Fail: c.fail, Snapshot: c.job, Messages: c.flush()}
+	c.job = nil
+	return rd
+}
+
+// Advance implements role.Core.
+func (c *Core) Advance() {}
 
 func (c *Core) flush() []msg.Out {
 	out := c.out
@@ -240,8 +268,7 @@ func (c *Core) resync() {
 	c.out = append(c.out, msg.Out{To: msg.Target{Node: c.cfg.ID, Role: msg.RoleLearner}, Msg: &msg.Resync{From: c.applied + 1}})
 }
 
-func (c *Core) deliver(d *msg.Deliver) error {
-	var snapErr error
+func (c *Core) deliver(d *msg.Deliver) {
 	for i, v := range d.Values {
 		slot := d.First + uint64(i)
 		if slot <= c.applied {
@@ -252,17 +279,11 @@ func (c *Core) deliver(d *msg.Deliver) error {
 			break
 		}
 		c.apply(slot, v)
-		if c.cfg.SnapshotEvery > 0 && c.sinceSnap >= c.cfg.SnapshotEvery {
-			if err := c.snapshot(); err != nil {
-				// A snapshot only shortens a restart: keep applying, and
-				// try again after another SnapshotEvery commands.
-				snapErr = err
-				c.sinceSnap = 0
-			}
+		if c.cfg.SnapshotEvery > 0 && c.sinceSnap >= c.cfg.SnapshotEvery && !c.saving {
+			c.snapshot()
 		}
 	}
 	c.serveReads()
-	return snapErr
 }
 
 func (c *Core) apply(slot uint64, v *msg.Value) {
@@ -374,34 +395,65 @@ func (c *Core) serveRead(r *msg.Read) {
 	c.reply(r.Reply, res)
 }
 
-// Snapshot encodes the executor's whole state: the state machine and the
+// Snapshot encodes the executor's whole state now: the state machine and the
 // session table. Equal bytes at equal applied points mean equal replicas.
-func (c *Core) Snapshot() ([]byte, error) {
-	var sm bytes.Buffer
-	if err := c.sm.Snapshot(&sm); err != nil {
-		return nil, fmt.Errorf("executor: snapshot state machine: %w", err)
-	}
-	var buf bytes.Buffer
-	enc := msgpack.NewEncoder(&buf)
+func (c *Core) Snapshot() ([]byte, error) { return c.capture()() }
+
+// capture takes what a snapshot of the current state needs and returns the
+// function that encodes it, which may run on another goroutine while the
+// executor goes on.
+func (c *Core) capture() func() ([]byte, error) {
+	var sessions bytes.Buffer
+	enc := msgpack.NewEncoder(&sessions)
 	enc.SetSortMapKeys(true)
-	if err := enc.Encode(&snapshotData{Sessions: c.sessions, State: sm.Bytes()}); err != nil {
-		return nil, fmt.Errorf("executor: encode snapshot: %w", err)
+	serr := enc.Encode(c.sessions)
+	var write func(io.Writer) error
+	if cp, ok := c.sm.(Capturer); ok {
+		write = cp.Capture()
+	} else {
+		var state bytes.Buffer
+		err := c.sm.Snapshot(&state)
+		write = func(w io.Writer) error {
+			if err != nil {
+				return err
+			}
+			_, err := w.Write(state.Bytes())
+			return err
+		}
 	}
-	return buf.Bytes(), nil
+	return func() ([]byte, error) {
+		if serr != nil {
+			return nil, fmt.Errorf("executor: encode the session table: %w", serr)
+		}
+		var state bytes.Buffer
+		if err := write(&state); err != nil {
+			return nil, fmt.Errorf("executor: snapshot state machine: %w", err)
+		}
+		b, err := msgpack.Marshal(&snapshotOut{Sessions: sessions.Bytes(), State: state.Bytes()})
+		if err != nil {
+			return nil, fmt.Errorf("executor: encode snapshot: %w", err)
+		}
+		return b, nil
+	}
 }
 
-func (c *Core) snapshot() error {
-	data, err := c.Snapshot()
-	if err != nil {
-		return err
-	}
-	if err := c.snaps.Save(storage.Snapshot{Slot: c.applied, Rev: c.rev, Data: data}); err != nil {
-		return fmt.Errorf("executor: save snapshot at slot %d: %w", c.applied, err)
-	}
+// snapshot asks for a snapshot of the current state to be saved.
+func (c *Core) snapshot() {
+	c.job = &role.SnapshotJob{Slot: c.applied, Rev: c.rev, Encode: c.capture()}
+	c.saving, c.savingAt = true, c.applied
 	c.sinceSnap = 0
-	// The learner may now let the logs go below it.
-	if c.applied > 0 {
-		c.out = append(c.out, msg.Out{To: msg.Target{Node: c.cfg.ID, Role: msg.RoleLearner}, Msg: &msg.Snapshotted{Slot: c.applied}})
+}
+
+// saved hears how the save of our snapshot went. A snapshot only shortens a
+// restart: after a failure (the Env logged it) the executor keeps applying,
+// and tries again after another SnapshotEvery commands.
+func (c *Core) saved(m *msg.SnapshotSaved) {
+	if !c.saving || m.Slot != c.savingAt {
+		return // another incarnation's save
 	}
-	return nil
+	c.saving = false
+	if m.Err == nil && m.Slot > 0 {
+		// The learner may now let the logs go below it.
+		c.out = append(c.out, msg.Out{To: msg.Target{Node: c.cfg.ID, Role: msg.RoleLearner}, Msg: &msg.Snapshotted{Slot: m.Slot}})
+	}
 }

@@ -2,8 +2,10 @@ package executor
 
 import (
 	"bytes"
+
 	"errors"
 	"fmt"
+	"github.com/rsml-go/rsml/actors/role"
 	"reflect"
 	"slices"
 	"testing"
@@ -15,6 +17,23 @@ import (
 
 const self msg.NodeID = 1
 
+// snapStore is the storage of an executor: its snapshots.
+type snapStore struct{ snaps storage.SnapshotStore }
+
+func (s snapStore) Proposer() storage.BallotLog      { return nil }
+func (s snapStore) Acceptor() storage.AcceptorLog    { return nil }
+func (s snapStore) Chosen() storage.ChosenLog        { return nil }
+func (s snapStore) Snapshots() storage.SnapshotStore { return s.snaps }
+
+// driven is a core with its driver and what it sent on start.
+type driven struct {
+	sync  *role.Sync
+	start []msg.Out
+}
+
+// drivers are the drivers of the tests' cores, which save their snapshots.
+var drivers = map[*Core]driven{}
+
 func newCore(t testing.TB, cfg Config, snaps storage.SnapshotStore) (*Core, *kv.Store) {
 	t.Helper()
 	cfg.ID = self
@@ -23,12 +42,26 @@ func newCore(t testing.TB, cfg Config, snaps storage.SnapshotStore) (*Core, *kv.
 	if err != nil {
 		t.Fatal(err)
 	}
+	drive(t, c, snaps)
 	return c, sm
 }
 
-func step(t *testing.T, c *Core, m any) []msg.Out {
+// drive starts driving c with snaps as its snapshot store.
+func drive(t testing.TB, c *Core, snaps storage.SnapshotStore) {
 	t.Helper()
-	out, err := c.Step(m)
+	s, out, err := role.NewSync(c, snapStore{snaps})
+	if err != nil {
+		t.Fatal(err)
+	}
+	drivers[c] = driven{sync: s, start: out}
+}
+
+// started returns what c sent on start.
+func started(c *Core) []msg.Out { return drivers[c].start }
+
+func step(t testing.TB, c *Core, m any) []msg.Out {
+	t.Helper()
+	out, err := drivers[c].sync.Step(m)
 	if err != nil {
 		t.Fatalf("Step(%T): %v", m, err)
 	}
@@ -137,7 +170,7 @@ func TestAppliesInOrderOneRevPerCommand(t *testing.T) {
 
 func TestGapAsksForResyncAndAppliesNothing(t *testing.T) {
 	c, sm := newCore(t, Config{}, storage.NewMemory().Snapshots())
-	if got := c.Start(); !reflect.DeepEqual(got, resyncTo(1)) {
+	if got := started(c); !reflect.DeepEqual(got, resyncTo(1)) {
 		t.Fatalf("Start = %#v, want Resync{1}", got)
 	}
 	step(t, c, &msg.Deliver{First: 1, Values: []*msg.Value{value(put(self, "", "a", "1"))}})
@@ -303,12 +336,12 @@ func TestSnapshotAndRestore(t *testing.T) {
 		if r.Applied() != st.snapSlot || r.Rev() != st.snapRev {
 			t.Fatalf("step %d: restored Applied %d Rev %d, want %d %d", i, r.Applied(), r.Rev(), st.snapSlot, st.snapRev)
 		}
-		if got := r.Start(); !reflect.DeepEqual(got, resyncTo(st.snapSlot+1)) {
+		if got := started(r); !reflect.DeepEqual(got, resyncTo(st.snapSlot+1)) {
 			t.Fatalf("step %d: restored Start = %#v", i, got)
 		}
 		// ... and replays the log above it (what the learner's resync sends).
 		for _, d := range steps[:i+1] {
-			r.Step(d.d)
+			step(t, r, d.d)
 		}
 		want, err := c.Snapshot()
 		if err != nil {
@@ -465,26 +498,31 @@ func (f *failingSnaps) Save(storage.Snapshot) error {
 }
 
 // A snapshot that cannot be saved must not stop the executor: it applies the
-// rest of the delivery, reports the error, and retries after SnapshotEvery.
+// rest of the delivery, tells the learner nothing, and tries again after
+// another SnapshotEvery commands. (The Env logs the failure.)
 func TestFailedSnapshotKeepsApplying(t *testing.T) {
 	snaps := &failingSnaps{}
-	sm := kv.New()
-	c, err := New(Config{ID: self, SnapshotEvery: 2}, sm, snaps)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, _ := newCore(t, Config{SnapshotEvery: 2}, snaps)
 	var vals []*msg.Value
-	for i := 0; i < 5; i++ {
+	for i := 0; i < 7; i++ {
 		vals = append(vals, value(put(self, "", fmt.Sprintf("k%d", i), "v")))
 	}
-	_, err = c.Step(&msg.Deliver{First: 1, Values: vals})
-	if err == nil {
-		t.Fatal("a failed snapshot was not reported")
-	}
+	// One save at a time: the one asked for after command 2 is still
+	// running at command 4 (the driver saves after the step).
+	out := step(t, c, &msg.Deliver{First: 1, Values: vals[:5]})
 	if c.Applied() != 5 || c.Rev() != 5 {
 		t.Fatalf("applied %d rev %d after a failed snapshot, want 5 and 5", c.Applied(), c.Rev())
 	}
-	if snaps.saves != 3 { // initial, then after commands 2 and 4
-		t.Fatalf("%d snapshot attempts, want 3", snaps.saves)
+	if snaps.saves != 2 { // the initial one, then after command 2
+		t.Fatalf("%d snapshot attempts, want 2", snaps.saves)
+	}
+	for _, o := range out {
+		if _, ok := o.Msg.(*msg.Snapshotted); ok {
+			t.Fatal("the learner heard of a snapshot that was not saved")
+		}
+	}
+	step(t, c, &msg.Deliver{First: 6, Values: vals[5:]})
+	if snaps.saves != 3 {
+		t.Fatalf("%d snapshot attempts after two more commands, want 3", snaps.saves)
 	}
 }

@@ -74,7 +74,7 @@ func TestInstallReplacesState(t *testing.T) {
 // storage rather than run on a half-restored state machine.
 func TestInstallOfGarbageIsErrRestore(t *testing.T) {
 	c, _ := newCore(t, Config{}, storage.NewMemory().Snapshots())
-	_, err := c.Step(&msg.Install{Slot: 5, Rev: 5, Data: []byte{0xc1, 0xc1}})
+	_, err := drivers[c].sync.Step(&msg.Install{Slot: 5, Rev: 5, Data: []byte{0xc1, 0xc1}})
 	if !errors.Is(err, ErrRestore) {
 		t.Fatalf("install of garbage: %v, want ErrRestore", err)
 	}

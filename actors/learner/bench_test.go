@@ -20,11 +20,7 @@ func BenchmarkQuorum(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		s := uint64(i + 1)
-		if _, err := c.Step(&msg.Accepted{From: self, Ballot: bal, Slots: []uint64{s}, Values: []*msg.Value{v}}); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := c.Step(&msg.Accepted{From: 2, Ballot: bal, Slots: []uint64{s}}); err != nil {
-			b.Fatal(err)
-		}
+		step(b, c, &msg.Accepted{From: self, Ballot: bal, Slots: []uint64{s}, Values: []*msg.Value{v}})
+		step(b, c, &msg.Accepted{From: 2, Ballot: bal, Slots: []uint64{s}})
 	}
 }

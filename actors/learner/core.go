@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash/crc32"
 
+	"github.com/rsml-go/rsml/actors/role"
 	"github.com/rsml-go/rsml/msg"
 	"github.com/rsml-go/rsml/storage"
 )
@@ -50,15 +51,19 @@ type vote struct {
 	mask   uint64
 }
 
-// Core is the learner's protocol state. It is not safe for concurrent use.
+// Core is the learner's protocol state. It reads its chosen log and its
+// snapshots; its writes go out through Ready. It is not safe for concurrent
+// use.
 type Core struct {
-	cfg    Config
-	quorum int
-	index  map[msg.NodeID]uint
-	log    storage.ChosenLog
-	snaps  storage.SnapshotStore
-	out    []msg.Out
-	now    int
+	cfg     Config
+	quorum  int
+	index   map[msg.NodeID]uint
+	log     storage.ChosenLog
+	snaps   storage.SnapshotStore
+	out     []msg.Out
+	writes  role.ChosenWrites // to the chosen log, with the next Ready
+	saveJob *role.SnapshotJob // a peer's snapshot to save, with the next Ready
+	now     int
 
 	delivered uint64                // every slot up to here is in log and sent to the executor
 	votes     map[uint64][]vote     // undecided slots: acceptors per ballot
@@ -85,25 +90,21 @@ type Core struct {
 	fetching   bool
 	peerTurn   int
 
-	installs uint64    // peers' snapshots installed by this incarnation
-	lastSnap uint64    // the executor's latest durable snapshot this incarnation heard of
-	incoming *transfer // a peer's snapshot being received
-	serving  *serving  // our snapshot being sent
+	installs   uint64            // peers' snapshots installed by this incarnation
+	lastSnap   uint64            // the executor's latest durable snapshot this incarnation heard of
+	incoming   *transfer         // a peer's snapshot being received
+	installing *storage.Snapshot // a peer's snapshot being saved, to install once durable
+	serving    *serving          // our snapshot being sent
 }
 
 // New builds a learner over the chosen values already in log. A snapshot
 // beyond the log (one installed from a peer just before a crash, or a log
-// whose unsynced tail a power cut took) moves the log's start up to it.
+// whose unsynced tail a power cut took) moves the log's start up to it: the
+// first Ready resets the log there. The first Ready also carries what a
+// (re)started learner sends (see Start).
 func New(cfg Config, log storage.ChosenLog, snaps storage.SnapshotStore) (*Core, error) {
 	if len(cfg.Acceptors) > 64 {
 		return nil, fmt.Errorf("learner: %d acceptors, at most 64", len(cfg.Acceptors))
-	}
-	if snap, ok, err := snaps.Load(); err != nil {
-		return nil, fmt.Errorf("learner: load snapshot: %w", err)
-	} else if ok && snap.Slot > log.Last() {
-		if err := log.Reset(snap.Slot); err != nil {
-			return nil, fmt.Errorf("learner: start the chosen log at snapshot slot %d: %w", snap.Slot, err)
-		}
 	}
 	c := &Core{cfg: cfg, quorum: len(cfg.Acceptors)/2 + 1, index: map[msg.NodeID]uint{}, log: log, snaps: snaps,
 		votes: map[uint64][]vote{}, local: map[uint64]msg.Entry{}, waiting: map[uint64]msg.Ballot{},
@@ -112,7 +113,14 @@ func New(cfg Config, log storage.ChosenLog, snaps storage.SnapshotStore) (*Core,
 		c.index[id] = uint(i)
 	}
 	c.delivered = log.Last()
+	if snap, ok, err := snaps.Load(); err != nil {
+		return nil, fmt.Errorf("learner: load snapshot: %w", err)
+	} else if ok && snap.Slot > c.delivered {
+		c.writes = role.ChosenWrites{Reset: true, ResetTo: snap.Slot}
+		c.delivered = snap.Slot
+	}
 	c.commit = c.delivered
+	c.start()
 	return c, nil
 }
 
@@ -123,56 +131,66 @@ func (c *Core) Delivered() uint64 { return c.delivered }
 // Installs counts the peers' snapshots this core installed.
 func (c *Core) Installs() uint64 { return c.installs }
 
-// Start returns what a (re)started learner sends: the last delivered slot
+// start queues what a (re)started learner sends: the last delivered slot
 // again, so that an executor that missed it notices the gap and resyncs, and
 // the commit point for the proposer.
-func (c *Core) Start() []msg.Out {
+func (c *Core) start() {
 	if c.delivered > 0 {
 		if v, ok := c.log.Get(c.delivered); ok {
 			c.send(c.cfg.ID, msg.RoleExecutor, &msg.Deliver{First: c.delivered, Values: []*msg.Value{v}})
 		}
 		c.send(c.cfg.ID, msg.RoleProposer, &msg.Committed{Commit: c.delivered})
 	}
-	return c.flush()
 }
 
-// Step handles one message and returns what to send. An error means the
-// chosen log could not be written; the learner must stop rather than deliver.
-func (c *Core) Step(m any) ([]msg.Out, error) {
-	var err error
+// Step handles one message.
+func (c *Core) Step(m any) {
 	switch m := m.(type) {
 	case *msg.Accepted:
-		err = c.accepted(m)
+		c.accepted(m)
 	case *msg.Heartbeat:
 		c.leader = m.From
 		if m.Commit > c.commit {
 			c.commit = m.Commit
 		}
 		c.chosenRun(m.Ballot, m.Chosen)
-		err = c.advance()
+		c.advance()
 		c.maybeFetch()
 	case *msg.ChosenRun:
 		c.chosenRun(m.Ballot, m.Run)
-		err = c.advance()
+		c.advance()
 	case *msg.CatchupRequest:
 		c.serveCatchup(m)
 	case *msg.CatchupReply:
-		err = c.catchupReply(m)
+		c.catchupReply(m)
 	case *msg.Resync:
 		c.resync(m.From)
 	case *msg.Snapshotted:
-		err = c.snapshotted(m.Slot)
+		c.snapshotted(m.Slot)
 	case *msg.SnapshotRequest:
 		c.serveSnapshot(m)
 	case *msg.SnapshotChunk:
-		err = c.chunk(m)
+		c.chunk(m)
+	case *msg.SnapshotSaved:
+		c.saved(m)
 	}
-	return c.flush(), err
 }
+
+// Ready implements role.Core: the writes to the chosen log (delivered slots
+// are stored before the executor hears of them), a peer's snapshot to save,
+// and the messages.
+func (c *Core) Ready() role.Ready {
+	rd := role.Ready{Chosen: c.writes, Snapshot: c.saveJob, Messages: c.flush()}
+	c.writes, c.saveJob = role.ChosenWrites{}, nil
+	return rd
+}
+
+// Advance implements role.Core.
+func (c *Core) Advance() {}
 
 // Tick advances the clock and retries a catch-up or a snapshot chunk that got
 // no answer.
-func (c *Core) Tick() []msg.Out {
+func (c *Core) Tick() {
 	c.now++
 	if c.serving != nil && c.now-c.serving.usedAt > 100*max(c.cfg.ResendTicks, 1) {
 		c.serving = nil // nobody is pulling it any more: free the memory
@@ -188,10 +206,9 @@ func (c *Core) Tick() []msg.Out {
 				c.requestChunk()
 			}
 		}
-		return c.flush()
+		return
 	}
 	c.maybeFetch()
-	return c.flush()
 }
 
 func (c *Core) flush() []msg.Out {
@@ -204,10 +221,10 @@ func (c *Core) send(node msg.NodeID, role msg.Role, m any) {
 	c.out = append(c.out, msg.Out{To: msg.Target{Node: node, Role: role}, Msg: m})
 }
 
-func (c *Core) accepted(m *msg.Accepted) error {
+func (c *Core) accepted(m *msg.Accepted) {
 	bit, ok := c.index[m.From]
 	if !ok {
-		return nil // not an acceptor of ours
+		return // not an acceptor of ours
 	}
 	if m.From == c.cfg.ID && len(m.Slots) > 0 && m.Slots[0] <= c.delivered {
 		// A leader re-proposing what we already delivered (a restarted
@@ -254,7 +271,7 @@ func (c *Core) accepted(m *msg.Accepted) error {
 			c.chosen(s, m.Ballot)
 		}
 	}
-	return c.advance()
+	c.advance()
 }
 
 func popcount(x uint64) int {
@@ -331,8 +348,13 @@ func (c *Core) chosenRun(b msg.Ballot, r msg.Run) {
 	}
 }
 
-// advance delivers every ready slot that follows the delivered prefix.
-func (c *Core) advance() error {
+// advance delivers every ready slot that follows the delivered prefix. The
+// slots go into the chosen log with the Ready that sends them to the executor:
+// stored first.
+func (c *Core) advance() {
+	if c.installing != nil {
+		return // the snapshot comes first; its install advances
+	}
 	first := c.delivered + 1
 	var vals []*msg.Value
 	for {
@@ -341,9 +363,10 @@ func (c *Core) advance() error {
 			break
 		}
 		s := c.delivered + 1
-		if err := c.log.Append(s, v); err != nil {
-			return err
+		if len(c.writes.Values) == 0 {
+			c.writes.First = s
 		}
+		c.writes.Values = append(c.writes.Values, v)
 		delete(c.ready, s)
 		delete(c.local, s)
 		delete(c.votes, s)
@@ -362,14 +385,13 @@ func (c *Core) advance() error {
 		vals = append(vals, v)
 	}
 	if len(vals) == 0 {
-		return nil
+		return
 	}
 	if c.delivered > c.commit {
 		c.commit = c.delivered
 	}
 	c.send(c.cfg.ID, msg.RoleExecutor, &msg.Deliver{First: first, Values: vals})
 	c.send(c.cfg.ID, msg.RoleProposer, &msg.Committed{Commit: c.delivered, Ballot: c.mineBallot, Run: c.mine})
-	return nil
 }
 
 // behind reports whether slots past the delivered point are known chosen but
@@ -408,7 +430,7 @@ func (c *Core) maybeFetch() {
 }
 
 func (c *Core) fetch() {
-	if c.incoming != nil {
+	if c.incoming != nil || c.installing != nil {
 		return // a snapshot is on its way; slots follow it
 	}
 	peer := c.pickPeer()
@@ -468,14 +490,17 @@ func (c *Core) serveCatchup(m *msg.CatchupRequest) {
 	c.send(m.From, msg.RoleLearner, r)
 }
 
-func (c *Core) catchupReply(m *msg.CatchupReply) error {
+func (c *Core) catchupReply(m *msg.CatchupReply) {
 	if m.Through > c.commit {
 		c.commit = m.Through
+	}
+	if c.installing != nil {
+		return
 	}
 	if m.Snapshot > c.delivered && c.incoming == nil {
 		c.incoming = &transfer{peer: m.From}
 		c.requestChunk()
-		return nil
+		return
 	}
 	for _, p := range m.Chosen {
 		if p.Slot <= c.delivered || p.Value == nil {
@@ -486,9 +511,7 @@ func (c *Core) catchupReply(m *msg.CatchupReply) error {
 		c.ready[p.Slot] = p.Value
 	}
 	before := c.delivered
-	if err := c.advance(); err != nil {
-		return err
-	}
+	c.advance()
 	switch {
 	case c.delivered == before:
 		// That peer had nothing for us; the next try goes elsewhere. Not
@@ -505,7 +528,6 @@ func (c *Core) catchupReply(m *msg.CatchupReply) error {
 	default:
 		c.fetching = false
 	}
-	return nil
 }
 
 // resync re-delivers from slot from on, for an executor that restarted or
@@ -543,9 +565,9 @@ func (c *Core) resync(from uint64) {
 // interval to tell the other learners what was chosen before an acceptor's
 // truncation point makes a new leader skip those slots (only the leader's
 // learner counts votes; until the others hear, it alone knows).
-func (c *Core) snapshotted(slot uint64) error {
+func (c *Core) snapshotted(slot uint64) {
 	if slot == 0 || slot <= c.lastSnap || slot > c.delivered {
-		return nil
+		return
 	}
 	prev := c.lastSnap
 	c.lastSnap = slot
@@ -553,11 +575,8 @@ func (c *Core) snapshotted(slot uint64) error {
 		c.send(c.cfg.ID, msg.RoleAcceptor, &msg.Truncate{Through: prev})
 	}
 	if prev > c.log.Base() {
-		if err := c.log.Truncate(prev); err != nil {
-			return fmt.Errorf("learner: truncate the chosen log through %d: %w", prev, err)
-		}
+		c.writes.Truncate = prev
 	}
-	return nil
 }
 
 func (c *Core) requestChunk() {
@@ -593,10 +612,10 @@ func (c *Core) serveSnapshot(m *msg.SnapshotRequest) {
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 // chunk takes one chunk of the snapshot being received.
-func (c *Core) chunk(m *msg.SnapshotChunk) error {
+func (c *Core) chunk(m *msg.SnapshotChunk) {
 	t := c.incoming
 	if t == nil || m.From != t.peer {
-		return nil
+		return
 	}
 	if m.Slot == 0 || m.Slot <= c.delivered || (t.slot != 0 && (m.Slot != t.slot || m.Size != t.size || m.CRC != t.crc)) {
 		// The peer has nothing (more) for us, or it moved to a newer
@@ -606,10 +625,10 @@ func (c *Core) chunk(m *msg.SnapshotChunk) error {
 		if m.Slot == 0 {
 			c.peerTurn++
 		}
-		return nil
+		return
 	}
 	if m.Offset != uint64(len(t.buf)) {
-		return nil // a duplicate or a stale answer
+		return // a duplicate or a stale answer
 	}
 	if t.slot == 0 {
 		t.slot, t.rev, t.size, t.crc = m.Slot, m.Rev, m.Size, m.CRC
@@ -617,35 +636,55 @@ func (c *Core) chunk(m *msg.SnapshotChunk) error {
 	}
 	if uint64(len(t.buf)+len(m.Data)) > t.size || (len(m.Data) == 0 && uint64(len(t.buf)) < t.size) {
 		c.incoming = nil
-		return nil
+		return
 	}
 	t.buf = append(t.buf, m.Data...)
 	t.tries = 0
 	if uint64(len(t.buf)) < t.size {
 		c.requestChunk()
-		return nil
+		return
 	}
 	c.incoming = nil
 	if crc32.Checksum(t.buf, crcTable) != t.crc {
 		c.fetching = false
-		return nil // damaged on the way: the next fetch starts over
+		return // damaged on the way: the next fetch starts over
 	}
-	return c.install(storage.Snapshot{Slot: t.slot, Rev: t.rev, Data: t.buf})
+	c.save(storage.Snapshot{Slot: t.slot, Rev: t.rev, Data: t.buf})
 }
 
-// install makes a peer's snapshot ours: durable first (a restart resumes from
-// it), then the chosen log starts after it, and the executor restores it.
-// Every slot up to it is chosen, so the acceptor may drop them too.
-func (c *Core) install(snap storage.Snapshot) error {
+// save asks for a peer's snapshot to be made durable; install follows when it
+// is (a restart then resumes from it).
+func (c *Core) save(snap storage.Snapshot) {
 	if snap.Slot <= c.delivered {
-		return nil
+		return
 	}
-	if err := c.snaps.Save(snap); err != nil {
-		return fmt.Errorf("learner: save a peer's snapshot of slot %d: %w", snap.Slot, err)
+	c.installing = &snap
+	data := snap.Data
+	c.saveJob = &role.SnapshotJob{Slot: snap.Slot, Rev: snap.Rev, Encode: func() ([]byte, error) { return data, nil }}
+}
+
+// saved hears how the save of the snapshot being installed went.
+func (c *Core) saved(m *msg.SnapshotSaved) {
+	snap := c.installing
+	if snap == nil || m.Slot != snap.Slot {
+		return
 	}
-	if err := c.log.Reset(snap.Slot); err != nil {
-		return fmt.Errorf("learner: restart the chosen log after snapshot slot %d: %w", snap.Slot, err)
+	c.installing = nil
+	if m.Err != nil {
+		c.fetching = false // the next fetch starts over
+		return
 	}
+	c.install(*snap)
+}
+
+// install makes a durable peer's snapshot ours: the chosen log starts after
+// it, and the executor restores it. Every slot up to it is chosen, so the
+// acceptor may drop them too.
+func (c *Core) install(snap storage.Snapshot) {
+	if snap.Slot <= c.delivered {
+		return
+	}
+	c.writes = role.ChosenWrites{Reset: true, ResetTo: snap.Slot}
 	for s := range c.votes {
 		if s <= snap.Slot {
 			delete(c.votes, s)
@@ -675,15 +714,12 @@ func (c *Core) install(snap storage.Snapshot) error {
 	c.send(c.cfg.ID, msg.RoleExecutor, &msg.Install{Slot: snap.Slot, Rev: snap.Rev, Data: snap.Data})
 	c.send(c.cfg.ID, msg.RoleAcceptor, &msg.Truncate{Through: snap.Slot})
 	c.send(c.cfg.ID, msg.RoleProposer, &msg.Committed{Commit: snap.Slot})
-	if err := c.advance(); err != nil {
-		return err
-	}
+	c.advance()
 	if c.behind() {
 		// Stream the slots that follow the snapshot without waiting.
 		c.stuckAt = c.delivered
 		c.fetch()
 	}
-	return nil
 }
 
 // installLocal hands our executor our own latest snapshot when it asked for

@@ -1,6 +1,7 @@
 package learner
 
 import (
+	"github.com/rsml-go/rsml/actors/role"
 	"reflect"
 	"testing"
 
@@ -29,11 +30,51 @@ func newCore(t *testing.T) (*Core, storage.ChosenLog) {
 	return c, log
 }
 
-func step(t *testing.T, c *Core, m any) []msg.Out {
+// coreStore is the storage a core reads, for the driver that writes it.
+type coreStore struct{ c *Core }
+
+func (s coreStore) Proposer() storage.BallotLog      { return nil }
+func (s coreStore) Acceptor() storage.AcceptorLog    { return nil }
+func (s coreStore) Chosen() storage.ChosenLog        { return s.c.log }
+func (s coreStore) Snapshots() storage.SnapshotStore { return s.c.snaps }
+
+// syncs are the drivers of the tests' cores: a core's writes reach its log
+// through its driver, as in production.
+var syncs = map[*Core]*role.Sync{}
+
+// start begins driving c and returns what it sends on start.
+func start(t testing.TB, c *Core) []msg.Out {
 	t.Helper()
-	out, err := c.Step(m)
+	s, out, err := role.NewSync(c, coreStore{c})
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	syncs[c] = s
+	return out
+}
+
+func driver(t testing.TB, c *Core) *role.Sync {
+	t.Helper()
+	if syncs[c] == nil {
+		start(t, c)
+	}
+	return syncs[c]
+}
+
+func step(t testing.TB, c *Core, m any) []msg.Out {
+	t.Helper()
+	out, err := driver(t, c).Step(m)
 	if err != nil {
 		t.Fatalf("Step(%#v): %v", m, err)
+	}
+	return out
+}
+
+func tick(t testing.TB, c *Core) []msg.Out {
+	t.Helper()
+	out, err := driver(t, c).Tick()
+	if err != nil {
+		t.Fatalf("Tick: %v", err)
 	}
 	return out
 }
@@ -154,9 +195,9 @@ func TestOwnCopyFromOtherBallotIsNotDelivered(t *testing.T) {
 	wantOut(t, "chosen in another ballot", out, told(chosen, 1))
 	// Waiting: no delivery, and no fetch until the learner has stalled.
 	for i := 0; i < testConfig().StallTicks-1; i++ {
-		wantOut(t, "stalling", c.Tick(), nil)
+		wantOut(t, "stalling", tick(t, c), nil)
 	}
-	out = c.Tick()
+	out = tick(t, c)
 	want := []msg.Out{{To: msg.Target{Node: 2, Role: msg.RoleLearner},
 		Msg: &msg.CatchupRequest{From: self, First: 1, Last: 1}}}
 	wantOut(t, "after StallTicks", out, want)
@@ -226,7 +267,7 @@ func TestStaleAcceptedChangesNothing(t *testing.T) {
 		t.Fatalf("stale accepts left state: votes %v local %v waiting %v ready %v", c.votes, c.local, c.waiting, c.ready)
 	}
 	for i := 0; i < 10; i++ {
-		wantOut(t, "idle tick", c.Tick(), nil)
+		wantOut(t, "idle tick", tick(t, c), nil)
 	}
 }
 
@@ -292,7 +333,7 @@ func TestRestartResendsLastDelivery(t *testing.T) {
 	if r.Delivered() != 2 {
 		t.Fatalf("restarted Delivered = %d, want 2", r.Delivered())
 	}
-	wantOut(t, "start", r.Start(), delivery(2, vals[1]))
+	wantOut(t, "start", start(t, r), delivery(2, vals[1]))
 	// A quorum for an already delivered slot is stale for the restarted learner too.
 	wantOut(t, "stale", withoutCommitted(append(step(t, r, own(bal(1, 2), 2, val("x"))), step(t, r, peerVote(2, bal(1, 2), 2))...)), nil)
 }
@@ -338,24 +379,24 @@ func TestHeartbeatCommitFetchesAfterStall(t *testing.T) {
 				deliverSlots(t, c, b, val("v"))
 			}
 			for i := 0; i < tt.idle; i++ {
-				wantOut(t, "idle", c.Tick(), nil)
+				wantOut(t, "idle", tick(t, c), nil)
 			}
 			d := uint64(tt.delivered)
 			wantOut(t, "heartbeat", step(t, c, &msg.Heartbeat{From: 3, Ballot: bal(1, 3), Seq: 1, Commit: d + 5}), nil)
 			for i := 0; i < testConfig().StallTicks-1; i++ {
-				wantOut(t, "stalling", c.Tick(), nil)
+				wantOut(t, "stalling", tick(t, c), nil)
 			}
 			// The leader (3) is asked first, for at most MaxCatchup slots.
 			want := []msg.Out{{To: msg.Target{Node: 3, Role: msg.RoleLearner},
 				Msg: &msg.CatchupRequest{From: self, First: d + 1, Last: d + 2}}}
-			wantOut(t, "after StallTicks", c.Tick(), want)
+			wantOut(t, "after StallTicks", tick(t, c), want)
 			// Unanswered: retried with another peer after ResendTicks.
 			for i := 0; i < testConfig().ResendTicks-1; i++ {
-				wantOut(t, "waiting for the reply", c.Tick(), nil)
+				wantOut(t, "waiting for the reply", tick(t, c), nil)
 			}
 			want = []msg.Out{{To: msg.Target{Node: 2, Role: msg.RoleLearner},
 				Msg: &msg.CatchupRequest{From: self, First: d + 1, Last: d + 2}}}
-			wantOut(t, "resend", c.Tick(), want)
+			wantOut(t, "resend", tick(t, c), want)
 			// A reply delivers and asks for the rest at once.
 			v1, v2 := val("a"), val("b")
 			out := step(t, c, &msg.CatchupReply{From: 2, Through: d + 5,

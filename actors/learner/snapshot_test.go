@@ -100,7 +100,7 @@ func newPair(t *testing.T, snapSize int) (*pair, storage.Snapshot, *storage.Memo
 func (p *pair) behind() {
 	p.pump(step(p.t, p.b, &msg.Heartbeat{From: 2, Ballot: bal(1, 2), Commit: 10}))
 	for i := 0; i <= p.b.cfg.StallTicks; i++ {
-		p.pump(p.b.Tick())
+		p.pump(tick(p.t, p.b))
 	}
 }
 
@@ -167,7 +167,7 @@ func TestDamagedSnapshotIsNotInstalled(t *testing.T) {
 	}
 	p.corrupt = nil
 	for i := 0; i < 3*(p.b.cfg.StallTicks+p.b.cfg.ResendTicks) && p.b.Delivered() < 10; i++ {
-		p.pump(p.b.Tick())
+		p.pump(tick(p.t, p.b))
 	}
 	if p.b.Delivered() != 10 {
 		t.Fatalf("delivered %d after a clean retry, want 10", p.b.Delivered())

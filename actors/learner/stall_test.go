@@ -59,10 +59,10 @@ func TestWaitingOnAnOldBallotKeepsCounting(t *testing.T) {
 	}
 	// Everyone fetches from everyone: nobody has slot 1.
 	cores := map[msg.NodeID]*Core{1: c, 2: p2, 3: p3}
-	for tick := 0; tick < 200; tick++ {
+	for range 200 {
 		var q []msg.Out
 		for _, id := range []msg.NodeID{1, 2, 3} {
-			q = append(q, cores[id].Tick()...)
+			q = append(q, tick(t, cores[id])...)
 		}
 		// The leader's heartbeat: its proposer's commit is its learner's.
 		for _, id := range []msg.NodeID{1, 2, 3} {
@@ -75,11 +75,7 @@ func TestWaitingOnAnOldBallotKeepsCounting(t *testing.T) {
 			if o.To.Role != msg.RoleLearner {
 				continue
 			}
-			out, err := cores[o.To.Node].Step(o.Msg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			q = append(q, out...)
+			q = append(q, step(t, cores[o.To.Node], o.Msg)...)
 		}
 	}
 	for id, x := range cores {

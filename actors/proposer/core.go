@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"slices"
 
+	"github.com/rsml-go/rsml/actors/role"
 	"github.com/rsml-go/rsml/msg"
 )
 
@@ -52,17 +53,29 @@ type Config struct {
 	MaxHops uint8
 	// Rand draws election timeouts; seed it for reproducible simulations.
 	Rand *rand.Rand
+	// Planted plants deliberate bugs, so that the simulator can show its
+	// checkers catch them. Never set outside tests.
+	Planted Planted
 }
 
-type role uint8
+// Planted are deliberate bugs in the proposer (Config.Planted).
+type Planted struct {
+	// ReleaseUnchosen makes a hold's release tell the learners that every
+	// slot the leader proposed is chosen, before a quorum accepted it: a
+	// client can then be answered for a slot that is never chosen.
+	ReleaseUnchosen bool
+}
+
+// position is what the proposer is in the protocol.
+type position uint8
 
 const (
-	follower role = iota
+	follower position = iota
 	candidate
 	leader
 )
 
-func (r role) String() string {
+func (r position) String() string {
 	return [...]string{"follower", "candidate", "leader"}[r]
 }
 
@@ -81,13 +94,15 @@ type pendingRead struct {
 type Core struct {
 	cfg    Config
 	quorum int
-	role   role
+	role   position
 	step   func(c *Core, m any)
 	out    []msg.Out
 	now    int
 
 	maxSeen      msg.Ballot // the highest ballot heard of
 	ballot       msg.Ballot // ours, as candidate or leader
+	saved        msg.Ballot // the highest ballot durable in storage
+	saving       msg.Ballot // handed out by the last Ready, durable at Advance
 	leader       msg.NodeID // the leader we follow (ourselves when leading); 0 if unknown
 	leaderBallot msg.Ballot
 	commit       uint64 // every slot up to commit is chosen (from our learner)
@@ -129,7 +144,7 @@ func New(cfg Config, used msg.Ballot, commit uint64) *Core {
 	if cfg.Rand == nil {
 		cfg.Rand = rand.New(rand.NewPCG(uint64(cfg.ID), 0x5eed))
 	}
-	c := &Core{cfg: cfg, quorum: len(cfg.Replicas)/2 + 1, maxSeen: used, commit: commit}
+	c := &Core{cfg: cfg, quorum: len(cfg.Replicas)/2 + 1, maxSeen: used, saved: used, commit: commit}
 	c.becomeFollower(0, msg.Ballot{})
 	return c
 }
@@ -152,15 +167,26 @@ func (c *Core) Status() Status {
 }
 
 // Ballot returns the ballot this proposer campaigns or leads with (zero if it
-// never campaigned). The caller must make it durable before sending any
-// message produced with it, so that a restart never reuses it.
+// never campaigned).
 func (c *Core) Ballot() msg.Ballot { return c.ballot }
 
 // IsLeader reports whether this proposer leads with phase 1 done.
 func (c *Core) IsLeader() bool { return c.role == leader }
 
-// Step handles one message and returns what to send.
-func (c *Core) Step(m any) []msg.Out {
+// Campaign asks the proposer to start an election now instead of waiting for
+// the timeout; tests and operators (leadership transfer) send it.
+type Campaign struct{}
+
+// requests are client requests that arrived together (from the intake): a
+// leader queues them all before it fills a slot, so they share a batch.
+type requests []*msg.ClientRequest
+
+// release ends a hold (HoldBatches): the next slot takes what is queued, and
+// learners hear what was chosen.
+type release struct{}
+
+// Step handles one message.
+func (c *Core) Step(m any) {
 	switch m := m.(type) {
 	case *msg.Heartbeat:
 		c.heartbeat(m)
@@ -168,14 +194,39 @@ func (c *Core) Step(m any) []msg.Out {
 		c.committed(m)
 	case *msg.Nack:
 		c.nack(m)
+	case *Campaign:
+		if c.role != leader {
+			c.campaign()
+		}
+	case requests:
+		c.stepRequests(m)
+	case release:
+		c.release()
 	default:
 		c.step(c, m)
 	}
-	return c.flush()
 }
 
-// Tick advances the logical clock by one tick and returns what to send.
-func (c *Core) Tick() []msg.Out {
+// Ready implements role.Core. A new ballot goes with the messages produced
+// with it: the driver makes it durable before any of them leaves, so that a
+// restart never uses it again.
+func (c *Core) Ready() role.Ready {
+	rd := role.Ready{Messages: c.flush()}
+	if c.saved.Less(c.ballot) {
+		rd.Ballot, c.saving = c.ballot, c.ballot
+	}
+	return rd
+}
+
+// Advance implements role.Core.
+func (c *Core) Advance() {
+	if c.saved.Less(c.saving) {
+		c.saved = c.saving
+	}
+}
+
+// Tick advances the logical clock by one tick.
+func (c *Core) Tick() {
 	c.now++
 	switch c.role {
 	case leader:
@@ -191,16 +242,6 @@ func (c *Core) Tick() []msg.Out {
 			c.campaign()
 		}
 	}
-	return c.flush()
-}
-
-// Campaign starts an election now instead of waiting for the timeout; tests
-// and operators (leadership transfer) use it.
-func (c *Core) Campaign() []msg.Out {
-	if c.role != leader {
-		c.campaign()
-	}
-	return c.flush()
 }
 
 func (c *Core) flush() []msg.Out {
@@ -555,15 +596,8 @@ func stepLeader(c *Core, m any) {
 }
 
 // Holding reports whether the leader holds its next slot for a fuller batch
-// (HoldBatches); the actor arms a timer to Release it.
+// (HoldBatches); the Runner arms a timer to release it.
 func (c *Core) Holding() bool { return c.holdTarget > 0 }
-
-// Release ends a hold: the next slot takes what is queued, and learners hear
-// what was chosen.
-func (c *Core) Release() []msg.Out {
-	c.release()
-	return c.flush()
-}
 
 func (c *Core) release() {
 	if c.holdTarget == 0 {
@@ -574,6 +608,9 @@ func (c *Core) release() {
 		return
 	}
 	c.propose()
+	if c.cfg.Planted.ReleaseUnchosen && c.nextSlot > 1 {
+		c.chosen = msg.Run{First: max(c.chosen.First, 1), Through: c.nextSlot - 1}
+	}
 	c.shipChosen()
 }
 
@@ -589,15 +626,15 @@ func (c *Core) enqueue(m *msg.ClientRequest) {
 	c.attempts = append(c.attempts, m.Attempt)
 }
 
-// StepRequests handles client requests that arrived together, as Step would
+// stepRequests handles client requests that arrived together, as Step would
 // one by one, except that a leader queues them all before it fills a slot:
 // requests taken in one go share a batch.
-func (c *Core) StepRequests(reqs []*msg.ClientRequest) []msg.Out {
+func (c *Core) stepRequests(reqs []*msg.ClientRequest) {
 	if c.role != leader {
 		for _, m := range reqs {
 			c.step(c, m)
 		}
-		return c.flush()
+		return
 	}
 	_, full := c.batching()
 	for _, m := range reqs {
@@ -609,7 +646,6 @@ func (c *Core) StepRequests(reqs []*msg.ClientRequest) []msg.Out {
 		}
 	}
 	c.propose()
-	return c.flush()
 }
 
 // RequestsWanted says when client requests waiting outside the proposer

@@ -9,6 +9,28 @@ import (
 	"github.com/rsml-go/rsml/msg"
 )
 
+// step feeds m to c and returns what it sends.
+func step(c *Core, m any) []msg.Out {
+	c.Step(m)
+	return ready(c)
+}
+
+// stepReqs feeds c client requests that arrived together (from the intake).
+func stepReqs(c *Core, reqs []*msg.ClientRequest) []msg.Out { return step(c, requests(reqs)) }
+
+// tick ticks c and returns what it sends.
+func tick(c *Core) []msg.Out {
+	c.Tick()
+	return ready(c)
+}
+
+// ready takes c's Ready as if its ballot were saved at once.
+func ready(c *Core) []msg.Out {
+	rd := c.Ready()
+	c.Advance()
+	return rd.Messages
+}
+
 func testConfig(id msg.NodeID) Config {
 	return Config{ID: id, Replicas: []msg.NodeID{1, 2, 3}, HeartbeatTicks: 5, ElectionTicks: 15, ResendTicks: 10,
 		Window: 2, EagerSlots: 2, MaxBatch: 3, MaxBatchBytes: 1 << 20, MaxQueue: 100, MaxHops: 3,
@@ -41,21 +63,21 @@ func find[T any](out []msg.Out) (ms []T, to []msg.Target) {
 // elect drives c through pre-vote and phase 1 with promises carrying entries.
 func elect(t *testing.T, c *Core, entries map[msg.NodeID][]msg.Entry) []msg.Out {
 	t.Helper()
-	out := c.Campaign()
+	out := step(c, &Campaign{})
 	probes, _ := find[*msg.Prepare](out)
 	if len(probes) != 3 || !probes[0].Probe {
 		t.Fatalf("campaign sent %d prepares (probe=%v), want 3 probes", len(probes), len(probes) > 0 && probes[0].Probe)
 	}
 	b := probes[0].Ballot
-	out = c.Step(&msg.Promise{From: 1, Ballot: b, Probe: true})
-	out = append(out, c.Step(&msg.Promise{From: 2, Ballot: b, Probe: true})...)
+	out = step(c, &msg.Promise{From: 1, Ballot: b, Probe: true})
+	out = append(out, step(c, &msg.Promise{From: 2, Ballot: b, Probe: true})...)
 	preps, _ := find[*msg.Prepare](out)
 	if len(preps) != 3 || preps[0].Probe {
 		t.Fatalf("after a quorum of probes: %d prepares, want 3 real ones", len(preps))
 	}
 	var last []msg.Out
 	for _, id := range []msg.NodeID{1, 2} {
-		last = c.Step(&msg.Promise{From: id, Ballot: b, Entries: entries[id]})
+		last = step(c, &msg.Promise{From: id, Ballot: b, Entries: entries[id]})
 	}
 	if !c.IsLeader() {
 		t.Fatal("not leader after a quorum of promises")
@@ -119,11 +141,11 @@ func TestPhase1RecoversHighestBallotValueAndFillsHoles(t *testing.T) {
 		t.Errorf("slot 4 = %v, want %v", got[4], other)
 	}
 	// New commands go after the recovered slots, once the window has room.
-	out = c.Step(&msg.ClientRequest{Cmd: msg.Command{Data: []byte("x")}})
+	out = step(c, &msg.ClientRequest{Cmd: msg.Command{Data: []byte("x")}})
 	if a, _ := find[*msg.Accept](out); len(a) != 0 {
 		t.Fatalf("proposed %v while 4 recovered slots fill a window of 2", a)
 	}
-	out = c.Step(&msg.Committed{Commit: 4})
+	out = step(c, &msg.Committed{Commit: 4})
 	accepts, _ = find[*msg.Accept](out)
 	if len(accepts) == 0 || accepts[0].Proposals[0].Slot != 5 {
 		t.Fatalf("new command proposed in %v, want slot 5", accepts)
@@ -132,18 +154,18 @@ func TestPhase1RecoversHighestBallotValueAndFillsHoles(t *testing.T) {
 
 func TestPromisesOfOtherBallotsAreIgnored(t *testing.T) {
 	c := New(testConfig(1), msg.Ballot{}, 0)
-	out := c.Campaign()
+	out := step(c, &Campaign{})
 	probes, _ := find[*msg.Prepare](out)
 	b := probes[0].Ballot
 	stale := msg.Ballot{Round: b.Round - 1, ID: 1}
-	c.Step(&msg.Promise{From: 2, Ballot: stale, Probe: true})
-	c.Step(&msg.Promise{From: 3, Ballot: stale, Probe: true})
+	step(c, &msg.Promise{From: 2, Ballot: stale, Probe: true})
+	step(c, &msg.Promise{From: 3, Ballot: stale, Probe: true})
 	if c.probing == false {
 		t.Fatal("stale probe answers counted toward the quorum")
 	}
 	// A real promise while still probing does not count either.
-	c.Step(&msg.Promise{From: 2, Ballot: b})
-	c.Step(&msg.Promise{From: 3, Ballot: b})
+	step(c, &msg.Promise{From: 2, Ballot: b})
+	step(c, &msg.Promise{From: 3, Ballot: b})
 	if c.IsLeader() || !c.probing {
 		t.Fatal("promises answered to a probe phase made a leader")
 	}
@@ -151,14 +173,14 @@ func TestPromisesOfOtherBallotsAreIgnored(t *testing.T) {
 
 func TestNackWithHigherPromiseEndsCandidacyAndRaisesBallot(t *testing.T) {
 	c := New(testConfig(1), msg.Ballot{}, 0)
-	out := c.Campaign()
+	out := step(c, &Campaign{})
 	probes, _ := find[*msg.Prepare](out)
 	b := probes[0].Ballot
-	c.Step(&msg.Nack{From: 2, Ballot: b, Promised: msg.Ballot{Round: 9, ID: 3}})
+	step(c, &msg.Nack{From: 2, Ballot: b, Promised: msg.Ballot{Round: 9, ID: 3}})
 	if c.role != follower {
 		t.Fatalf("role %v after a higher Nack, want follower", c.role)
 	}
-	out = c.Campaign()
+	out = step(c, &Campaign{})
 	probes, _ = find[*msg.Prepare](out)
 	if got := probes[0].Ballot; !(msg.Ballot{Round: 9, ID: 3}).Less(got) {
 		t.Fatalf("next ballot %v is not above the promise it was told of", got)
@@ -170,7 +192,7 @@ func TestLeaderBatchesWithinWindow(t *testing.T) {
 	elect(t, c, nil)
 	var accepts []*msg.Accept
 	for i := 0; i < 8; i++ {
-		a, _ := find[*msg.Accept](c.Step(&msg.ClientRequest{Cmd: msg.Command{Data: []byte{byte(i)}}}))
+		a, _ := find[*msg.Accept](step(c, &msg.ClientRequest{Cmd: msg.Command{Data: []byte{byte(i)}}}))
 		accepts = append(accepts, a...)
 	}
 	// Window 2: two slots go out at once (3 acceptors each); the rest queue.
@@ -181,7 +203,7 @@ func TestLeaderBatchesWithinWindow(t *testing.T) {
 		t.Fatalf("queued %d, want 6", c.Status().Queued)
 	}
 	// Slot 1 chosen: one slot frees, and it takes a batch of MaxBatch (3).
-	accepts, _ = find[*msg.Accept](c.Step(&msg.Committed{Commit: 1}))
+	accepts, _ = find[*msg.Accept](step(c, &msg.Committed{Commit: 1}))
 	if len(accepts) != 3 || len(accepts[0].Proposals[0].Value.Cmds) != 3 || accepts[0].Proposals[0].Slot != 3 {
 		t.Fatalf("after commit: %d accepts, want a batch of 3 commands in slot 3", len(accepts))
 	}
@@ -190,14 +212,14 @@ func TestLeaderBatchesWithinWindow(t *testing.T) {
 func TestResendsUnchosenAccepts(t *testing.T) {
 	c := New(testConfig(1), msg.Ballot{}, 0)
 	elect(t, c, nil)
-	c.Step(&msg.ClientRequest{Cmd: msg.Command{Data: []byte("a")}})
+	step(c, &msg.ClientRequest{Cmd: msg.Command{Data: []byte("a")}})
 	var resent []*msg.Accept
 	for i := 0; i < 10 && len(resent) == 0; i++ {
 		// Keep the quorum alive so the leader does not step down.
 		for _, id := range []msg.NodeID{1, 2} {
-			c.Step(&msg.HeartbeatAck{From: id, Ballot: c.ballot, Seq: c.hbSeq, Promised: c.ballot})
+			step(c, &msg.HeartbeatAck{From: id, Ballot: c.ballot, Seq: c.hbSeq, Promised: c.ballot})
 		}
-		resent, _ = find[*msg.Accept](c.Tick())
+		resent, _ = find[*msg.Accept](tick(c))
 	}
 	if len(resent) != 3 || resent[0].Proposals[0].Slot != 1 {
 		t.Fatalf("no resend of slot 1 after ResendTicks: %v", resent)
@@ -207,15 +229,15 @@ func TestResendsUnchosenAccepts(t *testing.T) {
 func TestReadIndexNeedsQuorumAfterArrival(t *testing.T) {
 	c := New(testConfig(1), msg.Ballot{}, 0)
 	elect(t, c, nil)
-	c.Step(&msg.ClientRequest{Cmd: msg.Command{Data: []byte("w")}}) // slot 1
+	step(c, &msg.ClientRequest{Cmd: msg.Command{Data: []byte("w")}}) // slot 1
 	seqBefore := c.hbSeq
-	out := c.Step(&msg.ReadRequest{Origin: 2, Reply: "w1"})
+	out := step(c, &msg.ReadRequest{Origin: 2, Reply: "w1"})
 	if idx, _ := find[*msg.ReadIndex](out); len(idx) != 0 {
 		t.Fatal("read index granted without confirmation")
 	}
 	// Acks of the heartbeat sent before the read arrived do not confirm it.
 	for _, id := range []msg.NodeID{1, 2} {
-		out = c.Step(&msg.HeartbeatAck{From: id, Ballot: c.ballot, Seq: seqBefore, Promised: c.ballot})
+		out = step(c, &msg.HeartbeatAck{From: id, Ballot: c.ballot, Seq: seqBefore, Promised: c.ballot})
 	}
 	if idx, _ := find[*msg.ReadIndex](out); len(idx) != 0 {
 		t.Fatal("read index granted on acks of an earlier heartbeat")
@@ -226,8 +248,8 @@ func TestReadIndexNeedsQuorumAfterArrival(t *testing.T) {
 	}
 	seq := hbs[0].Seq
 	// One ack reporting a higher promise does not count.
-	c.Step(&msg.HeartbeatAck{From: 2, Ballot: c.ballot, Seq: seq, Promised: c.ballot})
-	out = c.Step(&msg.HeartbeatAck{From: 1, Ballot: c.ballot, Seq: seq, Promised: c.ballot})
+	step(c, &msg.HeartbeatAck{From: 2, Ballot: c.ballot, Seq: seq, Promised: c.ballot})
+	out = step(c, &msg.HeartbeatAck{From: 1, Ballot: c.ballot, Seq: seq, Promised: c.ballot})
 	idx, to := find[*msg.ReadIndex](out)
 	if len(idx) != 1 || idx[0].Index != 1 || to[0] != (msg.Target{Node: 2, Role: msg.RoleWaiter, Ref: "w1"}) {
 		t.Fatalf("read index %v to %v, want index 1 to waiter w1 on 2", idx, to)
@@ -237,9 +259,9 @@ func TestReadIndexNeedsQuorumAfterArrival(t *testing.T) {
 func TestHigherPromiseInAckDeposesLeader(t *testing.T) {
 	c := New(testConfig(1), msg.Ballot{}, 0)
 	elect(t, c, nil)
-	c.Step(&msg.ClientRequest{Cmd: msg.Command{Reply: "a", Origin: 1}})
-	out := c.Step(&msg.ReadRequest{Origin: 1, Reply: "r"})
-	c.Step(&msg.HeartbeatAck{From: 2, Ballot: c.ballot, Seq: c.hbSeq, Promised: msg.Ballot{Round: 50, ID: 2}})
+	step(c, &msg.ClientRequest{Cmd: msg.Command{Reply: "a", Origin: 1}})
+	out := step(c, &msg.ReadRequest{Origin: 1, Reply: "r"})
+	step(c, &msg.HeartbeatAck{From: 2, Ballot: c.ballot, Seq: c.hbSeq, Promised: msg.Ballot{Round: 50, ID: 2}})
 	if c.IsLeader() {
 		t.Fatal("still leader after an acceptor reported a higher promise")
 	}
@@ -249,20 +271,20 @@ func TestHigherPromiseInAckDeposesLeader(t *testing.T) {
 func TestFollowerForwardsOrRejects(t *testing.T) {
 	c := New(testConfig(2), msg.Ballot{}, 0)
 	// No leader known: rejected at once as not proposed.
-	out := c.Step(&msg.ClientRequest{Cmd: msg.Command{Origin: 2, Reply: "w", Data: []byte("a")}, Attempt: 4})
+	out := step(c, &msg.ClientRequest{Cmd: msg.Command{Origin: 2, Reply: "w", Data: []byte("a")}, Attempt: 4})
 	rej, to := find[*msg.Reject](out)
 	if len(rej) != 1 || rej[0].Reason != msg.RejectNoLeader || rej[0].Attempt != 4 || to[0] != (msg.Target{Node: 2, Role: msg.RoleWaiter, Ref: "w"}) {
 		t.Fatalf("request without a leader: %v, want a reject to its waiter", out)
 	}
 	// A heartbeat names the leader: requests go there.
-	c.Step(&msg.Heartbeat{From: 3, Ballot: msg.Ballot{Round: 1, ID: 3}, Seq: 1})
-	out = c.Step(&msg.ClientRequest{Cmd: msg.Command{Origin: 2, Reply: "w", Data: []byte("a")}, Attempt: 5})
+	step(c, &msg.Heartbeat{From: 3, Ballot: msg.Ballot{Round: 1, ID: 3}, Seq: 1})
+	out = step(c, &msg.ClientRequest{Cmd: msg.Command{Origin: 2, Reply: "w", Data: []byte("a")}, Attempt: 5})
 	fw, to := find[*msg.ClientRequest](out)
 	if len(fw) != 1 || to[0] != (msg.Target{Node: 3, Role: msg.RoleProposer}) || fw[0].Hops != 1 || fw[0].Attempt != 5 {
 		t.Fatalf("request forwarded as %v to %v", fw, to)
 	}
 	// Forwarding loops are cut.
-	out = c.Step(&msg.ClientRequest{Cmd: msg.Command{Origin: 1, Reply: "x"}, Hops: 3})
+	out = step(c, &msg.ClientRequest{Cmd: msg.Command{Origin: 1, Reply: "x"}, Hops: 3})
 	rej, _ = find[*msg.Reject](out)
 	if len(rej) != 1 || rej[0].Reason != msg.RejectNoLeader {
 		t.Fatalf("over-forwarded request: %v, want a reject", out)
@@ -277,30 +299,30 @@ func TestOneEagerSlotThenFullBatches(t *testing.T) {
 	c := New(cfg, msg.Ballot{}, 0)
 	elect(t, c, nil)
 	small := func() *msg.ClientRequest { return &msg.ClientRequest{Cmd: msg.Command{Data: []byte("x")}} }
-	if got := slotSizes(c.Step(small())); !slices.Equal(got, []int{1}) {
+	if got := slotSizes(step(c, small())); !slices.Equal(got, []int{1}) {
 		t.Fatalf("first command: slots %v, want one slot of 1", got)
 	}
 	// Two more queue behind the slot in flight; the third makes a full batch.
 	for i := 0; i < 2; i++ {
-		if got := slotSizes(c.Step(small())); len(got) != 0 {
+		if got := slotSizes(step(c, small())); len(got) != 0 {
 			t.Fatalf("command %d opened slots %v with one in flight and no full batch", i+2, got)
 		}
 	}
-	if got := slotSizes(c.Step(small())); !slices.Equal(got, []int{3}) {
+	if got := slotSizes(step(c, small())); !slices.Equal(got, []int{3}) {
 		t.Fatalf("a full batch by count: slots %v, want one slot of 3", got)
 	}
 	// A command of MaxBatchBytes is a full batch by itself.
 	big := &msg.ClientRequest{Cmd: msg.Command{Data: make([]byte, 80)}}
-	if got := slotSizes(c.Step(big)); !slices.Equal(got, []int{1}) {
+	if got := slotSizes(step(c, big)); !slices.Equal(got, []int{1}) {
 		t.Fatalf("a full batch by bytes: slots %v, want one slot of 1", got)
 	}
 	// A command that is no full batch waits while any slot is in flight,
 	// and goes out once none is.
-	c.Step(small())
-	if got := slotSizes(c.Step(&msg.Committed{Commit: 2})); len(got) != 0 {
+	step(c, small())
+	if got := slotSizes(step(c, &msg.Committed{Commit: 2})); len(got) != 0 {
 		t.Fatalf("with a slot still in flight: slots %v, want none", got)
 	}
-	if got := slotSizes(c.Step(&msg.Committed{Commit: 3})); !slices.Equal(got, []int{1}) {
+	if got := slotSizes(step(c, &msg.Committed{Commit: 3})); !slices.Equal(got, []int{1}) {
 		t.Fatalf("after every slot was chosen: slots %v, want the queued command", got)
 	}
 	if st := c.Status(); st.Queued != 0 || st.InFlight != 1 {
@@ -312,9 +334,9 @@ func TestDeposedLeaderRejectsQueuedCommands(t *testing.T) {
 	c := New(testConfig(1), msg.Ballot{}, 0)
 	elect(t, c, nil)
 	for i := 0; i < 5; i++ { // window 2: three stay queued
-		c.Step(&msg.ClientRequest{Cmd: msg.Command{Origin: 3, Reply: fmt.Sprint(i)}, Attempt: uint32(10 + i)})
+		step(c, &msg.ClientRequest{Cmd: msg.Command{Origin: 3, Reply: fmt.Sprint(i)}, Attempt: uint32(10 + i)})
 	}
-	out := c.Step(&msg.Heartbeat{From: 2, Ballot: msg.Ballot{Round: 99, ID: 2}})
+	out := step(c, &msg.Heartbeat{From: 2, Ballot: msg.Ballot{Round: 99, ID: 2}})
 	rej, to := find[*msg.Reject](out)
 	if len(rej) != 3 {
 		t.Fatalf("deposed leader rejected %d queued commands, want 3 (the two in flight may still be chosen)", len(rej))
@@ -332,10 +354,10 @@ func TestCheckQuorumStepsDown(t *testing.T) {
 	c := New(testConfig(1), msg.Ballot{}, 0)
 	elect(t, c, nil)
 	for i := 0; i < 3*c.cfg.ElectionTicks && c.IsLeader(); i++ {
-		for _, o := range c.Tick() {
+		for _, o := range tick(c) {
 			// Only our own acceptor answers: no quorum.
 			if hb, ok := o.Msg.(*msg.Heartbeat); ok && o.To.Node == 1 && o.To.Role == msg.RoleAcceptor {
-				c.Step(&msg.HeartbeatAck{From: 1, Ballot: hb.Ballot, Seq: hb.Seq, Promised: hb.Ballot})
+				step(c, &msg.HeartbeatAck{From: 1, Ballot: hb.Ballot, Seq: hb.Seq, Promised: hb.Ballot})
 			}
 		}
 	}
@@ -346,15 +368,15 @@ func TestCheckQuorumStepsDown(t *testing.T) {
 
 func TestCandidateStandsDownForLiveLeader(t *testing.T) {
 	c := New(testConfig(1), msg.Ballot{Round: 4, ID: 1}, 0)
-	c.Campaign() // ballot 5.1
+	step(c, &Campaign{}) // ballot 5.1
 	// A beacon from a lower ballot (a leader that may be deposed) does not
 	// stop the campaign.
-	c.Step(&msg.Heartbeat{From: 3, Ballot: msg.Ballot{Round: 2, ID: 3}})
+	step(c, &msg.Heartbeat{From: 3, Ballot: msg.Ballot{Round: 2, ID: 3}})
 	if st := c.Status(); st.Role != "candidate" {
 		t.Fatalf("status %+v after a lower ballot's heartbeat, want still candidate", st)
 	}
 	// One at our ballot or above does.
-	c.Step(&msg.Heartbeat{From: 2, Ballot: msg.Ballot{Round: 5, ID: 2}})
+	step(c, &msg.Heartbeat{From: 2, Ballot: msg.Ballot{Round: 5, ID: 2}})
 	if st := c.Status(); st.Role != "follower" || st.Leader != 2 {
 		t.Fatalf("status %+v, want follower of 2", st)
 	}
@@ -364,7 +386,7 @@ func TestElectionTimeoutStartsProbe(t *testing.T) {
 	c := New(testConfig(1), msg.Ballot{}, 0)
 	var probes []*msg.Prepare
 	for i := 0; i < 2*c.cfg.ElectionTicks && len(probes) == 0; i++ {
-		probes, _ = find[*msg.Prepare](c.Tick())
+		probes, _ = find[*msg.Prepare](tick(c))
 	}
 	if len(probes) != 3 || !probes[0].Probe || probes[0].FromSlot != 1 {
 		t.Fatalf("election timeout sent %v, want 3 probes from slot 1", probes)
@@ -373,11 +395,11 @@ func TestElectionTimeoutStartsProbe(t *testing.T) {
 
 func TestRestartedProposerNeverReusesABallot(t *testing.T) {
 	c := New(testConfig(1), msg.Ballot{}, 0)
-	c.Campaign()
+	step(c, &Campaign{})
 	used := c.Ballot()
 	// A restart rebuilds the core from the saved ballot.
 	c2 := New(testConfig(1), used, 0)
-	probes, _ := find[*msg.Prepare](c2.Campaign())
+	probes, _ := find[*msg.Prepare](step(c2, &Campaign{}))
 	if !used.Less(probes[0].Ballot) {
 		t.Fatalf("restarted proposer campaigns with %v, not above the %v it used before", probes[0].Ballot, used)
 	}
@@ -385,7 +407,7 @@ func TestRestartedProposerNeverReusesABallot(t *testing.T) {
 
 func TestRestartedProposerRecoversFromItsCommitPoint(t *testing.T) {
 	c := New(testConfig(1), msg.Ballot{}, 300)
-	probes, _ := find[*msg.Prepare](c.Campaign())
+	probes, _ := find[*msg.Prepare](step(c, &Campaign{}))
 	if probes[0].FromSlot != 301 {
 		t.Fatalf("campaign from slot %d, want 301 (after the learner's commit point)", probes[0].FromSlot)
 	}
@@ -406,7 +428,7 @@ func TestSlotsBeyondEagerWaitForFullBatch(t *testing.T) {
 	cfg.Window, cfg.MaxBatch, cfg.EagerSlots, cfg.FullBatch = 16, 100, 2, 4
 	c := New(cfg, msg.Ballot{}, 0)
 	elect(t, c, nil)
-	req := func() []msg.Out { return c.Step(&msg.ClientRequest{Cmd: msg.Command{Data: []byte("x")}}) }
+	req := func() []msg.Out { return step(c, &msg.ClientRequest{Cmd: msg.Command{Data: []byte("x")}}) }
 	if got := slotSizes(req()); len(got) != 1 || got[0] != 1 {
 		t.Fatalf("first request: slots %v, want one slot of 1", got)
 	}
@@ -429,23 +451,23 @@ func TestSlotsBeyondEagerWaitForFullBatch(t *testing.T) {
 func TestLeaderPassesOnTheChosenRun(t *testing.T) {
 	c := New(testConfig(1), msg.Ballot{}, 0)
 	elect(t, c, nil)
-	out := c.Step(&msg.ClientRequest{Cmd: msg.Command{Data: []byte("a")}})
+	out := step(c, &msg.ClientRequest{Cmd: msg.Command{Data: []byte("a")}})
 	accepts, _ := find[*msg.Accept](out)
 	if len(accepts) == 0 || !accepts[0].Chosen.Empty() {
 		t.Fatalf("first accept %+v, want one with no chosen run yet", accepts)
 	}
 	// Slot 1 chosen in our ballot, nothing queued: a ChosenRun goes out.
-	out = c.Step(&msg.Committed{Commit: 1, Ballot: c.Ballot(), Run: msg.Run{First: 1, Through: 1}})
+	out = step(c, &msg.Committed{Commit: 1, Ballot: c.Ballot(), Run: msg.Run{First: 1, Through: 1}})
 	runs, to := find[*msg.ChosenRun](out)
 	if len(runs) != 2 || runs[0].Run != (msg.Run{First: 1, Through: 1}) || to[0].Role != msg.RoleLearner {
 		t.Fatalf("after commit with nothing to propose: %+v to %v, want a run 1..1 to the two other learners", runs, to)
 	}
 	// Slot 2 chosen while a command waits: the Accept carries the run and
 	// no ChosenRun is needed.
-	c.Step(&msg.ClientRequest{Cmd: msg.Command{Data: []byte("b")}})
-	c.Step(&msg.ClientRequest{Cmd: msg.Command{Data: []byte("c")}})
-	c.Step(&msg.ClientRequest{Cmd: msg.Command{Data: []byte("d")}}) // queued: window of 2
-	out = c.Step(&msg.Committed{Commit: 2, Ballot: c.Ballot(), Run: msg.Run{First: 1, Through: 2}})
+	step(c, &msg.ClientRequest{Cmd: msg.Command{Data: []byte("b")}})
+	step(c, &msg.ClientRequest{Cmd: msg.Command{Data: []byte("c")}})
+	step(c, &msg.ClientRequest{Cmd: msg.Command{Data: []byte("d")}}) // queued: window of 2
+	out = step(c, &msg.Committed{Commit: 2, Ballot: c.Ballot(), Run: msg.Run{First: 1, Through: 2}})
 	accepts, _ = find[*msg.Accept](out)
 	if len(accepts) == 0 || accepts[0].Chosen != (msg.Run{First: 1, Through: 2}) {
 		t.Fatalf("accepts %+v, want the queued command with run 1..2", accepts)
@@ -454,7 +476,7 @@ func TestLeaderPassesOnTheChosenRun(t *testing.T) {
 		t.Fatalf("a ChosenRun went out although an Accept carried the run")
 	}
 	// A run of another ballot is not ours to pass on.
-	out = c.Step(&msg.Committed{Commit: 3, Ballot: msg.Ballot{Round: 1, ID: 3}, Run: msg.Run{First: 3, Through: 3}})
+	out = step(c, &msg.Committed{Commit: 3, Ballot: msg.Ballot{Round: 1, ID: 3}, Run: msg.Run{First: 3, Through: 3}})
 	if runs, _ := find[*msg.ChosenRun](out); len(runs) != 0 {
 		t.Fatalf("passed on another ballot's run: %+v", runs)
 	}

@@ -33,11 +33,11 @@ func cmdsFrom(origin msg.NodeID, k int) []*msg.ClientRequest {
 // clients just answered come back, and all go in one slot.
 func TestHoldWaitsForTheAnsweredClients(t *testing.T) {
 	c := holdCore(t)
-	if got := slotSizes(c.StepRequests(cmds(4))); !slices.Equal(got, []int{4}) {
+	if got := slotSizes(stepReqs(c, cmds(4))); !slices.Equal(got, []int{4}) {
 		t.Fatalf("first slot %v, want one of 4 (nothing to hold for yet)", got)
 	}
-	c.StepRequests(cmds(2)) // queue behind the slot in flight
-	out := c.Step(&msg.Committed{Commit: 1, Ballot: c.Ballot(), Run: msg.Run{First: 1, Through: 1}})
+	stepReqs(c, cmds(2)) // queue behind the slot in flight
+	out := step(c, &msg.Committed{Commit: 1, Ballot: c.Ballot(), Run: msg.Run{First: 1, Through: 1}})
 	if got := slotSizes(out); len(got) != 0 || !c.Holding() {
 		t.Fatalf("after the slot of 4 was chosen with 2 queued: slots %v, holding %v; want a hold", got, c.Holding())
 	}
@@ -47,10 +47,10 @@ func TestHoldWaitsForTheAnsweredClients(t *testing.T) {
 	if n, _ := c.RequestsWanted(); n != 4 {
 		t.Fatalf("holding for 6 with 2 queued: wanted %d requests, want 4", n)
 	}
-	if got := slotSizes(c.StepRequests(cmds(3))); len(got) != 0 {
+	if got := slotSizes(stepReqs(c, cmds(3))); len(got) != 0 {
 		t.Fatalf("5 of 6 queued: slots %v, want none", got)
 	}
-	out = c.StepRequests(cmds(1))
+	out = stepReqs(c, cmds(1))
 	accepts, _ := find[*msg.Accept](out)
 	if got := slotSizes(out); !slices.Equal(got, []int{6}) || c.Holding() {
 		t.Fatalf("6 of 6 queued: slots %v, holding %v; want one slot of 6 and no hold", got, c.Holding())
@@ -64,21 +64,21 @@ func TestHoldWaitsForTheAnsweredClients(t *testing.T) {
 // hear what was chosen even if nothing is queued.
 func TestHoldEndsAtReleaseOrTick(t *testing.T) {
 	c := holdCore(t)
-	c.StepRequests(cmds(5))
-	c.Step(&msg.Committed{Commit: 1, Ballot: c.Ballot(), Run: msg.Run{First: 1, Through: 1}})
-	c.StepRequests(cmds(2))
+	stepReqs(c, cmds(5))
+	step(c, &msg.Committed{Commit: 1, Ballot: c.Ballot(), Run: msg.Run{First: 1, Through: 1}})
+	stepReqs(c, cmds(2))
 	if !c.Holding() {
 		t.Fatal("no hold after the window emptied")
 	}
-	if got := slotSizes(c.Release()); !slices.Equal(got, []int{2}) || c.Holding() {
+	if got := slotSizes(step(c, release{})); !slices.Equal(got, []int{2}) || c.Holding() {
 		t.Fatalf("Release: slots %v, holding %v; want the 2 queued at once", got, c.Holding())
 	}
 	// A hold with nothing queued: the tick ends it and tells the learners.
-	c.Step(&msg.Committed{Commit: 2, Ballot: c.Ballot(), Run: msg.Run{First: 1, Through: 2}})
+	step(c, &msg.Committed{Commit: 2, Ballot: c.Ballot(), Run: msg.Run{First: 1, Through: 2}})
 	if !c.Holding() {
 		t.Fatal("no hold after the second slot was chosen")
 	}
-	out := c.Tick()
+	out := tick(c)
 	runs, to := find[*msg.ChosenRun](out)
 	if c.Holding() || len(runs) != 2 || runs[0].Run.Through != 2 || to[0].Role != msg.RoleLearner {
 		t.Fatalf("tick during an empty hold: holding %v, chosen runs %+v to %v; want the run through 2 to both other learners", c.Holding(), runs, to)
@@ -89,9 +89,9 @@ func TestHoldEndsAtReleaseOrTick(t *testing.T) {
 // leader without HoldBatches never holds.
 func TestHoldEndsWithLeadershipAndIsOptIn(t *testing.T) {
 	c := holdCore(t)
-	c.StepRequests(cmds(3))
-	c.Step(&msg.Committed{Commit: 1, Ballot: c.Ballot(), Run: msg.Run{First: 1, Through: 1}})
-	c.Step(&msg.Heartbeat{From: 2, Ballot: msg.Ballot{Round: 99, ID: 2}})
+	stepReqs(c, cmds(3))
+	step(c, &msg.Committed{Commit: 1, Ballot: c.Ballot(), Run: msg.Run{First: 1, Through: 1}})
+	step(c, &msg.Heartbeat{From: 2, Ballot: msg.Ballot{Round: 99, ID: 2}})
 	if c.IsLeader() || c.Holding() {
 		t.Fatalf("deposed: leader %v holding %v", c.IsLeader(), c.Holding())
 	}
@@ -100,9 +100,9 @@ func TestHoldEndsWithLeadershipAndIsOptIn(t *testing.T) {
 	cfg.EagerSlots, cfg.Window, cfg.MaxBatch = 1, 4, 10
 	c = New(cfg, msg.Ballot{}, 0)
 	elect(t, c, nil)
-	c.StepRequests(cmds(3))
-	c.StepRequests(cmds(1))
-	if got := slotSizes(c.Step(&msg.Committed{Commit: 1})); !slices.Equal(got, []int{1}) || c.Holding() {
+	stepReqs(c, cmds(3))
+	stepReqs(c, cmds(1))
+	if got := slotSizes(step(c, &msg.Committed{Commit: 1})); !slices.Equal(got, []int{1}) || c.Holding() {
 		t.Fatalf("without HoldBatches: slots %v, holding %v; want the queued command at once", got, c.Holding())
 	}
 }
@@ -112,8 +112,8 @@ func TestHoldEndsWithLeadershipAndIsOptIn(t *testing.T) {
 // away) nor wait for it to tell their learners: the chosen run goes at once.
 func TestHoldCountsOnlyOwnClients(t *testing.T) {
 	c := holdCore(t)
-	c.StepRequests(cmdsFrom(2, 5))
-	out := c.Step(&msg.Committed{Commit: 1, Ballot: c.Ballot(), Run: msg.Run{First: 1, Through: 1}})
+	stepReqs(c, cmdsFrom(2, 5))
+	out := step(c, &msg.Committed{Commit: 1, Ballot: c.Ballot(), Run: msg.Run{First: 1, Through: 1}})
 	if c.Holding() {
 		t.Fatal("held for another replica's clients")
 	}
@@ -122,8 +122,8 @@ func TestHoldCountsOnlyOwnClients(t *testing.T) {
 	}
 	// Mixed: the hold waits for our 2 only, and the other replica's
 	// learner hears at once.
-	c.StepRequests(append(cmds(2), cmdsFrom(3, 4)...))
-	out = c.Step(&msg.Committed{Commit: 2, Ballot: c.Ballot(), Run: msg.Run{First: 1, Through: 2}})
+	stepReqs(c, append(cmds(2), cmdsFrom(3, 4)...))
+	out = step(c, &msg.Committed{Commit: 2, Ballot: c.Ballot(), Run: msg.Run{First: 1, Through: 2}})
 	runs, _ := find[*msg.ChosenRun](out)
 	if n, _ := c.RequestsWanted(); !c.Holding() || n != 2 || len(runs) != 2 {
 		t.Fatalf("mixed slot: holding %v for %d, %d chosen runs; want a hold for our 2 and the run sent", c.Holding(), n, len(runs))
@@ -137,10 +137,10 @@ func TestHoldStaysWithinMaxQueue(t *testing.T) {
 	cfg.EagerSlots, cfg.Window, cfg.MaxBatch, cfg.MaxQueue, cfg.HoldBatches = 1, 4, 10, 5, true
 	c := New(cfg, msg.Ballot{}, 0)
 	elect(t, c, nil)
-	c.StepRequests(cmds(5))
-	c.StepRequests(cmds(5))
-	c.Step(&msg.Committed{Commit: 1, Ballot: c.Ballot(), Run: msg.Run{First: 1, Through: 1}})
-	out := c.StepRequests(cmds(3))
+	stepReqs(c, cmds(5))
+	stepReqs(c, cmds(5))
+	step(c, &msg.Committed{Commit: 1, Ballot: c.Ballot(), Run: msg.Run{First: 1, Through: 1}})
+	out := stepReqs(c, cmds(3))
 	if rej, _ := find[*msg.Reject](out); len(rej) != 0 || c.Holding() {
 		t.Fatalf("hold with MaxQueue 5: %d rejected, holding %v; want the 5 queued to leave", len(rej), c.Holding())
 	}

@@ -22,11 +22,11 @@ func TestStepRequestsShareABatch(t *testing.T) {
 		}
 		return rs
 	}
-	if got := slotSizes(c.StepRequests(reqs(4))); !slices.Equal(got, []int{4}) {
+	if got := slotSizes(stepReqs(c, reqs(4))); !slices.Equal(got, []int{4}) {
 		t.Fatalf("four requests taken together: slots %v, want one slot of 4", got)
 	}
 	// Past MaxBatch they split, and past the eager slot only full batches go.
-	if got := slotSizes(c.StepRequests(reqs(25))); !slices.Equal(got, []int{10, 10}) {
+	if got := slotSizes(stepReqs(c, reqs(25))); !slices.Equal(got, []int{10, 10}) {
 		t.Fatalf("25 more with a slot in flight: slots %v, want two full slots of 10", got)
 	}
 	if st := c.Status(); st.Queued != 5 || st.InFlight != 3 {
@@ -38,8 +38,8 @@ func TestStepRequestsShareABatch(t *testing.T) {
 // them from its mailbox.
 func TestStepRequestsOnAFollowerForward(t *testing.T) {
 	c := New(testConfig(2), msg.Ballot{}, 0)
-	c.Step(&msg.Heartbeat{From: 1, Ballot: msg.Ballot{Round: 1, ID: 1}})
-	out := c.StepRequests([]*msg.ClientRequest{{Cmd: msg.Command{Origin: 2, Reply: "a"}}, {Cmd: msg.Command{Origin: 2, Reply: "b"}}})
+	step(c, &msg.Heartbeat{From: 1, Ballot: msg.Ballot{Round: 1, ID: 1}})
+	out := stepReqs(c, []*msg.ClientRequest{{Cmd: msg.Command{Origin: 2, Reply: "a"}}, {Cmd: msg.Command{Origin: 2, Reply: "b"}}})
 	fwd, to := find[*msg.ClientRequest](out)
 	if len(fwd) != 2 || to[0] != (msg.Target{Node: 1, Role: msg.RoleProposer}) || fwd[1].Cmd.Reply != "b" || fwd[0].Hops != 1 {
 		t.Fatalf("forwarded %+v to %v, want both requests, in order, to the leader's proposer", fwd, to)
@@ -63,13 +63,13 @@ func TestRequestsWanted(t *testing.T) {
 	elect(t, c, nil)
 	check("leader with a free eager slot", 1, 0)
 	one := &msg.ClientRequest{Cmd: msg.Command{Data: make([]byte, 8)}} // batchSize 40
-	c.StepRequests([]*msg.ClientRequest{one})
+	stepReqs(c, []*msg.ClientRequest{one})
 	check("eager slot in flight, nothing queued", 10, 1000)
-	c.StepRequests([]*msg.ClientRequest{one, one, one})
+	stepReqs(c, []*msg.ClientRequest{one, one, one})
 	check("eager slot in flight, 3 queued", 7, 1000-3*40)
-	c.StepRequests(slices.Repeat([]*msg.ClientRequest{one}, 7)) // a full batch: the second slot
+	stepReqs(c, slices.Repeat([]*msg.ClientRequest{one}, 7)) // a full batch: the second slot
 	check("window full, nothing queued", 15, 0)
-	c.StepRequests(slices.Repeat([]*msg.ClientRequest{one}, 15))
+	stepReqs(c, slices.Repeat([]*msg.ClientRequest{one}, 15))
 	check("window full, queue at MaxQueue (rejects at once)", 1, 0)
 }
 
@@ -89,9 +89,9 @@ func TestStepRequestsOverloadAsOneByOne(t *testing.T) {
 		one, together := mk(), mk()
 		n1 := 0
 		for _, r := range cmds(k) {
-			n1 += rejects(one.Step(r))
+			n1 += rejects(step(one, r))
 		}
-		n2 := rejects(together.StepRequests(cmds(k)))
+		n2 := rejects(stepReqs(together, cmds(k)))
 		if n2 > n1 {
 			t.Fatalf("%d requests: %d overloaded taken together, %d one by one", k, n2, n1)
 		}

@@ -12,13 +12,13 @@ import (
 // log is chosen so that its own learner fetches the slots it lacks.
 func TestLeaderNeverProposesAtOrBelowATruncationPoint(t *testing.T) {
 	c := New(testConfig(1), msg.Ballot{}, 3)
-	out := c.Campaign()
+	out := step(c, &Campaign{})
 	probes, _ := find[*msg.Prepare](out)
 	b := probes[0].Ballot
-	c.Step(&msg.Promise{From: 1, Ballot: b, Probe: true})
-	c.Step(&msg.Promise{From: 2, Ballot: b, Probe: true})
-	c.Step(&msg.Promise{From: 1, Ballot: b})
-	out = c.Step(&msg.Promise{From: 2, Ballot: b, Truncated: 10, Entries: []msg.Entry{
+	step(c, &msg.Promise{From: 1, Ballot: b, Probe: true})
+	step(c, &msg.Promise{From: 2, Ballot: b, Probe: true})
+	step(c, &msg.Promise{From: 1, Ballot: b})
+	out = step(c, &msg.Promise{From: 2, Ballot: b, Truncated: 10, Entries: []msg.Entry{
 		{Slot: 12, Ballot: msg.Ballot{Round: 1, ID: 2}, Value: &msg.Value{Cmds: []msg.Command{{Data: []byte("x")}}}}}})
 	if !c.IsLeader() {
 		t.Fatal("not leader")
@@ -52,18 +52,18 @@ func TestHeartbeatAckTruncationFreesTheWindow(t *testing.T) {
 	c := New(testConfig(1), msg.Ballot{}, 0)
 	elect(t, c, nil)
 	for _, d := range []string{"a", "b", "c"} {
-		c.Step(&msg.ClientRequest{Cmd: msg.Command{Data: []byte(d)}})
+		step(c, &msg.ClientRequest{Cmd: msg.Command{Data: []byte(d)}})
 	}
 	if st := c.Status(); st.InFlight != 2 || st.Queued == 0 {
 		t.Fatalf("status %+v, want a full window of 2 and a queue", st)
 	}
-	out := c.Step(&msg.HeartbeatAck{From: 2, Ballot: c.Ballot(), Seq: 1, Promised: c.Ballot(), Truncated: 2})
+	out := step(c, &msg.HeartbeatAck{From: 2, Ballot: c.Ballot(), Seq: 1, Promised: c.Ballot(), Truncated: 2})
 	accepts, _ := find[*msg.Accept](out)
 	if len(accepts) == 0 || accepts[0].Proposals[0].Slot != 3 {
 		t.Fatalf("after the ack: accepts %+v, want the queued command in slot 3", accepts)
 	}
 	for i := 0; i < 20; i++ {
-		out = append(out, c.Tick()...)
+		out = append(out, tick(c)...)
 	}
 	sawOwn := false
 	for _, o := range out {

@@ -1,0 +1,99 @@
+// Package roles builds a replica's four role cores: their settings from one
+// set of parameters, and each core from storage as every (re)start does. The
+// replica (node) and the simulator both build their roles here, so that the
+// simulator runs the roles exactly as production configures them.
+package roles
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/rsml-go/rsml/actors/acceptor"
+	"github.com/rsml-go/rsml/actors/executor"
+	"github.com/rsml-go/rsml/actors/learner"
+	"github.com/rsml-go/rsml/actors/proposer"
+	"github.com/rsml-go/rsml/actors/role"
+	"github.com/rsml-go/rsml/msg"
+)
+
+// Params are what may differ between replicas and runs: membership, timing
+// in ticks and limits. Everything else is fixed here.
+type Params struct {
+	ID       msg.NodeID
+	Replicas []msg.NodeID
+
+	HeartbeatTicks, ElectionTicks, LeaseTicks, ResendTicks int
+
+	Window, MaxBatch, MaxBatchBytes, MaxQueue int
+	SnapshotEvery                             uint64
+	MaxSessions                               int
+	// MaxCatchup bounds the slots of one catch-up reply.
+	MaxCatchup int
+}
+
+// The settings every replica shares.
+const (
+	// maxHops bounds forwarding between proposers that disagree on the
+	// leader.
+	maxHops = 3
+	// stallTicks is how long a learner behind waits for gaps to close on
+	// their own before it fetches from a peer.
+	stallTicks = 2
+	// maxCatchupBytes bounds a catch-up reply and a snapshot chunk.
+	maxCatchupBytes = 8 << 20
+)
+
+// Set is the four roles' settings of one replica.
+type Set struct {
+	Proposer proposer.Config
+	Acceptor acceptor.Config
+	Learner  learner.Config
+	Executor executor.Config
+}
+
+// For returns the roles' settings for p.
+func For(p Params) Set {
+	return Set{
+		Proposer: proposer.Config{ID: p.ID, Replicas: p.Replicas, HeartbeatTicks: p.HeartbeatTicks,
+			ElectionTicks: p.ElectionTicks, ResendTicks: p.ResendTicks, Window: p.Window, HoldBatches: true,
+			MaxBatch: p.MaxBatch, MaxBatchBytes: p.MaxBatchBytes, MaxQueue: p.MaxQueue, MaxHops: maxHops},
+		Acceptor: acceptor.Config{ID: p.ID, Learners: p.Replicas, LeaseTicks: p.LeaseTicks},
+		Learner: learner.Config{ID: p.ID, Acceptors: p.Replicas, StallTicks: stallTicks, ResendTicks: p.ResendTicks,
+			MaxCatchup: p.MaxCatchup, MaxCatchupBytes: maxCatchupBytes},
+		Executor: executor.Config{ID: p.ID, SnapshotEvery: p.SnapshotEvery, MaxSessions: p.MaxSessions},
+	}
+}
+
+// Env is what the proposer needs besides storage: this replica's intake of
+// client requests, its clock, its hooks, and the source of its election
+// jitter for this incarnation.
+type Env struct {
+	Intake *proposer.Intake
+	Now    func() time.Duration
+	Hooks  proposer.Hooks
+	Rand   *rand.Rand
+}
+
+// Build makes role r's core from storage, as every (re)start of the role
+// does. sm is the replica's state machine, shared by the executor's
+// incarnations.
+func (s Set) Build(r msg.Role, st role.Storage, sm executor.StateMachine, env Env) (role.Core, error) {
+	switch r {
+	case msg.RoleProposer:
+		used, err := st.Proposer().LoadBallot()
+		if err != nil {
+			return nil, fmt.Errorf("proposer: load the last ballot: %w", err)
+		}
+		cfg := s.Proposer
+		cfg.Rand = env.Rand
+		return proposer.NewRunner(proposer.New(cfg, used, st.Chosen().Last()), env.Intake, env.Now, env.Hooks), nil
+	case msg.RoleAcceptor:
+		return acceptor.Load(s.Acceptor, st.Acceptor())
+	case msg.RoleLearner:
+		return learner.New(s.Learner, st.Chosen(), st.Snapshots())
+	case msg.RoleExecutor:
+		return executor.New(s.Executor, sm, st.Snapshots())
+	}
+	return nil, fmt.Errorf("roles: no role %v", r)
+}
