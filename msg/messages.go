@@ -1,5 +1,7 @@
 package msg
 
+import "fmt"
+
 // Role names one of a replica's actors. Peers address each other by
 // (replica, role); the address book turns that into a PID.
 type Role uint8
@@ -284,20 +286,60 @@ type Read struct {
 	Reply string
 }
 
-// ReadResult answers a Read.
+// ErrCode says why the executor refused a command or could not answer a
+// read; the zero code is no error. It crosses the wire as a number, and the
+// node maps each code to one sentinel error.
+type ErrCode uint8
+
+// The executor's error codes.
+const (
+	ErrNone ErrCode = iota
+	// ErrStaleRequest: the client already acknowledged this seq, so its
+	// result is forgotten; the request was not applied again.
+	ErrStaleRequest
+	// ErrSessionExpired: a tagged request of a session the executor no
+	// longer knows (evicted) that claims earlier answers; applying it could
+	// apply a retried request twice, so it is refused.
+	ErrSessionExpired
+	// ErrNoReader: the state machine does not answer reads without the log.
+	ErrNoReader
+	// ErrReadFailed: the state machine could not answer the read; Detail
+	// says why.
+	ErrReadFailed
+)
+
+// String describes the code.
+func (c ErrCode) String() string {
+	switch c {
+	case ErrNone:
+		return "ok"
+	case ErrStaleRequest:
+		return "request already acknowledged by its client"
+	case ErrSessionExpired:
+		return "client session expired"
+	case ErrNoReader:
+		return "state machine does not serve reads"
+	case ErrReadFailed:
+		return "read failed"
+	}
+	return fmt.Sprintf("error code %d", uint8(c))
+}
+
+// ReadResult answers a Read. Detail explains an ErrReadFailed.
 type ReadResult struct {
 	Data    []byte
 	Applied uint64
-	Err     string
+	Code    ErrCode
+	Detail  string
 }
 
 // Result answers a client command after it is chosen and applied. Rev is the
-// command's rev (0 if the executor refused it, as told by Err).
+// command's rev (0 if the executor refused it, as told by Code).
 type Result struct {
 	Slot uint64
 	Rev  uint64
 	Data []byte
-	Err  string
+	Code ErrCode
 }
 
 // RejectReason says why a request was turned away before it was proposed.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/rsml-go/rsml/actors/executor"
 	"github.com/rsml-go/rsml/kv"
 	"github.com/rsml-go/rsml/msg"
 )
@@ -30,7 +29,30 @@ var (
 	// ErrSessionExpired: a tagged request of a session the executor forgot
 	// (more than MaxSessions clients); it was not applied.
 	ErrSessionExpired = errors.New("rsml: client session expired")
+	// ErrNoReader: the state machine does not implement executor.Reader, so
+	// Read has nothing to ask.
+	ErrNoReader = errors.New("rsml: the state machine does not serve reads")
+	// ErrReadFailed: the state machine's Read returned an error (wrapped
+	// with its message).
+	ErrReadFailed = errors.New("rsml: read failed")
 )
+
+// codeErr is the sentinel error of an executor's error code (nil for none).
+func codeErr(c msg.ErrCode, detail string) error {
+	switch c {
+	case msg.ErrNone:
+		return nil
+	case msg.ErrStaleRequest:
+		return ErrStaleRequest
+	case msg.ErrSessionExpired:
+		return ErrSessionExpired
+	case msg.ErrNoReader:
+		return ErrNoReader
+	case msg.ErrReadFailed:
+		return fmt.Errorf("%w: %s", ErrReadFailed, detail)
+	}
+	return fmt.Errorf("rsml: unknown error code %d from the executor", c)
+}
 
 // Result is the outcome of an applied command.
 type Result struct {
@@ -168,7 +190,7 @@ func (n *Node) Propose(ctx context.Context, cmd []byte, opts ...ProposeOption) (
 		case m := <-w.ch:
 			switch m := m.(type) {
 			case *msg.Result:
-				if m.Err == executor.ErrSessionExpired.Error() && own && len(outstanding) == 1 {
+				if m.Code == msg.ErrSessionExpired && own && len(outstanding) == 1 {
 					// The executors forgot our session; this command was
 					// not applied (and no other attempt is out). Go on in a
 					// new session.
@@ -181,14 +203,8 @@ func (n *Node) Propose(ctx context.Context, cmd []byte, opts ...ProposeOption) (
 				if own {
 					n.sessionAnswered(c.Client)
 				}
-				if m.Err != "" {
-					switch m.Err {
-					case executor.ErrStaleRequest.Error():
-						return Result{}, ErrStaleRequest
-					case executor.ErrSessionExpired.Error():
-						return Result{}, ErrSessionExpired
-					}
-					return Result{}, errors.New(m.Err)
+				if err := codeErr(m.Code, ""); err != nil {
+					return Result{}, err
 				}
 				return Result{Slot: m.Slot, Rev: m.Rev, Data: m.Data}, nil
 			case *msg.Reject:
@@ -236,7 +252,7 @@ func (n *Node) settle(w *waiter, outstanding attempts) (Result, attempts, bool) 
 		case m := <-w.ch:
 			switch m := m.(type) {
 			case *msg.Result:
-				if m.Err == "" {
+				if m.Code == msg.ErrNone {
 					return Result{Slot: m.Slot, Rev: m.Rev, Data: m.Data}, outstanding, true
 				}
 			case *msg.Reject:
@@ -348,8 +364,8 @@ func (n *Node) readAt(ctx context.Context, deadline time.Time, w *waiter, query 
 		select {
 		case m := <-w.ch:
 			if rr, ok := m.(*msg.ReadResult); ok {
-				if rr.Err != "" {
-					return nil, errors.New(rr.Err)
+				if err := codeErr(rr.Code, rr.Detail); err != nil {
+					return nil, err
 				}
 				return rr.Data, nil
 			}

@@ -239,8 +239,8 @@ func fastDecode(i int, b []byte) (any, bool) {
 				return d.uint64(&v.Rev)
 			case "Data":
 				return d.bin(&v.Data)
-			case "Err":
-				return d.str(&v.Err)
+			case "Code":
+				return d.code(&v.Code)
 			}
 			return false
 		})
@@ -253,8 +253,10 @@ func fastDecode(i int, b []byte) (any, bool) {
 				return d.bin(&v.Data)
 			case "Applied":
 				return d.uint64(&v.Applied)
-			case "Err":
-				return d.str(&v.Err)
+			case "Code":
+				return d.code(&v.Code)
+			case "Detail":
+				return d.str(&v.Detail)
 			}
 			return false
 		})
@@ -454,6 +456,13 @@ func (d *fastDec) uint8(v *uint8) bool {
 	}
 	*v = uint8(n)
 	return true
+}
+
+func (d *fastDec) code(v *msg.ErrCode) bool {
+	var c uint8
+	ok := d.uint8(&c)
+	*v = msg.ErrCode(c)
+	return ok
 }
 
 func (d *fastDec) bool(v *bool) bool {

@@ -177,12 +177,13 @@ func (e *encoder) append(b []byte, m any) []byte {
 		b = mpenc.Uint(mpenc.Key(b, "Slot"), v.Slot)
 		b = mpenc.Uint(mpenc.Key(b, "Rev"), v.Rev)
 		b = e.Bin(mpenc.Key(b, "Data"), v.Data)
-		b = e.Str(mpenc.Key(b, "Err"), v.Err)
+		b = mpenc.Uint(mpenc.Key(b, "Code"), uint64(v.Code))
 	case *msg.ReadResult:
-		b = mpenc.MapLen(b, 3)
+		b = mpenc.MapLen(b, 4)
 		b = e.Bin(mpenc.Key(b, "Data"), v.Data)
 		b = mpenc.Uint(mpenc.Key(b, "Applied"), v.Applied)
-		b = e.Str(mpenc.Key(b, "Err"), v.Err)
+		b = mpenc.Uint(mpenc.Key(b, "Code"), uint64(v.Code))
+		b = e.Str(mpenc.Key(b, "Detail"), v.Detail)
 	default:
 		e.Err = ErrUnknownType // typeIndex lets no other type through
 	}

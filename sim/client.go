@@ -9,7 +9,6 @@ import (
 
 	"github.com/anishathalye/porcupine"
 
-	"github.com/rsml-go/rsml/actors/executor"
 	"github.com/rsml-go/rsml/internal/linearize"
 	"github.com/rsml-go/rsml/internal/linearize/kvtxn"
 	"github.com/rsml-go/rsml/kv"
@@ -323,8 +322,8 @@ func (s *sim) reply(ref string, m any) {
 		if o.phase != reading {
 			return
 		}
-		if m.Err != "" {
-			s.violate(CoreError, "read %s: executor error %s", linearize.Describe(o.in, linearize.Output{}), m.Err)
+		if m.Code != msg.ErrNone {
+			s.violate(CoreError, "read %s: executor error %s %s", linearize.Describe(o.in, linearize.Output{}), m.Code, m.Detail)
 			s.endOp(c, linearize.Output{}, false)
 			return
 		}
@@ -349,18 +348,18 @@ func (s *sim) reply(ref string, m any) {
 		if o.phase != proposing {
 			return
 		}
-		if m.Err != "" {
+		if m.Code != msg.ErrNone {
 			// Refused by the executor's session table: not applied. With
 			// fewer clients than MaxSessions nothing is evicted, and the
 			// client's seq is above every seq it acked, so a refusal means
 			// the exactly-once bookkeeping is wrong.
 			kind := CoreError
-			switch m.Err {
-			case executor.ErrStaleRequest.Error(), executor.ErrSessionExpired.Error():
+			switch m.Code {
+			case msg.ErrStaleRequest, msg.ErrSessionExpired:
 				kind = Session
 			}
 			s.violate(kind, "client %d on replica %d: %s (seq %d, acked %d) refused: %s", c.idx, o.replica.id,
-				linearize.Describe(o.in, linearize.Output{}), o.cmd.Seq, o.cmd.Acked, m.Err)
+				linearize.Describe(o.in, linearize.Output{}), o.cmd.Seq, o.cmd.Acked, m.Code)
 			s.res.Ops.Refused++
 			s.endOp(c, linearize.Output{}, false)
 			return

@@ -44,21 +44,10 @@ type Capturer interface {
 	Capture() func(w io.Writer) error
 }
 
-// Errors reported to clients in Result.Err / ReadResult.Err.
-var (
-	// ErrStaleRequest: the client already acknowledged this seq, so its
-	// result is forgotten; the request was not applied again.
-	ErrStaleRequest = errors.New("request already acknowledged by its client")
-	// ErrSessionExpired: a tagged request of a session the executor no longer
-	// knows (evicted past MaxSessions) that claims earlier answers; applying it
-	// could apply a retried request twice, so it is refused.
-	ErrSessionExpired = errors.New("client session expired")
-	// ErrNoReader: the state machine does not implement Reader.
-	ErrNoReader = errors.New("state machine does not serve reads")
-	// ErrRestore marks a snapshot that could not be restored: the state
-	// machine may be half replaced, so the executor must restart from storage.
-	ErrRestore = errors.New("executor: restore snapshot")
-)
+// ErrRestore marks a snapshot that could not be restored: the state machine
+// may be half replaced, so the executor must restart from storage. (What the
+// executor tells clients goes as a msg.ErrCode in Result and ReadResult.)
+var ErrRestore = errors.New("executor: restore snapshot")
 
 // Config holds the executor's settings.
 type Config struct {
@@ -312,7 +301,7 @@ func (c *Core) applyOne(slot uint64, cmd *msg.Command) msg.Result {
 	s := c.sessions[cmd.Client]
 	if s == nil && cmd.Acked > 0 {
 		// The client had answers before: its session existed and was evicted.
-		return msg.Result{Slot: slot, Err: ErrSessionExpired.Error()}
+		return msg.Result{Slot: slot, Code: msg.ErrSessionExpired}
 	}
 	if s == nil {
 		c.evictSession()
@@ -320,7 +309,7 @@ func (c *Core) applyOne(slot uint64, cmd *msg.Command) msg.Result {
 		c.sessions[cmd.Client] = s
 	}
 	if cmd.Seq <= s.Acked {
-		return msg.Result{Slot: slot, Err: ErrStaleRequest.Error()}
+		return msg.Result{Slot: slot, Code: msg.ErrStaleRequest}
 	}
 	if cmd.Seq <= s.maxSeq {
 		if r, ok := s.Results[cmd.Seq]; ok {
@@ -384,13 +373,13 @@ func (c *Core) serveReads() {
 func (c *Core) serveRead(r *msg.Read) {
 	rd, ok := c.sm.(Reader)
 	if !ok {
-		c.reply(r.Reply, &msg.ReadResult{Applied: c.applied, Err: ErrNoReader.Error()})
+		c.reply(r.Reply, &msg.ReadResult{Applied: c.applied, Code: msg.ErrNoReader})
 		return
 	}
 	data, err := rd.Read(r.Query)
 	res := &msg.ReadResult{Data: data, Applied: c.applied}
 	if err != nil {
-		res.Err = err.Error()
+		res.Code, res.Detail = msg.ErrReadFailed, err.Error()
 	}
 	c.reply(r.Reply, res)
 }

@@ -152,7 +152,7 @@ func TestAppliesInOrderOneRevPerCommand(t *testing.T) {
 	}
 	for ref, want := range map[string]struct{ slot, rev uint64 }{"w1": {1, 1}, "w4": {3, 4}, "w5": {5, 5}} {
 		r := rs[ref]
-		if r.Slot != want.slot || r.Rev != want.rev || r.Err != "" {
+		if r.Slot != want.slot || r.Rev != want.rev || r.Code != msg.ErrNone {
 			t.Errorf("%s: result %+v, want slot %d rev %d", ref, r, want.slot, want.rev)
 		}
 		if w := writeResult(t, r); w.Rev != want.rev {
@@ -249,11 +249,11 @@ func TestExactlyOnce(t *testing.T) {
 		value(tagged(7, 1, 0, "late", kv.Put("k", []byte("v1")))),
 		value(tagged(7, 2, 1, "seq2again", kv.Put("j", []byte("x")))),
 	}}))
-	if r := rs["seq2"]; r == nil || r.Rev != 3 || r.Err != "" {
+	if r := rs["seq2"]; r == nil || r.Rev != 3 || r.Code != msg.ErrNone {
 		t.Fatalf("seq 2: %+v", r)
 	}
-	if r := rs["late"]; r == nil || r.Err != ErrStaleRequest.Error() || r.Rev != 0 || r.Data != nil {
-		t.Fatalf("stale seq 1: %+v, want Err %q and no rev", r, ErrStaleRequest)
+	if r := rs["late"]; r == nil || r.Code != msg.ErrStaleRequest || r.Rev != 0 || r.Data != nil {
+		t.Fatalf("stale seq 1: %+v, want ErrStaleRequest and no rev", r)
 	}
 	if !reflect.DeepEqual(rs["seq2"], rs["seq2again"]) {
 		t.Fatalf("seq 2 retried: %+v vs %+v", rs["seq2again"], rs["seq2"])
@@ -297,7 +297,7 @@ func checkRead(t *testing.T, out []msg.Out, ref string, applied uint64, want str
 		t.Fatalf("out = %#v, want one answer to %q", out, ref)
 	}
 	r, ok := out[0].Msg.(*msg.ReadResult)
-	if !ok || r.Err != "" || r.Applied != applied {
+	if !ok || r.Code != msg.ErrNone || r.Applied != applied {
 		t.Fatalf("read answer %#v, want Applied %d", out[0].Msg, applied)
 	}
 	g, err := kv.DecodeGet(r.Data)
@@ -480,7 +480,7 @@ func TestEvictedSessionWithHistoryIsRefused(t *testing.T) {
 	// the executor cannot tell a retry from a new request and must refuse.
 	out := step(t, c, &msg.Deliver{First: 3, Values: []*msg.Value{value(tagged(7, 2, 1, "r", kv.Put("k", []byte("7.2"))))}})
 	r := results(t, out)["r"]
-	if r == nil || r.Err != ErrSessionExpired.Error() || r.Rev != 0 {
+	if r == nil || r.Code != msg.ErrSessionExpired || r.Rev != 0 {
 		t.Fatalf("expired session: %+v, want ErrSessionExpired and no rev", r)
 	}
 	checkKey(t, sm, "k", "8.1", 2)
