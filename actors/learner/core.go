@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash/crc32"
 
+	"github.com/rsml-go/rsml/actors/quorum"
 	"github.com/rsml-go/rsml/actors/role"
 	"github.com/rsml-go/rsml/msg"
 	"github.com/rsml-go/rsml/storage"
@@ -56,8 +57,7 @@ type vote struct {
 // use.
 type Core struct {
 	cfg     Config
-	quorum  int
-	index   map[msg.NodeID]uint
+	quorum  quorum.Majority // of the acceptors
 	log     storage.ChosenLog
 	snaps   storage.SnapshotStore
 	out     []msg.Out
@@ -103,15 +103,12 @@ type Core struct {
 // first Ready resets the log there. The first Ready also carries what a
 // (re)started learner sends (see Start).
 func New(cfg Config, log storage.ChosenLog, snaps storage.SnapshotStore) (*Core, error) {
-	if len(cfg.Acceptors) > 64 {
-		return nil, fmt.Errorf("learner: %d acceptors, at most 64", len(cfg.Acceptors))
+	if len(cfg.Acceptors) > quorum.MaxVoters {
+		return nil, fmt.Errorf("learner: %d acceptors, at most %d", len(cfg.Acceptors), quorum.MaxVoters)
 	}
-	c := &Core{cfg: cfg, quorum: len(cfg.Acceptors)/2 + 1, index: map[msg.NodeID]uint{}, log: log, snaps: snaps,
+	c := &Core{cfg: cfg, quorum: quorum.New(cfg.Acceptors), log: log, snaps: snaps,
 		votes: map[uint64][]vote{}, local: map[uint64]msg.Entry{}, waiting: map[uint64]msg.Ballot{},
 		ready: map[uint64]*msg.Value{}, readyAt: map[uint64]msg.Ballot{}}
-	for i, id := range cfg.Acceptors {
-		c.index[id] = uint(i)
-	}
 	c.delivered = log.Last()
 	if snap, ok, err := snaps.Load(); err != nil {
 		return nil, fmt.Errorf("learner: load snapshot: %w", err)
@@ -222,7 +219,7 @@ func (c *Core) send(node msg.NodeID, role msg.Role, m any) {
 }
 
 func (c *Core) accepted(m *msg.Accepted) {
-	bit, ok := c.index[m.From]
+	bit, ok := c.quorum.Bit(m.From)
 	if !ok {
 		return // not an acceptor of ours
 	}
@@ -265,21 +262,13 @@ func (c *Core) accepted(m *msg.Accepted) {
 		if j == len(vs) {
 			vs = append(vs, vote{ballot: m.Ballot})
 		}
-		vs[j].mask |= 1 << bit
+		vs[j].mask |= bit
 		c.votes[s] = vs
-		if popcount(vs[j].mask) >= c.quorum {
+		if c.quorum.Reached(vs[j].mask) {
 			c.chosen(s, m.Ballot)
 		}
 	}
 	c.advance()
-}
-
-func popcount(x uint64) int {
-	n := 0
-	for ; x != 0; x &= x - 1 {
-		n++
-	}
-	return n
 }
 
 // chosen records that slot s was chosen in ballot b.

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"slices"
 
+	"github.com/rsml-go/rsml/actors/quorum"
 	"github.com/rsml-go/rsml/actors/role"
 	"github.com/rsml-go/rsml/msg"
 )
@@ -93,7 +94,7 @@ type pendingRead struct {
 // Core is the proposer's protocol state. It is not safe for concurrent use.
 type Core struct {
 	cfg    Config
-	quorum int
+	quorum quorum.Majority // of the acceptors: every replica
 	role   position
 	step   func(c *Core, m any)
 	out    []msg.Out
@@ -144,7 +145,7 @@ func New(cfg Config, used msg.Ballot, commit uint64) *Core {
 	if cfg.Rand == nil {
 		cfg.Rand = rand.New(rand.NewPCG(uint64(cfg.ID), 0x5eed))
 	}
-	c := &Core{cfg: cfg, quorum: len(cfg.Replicas)/2 + 1, maxSeen: used, saved: used, commit: commit}
+	c := &Core{cfg: cfg, quorum: quorum.New(cfg.Replicas), maxSeen: used, saved: used, commit: commit}
 	c.becomeFollower(0, msg.Ballot{})
 	return c
 }
@@ -531,7 +532,7 @@ func stepCandidate(c *Core, m any) {
 			return
 		}
 		c.promises[m.From] = m
-		if len(c.promises) < c.quorum {
+		if !c.quorum.Count(len(c.promises)) {
 			return
 		}
 		if c.probing {
@@ -741,12 +742,7 @@ func (c *Core) sendHeartbeat() {
 
 // quorumSeq is the highest heartbeat a quorum of acceptors has acknowledged.
 func (c *Core) quorumSeq() uint64 {
-	seqs := make([]uint64, 0, len(c.cfg.Replicas))
-	for _, id := range c.cfg.Replicas {
-		seqs = append(seqs, c.ackSeq[id])
-	}
-	slices.Sort(seqs)
-	return seqs[len(seqs)-c.quorum]
+	return c.quorum.Committed(func(id msg.NodeID) uint64 { return c.ackSeq[id] })
 }
 
 func (c *Core) serveReads() {
@@ -778,12 +774,12 @@ func (c *Core) tickLeader() {
 	// waiting on a partitioned one.
 	if c.now-c.leaderSince >= c.cfg.ElectionTicks {
 		live := 0
-		for _, id := range c.cfg.Replicas {
+		for _, id := range c.quorum.Voters() {
 			if t, ok := c.ackTick[id]; ok && c.now-t < c.cfg.ElectionTicks {
 				live++
 			}
 		}
-		if live < c.quorum {
+		if !c.quorum.Count(live) {
 			c.becomeFollower(0, msg.Ballot{})
 			return
 		}
