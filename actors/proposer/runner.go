@@ -40,8 +40,13 @@ type Hooks struct {
 type releaseHold struct{ gen uint64 }
 
 // NewRunner returns the runner of core. now is the clock that times commits
-// and holds: monotonic time for the actor, simulated time for the simulator.
+// and holds: monotonic time for the actor, simulated time for the simulator
+// (nil: monotonic time from now on).
 func NewRunner(core *Core, intake *Intake, now func() time.Duration, hooks Hooks) *Runner {
+	if now == nil {
+		start := time.Now()
+		now = func() time.Duration { return time.Since(start) }
+	}
 	return &Runner{core: core, intake: intake, now: now, hooks: hooks, sent: map[uint64]time.Duration{}}
 }
 

@@ -38,6 +38,9 @@ func NewSync(core Core, store Storage) (*Sync, []msg.Out, error) {
 	return s, s.take(), err
 }
 
+// Core returns the driven core.
+func (s *Sync) Core() Core { return s.d.Core() }
+
 // Step feeds m and returns everything the core sent meanwhile, including
 // after the outcome of any snapshot save it asked for.
 func (s *Sync) Step(m any) ([]msg.Out, error) {
