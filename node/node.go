@@ -18,6 +18,7 @@ import (
 	"github.com/rsml-go/rsml/actors/proposer"
 	"github.com/rsml-go/rsml/actors/role"
 	"github.com/rsml-go/rsml/actors/roles"
+	"github.com/rsml-go/rsml/internal/pactor"
 	"github.com/rsml-go/rsml/kv"
 	"github.com/rsml-go/rsml/msg"
 	"github.com/rsml-go/rsml/remote"
@@ -45,11 +46,11 @@ type Node struct {
 	// The node's own exactly-once session: every proposal through the Go API
 	// is tagged, so that a request lost with a failed leader can be sent again
 	// without being applied twice.
-	incarnation string            // unique per Start: names this incarnation's waiters
-	waiters     *waiters          // the callers of Propose and Read waiting for answers
-	intake      *proposer.Intake  // Propose's requests for the proposer
-	saves       sync.WaitGroup    // snapshot saves in flight, which Stop waits for
-	dispatchers []*loopDispatcher // one per role actor
+	incarnation string                   // unique per Start: names this incarnation's waiters
+	waiters     *waiters                 // the callers of Propose and Read waiting for answers
+	intake      *proposer.Intake         // Propose's requests for the proposer
+	saves       sync.WaitGroup           // snapshot saves in flight, which Stop waits for
+	dispatchers []*pactor.LoopDispatcher // one per role actor
 	seqMu       sync.Mutex
 	session     uint64 // renewed if the executors forget it
 	sessionLive bool   // the executor answered a command of session
@@ -144,17 +145,17 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			Batch:  func(k int) { n.metrics.batch.Observe(float64(k)) },
 			Commit: func(d time.Duration) { n.metrics.commit.Observe(d.Seconds()) },
 		}}
-	mbox := actor.WithMailbox(safeMailboxProducer())
+	mbox := actor.WithMailbox(pactor.SafeMailbox())
 	if decode != nil {
 		mbox = func(p *actor.Props) {
-			actor.WithMailbox(safeMailboxProducer())(p)
+			actor.WithMailbox(pactor.SafeMailbox())(p)
 			actor.WithReceiverMiddleware(decode)(p)
 		}
 	}
-	// Each role runs on a goroutine of its own (loopDispatcher); the
+	// Each role runs on a goroutine of its own (pactor.LoopDispatcher); the
 	// supervisor keeps Proto.Actor's default.
 	roleMbox := func() actor.PropsOption {
-		d := newLoopDispatcher(roleThroughput)
+		d := pactor.NewLoopDispatcher(roleThroughput)
 		n.dispatchers = append(n.dispatchers, d)
 		return func(p *actor.Props) {
 			mbox(p)
@@ -318,56 +319,6 @@ func (n *Node) leaderChanged() <-chan struct{} {
 	return n.leaderCh
 }
 
-// nextTag returns the node's session, a new seq in it and the acked
-// watermark. The watermark stays 0 until the executor has answered one
-// command of the session: a request claiming earlier answers for a session
-// the executor never saw (its first commands were all lost) is refused as
-// expired, forever.
-func (n *Node) nextTag() (session, seq, acked uint64) {
-	n.seqMu.Lock()
-	defer n.seqMu.Unlock()
-	n.nextSeq++
-	if n.sessionLive {
-		acked = n.ackedSeq
-	}
-	return n.session, n.nextSeq, acked
-}
-
-// sessionAnswered records that the executor answered a command of session:
-// it exists there, so the watermark may go out.
-func (n *Node) sessionAnswered(session uint64) {
-	n.seqMu.Lock()
-	defer n.seqMu.Unlock()
-	if session == n.session {
-		n.sessionLive = true
-	}
-}
-
-// renewSession starts a new session after the executor forgot session
-// (evicted past MaxSessions): every later command is tagged with the new one.
-func (n *Node) renewSession(session uint64) {
-	n.seqMu.Lock()
-	defer n.seqMu.Unlock()
-	if session == n.session {
-		n.session = rand.Uint64() | 1
-		n.sessionLive = false
-	}
-}
-
-// finishTag records that seq needs no answer any more.
-func (n *Node) finishTag(seq uint64) {
-	n.seqMu.Lock()
-	defer n.seqMu.Unlock()
-	n.finished[seq] = struct{}{}
-	for {
-		if _, ok := n.finished[n.ackedSeq+1]; !ok {
-			break
-		}
-		delete(n.finished, n.ackedSeq+1)
-		n.ackedSeq++
-	}
-}
-
 // ID returns the replica's id.
 func (n *Node) ID() msg.NodeID { return n.cfg.ID }
 
@@ -440,7 +391,7 @@ const roleThroughput = 300
 
 func (n *Node) closeDispatchers() {
 	for _, d := range n.dispatchers {
-		d.close()
+		d.Close()
 	}
 }
 

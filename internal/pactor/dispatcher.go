@@ -1,8 +1,8 @@
-package node
+package pactor
 
 import "sync"
 
-// loopDispatcher runs one role actor's mailbox on a goroutine that lives as
+// LoopDispatcher runs one role actor's mailbox on a goroutine that lives as
 // long as the replica. Proto.Actor's default dispatcher starts a goroutine
 // each time an idle mailbox gets a message; the role actors call deep enough
 // (decoding, storage) that each such goroutine grew its stack by copying,
@@ -14,20 +14,22 @@ import "sync"
 // blocks all the same: if the queue is full (an old incarnation's mailbox of
 // a respawned role scheduling at the same time) or the dispatcher is closed,
 // it falls back to a goroutine of its own, as the default dispatcher does.
-type loopDispatcher struct {
+type LoopDispatcher struct {
 	ch         chan func()
 	done       chan struct{}
 	throughput int
 	once       sync.Once
 }
 
-func newLoopDispatcher(throughput int) *loopDispatcher {
-	d := &loopDispatcher{ch: make(chan func(), 4), done: make(chan struct{}), throughput: throughput}
+// NewLoopDispatcher starts a dispatcher whose mailboxes yield after
+// throughput messages; Close ends its goroutine.
+func NewLoopDispatcher(throughput int) *LoopDispatcher {
+	d := &LoopDispatcher{ch: make(chan func(), 4), done: make(chan struct{}), throughput: throughput}
 	go d.loop()
 	return d
 }
 
-func (d *loopDispatcher) loop() {
+func (d *LoopDispatcher) loop() {
 	for {
 		select {
 		case fn := <-d.ch:
@@ -48,7 +50,7 @@ func (d *loopDispatcher) loop() {
 }
 
 // Schedule implements actor.Dispatcher.
-func (d *loopDispatcher) Schedule(fn func()) {
+func (d *LoopDispatcher) Schedule(fn func()) {
 	select {
 	case <-d.done:
 		go fn()
@@ -64,8 +66,8 @@ func (d *loopDispatcher) Schedule(fn func()) {
 
 // Throughput implements actor.Dispatcher: how many messages a mailbox
 // handles before it yields (runtime.Gosched) to other goroutines.
-func (d *loopDispatcher) Throughput() int { return d.throughput }
+func (d *LoopDispatcher) Throughput() int { return d.throughput }
 
-// close ends the goroutine once it has run what was scheduled. Call it after
+// Close ends the goroutine once it has run what was scheduled. Call it after
 // the actors it serves have stopped.
-func (d *loopDispatcher) close() { d.once.Do(func() { close(d.done) }) }
+func (d *LoopDispatcher) Close() { d.once.Do(func() { close(d.done) }) }

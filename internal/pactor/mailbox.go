@@ -1,4 +1,4 @@
-package node
+package pactor
 
 import (
 	"sync"
@@ -26,7 +26,9 @@ type pendingPost struct {
 	system bool
 }
 
-func safeMailboxProducer() actor.MailboxProducer {
+// SafeMailbox returns a producer of unbounded mailboxes that hold what
+// arrives before Start (see safeMailbox).
+func SafeMailbox() actor.MailboxProducer {
 	unbounded := actor.Unbounded()
 	return func() actor.Mailbox { return &safeMailbox{inner: unbounded()} }
 }
