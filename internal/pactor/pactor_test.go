@@ -13,9 +13,8 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // recording is an inner mailbox that records what it is given.
 type recording struct {
-	mu      sync.Mutex
-	posts   []string
-	started bool
+	mu    sync.Mutex
+	posts []string
 }
 
 func (r *recording) add(s string) {
