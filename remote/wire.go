@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,7 +15,6 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/rsml-go/rsml/internal/mpenc"
-	"github.com/rsml-go/rsml/msg"
 )
 
 // The wire format of a message between replicas.
@@ -67,84 +67,74 @@ func ValidClusterID(s string) error {
 	return nil
 }
 
-// wireType is one message type that crosses replicas.
+// wireType is one message type that crosses replicas: its name in TypeUrls,
+// and how to make, encode and decode one.
 type wireType struct {
-	name string
-	new  func() any // a pointer to a new zero value
+	name  string
+	ptr   reflect.Type // the message's pointer type, the key of typeIndex
+	new   func() any   // a pointer to a new zero value
+	isNil func(m any) bool
+	enc   func(e *encoder, b []byte, m any) []byte
+	dec   func(d fastDec) (any, fastDec)
 }
 
-func newOf[T any]() any { return new(T) }
+// wire makes the wireType of *T from its name and its hand-written encoder
+// and decoder.
+// The decoder takes and returns its state by value: through a function value
+// a pointer to it would escape, an allocation per message.
+func wire[T any](name string, enc func(*encoder, []byte, *T) []byte, dec func(fastDec, *T) fastDec) wireType {
+	return wireType{
+		name:  name,
+		ptr:   reflect.TypeFor[*T](),
+		new:   func() any { return new(T) },
+		isNil: func(m any) bool { return m.(*T) == nil },
+		enc:   func(e *encoder, b []byte, m any) []byte { return enc(e, b, m.(*T)) },
+		dec: func(d fastDec) (any, fastDec) {
+			v := new(T)
+			return v, dec(d, v)
+		},
+	}
+}
 
-// wireTypes lists every message type that crosses replicas. The index is the
-// type's number in typeIndex; the name goes into the TypeUrl and must never
-// change (a rolling upgrade mixes versions).
+// wireTypes lists every message type that crosses replicas, with its codec:
+// the one list everything else is derived from. The index is the type's
+// number; the name goes into the TypeUrl and must never change (a rolling
+// upgrade mixes versions).
 var wireTypes = [...]wireType{
-	{"Prepare", newOf[msg.Prepare]},
-	{"Promise", newOf[msg.Promise]},
-	{"Nack", newOf[msg.Nack]},
-	{"Accept", newOf[msg.Accept]},
-	{"Accepted", newOf[msg.Accepted]},
-	{"Heartbeat", newOf[msg.Heartbeat]},
-	{"HeartbeatAck", newOf[msg.HeartbeatAck]},
-	{"CatchupRequest", newOf[msg.CatchupRequest]},
-	{"CatchupReply", newOf[msg.CatchupReply]},
-	{"ClientRequest", newOf[msg.ClientRequest]},
-	{"ReadRequest", newOf[msg.ReadRequest]},
-	{"ReadIndex", newOf[msg.ReadIndex]},
-	{"Reject", newOf[msg.Reject]},
-	{"Result", newOf[msg.Result]},
-	{"ReadResult", newOf[msg.ReadResult]},
-	{"SnapshotRequest", newOf[msg.SnapshotRequest]},
-	{"SnapshotChunk", newOf[msg.SnapshotChunk]},
-	{"ChosenRun", newOf[msg.ChosenRun]},
+	wire("Prepare", encPrepare, decPrepare),
+	wire("Promise", encPromise, decPromise),
+	wire("Nack", encNack, decNack),
+	wire("Accept", encAccept, decAccept),
+	wire("Accepted", encAccepted, decAccepted),
+	wire("Heartbeat", encHeartbeat, decHeartbeat),
+	wire("HeartbeatAck", encHeartbeatAck, decHeartbeatAck),
+	wire("CatchupRequest", encCatchupRequest, decCatchupRequest),
+	wire("CatchupReply", encCatchupReply, decCatchupReply),
+	wire("ClientRequest", encClientRequest, decClientRequest),
+	wire("ReadRequest", encReadRequest, decReadRequest),
+	wire("ReadIndex", encReadIndex, decReadIndex),
+	wire("Reject", encReject, decReject),
+	wire("Result", encResult, decResult),
+	wire("ReadResult", encReadResult, decReadResult),
+	wire("SnapshotRequest", encSnapshotRequest, decSnapshotRequest),
+	wire("SnapshotChunk", encSnapshotChunk, decSnapshotChunk),
+	wire("ChosenRun", encChosenRun, decChosenRun),
 }
+
+// typeByPtr maps a message's pointer type to its index in wireTypes.
+var typeByPtr = func() map[reflect.Type]int {
+	m := make(map[reflect.Type]int, len(wireTypes))
+	for i, t := range wireTypes {
+		m[t.ptr] = i
+	}
+	return m
+}()
 
 // typeIndex returns m's index in wireTypes, or -1 if m is not a wire type or
 // is a nil pointer (which would decode as a zero message, not as nil).
 func typeIndex(m any) int {
-	var i int
-	var isNil bool
-	switch v := m.(type) {
-	case *msg.Prepare:
-		i, isNil = 0, v == nil
-	case *msg.Promise:
-		i, isNil = 1, v == nil
-	case *msg.Nack:
-		i, isNil = 2, v == nil
-	case *msg.Accept:
-		i, isNil = 3, v == nil
-	case *msg.Accepted:
-		i, isNil = 4, v == nil
-	case *msg.Heartbeat:
-		i, isNil = 5, v == nil
-	case *msg.HeartbeatAck:
-		i, isNil = 6, v == nil
-	case *msg.CatchupRequest:
-		i, isNil = 7, v == nil
-	case *msg.CatchupReply:
-		i, isNil = 8, v == nil
-	case *msg.ClientRequest:
-		i, isNil = 9, v == nil
-	case *msg.ReadRequest:
-		i, isNil = 10, v == nil
-	case *msg.ReadIndex:
-		i, isNil = 11, v == nil
-	case *msg.Reject:
-		i, isNil = 12, v == nil
-	case *msg.Result:
-		i, isNil = 13, v == nil
-	case *msg.ReadResult:
-		i, isNil = 14, v == nil
-	case *msg.SnapshotRequest:
-		i, isNil = 15, v == nil
-	case *msg.SnapshotChunk:
-		i, isNil = 16, v == nil
-	case *msg.ChosenRun:
-		i, isNil = 17, v == nil
-	default:
-		return -1
-	}
-	if isNil {
+	i, ok := typeByPtr[reflect.TypeOf(m)]
+	if !ok || wireTypes[i].isNil(m) {
 		return -1
 	}
 	return i
@@ -235,7 +225,7 @@ func (c *codec) encode(m any) (*anypb.Any, error) {
 	}
 	e := encoders.Get().(*encoder)
 	e.b, e.Err = e.b[:0], nil
-	e.message(m)
+	e.message(i, m)
 	err := e.Err
 	var value []byte
 	if err == nil {

@@ -26,303 +26,316 @@ import (
 
 // fastDecode decodes b as wire type i into a new message, or reports false.
 func fastDecode(i int, b []byte) (any, bool) {
-	d := fastDec{b: b}
-	var m any
-	switch i {
-	case 0:
-		v := new(msg.Prepare)
-		d.fields(func(key []byte) bool {
-			switch string(key) {
-			case "f":
-				return d.nodeID(&v.From)
-			case "b":
-				return d.ballot(&v.Ballot)
-			case "s":
-				return d.uint64(&v.FromSlot)
-			case "p":
-				return d.bool(&v.Probe)
-			}
-			return false
-		})
-		m = v
-	case 1:
-		v := new(msg.Promise)
-		d.fields(func(key []byte) bool {
-			switch string(key) {
-			case "f":
-				return d.nodeID(&v.From)
-			case "b":
-				return d.ballot(&v.Ballot)
-			case "e":
-				return d.entries(&v.Entries)
-			case "p":
-				return d.bool(&v.Probe)
-			case "t":
-				return d.uint64(&v.Truncated)
-			}
-			return false
-		})
-		m = v
-	case 2:
-		v := new(msg.Nack)
-		d.fields(func(key []byte) bool {
-			switch string(key) {
-			case "f":
-				return d.nodeID(&v.From)
-			case "b":
-				return d.ballot(&v.Ballot)
-			case "p":
-				return d.ballot(&v.Promised)
-			case "l":
-				return d.bool(&v.LeaderAlive)
-			}
-			return false
-		})
-		m = v
-	case 3:
-		v := new(msg.Accept)
-		d.fields(func(key []byte) bool {
-			switch string(key) {
-			case "f":
-				return d.nodeID(&v.From)
-			case "b":
-				return d.ballot(&v.Ballot)
-			case "p":
-				return d.proposals(&v.Proposals)
-			case "k":
-				return d.run(&v.Chosen)
-			}
-			return false
-		})
-		m = v
-	case 4:
-		v := new(msg.Accepted)
-		d.fields(func(key []byte) bool {
-			switch string(key) {
-			case "f":
-				return d.nodeID(&v.From)
-			case "b":
-				return d.ballot(&v.Ballot)
-			case "s":
-				return d.slots(&v.Slots)
-			}
-			return false
-		})
-		m = v
-	case 5:
-		v := new(msg.Heartbeat)
-		d.fields(func(key []byte) bool {
-			switch string(key) {
-			case "f":
-				return d.nodeID(&v.From)
-			case "b":
-				return d.ballot(&v.Ballot)
-			case "q":
-				return d.uint64(&v.Seq)
-			case "c":
-				return d.uint64(&v.Commit)
-			case "k":
-				return d.run(&v.Chosen)
-			}
-			return false
-		})
-		m = v
-	case 6:
-		v := new(msg.HeartbeatAck)
-		d.fields(func(key []byte) bool {
-			switch string(key) {
-			case "f":
-				return d.nodeID(&v.From)
-			case "b":
-				return d.ballot(&v.Ballot)
-			case "q":
-				return d.uint64(&v.Seq)
-			case "p":
-				return d.ballot(&v.Promised)
-			case "t":
-				return d.uint64(&v.Truncated)
-			}
-			return false
-		})
-		m = v
-	case 7:
-		v := new(msg.CatchupRequest)
-		d.fields(func(key []byte) bool {
-			switch string(key) {
-			case "f":
-				return d.nodeID(&v.From)
-			case "a":
-				return d.uint64(&v.First)
-			case "z":
-				return d.uint64(&v.Last)
-			}
-			return false
-		})
-		m = v
-	case 8:
-		v := new(msg.CatchupReply)
-		d.fields(func(key []byte) bool {
-			switch string(key) {
-			case "f":
-				return d.nodeID(&v.From)
-			case "c":
-				return d.proposals(&v.Chosen)
-			case "t":
-				return d.uint64(&v.Through)
-			case "s":
-				return d.uint64(&v.Snapshot)
-			}
-			return false
-		})
-		m = v
-	case 9:
-		v := new(msg.ClientRequest)
-		d.fields(func(key []byte) bool {
-			switch string(key) {
-			case "c":
-				return d.command(&v.Cmd)
-			case "h":
-				return d.uint8(&v.Hops)
-			case "a":
-				return d.uint32(&v.Attempt)
-			}
-			return false
-		})
-		m = v
-	case 10:
-		v := new(msg.ReadRequest)
-		d.fields(func(key []byte) bool {
-			switch string(key) {
-			case "o":
-				return d.nodeID(&v.Origin)
-			case "w":
-				return d.str(&v.Reply)
-			case "h":
-				return d.uint8(&v.Hops)
-			}
-			return false
-		})
-		m = v
-	case 11:
-		v := new(msg.ReadIndex)
-		d.fields(func(key []byte) bool {
-			if string(key) == "i" {
-				return d.uint64(&v.Index)
-			}
-			return false
-		})
-		m = v
-	case 12:
-		v := new(msg.Reject)
-		d.fields(func(key []byte) bool {
-			switch string(key) {
-			case "r":
-				var r uint8
-				ok := d.uint8(&r)
-				v.Reason = msg.RejectReason(r)
-				return ok
-			case "l":
-				return d.nodeID(&v.Leader)
-			case "a":
-				return d.uint32(&v.Attempt)
-			}
-			return false
-		})
-		m = v
-	case 13:
-		v := new(msg.Result)
-		d.fields(func(key []byte) bool {
-			switch string(key) {
-			case "Slot":
-				return d.uint64(&v.Slot)
-			case "Rev":
-				return d.uint64(&v.Rev)
-			case "Data":
-				return d.bin(&v.Data)
-			case "Code":
-				return d.code(&v.Code)
-			}
-			return false
-		})
-		m = v
-	case 14:
-		v := new(msg.ReadResult)
-		d.fields(func(key []byte) bool {
-			switch string(key) {
-			case "Data":
-				return d.bin(&v.Data)
-			case "Applied":
-				return d.uint64(&v.Applied)
-			case "Code":
-				return d.code(&v.Code)
-			case "Detail":
-				return d.str(&v.Detail)
-			}
-			return false
-		})
-		m = v
-	case 15:
-		v := new(msg.SnapshotRequest)
-		d.fields(func(key []byte) bool {
-			switch string(key) {
-			case "f":
-				return d.nodeID(&v.From)
-			case "s":
-				return d.uint64(&v.Slot)
-			case "o":
-				return d.uint64(&v.Offset)
-			}
-			return false
-		})
-		m = v
-	case 16:
-		v := new(msg.SnapshotChunk)
-		d.fields(func(key []byte) bool {
-			switch string(key) {
-			case "f":
-				return d.nodeID(&v.From)
-			case "s":
-				return d.uint64(&v.Slot)
-			case "r":
-				return d.uint64(&v.Rev)
-			case "n":
-				return d.uint64(&v.Size)
-			case "c":
-				var crc uint64
-				if !d.uint64(&crc) || crc > 1<<32-1 {
-					return d.fail()
-				}
-				v.CRC = uint32(crc)
-				return true
-			case "o":
-				return d.uint64(&v.Offset)
-			case "d":
-				return d.bin(&v.Data)
-			}
-			return false
-		})
-		m = v
-	case 17:
-		v := new(msg.ChosenRun)
-		d.fields(func(key []byte) bool {
-			switch string(key) {
-			case "f":
-				return d.nodeID(&v.From)
-			case "b":
-				return d.ballot(&v.Ballot)
-			case "r":
-				return d.run(&v.Run)
-			}
-			return false
-		})
-		m = v
-	default:
-		return nil, false
-	}
+	m, d := wireTypes[i].dec(fastDec{b: b})
 	if d.failed || d.i != len(d.b) {
 		return nil, false
 	}
 	return m, true
+}
+
+func decPrepare(d fastDec, v *msg.Prepare) fastDec {
+	d.fields(func(key []byte) bool {
+		switch string(key) {
+		case "f":
+			return d.nodeID(&v.From)
+		case "b":
+			return d.ballot(&v.Ballot)
+		case "s":
+			return d.uint64(&v.FromSlot)
+		case "p":
+			return d.bool(&v.Probe)
+		}
+		return false
+	})
+	return d
+}
+
+func decPromise(d fastDec, v *msg.Promise) fastDec {
+	d.fields(func(key []byte) bool {
+		switch string(key) {
+		case "f":
+			return d.nodeID(&v.From)
+		case "b":
+			return d.ballot(&v.Ballot)
+		case "e":
+			return d.entries(&v.Entries)
+		case "p":
+			return d.bool(&v.Probe)
+		case "t":
+			return d.uint64(&v.Truncated)
+		}
+		return false
+	})
+	return d
+}
+
+func decNack(d fastDec, v *msg.Nack) fastDec {
+	d.fields(func(key []byte) bool {
+		switch string(key) {
+		case "f":
+			return d.nodeID(&v.From)
+		case "b":
+			return d.ballot(&v.Ballot)
+		case "p":
+			return d.ballot(&v.Promised)
+		case "l":
+			return d.bool(&v.LeaderAlive)
+		}
+		return false
+	})
+	return d
+}
+
+func decAccept(d fastDec, v *msg.Accept) fastDec {
+	d.fields(func(key []byte) bool {
+		switch string(key) {
+		case "f":
+			return d.nodeID(&v.From)
+		case "b":
+			return d.ballot(&v.Ballot)
+		case "p":
+			return d.proposals(&v.Proposals)
+		case "k":
+			return d.run(&v.Chosen)
+		}
+		return false
+	})
+	return d
+}
+
+func decAccepted(d fastDec, v *msg.Accepted) fastDec {
+	d.fields(func(key []byte) bool {
+		switch string(key) {
+		case "f":
+			return d.nodeID(&v.From)
+		case "b":
+			return d.ballot(&v.Ballot)
+		case "s":
+			return d.slots(&v.Slots)
+		}
+		return false
+	})
+	return d
+}
+
+func decHeartbeat(d fastDec, v *msg.Heartbeat) fastDec {
+	d.fields(func(key []byte) bool {
+		switch string(key) {
+		case "f":
+			return d.nodeID(&v.From)
+		case "b":
+			return d.ballot(&v.Ballot)
+		case "q":
+			return d.uint64(&v.Seq)
+		case "c":
+			return d.uint64(&v.Commit)
+		case "k":
+			return d.run(&v.Chosen)
+		}
+		return false
+	})
+	return d
+}
+
+func decHeartbeatAck(d fastDec, v *msg.HeartbeatAck) fastDec {
+	d.fields(func(key []byte) bool {
+		switch string(key) {
+		case "f":
+			return d.nodeID(&v.From)
+		case "b":
+			return d.ballot(&v.Ballot)
+		case "q":
+			return d.uint64(&v.Seq)
+		case "p":
+			return d.ballot(&v.Promised)
+		case "t":
+			return d.uint64(&v.Truncated)
+		}
+		return false
+	})
+	return d
+}
+
+func decCatchupRequest(d fastDec, v *msg.CatchupRequest) fastDec {
+	d.fields(func(key []byte) bool {
+		switch string(key) {
+		case "f":
+			return d.nodeID(&v.From)
+		case "a":
+			return d.uint64(&v.First)
+		case "z":
+			return d.uint64(&v.Last)
+		}
+		return false
+	})
+	return d
+}
+
+func decCatchupReply(d fastDec, v *msg.CatchupReply) fastDec {
+	d.fields(func(key []byte) bool {
+		switch string(key) {
+		case "f":
+			return d.nodeID(&v.From)
+		case "c":
+			return d.proposals(&v.Chosen)
+		case "t":
+			return d.uint64(&v.Through)
+		case "s":
+			return d.uint64(&v.Snapshot)
+		}
+		return false
+	})
+	return d
+}
+
+func decClientRequest(d fastDec, v *msg.ClientRequest) fastDec {
+	d.fields(func(key []byte) bool {
+		switch string(key) {
+		case "c":
+			return d.command(&v.Cmd)
+		case "h":
+			return d.uint8(&v.Hops)
+		case "a":
+			return d.uint32(&v.Attempt)
+		}
+		return false
+	})
+	return d
+}
+
+func decReadRequest(d fastDec, v *msg.ReadRequest) fastDec {
+	d.fields(func(key []byte) bool {
+		switch string(key) {
+		case "o":
+			return d.nodeID(&v.Origin)
+		case "w":
+			return d.str(&v.Reply)
+		case "h":
+			return d.uint8(&v.Hops)
+		}
+		return false
+	})
+	return d
+}
+
+func decReadIndex(d fastDec, v *msg.ReadIndex) fastDec {
+	d.fields(func(key []byte) bool {
+		if string(key) == "i" {
+			return d.uint64(&v.Index)
+		}
+		return false
+	})
+	return d
+}
+
+func decReject(d fastDec, v *msg.Reject) fastDec {
+	d.fields(func(key []byte) bool {
+		switch string(key) {
+		case "r":
+			var r uint8
+			ok := d.uint8(&r)
+			v.Reason = msg.RejectReason(r)
+			return ok
+		case "l":
+			return d.nodeID(&v.Leader)
+		case "a":
+			return d.uint32(&v.Attempt)
+		}
+		return false
+	})
+	return d
+}
+
+func decResult(d fastDec, v *msg.Result) fastDec {
+	d.fields(func(key []byte) bool {
+		switch string(key) {
+		case "Slot":
+			return d.uint64(&v.Slot)
+		case "Rev":
+			return d.uint64(&v.Rev)
+		case "Data":
+			return d.bin(&v.Data)
+		case "Code":
+			return d.code(&v.Code)
+		}
+		return false
+	})
+	return d
+}
+
+func decReadResult(d fastDec, v *msg.ReadResult) fastDec {
+	d.fields(func(key []byte) bool {
+		switch string(key) {
+		case "Data":
+			return d.bin(&v.Data)
+		case "Applied":
+			return d.uint64(&v.Applied)
+		case "Code":
+			return d.code(&v.Code)
+		case "Detail":
+			return d.str(&v.Detail)
+		}
+		return false
+	})
+	return d
+}
+
+func decSnapshotRequest(d fastDec, v *msg.SnapshotRequest) fastDec {
+	d.fields(func(key []byte) bool {
+		switch string(key) {
+		case "f":
+			return d.nodeID(&v.From)
+		case "s":
+			return d.uint64(&v.Slot)
+		case "o":
+			return d.uint64(&v.Offset)
+		}
+		return false
+	})
+	return d
+}
+
+func decSnapshotChunk(d fastDec, v *msg.SnapshotChunk) fastDec {
+	d.fields(func(key []byte) bool {
+		switch string(key) {
+		case "f":
+			return d.nodeID(&v.From)
+		case "s":
+			return d.uint64(&v.Slot)
+		case "r":
+			return d.uint64(&v.Rev)
+		case "n":
+			return d.uint64(&v.Size)
+		case "c":
+			var crc uint64
+			if !d.uint64(&crc) || crc > 1<<32-1 {
+				return d.fail()
+			}
+			v.CRC = uint32(crc)
+			return true
+		case "o":
+			return d.uint64(&v.Offset)
+		case "d":
+			return d.bin(&v.Data)
+		}
+		return false
+	})
+	return d
+}
+
+func decChosenRun(d fastDec, v *msg.ChosenRun) fastDec {
+	d.fields(func(key []byte) bool {
+		switch string(key) {
+		case "f":
+			return d.nodeID(&v.From)
+		case "b":
+			return d.ballot(&v.Ballot)
+		case "r":
+			return d.run(&v.Run)
+		}
+		return false
+	})
+	return d
 }
 
 // fastDec reads b from i; failed is set at the first surprise and stays set.
