@@ -232,27 +232,6 @@ func rolePanics(t *testing.T, tc *testCluster) {
 	a.check(tc)
 }
 
-func TestRoleRespawnedPastRestartLimit(t *testing.T) {
-	tc := startCluster(t, 3, Config{MaxRestarts: 1})
-	l := tc.leader()
-	ctx := ctxFor(t, 20*time.Second)
-	f := tc.follower(l)
-	// Three crashes in a row exceed the limit: the child is stopped, and the
-	// supervisor must spawn it again.
-	for i := 0; i < 3; i++ {
-		f.InjectCrash(msg.RoleExecutor)
-	}
-	r, err := l.Propose(ctx, kv.Put("after", []byte("x")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, func() bool { return f.Status().Applied >= r.Slot })
-	v, _, ok, err := f.StaleGet(ctx, "after")
-	if err != nil || !ok || string(v) != "x" {
-		t.Fatalf("respawned executor: %q %v %v", v, ok, err)
-	}
-}
-
 func TestConditionalWrites(t *testing.T) {
 	tc := startCluster(t, 3, Config{})
 	n := tc.Nodes()[1]

@@ -105,8 +105,11 @@ type Config struct {
 	SnapshotEvery uint64
 	// MaxSessions bounds the exactly-once table (default 100000 clients).
 	MaxSessions int
-	// MaxRestarts is how many times within RestartWindow a failing role is
-	// restarted in place before the supervisor respawns it (default 10 in 10s).
+	// MaxRestarts is how many times within RestartWindow a role that panics
+	// is restarted from storage (each restart after the first waiting twice
+	// as long as the one before); one more failure stops the replica (see
+	// Node.Failed) rather than leave it running without the role (default
+	// 10 in 10s).
 	MaxRestarts   int
 	RestartWindow time.Duration
 	// Seed seeds election jitter (0: derived from the id).

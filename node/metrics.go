@@ -20,6 +20,7 @@ type metrics struct {
 	batch         prometheus.Histogram
 	leaderChanges prometheus.Counter
 	dropped       *prometheus.CounterVec
+	roleRestarts  *prometheus.CounterVec
 }
 
 func newMetrics(n *Node) *metrics {
@@ -44,13 +45,16 @@ func newMetrics(n *Node) *metrics {
 	m.leaderChanges = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "rsml_leader_changes_total", Help: "Times this replica saw the leader (or its ballot) change.",
 	})
+	m.roleRestarts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "rsml_role_restarts_total", Help: "Restarts of a role after it panicked, by role.",
+	}, []string{"role"})
 	m.dropped = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "rsml_dropped_messages_total", Help: "Messages dropped on receipt, by reason.",
 	}, []string{"reason"})
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}
-	m.reg.MustRegister(m.requests, m.propose, m.commit, m.batch, m.leaderChanges, m.dropped,
+	m.reg.MustRegister(m.requests, m.propose, m.commit, m.batch, m.leaderChanges, m.dropped, m.roleRestarts,
 		gauge("rsml_ballot_round", "Round of the ballot of the leader this replica follows.", func() float64 {
 			return float64(n.Status().Ballot.Round)
 		}),

@@ -68,6 +68,11 @@ type Node struct {
 	stopOnce sync.Once
 	stopped  chan struct{}
 	stopErr  error
+
+	restarts *restarts
+	failOnce sync.Once
+	failed   chan struct{} // closed when a role failed for good (see Failed)
+	failErr  error
 }
 
 // Start starts one replica in its own actor system, or in the host's
@@ -81,7 +86,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, sys: cfg.System, stopped: make(chan struct{}), leaderCh: make(chan struct{}),
+	n := &Node{cfg: cfg, sys: cfg.System, stopped: make(chan struct{}), failed: make(chan struct{}), leaderCh: make(chan struct{}),
 		session: rand.Uint64() | 1, finished: map[uint64]struct{}{}}
 	n.incarnation = strconv.FormatUint(n.session, 36) + "-"
 	n.logger = cfg.Logger.With("replica", cfg.ID.String())
@@ -200,8 +205,12 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		spec(msg.RoleProposer, nil),
 	}
 	sup := &supervisor{specs: specs, tick: cfg.TickInterval}
-	strategy := actor.NewOneForOneStrategy(cfg.MaxRestarts, cfg.RestartWindow, actor.DefaultDecider)
-	props := actor.PropsFromProducer(func() actor.Actor { return sup }, actor.WithSupervisor(strategy), mbox)
+	n.restarts = newRestarts(cfg.MaxRestarts, cfg.RestartWindow,
+		func(role string) { n.metrics.roleRestarts.WithLabelValues(role).Inc() },
+		func(role string, failures int, reason any) {
+			n.fail(roleFailure(role, failures, cfg.RestartWindow, reason))
+		})
+	props := actor.PropsFromProducer(func() actor.Actor { return sup }, actor.WithSupervisor(n.restarts), mbox)
 	pid, err := n.sys.Root.SpawnNamed(props, remote.SupervisorName)
 	if err != nil {
 		n.closeDispatchers()
@@ -319,6 +328,38 @@ func (n *Node) leaderChanged() <-chan struct{} {
 	return n.leaderCh
 }
 
+// fail takes the replica down after a role failed for good: it says why,
+// and stops the replica (on a goroutine of its own: it is called from the
+// supervisor, which Stop waits for).
+func (n *Node) fail(err error) {
+	n.failOnce.Do(func() {
+		n.failErr = err
+		n.logger.Error("replica failed", "err", err)
+		close(n.failed)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = n.Stop(ctx)
+		}()
+	})
+}
+
+// Failed is closed when the replica stopped because one of its roles kept
+// failing (more than MaxRestarts times within RestartWindow); Err then says
+// which role and why. A process embedding the replica should treat it as
+// fatal: the replica stops serving.
+func (n *Node) Failed() <-chan struct{} { return n.failed }
+
+// Err is why the replica failed (see Failed), or nil.
+func (n *Node) Err() error {
+	select {
+	case <-n.failed:
+		return n.failErr
+	default:
+		return nil
+	}
+}
+
 // ID returns the replica's id.
 func (n *Node) ID() msg.NodeID { return n.cfg.ID }
 
@@ -364,6 +405,9 @@ func clonePeers(p map[msg.NodeID]string) map[msg.NodeID]string {
 func (n *Node) Stop(ctx context.Context) error {
 	n.stopOnce.Do(func() {
 		close(n.stopped)
+		if n.restarts != nil {
+			n.restarts.stop()
+		}
 		done := make(chan struct{})
 		go func() {
 			defer close(done)

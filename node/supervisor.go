@@ -15,10 +15,10 @@ type roleSpec struct {
 	props *actor.Props
 }
 
-// supervisor is the replica's parent actor. Proto.Actor restarts a panicking
-// child in place (OneForOne); past the retry limit the child is stopped, and
-// the supervisor spawns it again under the same name so peers keep reaching
-// it. It also drives every role's clock with one ticker.
+// supervisor is the replica's parent actor: it spawns the roles under their
+// well-known names, and drives every role's clock with one ticker. Its
+// strategy (restarts) restarts a panicking role in place, and past its limit
+// takes the replica down.
 type supervisor struct {
 	specs    []roleSpec
 	tick     time.Duration
@@ -30,23 +30,13 @@ type supervisor struct {
 }
 
 func (s *supervisor) Receive(ctx actor.Context) {
-	switch m := ctx.Message().(type) {
+	switch ctx.Message().(type) {
 	case *actor.Started:
 		s.children = map[string]*actor.PID{}
 		for _, sp := range s.specs {
 			s.spawn(ctx, sp)
 		}
 		s.startTicker(ctx.ActorSystem())
-	case *actor.Terminated:
-		if s.stopping {
-			return
-		}
-		for _, sp := range s.specs {
-			if pid := s.children[sp.role.String()]; pid != nil && pid.Equal(m.Who) {
-				ctx.Logger().Warn("role stopped after repeated failures; respawning", "role", sp.role.String())
-				s.spawn(ctx, sp)
-			}
-		}
 	case *actor.Stopping:
 		s.stopping = true
 		s.stopTicker()

@@ -2,7 +2,9 @@ package role
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -91,8 +93,17 @@ func (a *Actor) stopTimers() {
 	a.timers = nil
 }
 
-// Receive implements actor.Actor.
+// Receive implements actor.Actor. A panic is logged with the message that
+// caused it and its stack, then goes on to the supervisor, which restarts
+// the role from storage (or gives up).
 func (a *Actor) Receive(ctx actor.Context) {
+	defer func() {
+		if p := recover(); p != nil {
+			a.logger.Error("role panicked; its supervisor restarts it from storage",
+				"message", fmt.Sprintf("%T", ctx.Message()), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			panic(p)
+		}
+	}()
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		core, err := a.build()

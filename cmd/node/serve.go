@@ -42,16 +42,42 @@ func leveledLogger(w io.Writer, s settings) (*slog.Logger, *slog.LevelVar) {
 }
 
 // serveUntilStopped waits for SIGINT or SIGTERM (ctx), reloading the config
-// file on every SIGHUP meanwhile.
-func serveUntilStopped(ctx context.Context, hup <-chan os.Signal, logger *slog.Logger, level *slog.LevelVar, s settings, load func() (settings, error)) {
+// file on every SIGHUP meanwhile, or for a replica to fail (failed gives the
+// error of the first that did): then it returns that error.
+func serveUntilStopped(ctx context.Context, hup <-chan os.Signal, logger *slog.Logger, level *slog.LevelVar, s settings,
+	load func() (settings, error), failed <-chan error) error {
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return nil
+		case err := <-failed:
+			return err
 		case <-hup:
 			s = reload(logger, level, s, load)
 		}
 	}
+}
+
+// failures reports the nodes that fail until ctx ends.
+func failures(ctx context.Context, nodes ...*node.Node) <-chan error {
+	ch := make(chan error, len(nodes))
+	for _, n := range nodes {
+		go func() {
+			select {
+			case <-n.Failed():
+				ch <- n.Err()
+			case <-ctx.Done():
+			}
+		}()
+	}
+	return ch
+}
+
+// failedExit is the exit status of a process whose replica failed: it says
+// why on stderr, after the stop.
+func failedExit(stderr io.Writer, err error) int {
+	fmt.Fprintf(stderr, "rsml-node: %v\n", err)
+	return 1
 }
 
 // reload answers SIGHUP: it re-reads the config file through load (the same
@@ -150,9 +176,13 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 	}
 	logger.Info("serving", "http", hs.URL(), "consensus", s.peers[s.id], "cluster", s.clusterID, "config", s.file)
 	fmt.Fprintf(stdout, "replica %d: %s\n", s.id, hs.URL())
-	serveUntilStopped(ctx, hup, logger, level, s, load)
+	ferr := serveUntilStopped(ctx, hup, logger, level, s, load, failures(ctx, n))
 	logger.Info("stopping")
-	return shutdown(stderr, []*node.HTTPServer{hs}, func(c context.Context) error { return n.Stop(c) })
+	code := shutdown(stderr, []*node.HTTPServer{hs}, func(c context.Context) error { return n.Stop(c) })
+	if ferr != nil {
+		return failedExit(stderr, ferr)
+	}
+	return code
 }
 
 func shutdown(stderr io.Writer, servers []*node.HTTPServer, stopNodes func(context.Context) error) int {
@@ -227,6 +257,10 @@ func devCommand(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "replica %d: %s\n", i, hs.URL())
 	}
 	logger.Info("dev cluster running; Ctrl-C stops it", "replicas", s.nodes, "config", s.file)
-	serveUntilStopped(ctx, hup, logger, level, s, load)
-	return shutdown(stderr, servers, stopAll)
+	ferr := serveUntilStopped(ctx, hup, logger, level, s, load, failures(ctx, c.Nodes()...))
+	code := shutdown(stderr, servers, stopAll)
+	if ferr != nil {
+		return failedExit(stderr, ferr)
+	}
+	return code
 }
