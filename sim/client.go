@@ -197,9 +197,9 @@ func (s *sim) startOp(c *client) {
 		c.seq++
 		o.phase = proposing
 		acked := c.acked
-		if !c.established && !s.cfg.NodeClient {
-			// Until the executor has the session, an Acked above 0 would
-			// read as "this session was evicted" (ErrSessionExpired).
+		if !c.established {
+			// As node.Propose: until the executor has the session, an
+			// Acked above 0 would read as "this session was evicted".
 			acked = 0
 		}
 		o.cmd = msg.Command{Client: c.session, Seq: c.seq, Acked: acked, Origin: r.id, Reply: o.ref,
@@ -299,11 +299,10 @@ func (s *sim) reply(ref string, m any) {
 			return
 		}
 		if o.phase == proposing {
-			// node.Propose counts every Reject; a duplicated request draws
-			// two for one attempt, and the count then says "not proposed"
-			// while another attempt is (see Config.NodeClient).
+			// As node.Propose: one Reject per attempt counts (a duplicated
+			// request draws two for one attempt).
 			n, _ := strconv.Atoi(attempt)
-			if s.cfg.NodeClient || !o.rejected[n] {
+			if !o.rejected[n] {
 				o.outstanding--
 			}
 			if o.rejected == nil {

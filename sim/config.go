@@ -47,16 +47,6 @@ type Config struct {
 	// Logf, if not nil, receives a line per fault, client operation and
 	// leadership change: the verbose replay of one seed.
 	Logf func(format string, args ...any)
-	// NodeClient makes clients behave exactly as node/api.go's Propose
-	// does today, with its two known flaws: its Acked watermark covers
-	// abandoned seqs even before the executor has the session, so once a
-	// session's first write is never applied all its later writes are
-	// refused as expired (a Session violation); and it counts every Reject,
-	// so a duplicated request's two Rejects make a proposed write look
-	// certainly not applied (a Linearizability violation). The default
-	// client sends Acked 0 until the executor has answered one of its
-	// writes, and counts one Reject per attempt.
-	NodeClient bool
 	// LogMessages adds a Logf line for every message a role receives, with
 	// the role's state after it: the fine-grained replay of one seed.
 	LogMessages bool

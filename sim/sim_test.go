@@ -50,9 +50,8 @@ func runSeeds(first uint64, n int, cfg func(seed uint64) Config) []*Result {
 // TestSimSeeds runs RSML_SIM_SEEDS seeds (default 100) from RSML_SIM_FIRST
 // (default 1) and fails, naming the seed, on any violation. RSML_SIM_SEED=n
 // runs only seed n, verbosely. RSML_SIM_REPLICAS and RSML_SIM_TICKS change
-// the cluster size and the chaos phase's length; RSML_SIM_NODE_CLIENT=1 makes
-// clients behave like node/api.go does today (see Config.NodeClient);
-// RSML_SIM_MSGS=1 logs every message a role receives.
+// the cluster size and the chaos phase's length; RSML_SIM_MSGS=1 logs every
+// message a role receives.
 func TestSimSeeds(t *testing.T) {
 	if v := os.Getenv("RSML_SIM_SEED"); v != "" {
 		seed, err := strconv.ParseUint(v, 10, 64)
@@ -60,7 +59,7 @@ func TestSimSeeds(t *testing.T) {
 			t.Fatalf("RSML_SIM_SEED=%q: %v", v, err)
 		}
 		res := Run(Config{Seed: seed, Replicas: envInt(t, "RSML_SIM_REPLICAS", 0), ChaosTicks: envInt(t, "RSML_SIM_TICKS", 0),
-			NodeClient: os.Getenv("RSML_SIM_NODE_CLIENT") != "", LogMessages: os.Getenv("RSML_SIM_MSGS") != "", Logf: t.Logf})
+			LogMessages: os.Getenv("RSML_SIM_MSGS") != "", Logf: t.Logf})
 		t.Log(res.Summary())
 		if res.Failed() {
 			t.Fatalf("seed %d failed; see above", seed)
@@ -71,10 +70,9 @@ func TestSimSeeds(t *testing.T) {
 	first := uint64(envInt(t, "RSML_SIM_FIRST", 1))
 	replicas := envInt(t, "RSML_SIM_REPLICAS", 0)
 	ticks := envInt(t, "RSML_SIM_TICKS", 0)
-	nodeClient := os.Getenv("RSML_SIM_NODE_CLIENT") != ""
 	start := time.Now()
 	results := runSeeds(first, n, func(seed uint64) Config {
-		return Config{Seed: seed, Replicas: replicas, ChaosTicks: ticks, NodeClient: nodeClient}
+		return Config{Seed: seed, Replicas: replicas, ChaosTicks: ticks}
 	})
 	var ops Ops
 	faults := map[string]int{}

@@ -135,6 +135,51 @@ type Core struct {
 	ackSeq      map[msg.NodeID]uint64
 	ackTick     map[msg.NodeID]int
 	reads       []pendingRead
+
+	// seen remembers the forwarded requests this proposer took, oldest
+	// first in seenRing, so that a copy the network duplicated is dropped:
+	// one copy proposed and the other rejected would tell the client that a
+	// command that may be chosen was certainly not proposed.
+	seen     map[reqKey]struct{}
+	seenRing []reqKey
+	seenNext int
+}
+
+// reqKey names one attempt of one client call: its origin replica, its
+// waiter and the attempt's number.
+type reqKey struct {
+	origin  msg.NodeID
+	reply   string
+	attempt uint32
+}
+
+// seenMax bounds the forwarded requests remembered: duplicates arrive close
+// together, and the memory stays small.
+const seenMax = 1 << 14
+
+// duplicate reports whether m is a copy of a forwarded request already
+// taken, and remembers m otherwise. Requests from this replica's own
+// clients (Hops 0) never cross the network and are never duplicated.
+func (c *Core) duplicate(m *msg.ClientRequest) bool {
+	if m.Hops == 0 {
+		return false
+	}
+	k := reqKey{origin: m.Cmd.Origin, reply: m.Cmd.Reply, attempt: m.Attempt}
+	if _, ok := c.seen[k]; ok {
+		return true
+	}
+	if c.seen == nil {
+		c.seen = make(map[reqKey]struct{}, 64)
+	}
+	if len(c.seenRing) < seenMax {
+		c.seenRing = append(c.seenRing, k)
+	} else {
+		delete(c.seen, c.seenRing[c.seenNext])
+		c.seenRing[c.seenNext] = k
+		c.seenNext = (c.seenNext + 1) % seenMax
+	}
+	c.seen[k] = struct{}{}
+	return false
 }
 
 // New returns a follower that knows no leader yet. used is the highest
@@ -203,6 +248,10 @@ func (c *Core) Step(m any) {
 		c.stepRequests(m)
 	case release:
 		c.release()
+	case *msg.ClientRequest:
+		if !c.duplicate(m) {
+			c.step(c, m)
+		}
 	default:
 		c.step(c, m)
 	}
