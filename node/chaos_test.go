@@ -110,6 +110,19 @@ func TestChaosLinearizable(t *testing.T) {
 		ok, condFailed, unknown, dropped, readsFailed atomic.Int64
 		txns, audits                                  atomic.Int64
 	}
+	// windows are the intervals during which a fault was active; every
+	// fault here leaves a majority that can serve, so definite operations
+	// must go on during them, not only after healing.
+	var (
+		winMu   sync.Mutex
+		windows [][2]int64
+		answers []int64 // when each definite operation returned
+	)
+	definite := func(at int64) {
+		winMu.Lock()
+		answers = append(answers, at)
+		winMu.Unlock()
+	}
 
 	stop := make(chan struct{})
 	// The clients' pace is capped so that a history stays within what the
@@ -137,6 +150,45 @@ func TestChaosLinearizable(t *testing.T) {
 		}
 	}()
 	var wg sync.WaitGroup
+	// The canary writes keys of its own, each once: at the end every key it
+	// was told is written must be there, and every key it was told was
+	// certainly not proposed (ErrNoLeader, ErrOverloaded, ErrStopped) must
+	// not: a write reported as not applied that was applied is caught even
+	// when nobody read it.
+	var canaryMu sync.Mutex
+	canary := map[string]string{} // key -> "ok", "not-applied" or "unknown"
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-tokens:
+			}
+			nodes := tc.Nodes()
+			if len(nodes) == 0 {
+				continue
+			}
+			n := nodes[i%len(nodes)]
+			key := fmt.Sprintf("canary/%06d", i)
+			// Short deadlines, so that many end while the write is in
+			// flight: those must say "unknown", never "not applied".
+			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(20+i%280)*time.Millisecond)
+			_, err := n.Put(ctx, key, []byte("x"), kv.Cond{})
+			cancel()
+			outcome := "unknown"
+			switch {
+			case err == nil:
+				outcome = "ok"
+			case errors.Is(err, ErrNoLeader), errors.Is(err, ErrOverloaded), errors.Is(err, ErrStopped):
+				outcome = "not-applied"
+			}
+			canaryMu.Lock()
+			canary[key] = outcome
+			canaryMu.Unlock()
+		}
+	}()
 	for c := 0; c < clients+txnClients; c++ {
 		rng := rand.New(rand.NewSource(seed + int64(c) + 1))
 		wg.Add(1)
@@ -187,7 +239,8 @@ func TestChaosLinearizable(t *testing.T) {
 						in.Cond, cond = linearize.CondAbsent, kv.IfAbsent()
 					}
 				}
-				ctx, cancel := context.WithTimeout(context.Background(), time.Duration(500+rng.Intn(1000))*time.Millisecond)
+				timeout := time.Duration(500+rng.Intn(1000)) * time.Millisecond
+				ctx, cancel := context.WithTimeout(context.Background(), timeout)
 				call := now()
 				var (
 					out linearize.Output
@@ -251,12 +304,20 @@ func TestChaosLinearizable(t *testing.T) {
 				case errors.Is(err, ErrNoLeader), errors.Is(err, ErrOverloaded), errors.Is(err, ErrStopped):
 					stats.dropped.Add(1) // certainly not proposed
 				default:
-					// Anything else (a bare deadline, an unexpected error):
-					// assume the outcome is unknown, which is always sound.
-					t.Logf("client %d: %s: unexpected error, outcome taken as unknown: %v", c, linearize.Describe(in, linearize.Output{Unknown: true}), err)
+					// The Go API promises one of the errors above: anything
+					// else breaks the contract. The outcome is taken as
+					// unknown, which keeps the history sound.
+					t.Errorf("client %d: %s: an error the API does not promise (seed %d): %v", c, linearize.Describe(in, linearize.Output{Unknown: true}), seed, err)
 					op.Output, op.Return = linearize.Output{Unknown: true}, math.MaxInt64
 					stats.unknown.Add(1)
 					record(op)
+				}
+				if late := time.Duration(ret-call) - timeout; late > 2*time.Second {
+					t.Errorf("client %d: %s returned %v after its deadline (seed %d): a call must end by its deadline",
+						c, linearize.Describe(in, linearize.Output{Unknown: true}), late, seed)
+				}
+				if err == nil {
+					definite(ret)
 				}
 			}
 		}(c, rng)
@@ -277,6 +338,7 @@ func TestChaosLinearizable(t *testing.T) {
 			tc.Net.SetDrop(0)
 			tc.Net.SetDelay(0, 0)
 			tc.Net.SetDuplicate(0)
+			tc.Net.SetReorder(0, 0)
 			if stopped != 0 {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
@@ -298,7 +360,7 @@ func TestChaosLinearizable(t *testing.T) {
 		for time.Now().Before(deadline) {
 			id := ids[rng.Intn(len(ids))]
 			var name string
-			switch rng.Intn(7) {
+			switch rng.Intn(8) {
 			case 0:
 				name = "isolate"
 				tc.Net.Isolate(id)
@@ -326,6 +388,9 @@ func TestChaosLinearizable(t *testing.T) {
 				if n := tc.Node(id); n != nil {
 					n.InjectCrash(role)
 				}
+			case 7:
+				name = "reorder"
+				tc.Net.SetReorder(0.2, 5*time.Millisecond)
 			case 6:
 				name = "restart"
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -338,7 +403,11 @@ func TestChaosLinearizable(t *testing.T) {
 				stopped = id
 			}
 			faults[name]++
+			from := now()
 			ok := sleep()
+			winMu.Lock()
+			windows = append(windows, [2]int64{from, now()})
+			winMu.Unlock()
 			if err := heal(); err != nil {
 				nemesisErr = err
 				return
@@ -378,6 +447,22 @@ func TestChaosLinearizable(t *testing.T) {
 	if stats.audits.Load() == 0 {
 		t.Errorf("no bank audit succeeded during the chaos (seed %d): the invariant was never checked", seed)
 	}
+	served := 0
+	winMu.Lock()
+	for _, w := range windows {
+		for _, a := range answers {
+			if a >= w[0] && a < w[1] {
+				served++
+				break
+			}
+		}
+	}
+	nwin := len(windows)
+	winMu.Unlock()
+	t.Logf("definite operations answered during %d of %d fault windows", served, nwin)
+	if nwin > 0 && served*2 < nwin {
+		t.Errorf("definite operations were answered during only %d of %d fault windows (seed %d): every fault leaves a majority that must serve", served, nwin, seed)
+	}
 
 	// Liveness: once healed, a write commits within a bound.
 	if len(tc.Nodes()) != 3 {
@@ -402,6 +487,43 @@ func TestChaosLinearizable(t *testing.T) {
 	}
 	t.Logf("a write committed %v after healing", time.Since(liveStart).Round(time.Millisecond))
 	tc.checkSameSequence()
+
+	// The canary's keys, read through a linearizable listing.
+	present := map[string]bool{}
+	after := ""
+	for {
+		page, err := tc.Nodes()[0].List(ctxFor(t, 10*time.Second), kv.ListRequest{Prefix: "canary/", StartAfter: after, Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range page.Items {
+			present[it.Key] = true
+			after = it.Key
+		}
+		if !page.More {
+			break
+		}
+	}
+	canaryMu.Lock()
+	var lost, ghosts, okCanary, notApplied int
+	for k, o := range canary {
+		switch {
+		case o == "ok" && !present[k]:
+			lost++
+			t.Errorf("canary %s was acknowledged and is missing (seed %d)", k, seed)
+		case o == "not-applied" && present[k]:
+			ghosts++
+			t.Errorf("canary %s was reported certainly not proposed, and was applied (seed %d)", k, seed)
+		}
+		switch o {
+		case "ok":
+			okCanary++
+		case "not-applied":
+			notApplied++
+		}
+	}
+	canaryMu.Unlock()
+	t.Logf("canary: %d keys written, %d reported not applied; %d lost, %d applied after a 'not applied'", okCanary, notApplied, lost, ghosts)
 
 	histMu.Lock()
 	h := history

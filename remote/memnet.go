@@ -105,9 +105,11 @@ type endpoint struct {
 type faults struct {
 	drop, dup          float64
 	minDelay, maxDelay time.Duration
+	reorder            float64       // probability that a message leaves the link's order
+	reorderMax         time.Duration // how late such a message may arrive
 }
 
-func (f *faults) random() bool { return f.drop > 0 || f.dup > 0 || f.maxDelay > 0 }
+func (f *faults) random() bool { return f.drop > 0 || f.dup > 0 || f.maxDelay > 0 || f.reorder > 0 }
 
 // NewNetwork returns a network with no replicas and no faults. seed drives
 // every fault decision.
@@ -266,6 +268,15 @@ func (n *Network) SetDelay(lo, hi time.Duration) {
 	n.setFaults(func(f *faults) { f.minDelay, f.maxDelay = lo, hi })
 }
 
+// SetReorder makes every link deliver each message, with probability p
+// (clamped to [0, 1]), up to max later than it would have arrived, outside
+// the link's FIFO order: messages sent after it may overtake it. Proto.Actor
+// remoting keeps per-link order; Paxos must not depend on it, and this is
+// how tests show it does not. SetReorder(0, 0) turns it off.
+func (n *Network) SetReorder(p float64, max time.Duration) {
+	n.setFaults(func(f *faults) { f.reorder, f.reorderMax = clampProb(p), max })
+}
+
 // Stats returns the message counters.
 func (n *Network) Stats() NetStats {
 	return NetStats{
@@ -310,16 +321,20 @@ func (n *Network) setFaults(change func(*faults)) {
 }
 
 // decide draws the fate of one message: how many copies to deliver (0, 1 or
-// 2) and the delay of each.
-func (n *Network) decide() (copies int, delays [2]time.Duration) {
+// 2) and the delay of each; late > 0 takes the message out of the link's
+// order, delivered that much later.
+func (n *Network) decide() (copies int, delays [2]time.Duration, late time.Duration) {
 	f := n.faults.Load()
 	if !f.random() {
-		return 1, delays
+		return 1, delays, 0
 	}
 	n.randMu.Lock()
 	defer n.randMu.Unlock()
 	if f.drop > 0 && n.rng.Float64() < f.drop {
-		return 0, delays
+		return 0, delays, 0
+	}
+	if f.reorder > 0 && f.reorderMax > 0 && n.rng.Float64() < f.reorder {
+		return 1, delays, 1 + time.Duration(n.rng.Int64N(int64(f.reorderMax)))
 	}
 	copies = 1
 	if f.dup > 0 && n.rng.Float64() < f.dup {
@@ -331,7 +346,7 @@ func (n *Network) decide() (copies int, delays [2]time.Duration) {
 			delays[i] += time.Duration(n.rng.Int64N(int64(span) + 1))
 		}
 	}
-	return copies, delays
+	return copies, delays, 0
 }
 
 // startLink accounts for a new link goroutine, unless the network is closed.
@@ -439,7 +454,7 @@ func (l *link) SendUserMessage(pid *actor.PID, m any) {
 		n.dropped.Add(1)
 		return
 	}
-	copies, delays := n.decide()
+	copies, delays, late := n.decide()
 	switch copies {
 	case 0:
 		n.dropped.Add(1)
@@ -448,6 +463,10 @@ func (l *link) SendUserMessage(pid *actor.PID, m any) {
 		n.duplicated.Add(1)
 	}
 	m = forReceiver(m)
+	if late > 0 {
+		n.deliverLate(src, dst, pid, m, late)
+		return
+	}
 
 	l.mu.Lock()
 	if !l.running && delays == [2]time.Duration{} {
@@ -477,6 +496,29 @@ func (l *link) SendUserMessage(pid *actor.PID, m any) {
 		}
 	}
 	l.mu.Unlock()
+}
+
+// deliverLate delivers m after d on a timer of its own, outside any link's
+// order, unless the route is gone by then or the network closed.
+func (n *Network) deliverLate(src, dst *attachment, pid *actor.PID, m any, d time.Duration) {
+	if !n.startLink() {
+		n.dropped.Add(1)
+		return
+	}
+	t := time.NewTimer(d)
+	go func() {
+		defer n.wg.Done()
+		defer t.Stop()
+		select {
+		case <-t.C:
+			if n.state.Load().stillRoutes(src, dst) {
+				n.deliver(dst, pid, m)
+				return
+			}
+		case <-n.done:
+		}
+		n.dropped.Add(1)
+	}()
 }
 
 // SendSystemMessage drops m: remote watch and other lifecycle messages are not

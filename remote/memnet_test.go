@@ -457,6 +457,44 @@ func TestDelayKeepsFIFO(t *testing.T) {
 	}
 }
 
+// Reordering takes messages out of a link's order: every message arrives,
+// and some overtake others; a partition still cuts a late one in flight.
+func TestReorder(t *testing.T) {
+	const seed, n = 11, 500
+	c := newCluster(t, seed, 2)
+	c.net.SetReorder(0.3, 2*time.Millisecond)
+	for i := range n {
+		c.send(1, 2, i)
+	}
+	got := map[int]bool{}
+	overtaken := 0
+	last := -1
+	for range n {
+		select {
+		case m := <-c.r[2].inbox:
+			if got[m.seq] {
+				t.Fatalf("seed %d: %d arrived twice", seed, m.seq)
+			}
+			got[m.seq] = true
+			if m.seq < last {
+				overtaken++
+			}
+			last = max(last, m.seq)
+		case <-time.After(failsafe):
+			t.Fatalf("seed %d: %d of %d arrived", seed, len(got), n)
+		}
+	}
+	if overtaken == 0 {
+		t.Fatalf("seed %d: %d messages, none overtaken", seed, n)
+	}
+	// Late and cut off before it is due: dropped, and counted.
+	c.net.SetReorder(1, time.Hour)
+	c.send(1, 2, 0)
+	c.net.Isolate(2)
+	c.net.Close()
+	c.checkBalanced()
+}
+
 // TestDelayedInFlightDropped checks that a partition cuts a message that is
 // already in flight.
 func TestDelayedInFlightDropped(t *testing.T) {
