@@ -11,6 +11,7 @@ import (
 	"math/rand"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -263,6 +264,11 @@ func restartablePorts(t *testing.T, n int) []string {
 	return out
 }
 
+// pchaosPatient is the timeout of the clients that outwait a replica's own
+// request timeout (10s), frozen for up to 2s first: such a client always
+// hears an answer.
+const pchaosPatient = 15 * time.Second
+
 // pchaosOutcome classifies one HTTP operation's result for the history.
 type pchaosOutcome uint8
 
@@ -327,10 +333,15 @@ func pchaosDo(hc *http.Client, base string, in linearize.Input, timeout time.Dur
 		if errors.As(err, &op) && op.Op == "dial" {
 			return out, outNoConn, ""
 		}
-		if in.Kind == linearize.Get {
-			return out, outReadFailed, ""
+		if timeout >= pchaosPatient && ctx.Err() != nil {
+			// The replica answers within its own request timeout (10s),
+			// whatever happens to consensus: silence past it is a bug.
+			unexpected = fmt.Sprintf("%s: no answer within %v", linearize.Describe(in, linearize.Output{Unknown: true}), timeout)
 		}
-		return out, outUnknown, ""
+		if in.Kind == linearize.Get {
+			return out, outReadFailed, unexpected
+		}
+		return out, outUnknown, unexpected
 	}
 	code := resp.StatusCode
 	if in.Kind == linearize.Get {
@@ -714,8 +725,56 @@ func TestProcessChaosLinearizable(t *testing.T) {
 		}
 	}
 
+	// Windows when a follower was down or frozen: the leader and a
+	// majority serve, so definite answers must go on.
+	var winMu sync.Mutex
+	var windows [][2]int64
+	var answers []int64
+	answered := func(at int64) {
+		winMu.Lock()
+		answers = append(answers, at)
+		winMu.Unlock()
+	}
+
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
+	// The canary writes keys of its own, each once, with short timeouts: at
+	// the end every key acknowledged must be there, and none answered 503
+	// (certainly not applied) may be.
+	var canaryMu sync.Mutex
+	canary := map[string]string{}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2}}
+		defer hc.CloseIdleConnections()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			key := fmt.Sprintf("canary/%06d", i)
+			in := linearize.Input{Kind: linearize.Put, Key: key, Value: "x"}
+			out, class, unexp := pchaosDo(hc, c.reps[i%len(c.reps)].url, in, time.Duration(50+i%450)*time.Millisecond)
+			if unexp != "" {
+				noteUnexpected(unexp)
+			}
+			outcome := "unknown"
+			switch {
+			case class == outKnown && out.OK:
+				outcome = "ok"
+			case class == outNotApplied, class == outNoConn:
+				outcome = "not-applied"
+			}
+			canaryMu.Lock()
+			canary[key] = outcome
+			canaryMu.Unlock()
+			if class == outNoConn {
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+	}()
 	for cl := range clients + txnClients {
 		rng := rand.New(rand.NewSource(seed + int64(cl) + 1))
 		// One transport per client: a frozen replica's connections hold up
@@ -768,7 +827,7 @@ func TestProcessChaosLinearizable(t *testing.T) {
 				// answer (503 certainly not applied, 504 unknown) is heard.
 				timeout := time.Duration(1000+rng.Intn(1500)) * time.Millisecond
 				if rng.Intn(100) < 15 {
-					timeout = 12 * time.Second
+					timeout = pchaosPatient
 				}
 				call := hist.now()
 				out, class, unexp := pchaosDo(hc, base, in, timeout)
@@ -784,6 +843,9 @@ func TestProcessChaosLinearizable(t *testing.T) {
 					bc.Learn(in, out)
 				}
 				count(in, out, class)
+				if class == outKnown {
+					answered(ret)
+				}
 				hist.record(cl, in, call, out, class, ret)
 				if class == outNoConn {
 					// The replica is down: pace the retries rather than
@@ -828,8 +890,21 @@ func TestProcessChaosLinearizable(t *testing.T) {
 			leader := c.leader()
 			var name string
 			var err error
+			follower := func() int {
+				if leader < 0 {
+					return rng.Intn(len(c.reps))
+				}
+				o := others(leader)
+				return o[rng.Intn(len(o))]
+			}
+			// window notes that a follower fault lasted from..now.
+			window := func(from int64) {
+				winMu.Lock()
+				windows = append(windows, [2]int64{from, hist.now()})
+				winMu.Unlock()
+			}
 			switch p := rng.Intn(100); {
-			case p < 30: // kill the leader (or anyone, when none is known)
+			case p < 20: // kill the leader (or anyone, when none is known)
 				name = "kill-leader"
 				if leader < 0 {
 					name, leader = "kill-any", rng.Intn(len(c.reps))
@@ -837,17 +912,27 @@ func TestProcessChaosLinearizable(t *testing.T) {
 				c.kill(leader)
 				pause(200, 1000)
 				err = restart(leader)
-			case p < 55: // kill a follower
+			case p < 35: // kill a follower
 				name = "kill-follower"
-				victim := rng.Intn(len(c.reps))
-				if leader >= 0 {
-					o := others(leader)
-					victim = o[rng.Intn(len(o))]
-				}
+				victim := follower()
+				from := hist.now()
 				c.kill(victim)
 				pause(200, 1000)
+				if leader >= 0 {
+					window(from)
+				}
 				err = restart(victim)
-			case p < 85: // freeze the leader
+			case p < 50: // freeze a follower
+				name = "freeze-follower"
+				victim := follower()
+				from := hist.now()
+				c.signal(victim, syscall.SIGSTOP)
+				pause(1000, 2000)
+				c.signal(victim, syscall.SIGCONT)
+				if leader >= 0 {
+					window(from)
+				}
+			case p < 70: // freeze the leader past the election timeout, then resume it
 				name = "pause-leader"
 				if leader < 0 {
 					name, leader = "pause-any", rng.Intn(len(c.reps))
@@ -855,7 +940,15 @@ func TestProcessChaosLinearizable(t *testing.T) {
 				c.signal(leader, syscall.SIGSTOP)
 				pause(1000, 2000)
 				c.signal(leader, syscall.SIGCONT)
-			default: // kill two: no majority for a moment
+			case p < 80: // kill a process while it is frozen
+				name = "kill-frozen"
+				victim := rng.Intn(len(c.reps))
+				c.signal(victim, syscall.SIGSTOP)
+				pause(200, 800)
+				c.kill(victim)
+				pause(200, 800)
+				err = restart(victim)
+			case p < 90: // kill two: no majority for a moment
 				name = "kill-two"
 				a := rng.Intn(len(c.reps))
 				o := others(a)
@@ -863,6 +956,15 @@ func TestProcessChaosLinearizable(t *testing.T) {
 				c.kill(a)
 				c.kill(b)
 				pause(200, 800)
+				err = restart(a, b)
+			default: // two down for long
+				name = "two-down-long"
+				a := rng.Intn(len(c.reps))
+				o := others(a)
+				b := o[rng.Intn(len(o))]
+				c.kill(a)
+				c.kill(b)
+				pause(3000, 5000)
 				err = restart(a, b)
 			}
 			faults[name]++
@@ -904,7 +1006,7 @@ func TestProcessChaosLinearizable(t *testing.T) {
 		stats.ok.Load(), stats.condFailed.Load(), stats.unknown.Load(), stats.indeterminate.Load(), stats.notApplied.Load(),
 		stats.readsFailed.Load(), stats.noConn.Load(), stats.unexpected.Load())
 	for _, u := range unexpected {
-		t.Logf("unexpected reply: %s", u)
+		t.Errorf("a reply the HTTP contract does not allow (seed %d): %s", seed, u)
 	}
 	t.Logf("transactions: %d answered, %d of them bank audits", txns.Load(), audits.Load())
 	for i, err := range bankErrs {
@@ -1000,6 +1102,73 @@ func TestProcessChaosLinearizable(t *testing.T) {
 	}
 	t.Logf("after the chaos: a write committed in %v, the replicas converged at applied_seq %d in %v; %d snapshot installs in all",
 		liveIn.Round(time.Millisecond), applied, convergedIn.Round(time.Millisecond), c.installs.Load())
+
+	// Definite answers during the follower faults.
+	served := 0
+	winMu.Lock()
+	for _, w := range windows {
+		for _, a := range answers {
+			if a >= w[0] && a < w[1] {
+				served++
+				break
+			}
+		}
+	}
+	nwin := len(windows)
+	winMu.Unlock()
+	t.Logf("definite answers during %d of %d follower faults", served, nwin)
+	if nwin > 0 && served*2 < nwin {
+		t.Errorf("definite answers during only %d of %d follower faults (seed %d): the leader and a majority were up", served, nwin, seed)
+	}
+
+	// The canary's keys, through a linearizable listing.
+	present := map[string]bool{}
+	for after := ""; ; {
+		q := url.Values{"prefix": {"canary/"}, "limit": {"1000"}}
+		if after != "" {
+			q.Set("start_after", after)
+		}
+		resp, err := hc.Get(c.reps[0].url + "/v1/kv?" + q.Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page struct {
+			Items []struct {
+				Key string `json:"key"`
+			} `json:"items"`
+			More bool `json:"more"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("canary listing: %d %v", resp.StatusCode, err)
+		}
+		for _, it := range page.Items {
+			present[it.Key] = true
+			after = it.Key
+		}
+		if !page.More {
+			break
+		}
+	}
+	canaryMu.Lock()
+	var canaryOK, canaryNot int
+	for k, o := range canary {
+		switch {
+		case o == "ok" && !present[k]:
+			t.Errorf("canary %s was acknowledged and is missing (seed %d)", k, seed)
+		case o == "not-applied" && present[k]:
+			t.Errorf("canary %s was answered 503 (certainly not applied), and was applied (seed %d)", k, seed)
+		}
+		switch o {
+		case "ok":
+			canaryOK++
+		case "not-applied":
+			canaryNot++
+		}
+	}
+	canaryMu.Unlock()
+	t.Logf("canary: %d keys acknowledged, %d answered certainly not applied", canaryOK, canaryNot)
 
 	h := hist.snapshot()
 	v, err := linearize.Check(h, fmt.Sprintf("rsml-pchaos-%d", seed))
