@@ -23,7 +23,7 @@ run: build
 test:
 	$(GO) test -race -count=1 -timeout 15m ./...
 	$(GO) test -count=1 -timeout 10m -run 'TCP|LongRun' ./node
-	$(GO) test -count=1 -timeout 5m -run 'NoRace' ./storage
+	$(GO) test -count=1 -timeout 5m -run 'NoRace' ./storage ./internal/nutsfix
 	GODEBUG=asynctimerchan=1 $(GO) test -count=1 -timeout 5m -run 'Waiter|Timer' ./node
 
 ## chaos: every fault-finding test at length, then a summary of the figures

@@ -9,14 +9,16 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/rsml-go/rsml/internal/nutsfix"
 	"github.com/rsml-go/rsml/msg"
 )
 
 // Errors of OpenDir that callers branch on.
 var (
 	// ErrLocked: another process (or another open in this one) uses the
-	// data directory.
-	ErrLocked = errors.New("storage: data directory in use")
+	// data directory. It is nutsfix's, which refuses a second open of a
+	// nutsdb directory in this process with it.
+	ErrLocked = nutsfix.ErrLocked
 	// ErrIdentity: the data directory belongs to another cluster or replica.
 	ErrIdentity = errors.New("storage: data directory belongs to another replica")
 )
@@ -59,7 +61,7 @@ func OpenDir(dir, cluster string, id msg.NodeID, logger *slog.Logger, opts ...Di
 	}
 	// Synced up the tree: a directory that vanishes in a power cut would make
 	// the replica come back blank, free to contradict what it answered.
-	if err := nutsMkdirAll(dir); err != nil {
+	if err := nutsfix.MkdirAll(dir); err != nil {
 		return nil, fmt.Errorf("storage: data directory %s: %w", dir, err)
 	}
 	lock, err := lockDir(dir)

@@ -10,9 +10,10 @@ import (
 	"github.com/rsml-go/rsml/msg"
 )
 
-// Closing a nutsdb DB leaves no goroutine behind: nutsStopWriter ends the
-// writer that nutsdb v1.1.0 leaves blocked. (Race builds keep it; make test
-// runs this in its non-race pass.)
+// Closing the logs leaves no goroutine behind, nor does any generation they
+// retired on the way: each DB is closed with nutsfix.Close, which ends the
+// writer that nutsdb v1.1.0 leaves blocked (a DB left open would leave it).
+// Race builds keep that goroutine; make test runs this in its non-race pass.
 func TestNutsCloseEndsWriterNoRace(t *testing.T) {
 	before := goleak.IgnoreCurrent()
 	dir := t.TempDir()

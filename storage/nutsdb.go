@@ -1,17 +1,13 @@
 package storage
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -19,6 +15,7 @@ import (
 	"github.com/nutsdb/nutsdb"
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/rsml-go/rsml/internal/nutsfix"
 	"github.com/rsml-go/rsml/msg"
 )
 
@@ -41,43 +38,27 @@ import (
 // enough and the truncation point has moved, the live part is written to a
 // new generation, CURRENT is switched to it, and the old one is removed.
 //
-// Each guard below answers a measured nutsdb v1.1.0 fact (DESIGN.md, "nutsdb
-// facts that shape storage"):
-//   - SyncEnable comes from nutsdb.DefaultOptions (a zero Options has it off);
-//     merge (v1 and v2), hint files and auto-merge stay off.
+// Every nutsdb DB is opened, used and closed through internal/nutsfix, which
+// guards against nutsdb v1.1.0's pitfalls (DESIGN.md, "nutsdb facts that
+// shape storage"): the scan and repair before Open, the syncs nutsdb leaves
+// out, panics in Open and in transactions, and what Close leaves behind. What
+// nutsfix cannot guard is done here:
 //   - Every durable step is ONE Put in one transaction: a crash in a
 //     multi-entry transaction can leave entries that recovery merges into the
 //     next transaction.
-//   - nutsdb never syncs bucket.Meta nor the directory: buckets are created
-//     once, at init, in one transaction, then bucket.Meta and the directory are
-//     synced; the directory is synced again after nutsdb opens a new segment.
-//   - Before every Open the data files are scanned and a torn tail is cut
-//     (nutsdb_repair.go); nutsdb's Open is run under recover, since garbage
-//     makes it panic.
-//   - A failed Open leaves nutsdb's directory lock held by a file nothing
-//     will close; the next open of that directory in this process removes the
-//     stale lock file first (see nutsLeakedLocks). A write that failed while
-//     opening a new segment makes nutsdb's Close panic before it releases
-//     anything: nutsCloseDB gives it an inert active file first.
-//   - Transaction functions never panic into nutsdb (a panic there leaves the
-//     DB locked forever); keys and values handed to Put are fresh slices never
-//     touched again, and values read back are decoded (copied) before the
-//     transaction ends.
+//   - The acceptor log syncs the directory after nutsdb opens a new segment
+//     (nutsfix.SyncNewSegment) before an Append or SaveBallot returns.
+//   - Keys and values handed to Put are fresh slices never touched again, and
+//     values read back are decoded (copied) before the transaction ends.
 //   - No iterators are used (an unreleased one hangs the next write): reads go
 //     through Get, GetMaxKey, GetKeys and RangeScanEntries.
-//   - Close leaves one goroutine per DB behind, blocked in
-//     nutsdb.(*DB).doWrites (its request channel is never closed); a log that
-//     moves to a new generation every so often would pile them up.
-//     nutsStopWriter ends it after Close. Each Open also leaves descriptors
-//     that only the garbage collector closes: the bucket.Meta file's, and one
-//     per data file (recovery stops at the zeros after the last entry without
-//     closing its reader).
+//   - Space comes back by generations, never by nutsdb's merge.
 
 // NutsLeftoverGoroutine is the function in which nutsdb v1.1.0 leaves one
-// goroutine blocked after Close. This package ends it (see nutsStopWriter);
-// the name stays for goleak users that ignored it, and for a nutsdb whose
-// fields no longer match, where the goroutine is left as it was.
-const NutsLeftoverGoroutine = "github.com/nutsdb/nutsdb.(*DB).doWrites"
+// goroutine blocked after Close (nutsfix.LeftoverGoroutine). The logs end it
+// when they close a DB, except in race builds; the name is for goleak users
+// that ignore it.
+const NutsLeftoverGoroutine = nutsfix.LeftoverGoroutine
 
 const (
 	nutsAcceptorDir  = "acceptor"
@@ -121,7 +102,6 @@ type nutsOptions struct {
 	segmentSize  int64
 	compactBytes int64 // 0: nutsCompactBytes
 	noSync       bool  // benchmarks that only build a log to reopen it
-	skipRepair   bool  // tests: hand nutsdb the files as they are
 }
 
 func nutsDefaults() nutsOptions { return nutsOptions{segmentSize: nutsSegmentSize} }
@@ -163,7 +143,7 @@ func openNuts(dir string, logger *slog.Logger, o nutsOptions) (*Nuts, error) {
 		logger = slog.Default()
 	}
 	logger = logger.With("store", "nutsdb")
-	if err := nutsMkdirAll(dir); err != nil {
+	if err := nutsfix.MkdirAll(dir); err != nil {
 		return nil, fmt.Errorf("storage: nutsdb logs %s: %w", dir, err)
 	}
 	acc, err := openNutsAcceptor(filepath.Join(dir, nutsAcceptorDir), logger, o)
@@ -238,7 +218,7 @@ func openNutsAcceptor(parent string, logger *slog.Logger, o nutsOptions) (*nutsA
 	}
 	a.db, a.dir, a.maxFileID = db, gens.dir(), db.MaxFileID
 	if err := a.replay(); err != nil {
-		_ = nutsCloseDB(db, a.dir)
+		_ = nutsfix.Close(db, a.dir)
 		return nil, fmt.Errorf("storage: acceptor log %s: %w", a.dir, err)
 	}
 	a.genTrunc = a.live.truncated
@@ -247,8 +227,8 @@ func openNutsAcceptor(parent string, logger *slog.Logger, o nutsOptions) (*nutsA
 }
 
 func (a *nutsAcceptor) openGen(dir string) (*nutsdb.DB, error) {
-	return nutsOpenDB(nutsDBSpec{
-		dir: dir, sync: !a.opts.noSync, strict: true, buckets: []string{nutsRecords, nutsBallot}, opts: a.opts,
+	return nutsfix.Open(nutsfix.Spec{
+		Dir: dir, Sync: !a.opts.noSync, Strict: true, Buckets: []string{nutsRecords, nutsBallot}, SegmentSize: a.opts.segmentSize,
 	}, a.logger)
 }
 
@@ -256,7 +236,7 @@ func (a *nutsAcceptor) openGen(dir string) (*nutsdb.DB, error) {
 // live state: the highest promise, the truncation point, and per slot the
 // entry of the last record that wrote it.
 func (a *nutsAcceptor) replay() error {
-	err := nutsView(a.db, func(tx *nutsdb.Tx) error {
+	err := nutsfix.View(a.db, func(tx *nutsdb.Tx) error {
 		k, err := tx.GetMaxKey(nutsRecords)
 		switch {
 		case errors.Is(err, nutsdb.ErrKeyNotFound):
@@ -285,7 +265,7 @@ func (a *nutsAcceptor) replay() error {
 	}
 	for lo := uint64(1); lo < a.next; lo += nutsLoadWindow {
 		hi := min(lo+nutsLoadWindow-1, a.next-1)
-		err := nutsView(a.db, func(tx *nutsdb.Tx) error {
+		err := nutsfix.View(a.db, func(tx *nutsdb.Tx) error {
 			keys, vals, err := tx.RangeScanEntries(nutsRecords, nutsKey(lo), nutsKey(hi), true, true)
 			if err != nil && !errors.Is(err, nutsdb.ErrRangeScan) {
 				return err
@@ -370,7 +350,7 @@ func (a *nutsAcceptor) compact() {
 	if err == nil {
 		size, err = nutsWriteAcceptorGen(db, a.live.record(), a.ballot)
 		if err != nil {
-			_ = nutsCloseDB(db, next)
+			_ = nutsfix.Close(db, next)
 		}
 	}
 	var oldGen uint64
@@ -381,7 +361,7 @@ func (a *nutsAcceptor) compact() {
 			// and the next open keeps whichever CURRENT names. Writing on to
 			// the old one could leave acknowledged records where that open
 			// would not look: stop, as after any failed write.
-			_ = nutsCloseDB(db, next)
+			_ = nutsfix.Close(db, next)
 			a.err = fmt.Errorf("storage: acceptor log %s: switching to a new generation failed, the log refuses writes until reopened: %w", a.dir, err)
 			a.logger.Error("acceptor log: generation switch failed", "err", err)
 			return
@@ -410,7 +390,7 @@ func (a *nutsAcceptor) compact() {
 // next open to remove). wg lets the log's close wait for it.
 func retireGen(wg *sync.WaitGroup, g *nutsGens, gen uint64, db *nutsdb.DB, dir string, logger *slog.Logger) {
 	wg.Go(func() {
-		if err := nutsCloseDB(db, dir); err != nil {
+		if err := nutsfix.Close(db, dir); err != nil {
 			logger.Warn("closing an old log generation", "dir", dir, "err", err)
 		}
 		g.remove(gen)
@@ -426,7 +406,7 @@ func nutsWriteAcceptorGen(db *nutsdb.DB, rec AcceptorRecord, ballot msg.Ballot) 
 		if err != nil {
 			return 0, err
 		}
-		if err := nutsUpdate(db, func(tx *nutsdb.Tx) error {
+		if err := nutsfix.Update(db, func(tx *nutsdb.Tx) error {
 			return tx.Put(nutsBallot, slices.Clone(nutsBallotKey), b, nutsdb.Persistent)
 		}); err != nil {
 			return 0, err
@@ -436,7 +416,7 @@ func nutsWriteAcceptorGen(db *nutsdb.DB, rec AcceptorRecord, ballot msg.Ballot) 
 	if err != nil {
 		return 0, err
 	}
-	return len(v), nutsUpdate(db, func(tx *nutsdb.Tx) error {
+	return len(v), nutsfix.Update(db, func(tx *nutsdb.Tx) error {
 		return tx.Put(nutsRecords, nutsKey(1), v, nutsdb.Persistent)
 	})
 }
@@ -451,16 +431,13 @@ func (a *nutsAcceptor) writable() error {
 // put writes one key in one synced transaction. key and val must be fresh:
 // nutsdb keeps them.
 func (a *nutsAcceptor) put(bucket string, key, val []byte) error {
-	err := nutsUpdate(a.db, func(tx *nutsdb.Tx) error {
+	err := nutsfix.Update(a.db, func(tx *nutsdb.Tx) error {
 		return tx.Put(bucket, key, val, nutsdb.Persistent)
 	})
-	if err == nil && a.db.MaxFileID != a.maxFileID {
-		// nutsdb created a new segment: its directory entry is not durable
-		// until the directory is synced.
-		a.maxFileID = a.db.MaxFileID
-		if serr := nutsSyncPath(a.dir); serr != nil {
-			err = fmt.Errorf("sync directory after new segment: %w", serr)
-		}
+	if err == nil {
+		// A new segment's directory entry is not durable until the
+		// directory is synced.
+		err = nutsfix.SyncNewSegment(a.db, a.dir, &a.maxFileID)
 	}
 	if err != nil {
 		a.err = fmt.Errorf("storage: acceptor log %s: write failed, the log refuses writes until reopened: %w", a.dir, err)
@@ -478,7 +455,7 @@ func (a *nutsAcceptor) close() error {
 	}
 	a.closed = true
 	a.retiring.Wait()
-	return nutsCloseDB(a.db, a.dir)
+	return nutsfix.Close(a.db, a.dir)
 }
 
 // nutsBallots is the proposer's view of the acceptor's DB.
@@ -549,7 +526,7 @@ func openNutsChosen(parent string, logger *slog.Logger, o nutsOptions) (*nutsCho
 		return nil, err
 	}
 	if err := c.scan(); err != nil {
-		_ = nutsCloseDB(c.db, c.dir)
+		_ = nutsfix.Close(c.db, c.dir)
 		return nil, fmt.Errorf("storage: chosen log %s: %w", c.dir, err)
 	}
 	c.genBase = c.base
@@ -561,14 +538,14 @@ func openNutsChosen(parent string, logger *slog.Logger, o nutsOptions) (*nutsCho
 func (c *nutsChosen) openGen(dir string) (*nutsdb.DB, error) {
 	// The chosen log is not synced: the repair cuts at the first damage
 	// wherever it is, since anything after it may be missing anyway.
-	return nutsOpenDB(nutsDBSpec{dir: dir, sync: false, strict: false,
-		buckets: []string{nutsChosenBucket, nutsChosenMeta}, opts: c.opts}, c.logger)
+	return nutsfix.Open(nutsfix.Spec{Dir: dir, Sync: false, Strict: false,
+		Buckets: []string{nutsChosenBucket, nutsChosenMeta}, SegmentSize: c.opts.segmentSize}, c.logger)
 }
 
 // scan finds the base (from the meta key, or below the first stored slot)
 // and the contiguous run of stored slots above it.
 func (c *nutsChosen) scan() error {
-	return nutsView(c.db, func(tx *nutsdb.Tx) error {
+	return nutsfix.View(c.db, func(tx *nutsdb.Tx) error {
 		var metaBase uint64
 		v, err := tx.Get(nutsChosenMeta, nutsBaseKey)
 		switch {
@@ -632,7 +609,7 @@ func (c *nutsChosen) Append(slot uint64, v *msg.Value) error {
 	case c.last != 0 && slot != c.last+1:
 		return fmt.Errorf("storage: chosen log append slot %d, want %d", slot, c.last+1)
 	}
-	err = nutsUpdate(c.db, func(tx *nutsdb.Tx) error {
+	err = nutsfix.Update(c.db, func(tx *nutsdb.Tx) error {
 		return tx.Put(nutsChosenBucket, nutsKey(slot), val, nutsdb.Persistent)
 	})
 	if err != nil {
@@ -666,7 +643,7 @@ func (c *nutsChosen) get(slot uint64) (*msg.Value, bool) {
 		return v, true
 	}
 	var v msg.Value
-	err := nutsView(c.db, func(tx *nutsdb.Tx) error {
+	err := nutsfix.View(c.db, func(tx *nutsdb.Tx) error {
 		b, err := tx.Get(nutsChosenBucket, nutsKey(slot))
 		if err != nil {
 			return err
@@ -752,20 +729,20 @@ func (c *nutsChosen) compact(must bool) error {
 		if err == nil {
 			// Synced so that a power cut after the switch finds the slots
 			// the old generation held.
-			err = nutsSyncDataFiles(next)
+			err = nutsfix.SyncDataFiles(next)
 		}
 		if err == nil {
 			if oldGen, err = c.gens.switchNext(); err != nil {
 				// CURRENT may already name the new generation: keep both
 				// and stop, as for the acceptor log.
-				_ = nutsCloseDB(db, next)
+				_ = nutsfix.Close(db, next)
 				c.err = fmt.Errorf("storage: chosen log %s: switching to a new generation failed, the log refuses writes until reopened: %w", c.dir, err)
 				c.logger.Error("chosen log: generation switch failed", "err", err)
 				return c.err
 			}
 		}
 		if err != nil {
-			_ = nutsCloseDB(db, next)
+			_ = nutsfix.Close(db, next)
 		}
 	}
 	if err != nil {
@@ -789,7 +766,7 @@ func (c *nutsChosen) compact(must bool) error {
 // transaction: a crash before the switch discards the new generation whole,
 // so a half-applied transaction there cannot matter.
 func (c *nutsChosen) copyTo(db *nutsdb.DB) (int64, error) {
-	if err := nutsUpdate(db, func(tx *nutsdb.Tx) error {
+	if err := nutsfix.Update(db, func(tx *nutsdb.Tx) error {
 		return tx.Put(nutsChosenMeta, slices.Clone(nutsBaseKey), nutsKey(c.base), nutsdb.Persistent)
 	}); err != nil {
 		return 0, err
@@ -799,7 +776,7 @@ func (c *nutsChosen) copyTo(db *nutsdb.DB) (int64, error) {
 	for lo := c.base + 1; lo <= c.last; lo += window {
 		hi := min(lo+window-1, c.last)
 		var keys, vals [][]byte
-		err := nutsView(c.db, func(tx *nutsdb.Tx) error {
+		err := nutsfix.View(c.db, func(tx *nutsdb.Tx) error {
 			ks, vs, err := tx.RangeScanEntries(nutsChosenBucket, nutsKey(lo), nutsKey(hi), true, true)
 			if err != nil {
 				return err
@@ -816,7 +793,7 @@ func (c *nutsChosen) copyTo(db *nutsdb.DB) (int64, error) {
 		if err != nil {
 			return 0, fmt.Errorf("copy: %w", err)
 		}
-		if err := nutsUpdate(db, func(tx *nutsdb.Tx) error {
+		if err := nutsfix.Update(db, func(tx *nutsdb.Tx) error {
 			for i := range keys {
 				if err := tx.Put(nutsChosenBucket, keys[i], vals[i], nutsdb.Persistent); err != nil {
 					return err
@@ -844,8 +821,8 @@ func (c *nutsChosen) close() error {
 	// Not needed across a process restart (the page cache keeps the data),
 	// but a clean shutdown should leave the log whole even across a power
 	// cut that follows it.
-	serr := nutsSyncDataFiles(c.dir)
-	return errors.Join(serr, nutsCloseDB(c.db, c.dir))
+	serr := nutsfix.SyncDataFiles(c.dir)
+	return errors.Join(serr, nutsfix.Close(c.db, c.dir))
 }
 
 // nutsValueCache keeps the most recent chosen values, contiguous slots
@@ -898,349 +875,10 @@ func (c *nutsValueCache) get(slot uint64) (*msg.Value, bool) {
 	return e.v, true
 }
 
-// --- opening a nutsdb DB with its guards ---
-
-type nutsDBSpec struct {
-	dir     string
-	sync    bool
-	strict  bool // synced: damage before the tail is an error
-	buckets []string
-	opts    nutsOptions
-}
-
-func nutsOpenDB(s nutsDBSpec, logger *slog.Logger) (db *nutsdb.DB, err error) {
-	// Refuse a directory this process has open before the scan touches it: a
-	// repair of a live DB could cut a write in flight.
-	if !nutsReserve(s.dir) {
-		return nil, fmt.Errorf("%w: nutsdb %s is already open in this process", ErrLocked, s.dir)
-	}
-	defer func() {
-		if err != nil {
-			nutsUnreserve(s.dir)
-		}
-	}()
-	if err := nutsMkdirAll(s.dir); err != nil {
-		return nil, fmt.Errorf("storage: nutsdb %s: %w", s.dir, err)
-	}
-	if !s.opts.skipRepair {
-		if _, err := nutsScanDir(s.dir, nutsScanOpts{strict: s.strict, repair: true, buckets: s.buckets}, logger); err != nil {
-			return nil, err
-		}
-	}
-	opt := nutsdb.DefaultOptions // SyncEnable true; a zero Options has it false
-	opt.Dir = s.dir
-	opt.SyncEnable = s.sync
-	opt.EntryIdxMode = nutsdb.HintKeyAndRAMIdxMode // keys in memory, values on disk
-	opt.SegmentSize = s.opts.segmentSize
-	opt.MergeInterval = 0 // no auto-merge: it can deadlock Close
-	opt.EnableMergeV2 = false
-	opt.EnableHintFile = false
-	opt.EnableWatch = false
-
-	nutsReleaseLeakedLock(s.dir, logger)
-	db, err = nutsGuardedOpen(opt)
-	if err != nil {
-		if errors.Is(err, nutsdb.ErrDirLocked) {
-			return nil, fmt.Errorf("%w: nutsdb %s is open elsewhere in this process: %v", ErrLocked, s.dir, err)
-		}
-		nutsRememberLeakedLock(s.dir)
-		// Say which file is at fault if a strict look finds it.
-		if _, serr := nutsScanDir(s.dir, nutsScanOpts{strict: true}, logger); serr != nil {
-			return nil, fmt.Errorf("storage: nutsdb cannot open %s (%v): %w", s.dir, err, serr)
-		}
-		return nil, fmt.Errorf("%w: nutsdb cannot open %s: %v", ErrCorrupt, s.dir, err)
-	}
-	nutsAwaitWriter(db)
-	if err := nutsEnsureBuckets(db, s.dir, s.buckets, logger); err != nil {
-		_ = nutsCloseDB(db, s.dir)
-		return nil, err
-	}
-	// nutsdb may just have created the data file, bucket.Meta or its lock.
-	if err := nutsSyncPath(s.dir); err != nil {
-		_ = nutsCloseDB(db, s.dir)
-		return nil, fmt.Errorf("storage: nutsdb %s: sync directory: %w", s.dir, err)
-	}
-	return db, nil
-}
-
-// nutsGuardedOpen runs nutsdb.Open, turning its panics on damaged files into
-// errors.
-func nutsGuardedOpen(opt nutsdb.Options) (db *nutsdb.DB, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			db, err = nil, fmt.Errorf("nutsdb.Open panicked: %v", r)
-		}
-	}()
-	return nutsdb.Open(opt)
-}
-
-// nutsEnsureBuckets creates the buckets of a new DB, all in one transaction,
-// then makes bucket.Meta durable: nutsdb never syncs it.
-func nutsEnsureBuckets(db *nutsdb.DB, dir string, buckets []string, logger *slog.Logger) error {
-	var missing []string
-	err := nutsView(db, func(tx *nutsdb.Tx) error {
-		for _, b := range buckets {
-			if !tx.ExistBucket(nutsdb.DataStructureBTree, b) {
-				missing = append(missing, b)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("storage: nutsdb %s: %w", dir, err)
-	}
-	if len(missing) == 0 {
-		return nil
-	}
-	if len(missing) != len(buckets) {
-		// The repair resets a bucket.Meta left half-written by an interrupted
-		// init; one that lacks a bucket here was damaged some other way.
-		return fmt.Errorf("%w: %s lacks buckets %v", ErrCorrupt, filepath.Join(dir, nutsdb.BucketStoreFileName), missing)
-	}
-	err = nutsUpdate(db, func(tx *nutsdb.Tx) error {
-		for _, b := range buckets {
-			if err := tx.NewKVBucket(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err == nil {
-		err = nutsSyncPath(filepath.Join(dir, nutsdb.BucketStoreFileName))
-	}
-	if err == nil {
-		err = nutsSyncPath(dir)
-	}
-	if err != nil {
-		return fmt.Errorf("storage: nutsdb %s: create buckets: %w", dir, err)
-	}
-	logger.Debug("created nutsdb", "dir", dir, "buckets", buckets)
-	return nil
-}
-
-// nutsUpdate runs fn in a read-write transaction. A panic in fn would leave
-// nutsdb's lock held forever; it becomes an error and the transaction is
-// rolled back.
-func nutsUpdate(db *nutsdb.DB, fn func(*nutsdb.Tx) error) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("nutsdb update panicked: %v", r)
-		}
-	}()
-	return db.Update(nutsNoPanic(fn))
-}
-
-// nutsView runs fn in a read-only transaction, with the same guard.
-func nutsView(db *nutsdb.DB, fn func(*nutsdb.Tx) error) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("nutsdb view panicked: %v", r)
-		}
-	}()
-	return db.View(nutsNoPanic(fn))
-}
-
-func nutsNoPanic(fn func(*nutsdb.Tx) error) func(*nutsdb.Tx) error {
-	return func(tx *nutsdb.Tx) (err error) {
-		defer func() {
-			if r := recover(); r != nil {
-				err = fmt.Errorf("panic in transaction: %v", r)
-			}
-		}()
-		return fn(tx)
-	}
-}
-
-// nutsCloseDB closes db. A write that failed while nutsdb opened a new
-// segment leaves db.ActiveFile nil, and Close then panics before it releases
-// anything (files, goroutines, the directory lock): give it an inert active
-// file first. The caller must exclude writers. Any other panic is recovered;
-// the lock it leaks is then handled by the next open.
-func nutsCloseDB(db *nutsdb.DB, dir string) (err error) {
-	defer nutsUnreserve(dir)
-	defer func() {
-		if r := recover(); r != nil {
-			nutsRememberLeakedLock(dir)
-			err = fmt.Errorf("storage: nutsdb %s: close panicked: %v", dir, r)
-		}
-	}()
-	if db.ActiveFile == nil {
-		db.ActiveFile = nutsdb.NewDataFile("", nutsInertFile{})
-	}
-	if err := db.Close(); err != nil {
-		return fmt.Errorf("storage: nutsdb %s: close: %w", dir, err)
-	}
-	nutsStopWriter(db)
-	return nil
-}
-
-// nutsWaitingWriters holds the open DBs whose writer goroutine was seen
-// waiting for requests.
-var nutsWaitingWriters sync.Map
-
-// nutsAwaitWriter waits (briefly) until db's doWrites goroutine is blocked
-// on its channel, as the goroutine dump shows it, and records that the DB's
-// writer may be stopped at close. A DB is opened once per start and per log
-// generation, so the dump's cost does not matter.
-func nutsAwaitWriter(db *nutsdb.DB) {
-	want := []byte(fmt.Sprintf("nutsdb.(*DB).doWrites(%p", db))
-	buf := make([]byte, 1<<16)
-	deadline := time.Now().Add(time.Second)
-	for time.Now().Before(deadline) {
-		n := runtime.Stack(buf, true)
-		if n == len(buf) {
-			buf = make([]byte, 2*len(buf))
-			continue
-		}
-		for _, g := range bytes.Split(buf[:n], []byte("\n\n")) {
-			if bytes.Contains(g, want) && bytes.Contains(g, []byte("[chan receive")) {
-				nutsWaitingWriters.Store(db, true)
-				return
-			}
-		}
-		time.Sleep(50 * time.Microsecond)
-	}
-}
-
-// nutsInertFile stands in for the active data file nutsdb lost: Close only
-// releases it.
-type nutsInertFile struct{}
-
-func (nutsInertFile) WriteAt([]byte, int64) (int, error) { return 0, errors.New("no active data file") }
-func (nutsInertFile) ReadAt([]byte, int64) (int, error)  { return 0, errors.New("no active data file") }
-func (nutsInertFile) Sync() error                        { return nil }
-func (nutsInertFile) Release() error                     { return nil }
-func (nutsInertFile) Size() int64                        { return 0 }
-func (nutsInertFile) Close() error                       { return nil }
-
-// nutsOpenDirs lists the nutsdb directories this process has open.
-var nutsOpenDirs = struct {
-	sync.Mutex
-	dirs map[string]bool
-}{dirs: map[string]bool{}}
-
-func nutsReserve(dir string) bool {
-	nutsOpenDirs.Lock()
-	defer nutsOpenDirs.Unlock()
-	k := nutsLockKey(dir)
-	if nutsOpenDirs.dirs[k] {
-		return false
-	}
-	nutsOpenDirs.dirs[k] = true
-	return true
-}
-
-func nutsUnreserve(dir string) {
-	nutsOpenDirs.Lock()
-	defer nutsOpenDirs.Unlock()
-	delete(nutsOpenDirs.dirs, nutsLockKey(dir))
-}
-
-// nutsLeakedLocks lists directories whose nutsdb lock this process holds
-// through a file descriptor nothing will close: a failed Open (nutsdb returns
-// without unlocking) or a Close that panicked. The lock is an flock on the
-// file nutsdb-flock, so the next open in this process would fail with
-// ErrDirLocked until the garbage collector happens to close that descriptor.
-// The next open removes the file instead, so nutsdb locks a new one: no live
-// DB holds the old lock (its owner never opened or is closed), and the
-// caller's own directory lock keeps other processes out.
-var nutsLeakedLocks = struct {
-	sync.Mutex
-	dirs map[string]bool
-}{dirs: map[string]bool{}}
-
-func nutsLockKey(dir string) string {
-	if abs, err := filepath.Abs(dir); err == nil {
-		return abs
-	}
-	return filepath.Clean(dir)
-}
-
-func nutsRememberLeakedLock(dir string) {
-	nutsLeakedLocks.Lock()
-	defer nutsLeakedLocks.Unlock()
-	nutsLeakedLocks.dirs[nutsLockKey(dir)] = true
-}
-
-func nutsReleaseLeakedLock(dir string, logger *slog.Logger) {
-	nutsLeakedLocks.Lock()
-	defer nutsLeakedLocks.Unlock()
-	k := nutsLockKey(dir)
-	if !nutsLeakedLocks.dirs[k] {
-		return
-	}
-	delete(nutsLeakedLocks.dirs, k)
-	p := filepath.Join(dir, nutsdb.FLockName)
-	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		logger.Warn("cannot remove nutsdb's stale lock file", "file", p, "err", err)
-		return
-	}
-	logger.Info("removed the nutsdb lock file a failed open left locked", "file", p)
-}
-
 // --- small helpers ---
 
 func nutsKey(n uint64) []byte {
 	k := make([]byte, 8)
 	binary.BigEndian.PutUint64(k, n)
 	return k
-}
-
-// nutsSyncPath fsyncs a file or directory. Tests swap it to see what is
-// synced when.
-var nutsSyncPath = nutsFsync
-
-func nutsFsync(p string) error {
-	f, err := os.Open(p)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-// nutsMkdirAll creates dir and any missing parent, syncing the parent of
-// each directory it creates.
-func nutsMkdirAll(dir string) error {
-	dir = filepath.Clean(dir)
-	fi, err := os.Stat(dir)
-	switch {
-	case err == nil && fi.IsDir():
-		return nil
-	case err == nil:
-		return fmt.Errorf("%s is not a directory", dir)
-	case !errors.Is(err, fs.ErrNotExist):
-		return err
-	}
-	parent := filepath.Dir(dir)
-	if parent != dir {
-		if err := nutsMkdirAll(parent); err != nil {
-			return err
-		}
-	}
-	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
-		return err
-	}
-	return nutsSyncPath(parent)
-}
-
-// nutsSyncDataFiles fsyncs every nutsdb data file in dir.
-func nutsSyncDataFiles(dir string) error {
-	paths, err := filepath.Glob(filepath.Join(dir, "*"+nutsdb.DataSuffix))
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, p := range paths {
-		if fi, err := os.Stat(p); err != nil || !fi.Mode().IsRegular() {
-			continue
-		}
-		if err := nutsSyncPath(p); err != nil {
-			errs = append(errs, fmt.Errorf("storage: sync %s: %w", p, err))
-		}
-	}
-	return errors.Join(errs...)
 }

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/rsml-go/rsml/internal/nutsfix"
 )
 
 // nutsdb never gives space back without its merge, which DESIGN.md rules out
@@ -43,7 +45,7 @@ func nutsGenPath(parent string, gen uint64) string {
 // log without CURRENT (an earlier layout, or a crash before the first switch)
 // may hold exactly one generation, which becomes current.
 func openNutsGens(parent string, logger *slog.Logger) (*nutsGens, error) {
-	if err := nutsMkdirAll(parent); err != nil {
+	if err := nutsfix.MkdirAll(parent); err != nil {
 		return nil, fmt.Errorf("storage: log %s: %w", parent, err)
 	}
 	g := &nutsGens{parent: parent, logger: logger}
@@ -112,7 +114,7 @@ func (g *nutsGens) prepareNext() (string, error) {
 	if err := os.RemoveAll(next); err != nil {
 		return "", err
 	}
-	if err := nutsMkdirAll(next); err != nil {
+	if err := nutsfix.MkdirAll(next); err != nil {
 		return "", err
 	}
 	return next, nil
@@ -150,7 +152,7 @@ func (g *nutsGens) remove(n uint64) {
 		g.logger.Warn("cannot remove an old log generation", "dir", p, "err", err)
 		return
 	}
-	if err := nutsSyncPath(g.parent); err != nil {
+	if err := nutsfix.SyncPath(g.parent); err != nil {
 		g.logger.Warn("cannot sync a log directory", "dir", g.parent, "err", err)
 	}
 }

@@ -13,11 +13,14 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/rsml-go/rsml/internal/nutsfix"
 )
 
 // ErrCorrupt marks a file whose contents fail their checks; the message
-// names the file.
-var ErrCorrupt = errors.New("storage: corrupt file")
+// names the file. It is nutsfix's, so that damage its scan finds in the logs
+// is an ErrCorrupt to storage's callers too.
+var ErrCorrupt = nutsfix.ErrCorrupt
 
 const (
 	snapMagic   = "RSMLSNP1"
@@ -41,7 +44,7 @@ type SnapFiles struct {
 
 // OpenSnapFiles uses (creating it if needed) dir for snapshots.
 func OpenSnapFiles(dir string, logger *slog.Logger) (*SnapFiles, error) {
-	if err := nutsMkdirAll(dir); err != nil {
+	if err := nutsfix.MkdirAll(dir); err != nil {
 		return nil, fmt.Errorf("storage: snapshots: %w", err)
 	}
 	if logger == nil {

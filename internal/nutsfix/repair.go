@@ -1,4 +1,4 @@
-package storage
+package nutsfix
 
 import (
 	"bufio"
@@ -59,20 +59,20 @@ import (
 // is cut, with a warning; disks checksum their sectors, so the second is rare.
 
 const (
-	nutsHdrMax      = nutsdb.MaxEntryHeaderSize // 58
-	nutsHdrMin      = nutsdb.MinEntryHeaderSize // 13
-	nutsMaxKeySize  = 4096
-	nutsBucketHdr   = 10 // crc, op, size
-	nutsBucketFixed = 10 // id, ds
-	nutsMaxBucket   = nutsBucketFixed + 4096
-	nutsMaxMetaFile = 64 << 20
-	nutsReadBuf     = 1 << 20
+	hdrMax      = nutsdb.MaxEntryHeaderSize // 58
+	hdrMin      = nutsdb.MinEntryHeaderSize // 13
+	maxKeySize  = 4096
+	bucketHdr   = 10 // crc, op, size
+	bucketFixed = 10 // id, ds
+	maxBucket   = bucketFixed + 4096
+	maxMetaFile = 64 << 20
+	readBuf     = 1 << 20
 	// lseek whence values of Linux (and the BSDs' and macOS's).
-	nutsSeekData = 3
-	nutsSeekHole = 4
+	seekData = 3
+	seekHole = 4
 )
 
-type nutsScanOpts struct {
+type scanOpts struct {
 	// strict: the DB is synced, so damage followed by valid data is loss and
 	// an error. Otherwise the scan cuts at the first damage, wherever it is.
 	strict bool
@@ -82,26 +82,26 @@ type nutsScanOpts struct {
 	buckets []string
 }
 
-// nutsScan is what a scan found.
-type nutsScan struct {
+// scanResult is what a scan found.
+type scanResult struct {
 	dir     string
-	files   []nutsFileScan
+	files   []fileScan
 	entries int // valid entries in the data files
-	buckets map[uint64]nutsBucketRec
-	meta    nutsMetaScan
+	buckets map[uint64]bucketRec
+	meta    metaScan
 	repairs []string // what repair cut
 
 	open      bool // a transaction group not yet committed
 	openTx    uint64
-	openStart nutsPos
+	openStart filePos
 }
 
-type nutsPos struct {
+type filePos struct {
 	file int // index in files
 	off  int64
 }
 
-type nutsFileScan struct {
+type fileScan struct {
 	id         int64
 	path       string
 	size       int64
@@ -113,14 +113,14 @@ type nutsFileScan struct {
 	scanned    bool
 }
 
-func (f *nutsFileScan) damaged() bool { return f.dataEnd > f.validEnd }
+func (f *fileScan) damaged() bool { return f.dataEnd > f.validEnd }
 
-type nutsBucketRec struct {
+type bucketRec struct {
 	ds   uint16
 	name string
 }
 
-type nutsMetaScan struct {
+type metaScan struct {
 	path       string
 	exists     bool
 	size       int64
@@ -128,11 +128,11 @@ type nutsMetaScan struct {
 	foundAfter int64
 }
 
-// nutsScanDir scans the nutsdb files in dir and, with o.repair, cuts what a
+// scanDir scans the nutsdb files in dir and, with o.repair, cuts what a
 // crash can leave behind.
-func nutsScanDir(dir string, o nutsScanOpts, logger *slog.Logger) (*nutsScan, error) {
-	s := &nutsScan{dir: dir}
-	ids, err := nutsListDataFiles(dir)
+func scanDir(dir string, o scanOpts, logger *slog.Logger) (*scanResult, error) {
+	s := &scanResult{dir: dir}
+	ids, err := listDataFiles(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +145,7 @@ func nutsScanDir(dir string, o nutsScanOpts, logger *slog.Logger) (*nutsScan, er
 		if err != nil {
 			return nil, fmt.Errorf("storage: %s: %w", p, err)
 		}
-		s.files = append(s.files, nutsFileScan{id: id, path: p, size: fi.Size(), lastOff: -1, foundAfter: -1})
+		s.files = append(s.files, fileScan{id: id, path: p, size: fi.Size(), lastOff: -1, foundAfter: -1})
 	}
 	for i := range s.files {
 		if err := s.scanFile(i); err != nil {
@@ -156,7 +156,7 @@ func nutsScanDir(dir string, o nutsScanOpts, logger *slog.Logger) (*nutsScan, er
 		}
 	}
 
-	var cuts []nutsCut
+	var cuts []truncation
 	m := &s.meta
 	if m.foundAfter >= 0 {
 		return nil, fmt.Errorf("%w: %s: damaged bucket record at offset %d followed by a valid one at offset %d",
@@ -169,20 +169,20 @@ func nutsScanDir(dir string, o nutsScanOpts, logger *slog.Logger) (*nutsScan, er
 		}
 		// An init that did not finish: nothing was ever written. Start over.
 		if m.exists && m.size > 0 {
-			cuts = append(cuts, nutsCut{m.path, 0, m.size, "bucket.Meta of an interrupted init"})
+			cuts = append(cuts, truncation{m.path, 0, m.size, "bucket.Meta of an interrupted init"})
 		}
 		for _, f := range s.files {
 			if f.size > 0 {
-				cuts = append(cuts, nutsCut{f.path, 0, f.size, "data file of an interrupted init"})
+				cuts = append(cuts, truncation{f.path, 0, f.size, "data file of an interrupted init"})
 			}
 		}
 		return s, s.apply(cuts, o, logger)
 	}
 	if m.exists && m.validEnd < m.size {
-		cuts = append(cuts, nutsCut{m.path, m.validEnd, m.size, "torn tail of bucket.Meta"})
+		cuts = append(cuts, truncation{m.path, m.validEnd, m.size, "torn tail of bucket.Meta"})
 	}
 
-	cut := nutsPos{file: -1}
+	cut := filePos{file: -1}
 	if o.strict {
 		last := -1
 		for i := range s.files {
@@ -202,12 +202,12 @@ func nutsScanDir(dir string, o nutsScanOpts, logger *slog.Logger) (*nutsScan, er
 				return nil, fmt.Errorf("%w: %s: damaged entry at offset %d followed by a valid entry at offset %d: a synced record would be lost",
 					ErrCorrupt, f.path, f.validEnd, f.foundAfter)
 			}
-			cut = nutsPos{last, f.validEnd}
+			cut = filePos{last, f.validEnd}
 		}
 	} else {
 		for i := range s.files {
 			if s.files[i].damaged() {
-				cut = nutsPos{i, s.files[i].validEnd}
+				cut = filePos{i, s.files[i].validEnd}
 				break
 			}
 		}
@@ -219,25 +219,25 @@ func nutsScanDir(dir string, o nutsScanOpts, logger *slog.Logger) (*nutsScan, er
 	}
 	if cut.file >= 0 {
 		f := s.files[cut.file]
-		cuts = append(cuts, nutsCut{f.path, cut.off, max(f.dataEnd, cut.off), "torn tail"})
+		cuts = append(cuts, truncation{f.path, cut.off, max(f.dataEnd, cut.off), "torn tail"})
 		for _, g := range s.files[cut.file+1:] {
 			if g.size > 0 {
-				cuts = append(cuts, nutsCut{g.path, 0, g.size, "data file after a torn tail"})
+				cuts = append(cuts, truncation{g.path, 0, g.size, "data file after a torn tail"})
 			}
 		}
 	}
 	return s, s.apply(cuts, o, logger)
 }
 
-// nutsCut truncates path to off; end is where its non-zero bytes ended.
-type nutsCut struct {
+// truncation cuts path to off; end is where its non-zero bytes ended.
+type truncation struct {
 	path    string
 	off     int64
 	end     int64
 	because string
 }
 
-func (s *nutsScan) apply(cuts []nutsCut, o nutsScanOpts, logger *slog.Logger) error {
+func (s *scanResult) apply(cuts []truncation, o scanOpts, logger *slog.Logger) error {
 	if len(cuts) == 0 {
 		return nil
 	}
@@ -249,7 +249,7 @@ func (s *nutsScan) apply(cuts []nutsCut, o nutsScanOpts, logger *slog.Logger) er
 		if err := os.Truncate(c.path, c.off); err != nil {
 			return fmt.Errorf("storage: repair %s: %w", c.path, err)
 		}
-		if err := nutsSyncPath(c.path); err != nil {
+		if err := SyncPath(c.path); err != nil {
 			return fmt.Errorf("storage: repair %s: %w", c.path, err)
 		}
 		logger.Warn("nutsdb: cut what a crash left", "file", c.path, "what", c.because, "offset", c.off, "bytes", c.end-c.off)
@@ -258,7 +258,7 @@ func (s *nutsScan) apply(cuts []nutsCut, o nutsScanOpts, logger *slog.Logger) er
 	return nil
 }
 
-func (s *nutsScan) missingBuckets(want []string) []string {
+func (s *scanResult) missingBuckets(want []string) []string {
 	var missing []string
 	for _, w := range want {
 		found := false
@@ -275,10 +275,10 @@ func (s *nutsScan) missingBuckets(want []string) []string {
 	return missing
 }
 
-// nutsListDataFiles returns the ids of the data files nutsdb would read, in
+// listDataFiles returns the ids of the data files nutsdb would read, in
 // the order it reads them. Merge and hint files make nutsdb act on its own
 // (remove data files, skip scans): rsml never writes them, so they are refused.
-func nutsListDataFiles(dir string) ([]int64, error) {
+func listDataFiles(dir string) ([]int64, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("storage: nutsdb %s: %w", dir, err)
@@ -309,10 +309,10 @@ func nutsListDataFiles(dir string) ([]int64, error) {
 
 // --- bucket.Meta ---
 
-func (s *nutsScan) scanMeta(path string) error {
-	s.buckets = map[uint64]nutsBucketRec{}
+func (s *scanResult) scanMeta(path string) error {
+	s.buckets = map[uint64]bucketRec{}
 	m := &s.meta
-	*m = nutsMetaScan{path: path, foundAfter: -1}
+	*m = metaScan{path: path, foundAfter: -1}
 	fi, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -320,7 +320,7 @@ func (s *nutsScan) scanMeta(path string) error {
 	if err != nil {
 		return fmt.Errorf("storage: %s: %w", path, err)
 	}
-	if fi.Size() > nutsMaxMetaFile {
+	if fi.Size() > maxMetaFile {
 		return fmt.Errorf("%w: %s: %d bytes, far more than any bucket list", ErrCorrupt, path, fi.Size())
 	}
 	b, err := os.ReadFile(path)
@@ -330,13 +330,13 @@ func (s *nutsScan) scanMeta(path string) error {
 	m.exists, m.size = true, int64(len(b))
 	off := 0
 	for {
-		rec, n, ok := nutsParseBucket(b[off:])
+		rec, n, ok := parseBucket(b[off:])
 		if !ok {
 			break
 		}
 		switch rec.op {
 		case uint16(nutsdb.BucketInsertOperation):
-			s.buckets[rec.id] = nutsBucketRec{ds: rec.ds, name: rec.name}
+			s.buckets[rec.id] = bucketRec{ds: rec.ds, name: rec.name}
 		case uint16(nutsdb.BucketDeleteOperation):
 			delete(s.buckets, rec.id)
 		}
@@ -344,7 +344,7 @@ func (s *nutsScan) scanMeta(path string) error {
 	}
 	m.validEnd = int64(off)
 	for p := off + 1; p < len(b); p++ {
-		if _, _, ok := nutsParseBucket(b[p:]); ok {
+		if _, _, ok := parseBucket(b[p:]); ok {
 			m.foundAfter = int64(p)
 			break
 		}
@@ -352,28 +352,28 @@ func (s *nutsScan) scanMeta(path string) error {
 	return nil
 }
 
-type nutsBucketDisk struct {
+type bucketDisk struct {
 	op   uint16
 	id   uint64
 	ds   uint16
 	name string
 }
 
-func nutsParseBucket(b []byte) (r nutsBucketDisk, n int, ok bool) {
-	if len(b) < nutsBucketHdr {
+func parseBucket(b []byte) (r bucketDisk, n int, ok bool) {
+	if len(b) < bucketHdr {
 		return r, 0, false
 	}
 	crc := binary.LittleEndian.Uint32(b[0:4])
 	r.op = binary.LittleEndian.Uint16(b[4:6])
 	size := int(binary.LittleEndian.Uint32(b[6:10]))
-	if r.op < 1 || r.op > 3 || size < nutsBucketFixed || size > nutsMaxBucket || len(b) < nutsBucketHdr+size {
+	if r.op < 1 || r.op > 3 || size < bucketFixed || size > maxBucket || len(b) < bucketHdr+size {
 		return r, 0, false
 	}
-	n = nutsBucketHdr + size
+	n = bucketHdr + size
 	if crc32.ChecksumIEEE(b[4:n]) != crc {
 		return r, 0, false
 	}
-	p := b[nutsBucketHdr:n]
+	p := b[bucketHdr:n]
 	r.id = binary.LittleEndian.Uint64(p[0:8])
 	r.ds = binary.LittleEndian.Uint16(p[8:10])
 	r.name = string(p[10:])
@@ -382,25 +382,25 @@ func nutsParseBucket(b []byte) (r nutsBucketDisk, n int, ok bool) {
 
 // --- data files ---
 
-// nutsEntryHdr is a parsed entry header.
-type nutsEntryHdr struct {
+// entryHdr is a parsed entry header.
+type entryHdr struct {
 	crc                      uint32
 	ts, ksz, vsz, flag, ttl  uint64
 	status, ds, txID, bucket uint64
 	hdr                      int // header length in bytes
 }
 
-func (e *nutsEntryHdr) size() int64 { return int64(e.hdr) + int64(e.ksz) + int64(e.vsz) }
+func (e *entryHdr) size() int64 { return int64(e.hdr) + int64(e.ksz) + int64(e.vsz) }
 
 // zero is nutsdb's end-of-data mark (Entry.IsZero).
-func (e *nutsEntryHdr) zero() bool { return e.crc == 0 && e.ksz == 0 && e.vsz == 0 && e.ts == 0 }
+func (e *entryHdr) zero() bool { return e.crc == 0 && e.ksz == 0 && e.vsz == 0 && e.ts == 0 }
 
-// nutsParseHeader parses an entry header from b, which holds up to
-// nutsHdrMax bytes from the entry's start. It never panics; ok is false for a
+// parseHeader parses an entry header from b, which holds up to
+// hdrMax bytes from the entry's start. It never panics; ok is false for a
 // header nutsdb could not have written: short, a varint that is cut, too long,
 // not minimal, or out of its field's range.
-func nutsParseHeader(b []byte) (e nutsEntryHdr, ok bool) {
-	if len(b) < nutsHdrMin {
+func parseHeader(b []byte) (e entryHdr, ok bool) {
+	if len(b) < hdrMin {
 		return e, false
 	}
 	e.crc = binary.LittleEndian.Uint32(b[0:4])
@@ -409,7 +409,7 @@ func nutsParseHeader(b []byte) (e nutsEntryHdr, ok bool) {
 	i := 4
 	for k, p := range fields {
 		v, n := binary.Uvarint(b[i:])
-		if n <= 0 || n != nutsUvarintLen(v) || v > limits[k] {
+		if n <= 0 || n != uvarintLen(v) || v > limits[k] {
 			return e, false
 		}
 		*p = v
@@ -419,7 +419,7 @@ func nutsParseHeader(b []byte) (e nutsEntryHdr, ok bool) {
 	return e, true
 }
 
-func nutsUvarintLen(v uint64) int {
+func uvarintLen(v uint64) int {
 	n := 1
 	for v >= 0x80 {
 		v >>= 7
@@ -429,7 +429,7 @@ func nutsUvarintLen(v uint64) int {
 }
 
 // foreign says why a well-formed entry is not one rsml writes ("" if it is).
-func (s *nutsScan) foreign(e *nutsEntryHdr) string {
+func (s *scanResult) foreign(e *entryHdr) string {
 	switch {
 	case e.ds != uint64(nutsdb.DataStructureBTree):
 		return fmt.Sprintf("data structure %d", e.ds)
@@ -439,7 +439,7 @@ func (s *nutsScan) foreign(e *nutsEntryHdr) string {
 		return fmt.Sprintf("ttl %d", e.ttl)
 	case e.status > uint64(nutsdb.Committed):
 		return fmt.Sprintf("status %d", e.status)
-	case e.ksz == 0 || e.ksz > nutsMaxKeySize:
+	case e.ksz == 0 || e.ksz > maxKeySize:
 		return fmt.Sprintf("key size %d", e.ksz)
 	case e.ts == 0 || e.txID == 0:
 		return "zero timestamp or transaction id"
@@ -452,7 +452,7 @@ func (s *nutsScan) foreign(e *nutsEntryHdr) string {
 
 // scanFile reads file i entry by entry, as nutsdb's recovery does, up to the
 // first entry that is not valid; then it measures what lies after it.
-func (s *nutsScan) scanFile(i int) error {
+func (s *scanResult) scanFile(i int) error {
 	fsc := &s.files[i]
 	f, err := os.Open(fsc.path)
 	if err != nil {
@@ -465,11 +465,11 @@ func (s *nutsScan) scanFile(i int) error {
 	}
 	fsc.size = fi.Size()
 	fsc.scanned = true
-	r := bufio.NewReaderSize(io.NewSectionReader(f, 0, fsc.size), nutsReadBuf)
+	r := bufio.NewReaderSize(io.NewSectionReader(f, 0, fsc.size), readBuf)
 	off := int64(0)
 	for {
-		b, _ := r.Peek(nutsHdrMax) // shorter at the end of the file
-		e, ok := nutsParseHeader(b)
+		b, _ := r.Peek(hdrMax) // shorter at the end of the file
+		e, ok := parseHeader(b)
 		if !ok || e.zero() || off+e.size() > fsc.size {
 			break
 		}
@@ -478,7 +478,7 @@ func (s *nutsScan) scanFile(i int) error {
 			return fmt.Errorf("storage: read %s: %w", fsc.path, err)
 		}
 		for rest := int64(e.ksz + e.vsz); rest > 0; {
-			p, err := r.Peek(int(min(rest, nutsReadBuf)))
+			p, err := r.Peek(int(min(rest, readBuf)))
 			crc = crc32.Update(crc, crc32.IEEETable, p)
 			_, _ = r.Discard(len(p))
 			rest -= int64(len(p))
@@ -498,7 +498,7 @@ func (s *nutsScan) scanFile(i int) error {
 				ErrCorrupt, fsc.path, s.openTx, st.path, s.openStart.off, off)
 		}
 		if !s.open {
-			s.open, s.openTx, s.openStart = true, e.txID, nutsPos{i, off}
+			s.open, s.openTx, s.openStart = true, e.txID, filePos{i, off}
 		}
 		if e.status == uint64(nutsdb.Committed) {
 			s.open = false
@@ -509,7 +509,7 @@ func (s *nutsScan) scanFile(i int) error {
 		off += e.size()
 	}
 	fsc.validEnd = off
-	if fsc.dataEnd, err = nutsDataEnd(f, off, fsc.size); err != nil {
+	if fsc.dataEnd, err = dataEnd(f, off, fsc.size); err != nil {
 		return fmt.Errorf("storage: read %s: %w", fsc.path, err)
 	}
 	if fsc.damaged() {
@@ -522,21 +522,21 @@ func (s *nutsScan) scanFile(i int) error {
 
 // resync looks for a valid entry starting in (from, to): proof that the
 // damage at from is not a torn tail.
-func (s *nutsScan) resync(f *os.File, from, to, size int64) (int64, error) {
-	buf := make([]byte, nutsReadBuf+nutsHdrMax)
-	for base := from + 1; base < to; base += nutsReadBuf {
+func (s *scanResult) resync(f *os.File, from, to, size int64) (int64, error) {
+	buf := make([]byte, readBuf+hdrMax)
+	for base := from + 1; base < to; base += readBuf {
 		n, err := f.ReadAt(buf, base)
 		if err != nil && !errors.Is(err, io.EOF) {
 			return -1, err
 		}
 		b := buf[:n]
-		for j := 0; j < nutsReadBuf && j < len(b) && base+int64(j) < to; j++ {
+		for j := 0; j < readBuf && j < len(b) && base+int64(j) < to; j++ {
 			// A real entry's timestamp is not 0, so the first byte of its
 			// minimal varint is not 0: a cheap filter for zero runs.
 			if j+4 < len(b) && b[j+4] == 0 {
 				continue
 			}
-			e, ok := nutsParseHeader(b[j:min(j+nutsHdrMax, len(b))])
+			e, ok := parseHeader(b[j:min(j+hdrMax, len(b))])
 			if !ok || e.zero() || s.foreign(&e) != "" {
 				continue
 			}
@@ -544,7 +544,7 @@ func (s *nutsScan) resync(f *os.File, from, to, size int64) (int64, error) {
 			if off+e.size() > size {
 				continue
 			}
-			crc, err := nutsCRCAt(f, off, e.size())
+			crc, err := crcAt(f, off, e.size())
 			if err != nil {
 				return -1, err
 			}
@@ -556,9 +556,9 @@ func (s *nutsScan) resync(f *os.File, from, to, size int64) (int64, error) {
 	return -1, nil
 }
 
-// nutsCRCAt is the CRC of the entry of the given size at off: every byte
+// crcAt is the CRC of the entry of the given size at off: every byte
 // after its crc field.
-func nutsCRCAt(f *os.File, off, size int64) (uint32, error) {
+func crcAt(f *os.File, off, size int64) (uint32, error) {
 	h := crc32.NewIEEE()
 	if _, err := io.Copy(h, io.NewSectionReader(f, off+4, size-4)); err != nil {
 		return 0, err
@@ -566,17 +566,17 @@ func nutsCRCAt(f *os.File, off, size int64) (uint32, error) {
 	return h.Sum32(), nil
 }
 
-// nutsDataEnd returns the offset after the last non-zero byte at or after
+// dataEnd returns the offset after the last non-zero byte at or after
 // from (from itself if there is none), skipping holes where the file system
 // reports them.
-func nutsDataEnd(f *os.File, from, size int64) (int64, error) {
+func dataEnd(f *os.File, from, size int64) (int64, error) {
 	end := from
-	buf := make([]byte, nutsReadBuf)
+	buf := make([]byte, readBuf)
 	for off := from; off < size; {
 		data, hole := off, size
-		if d, err := f.Seek(off, nutsSeekData); err == nil {
+		if d, err := f.Seek(off, seekData); err == nil {
 			data = d
-			if h, err := f.Seek(d, nutsSeekHole); err == nil {
+			if h, err := f.Seek(d, seekHole); err == nil {
 				hole = h
 			}
 		} else if errors.Is(err, syscall.ENXIO) {

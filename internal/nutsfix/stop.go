@@ -1,6 +1,6 @@
 //go:build !race
 
-package storage
+package nutsfix
 
 import (
 	"reflect"
@@ -9,9 +9,9 @@ import (
 	"github.com/nutsdb/nutsdb"
 )
 
-// nutsStopWriter ends the goroutine a closed nutsdb v1.1.0 DB leaves in
+// stopWriter ends the goroutine a closed nutsdb v1.1.0 DB leaves in
 // doWrites, blocked receiving on the unexported writeCh, which nothing
-// closes (only CommitWith sends there; this package commits synchronously,
+// closes (only CommitWith sends there; Update commits synchronously,
 // so the goroutine sits idle at that receive). Closing the channel alone
 // would spin it: after a close it drains writeCh in a select whose default
 // ends it, and a closed channel never reaches the default. So the field is
@@ -22,14 +22,14 @@ import (
 //
 // That needs the goroutine to be blocked on the old channel already: one
 // that had not yet run would read the nil field and block forever. So it is
-// done only for a DB whose writer nutsAwaitWriter saw waiting, and not at all
+// done only for a DB whose writer awaitWriter saw waiting, and not at all
 // if the field is not there (another nutsdb).
 //
 // The race detector cannot see that the goroutine's last read of the field
 // came before it parked, and reports the write; race builds leave the
-// goroutine (nutsstop_race.go).
-func nutsStopWriter(db *nutsdb.DB) {
-	if _, ok := nutsWaitingWriters.LoadAndDelete(db); !ok {
+// goroutine (stop_race.go).
+func stopWriter(db *nutsdb.DB) {
+	if _, ok := waitingWriters.LoadAndDelete(db); !ok {
 		return
 	}
 	f := reflect.ValueOf(db).Elem().FieldByName("writeCh")

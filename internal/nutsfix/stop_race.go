@@ -1,9 +1,9 @@
 //go:build race
 
-package storage
+package nutsfix
 
 import "github.com/nutsdb/nutsdb"
 
-// nutsStopWriter leaves the writer goroutine in race builds: see
-// nutsstop.go.
-func nutsStopWriter(db *nutsdb.DB) { nutsWaitingWriters.Delete(db) }
+// stopWriter leaves the writer goroutine in race builds: see
+// stop.go.
+func stopWriter(db *nutsdb.DB) { waitingWriters.Delete(db) }
