@@ -18,7 +18,7 @@ run: build
 ## run under it: several TCP replicas in one process (each Proto.Actor remote
 ## start sets gRPC's process-wide logger), a short long-run check that disk,
 ## heap and goroutines stay flat, and the check that closing nutsdb leaves no
-## goroutine (race builds keep it, see storage/nutsstop.go); last, the waiter
+## goroutine (race builds keep it, see internal/nutsfix/stop.go); last, the waiter
 ## tests with Go's pre-1.23 timers, which a program embedding rsml may use
 test:
 	$(GO) test -race -count=1 -timeout 15m ./...
