@@ -21,7 +21,9 @@ var (
 	// proposed; it may or may not be applied. Retry only what is idempotent or
 	// tagged with a client id and seq.
 	ErrIndeterminate = errors.New("rsml: outcome unknown")
-	// ErrStopped: the replica is stopping or stopped.
+	// ErrStopped: the replica is stopping or stopped, and the request was
+	// certainly not proposed. A write that may have been proposed before the
+	// stop gets ErrIndeterminate instead, never an error matching both.
 	ErrStopped = errors.New("rsml: replica stopped")
 	// ErrStaleRequest: a tagged request whose seq the client had already
 	// acknowledged; it was not applied again.

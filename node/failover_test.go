@@ -81,3 +81,34 @@ func TestSettledRejectMeansNotProposed(t *testing.T) {
 		}
 	}
 }
+
+// A write whose attempt is out when its replica stops may be applied: the
+// error says ErrIndeterminate and does not also match ErrStopped, which
+// promises the write was not proposed. (An error matching both made the
+// chaos canary count applied writes as not applied.)
+func TestStopWithAttemptOutIsIndeterminate(t *testing.T) {
+	tc := startCluster(t, 3, Config{ElectionTimeout: time.Minute, HeartbeatInterval: 20 * time.Second})
+	n := tc.Node(tc.IDs()[0])
+	n.Campaign()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := n.Put(ctx, "warm", []byte("x"), kv.Cond{}); err != nil {
+		t.Fatalf("put on the leader: %v", err)
+	}
+	tc.Net.Isolate(n.ID())
+	base := tc.Net.Stats().Dropped
+	errc := make(chan error, 1)
+	go func() {
+		_, err := n.Put(ctx, "k", []byte("x"), kv.Cond{})
+		errc <- err
+	}()
+	// The Accept to the two peers is lost: the write is proposed.
+	waitFor(t, func() bool { return tc.Net.Stats().Dropped >= base+2 })
+	if err := tc.StopNode(ctx, n.ID()); err != nil {
+		t.Fatal(err)
+	}
+	err := <-errc
+	if !errors.Is(err, ErrIndeterminate) || errors.Is(err, ErrStopped) || errors.Is(err, ErrNoLeader) {
+		t.Fatalf("a write proposed when its replica stopped: %v; want ErrIndeterminate and nothing that says not proposed", err)
+	}
+}

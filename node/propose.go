@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -57,6 +58,17 @@ func ctxErr(ctx context.Context) error {
 		return err
 	}
 	return context.DeadlineExceeded
+}
+
+// indeterminate wraps cause in ErrIndeterminate. The sentinels that say "not
+// proposed" stay in the text only: an error matching ErrIndeterminate and
+// ErrStopped would let a caller who tests for ErrStopped first take a write
+// that may be applied for one that certainly was not.
+func indeterminate(cause error) error {
+	if errors.Is(cause, ErrStopped) || errors.Is(cause, ErrNoLeader) || errors.Is(cause, ErrOverloaded) {
+		return fmt.Errorf("%w: %v", ErrIndeterminate, cause)
+	}
+	return fmt.Errorf("%w: %w", ErrIndeterminate, cause)
 }
 
 // attempts holds the attempts of a call that were not turned away: any of
@@ -123,7 +135,7 @@ func (n *Node) Propose(ctx context.Context, cmd []byte, opts ...ProposeOption) (
 	outstanding := attempts(buf[:0])
 	expired := func(err error) error {
 		if len(outstanding) > 0 {
-			return fmt.Errorf("%w: %w", ErrIndeterminate, err)
+			return indeterminate(err)
 		}
 		return fmt.Errorf("%w: %w", ErrNoLeader, err)
 	}
