@@ -30,16 +30,18 @@ test:
 ## (runs, operations, faults injected, violations): SIM_SEEDS simulator seeds,
 ## CHAOS_RUNS runs of the in-process chaos test of CHAOS_DURATION each, and
 ## PCHAOS_RUNS runs of the process chaos test (SIGKILL/SIGSTOP of rsml-node
-## processes) of PCHAOS_DURATION each; see scripts/chaos.sh. make test runs
-## the short versions (100 seeds, one 8s and one 10s run).
+## processes) of PCHAOS_DURATION each, and POWER_CUTS simulated power cuts of
+## the whole cluster; see scripts/chaos.sh. make test runs the short versions
+## (100 seeds, one 8s and one 10s run, 4 cuts).
 SIM_SEEDS ?= 1000
 CHAOS_DURATION ?= 30s
 CHAOS_RUNS ?= 3
 PCHAOS_DURATION ?= 90s
 PCHAOS_RUNS ?= 2
+POWER_CUTS ?= 50
 chaos:
 	GO=$(GO) SIM_SEEDS=$(SIM_SEEDS) CHAOS_RUNS=$(CHAOS_RUNS) CHAOS_DURATION=$(CHAOS_DURATION) \
-	  PCHAOS_RUNS=$(PCHAOS_RUNS) PCHAOS_DURATION=$(PCHAOS_DURATION) ./scripts/chaos.sh
+	  PCHAOS_RUNS=$(PCHAOS_RUNS) PCHAOS_DURATION=$(PCHAOS_DURATION) POWER_CUTS=$(POWER_CUTS) ./scripts/chaos.sh
 
 ## sim: SIM_SEEDS seeds of the deterministic simulator (make test runs 100)
 sim:

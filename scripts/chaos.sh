@@ -4,12 +4,13 @@
 #   1. the seeded simulator:       SIM_SEEDS seeds (default 1000)
 #   2. the in-process chaos test:  CHAOS_RUNS runs of CHAOS_DURATION (3 x 30s)
 #   3. the process chaos test:     PCHAOS_RUNS runs of PCHAOS_DURATION (2 x 90s)
+#   4. the power-loss test:        POWER_CUTS whole-cluster power cuts (default 50)
 #
 # Each part runs even if an earlier one failed; the full output of each goes
 # to $CHAOS_LOG_DIR (default bin/chaos), and the script exits 1 if any part
 # failed. The figures come from fixed-shape lines the tests print:
 # "violations: N failing runs" (sim), "chaos-figures: k=v ..." (node) and
-# "pchaos-figures: k=v ..." (cmd/node).
+# "pchaos-figures: k=v ..." (cmd/node), "power-figures: k=v ..." (node).
 set -u
 
 GO=${GO:-go}
@@ -18,6 +19,7 @@ CHAOS_RUNS=${CHAOS_RUNS:-3}
 CHAOS_DURATION=${CHAOS_DURATION:-30s}
 PCHAOS_RUNS=${PCHAOS_RUNS:-2}
 PCHAOS_DURATION=${PCHAOS_DURATION:-90s}
+POWER_CUTS=${POWER_CUTS:-50}
 LOGS=${CHAOS_LOG_DIR:-bin/chaos}
 mkdir -p "$LOGS"
 
@@ -39,6 +41,8 @@ run actor env RSML_CHAOS_DURATION="$CHAOS_DURATION" "$GO" test -count="$CHAOS_RU
 	-run TestChaosLinearizable -v ./node
 run process env RSML_PCHAOS_DURATION="$PCHAOS_DURATION" "$GO" test -count="$PCHAOS_RUNS" -timeout 60m \
 	-run TestProcessChaosLinearizable -v ./cmd/node
+run power env RSML_POWER_ROUNDS="$POWER_CUTS" "$GO" test -count=1 -timeout 30m \
+	-run TestPowerLossKeepsAcknowledgedWrites -v ./node
 
 # figures PREFIX LOG: sums the k=v fields of every "PREFIX: k=v ..." line,
 # in the order they first appear (ops by outcome, faults, then by kind).
@@ -69,6 +73,9 @@ for part in actor process; do
 	echo "            violations: $(grep -c 'is Illegal' "$log") non-linearizable histories"
 	grep -h -- '--- FAIL\|Illegal\|inconclusive' "$log" | sed 's/^ */            /' | head -10
 done
+log=$LOGS/power.log
+printf '%-11s %s; %s\n' "power:" "$(status power)" "$(figures power-figures "$log")"
+grep -h -- '--- FAIL\|lost acknowledged\|differs from' "$log" | sed 's/^ */            /' | head -10
 if [ "$failed" -ne 0 ]; then
 	echo "chaos: FAILED (see the logs above)"
 	exit 1

@@ -180,12 +180,13 @@ func writeFileSync(path string, parts ...[]byte) error {
 			return err
 		}
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
+	if err := f.Close(); err != nil {
 		os.Remove(tmp)
 		return err
 	}
-	if err := f.Close(); err != nil {
+	// Synced by path, through nutsfix like every sync of a data directory,
+	// so that a power-loss test sees it.
+	if err := nutsfix.SyncPath(tmp); err != nil {
 		os.Remove(tmp)
 		return err
 	}
@@ -197,12 +198,7 @@ func writeFileSync(path string, parts ...[]byte) error {
 }
 
 func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
+	if err := nutsfix.SyncPath(dir); err != nil && !errors.Is(err, os.ErrInvalid) {
 		return err
 	}
 	return nil

@@ -8,7 +8,8 @@
 //   - A zero Options has SyncEnable off: Open starts from nutsdb.DefaultOptions.
 //   - Merge (v1 and v2), hint files and auto-merge lose data or deadlock Close: Open turns them off.
 //   - bucket.Meta and the directory are never fsynced: Open creates all buckets at once and syncs both.
-//   - A new segment's directory entry is never fsynced: SyncNewSegment syncs the directory.
+//   - A new segment's directory entry is never fsynced, and nutsdb's own fsync is out of a test's sight:
+//     SyncCommit fsyncs the segment (and, after a new one, the directory) through SyncPath.
 //   - A crash during a write leaves a torn tail on which Open fails with a CRC error: Open cuts it first.
 //   - Recovery skips whatever follows damage, silently: Open refuses that damage in a synced DB.
 //   - An uncommitted entry group is applied with the next transaction: Open cuts it at the tail, refuses it elsewhere.

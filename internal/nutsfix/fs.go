@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/nutsdb/nutsdb"
 )
@@ -85,17 +86,32 @@ func SyncDataFiles(dir string) error {
 	return errors.Join(errs...)
 }
 
-// SyncNewSegment syncs dir, db's directory, if nutsdb has started a new data
-// file since *seen (the db.MaxFileID last seen; updated): the new file's
-// directory entry is not durable until then, and nutsdb never syncs it. Call
-// it after each write that must be durable, before acknowledging it.
-func SyncNewSegment(db *nutsdb.DB, dir string, seen *int64) error {
-	if db.MaxFileID == *seen {
-		return nil
+// SyncCommit makes db's commits so far durable, for a DB opened without
+// Sync: it fsyncs the data file nutsdb writes to and, if nutsdb has started a
+// new one since *seen (the db.MaxFileID last seen; updated), the file it left
+// and the directory, whose new entry nutsdb never syncs. Call it after each
+// write that must be durable, before acknowledging it.
+//
+// The fsyncs are made here rather than by nutsdb (Spec.Sync) so that they go
+// through SyncPath: a power-loss test sees what was durable when.
+func SyncCommit(db *nutsdb.DB, dir string, seen *int64) error {
+	id := db.MaxFileID
+	if id != *seen {
+		if err := SyncPath(dataPath(dir, *seen)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("sync the previous segment: %w", err)
+		}
+		if err := SyncPath(dir); err != nil {
+			return fmt.Errorf("sync directory after new segment: %w", err)
+		}
+		*seen = id
 	}
-	*seen = db.MaxFileID
-	if err := SyncPath(dir); err != nil {
-		return fmt.Errorf("sync directory after new segment: %w", err)
+	if err := SyncPath(dataPath(dir, id)); err != nil {
+		return fmt.Errorf("sync segment: %w", err)
 	}
 	return nil
+}
+
+// dataPath is where nutsdb keeps data file id of the DB in dir.
+func dataPath(dir string, id int64) string {
+	return filepath.Join(dir, strconv.FormatInt(id, 10)+nutsdb.DataSuffix)
 }

@@ -18,6 +18,7 @@ type Spec struct {
 	// missing.
 	Dir string
 	// Sync makes nutsdb fsync every commit before it returns (SyncEnable).
+	// A DB whose writers call SyncCommit needs it off: that syncs instead.
 	Sync bool
 	// Strict says the DB is synced, so damage followed by valid entries is
 	// the loss of entries that were acknowledged: Open refuses it. Otherwise
@@ -28,7 +29,8 @@ type Spec struct {
 	// is refused.
 	Buckets []string
 	// SegmentSize is the size of a data file; nutsdb extends each one to it up
-	// front (sparse), so large costs no disk and makes SyncNewSegment rare.
+	// front (sparse), so large costs no disk and makes directory syncs
+	// (SyncCommit) rare.
 	SegmentSize int64
 
 	skipRepair bool // tests: hand nutsdb the files as they are

@@ -81,8 +81,9 @@ func TestOpenRefusesADirectoryOpenInThisProcess(t *testing.T) {
 }
 
 // nutsdb never syncs bucket.Meta nor its directory: Open syncs a new DB's
-// bucket.Meta and directory, and SyncNewSegment syncs the directory after a
-// write that opened a new segment, and only then.
+// bucket.Meta and directory. SyncCommit syncs the segment written to after
+// each write and, after the write that opened a new segment, the old segment
+// and the directory too.
 func TestSyncsWhatNutsdbDoesNot(t *testing.T) {
 	leakCheck(t)
 	var synced []string
@@ -90,6 +91,7 @@ func TestSyncsWhatNutsdbDoesNot(t *testing.T) {
 	t.Cleanup(restore)
 	dir := t.TempDir()
 	s := syncedSpec(dir)
+	s.Sync = false
 	s.SegmentSize = 64 << 10
 	db := openT(t, s)
 	if !slices.Contains(synced, filepath.Join(dir, nutsdb.BucketStoreFileName)) || !slices.Contains(synced, dir) {
@@ -101,21 +103,21 @@ func TestSyncsWhatNutsdbDoesNot(t *testing.T) {
 		must(t, Update(db.DB, func(tx *nutsdb.Tx) error {
 			return tx.Put(testBucket, key(i), bytes.Repeat([]byte{'x'}, 5000), nutsdb.Persistent)
 		}))
-		must(t, SyncNewSegment(db.DB, dir, &seen))
+		must(t, SyncCommit(db.DB, dir, &seen))
 		if _, err := os.Stat(dataFile(dir, 1)); err == nil {
-			if !slices.Contains(synced, dir) {
-				t.Fatalf("the write that opened segment 1 synced %v; want the directory %s", synced, dir)
+			if want := []string{dataFile(dir, 0), dir, dataFile(dir, 1)}; !slices.Equal(synced, want) {
+				t.Fatalf("the write that opened segment 1 synced %v; want %v", synced, want)
 			}
 			return
 		}
-		if len(synced) != 0 {
-			t.Fatalf("write %d within a segment synced %v; want nothing beyond nutsdb's own fsync", i, synced)
+		if want := []string{dataFile(dir, 0)}; !slices.Equal(synced, want) {
+			t.Fatalf("write %d within a segment synced %v; want %v", i, synced, want)
 		}
 	}
 }
 
-// A failed directory sync after a new segment is SyncNewSegment's error.
-func TestSyncNewSegmentFailure(t *testing.T) {
+// A failed directory sync after a new segment is SyncCommit's error.
+func TestSyncCommitDirectoryFailure(t *testing.T) {
 	leakCheck(t)
 	dir := t.TempDir()
 	s := syncedSpec(dir)
@@ -133,12 +135,12 @@ func TestSyncNewSegmentFailure(t *testing.T) {
 		must(t, Update(db.DB, func(tx *nutsdb.Tx) error {
 			return tx.Put(testBucket, key(i), bytes.Repeat([]byte{'x'}, 5000), nutsdb.Persistent)
 		}))
-		if err := SyncNewSegment(db.DB, dir, &seen); err != nil {
+		if err := SyncCommit(db.DB, dir, &seen); err != nil {
 			if !strings.Contains(err.Error(), "injected") {
 				t.Fatalf("write %d: %v", i, err)
 			}
 			if _, serr := os.Stat(dataFile(dir, 1)); serr != nil {
-				t.Fatalf("SyncNewSegment failed before a new segment: %v", err)
+				t.Fatalf("SyncCommit failed before a new segment: %v", err)
 			}
 			return
 		}

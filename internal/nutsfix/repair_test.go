@@ -127,7 +127,7 @@ func TestSegments(t *testing.T) {
 	seen := db.MaxFileID
 	for i := uint64(1); i <= 40; i++ {
 		must(t, Update(db.DB, func(tx *nutsdb.Tx) error { return tx.Put(testBucket, key(i), big(i), nutsdb.Persistent) }))
-		must(t, SyncNewSegment(db.DB, dir, &seen))
+		must(t, SyncCommit(db.DB, dir, &seen))
 	}
 	must(t, db.close())
 	if _, err := os.Stat(dataFile(dir, 2)); err != nil {
