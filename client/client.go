@@ -206,6 +206,10 @@ func (c *Client) retry(ctx context.Context, cl *call) (reply, error) {
 			c.forget(i)
 			retryAfter = max(retryAfter, parseRetryAfter(rep.header.Get("Retry-After")))
 			lastErr = aerr
+		case errors.Is(aerr, ErrTimeout):
+			// The server waited its full time already: asking another
+			// one would wait as long again.
+			return reply{}, aerr
 		case rep.status >= 500:
 			c.forget(i)
 			if cl.write {

@@ -28,6 +28,12 @@ var (
 	// the connection failed after the request may have been sent). It may or
 	// may not have been applied: read the key before deciding to write again.
 	ErrIndeterminate = errors.New("outcome unknown: the write may or may not have been applied")
+	// ErrConflict: the request contradicts the cluster's membership (409),
+	// for example a leadership transfer to a replica that is not a member.
+	ErrConflict = errors.New("conflict")
+	// ErrTimeout: an operation on the cluster did not complete in time (504
+	// "timeout"), for example a leadership transfer to a replica that is down.
+	ErrTimeout = errors.New("timed out")
 )
 
 // APIError is an error answer of the HTTP API: its status code and the
@@ -65,7 +71,11 @@ func (e *APIError) Is(target error) bool {
 	case ErrNoLeader:
 		return e.Status == http.StatusServiceUnavailable
 	case ErrIndeterminate:
-		return e.Status == http.StatusGatewayTimeout || e.Code == "indeterminate"
+		return e.Status == http.StatusGatewayTimeout && e.Code != "timeout" || e.Code == "indeterminate"
+	case ErrConflict:
+		return e.Status == http.StatusConflict
+	case ErrTimeout:
+		return e.Status == http.StatusGatewayTimeout && e.Code == "timeout"
 	}
 	return false
 }

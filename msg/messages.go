@@ -54,11 +54,37 @@ type Out struct {
 // idea): nothing is promised or persisted. A candidate prepares for real only
 // after a quorum said yes, so a replica cut off from a live leader cannot raise
 // even its own acceptor's promise and disrupt that leader when it returns.
+//
+// Handover, when set, is the ballot of the leader that asked for this
+// election (TimeoutNow): an acceptor whose lease is on that very leader
+// promises anyway. A lease on any other leader still holds, so a stale
+// handover cannot unseat a newer leader. The lease only keeps a live leader
+// from being disrupted; safety never rests on it.
 type Prepare struct {
 	From     NodeID `msgpack:"f"`
 	Ballot   Ballot `msgpack:"b"`
 	FromSlot uint64 `msgpack:"s"`
 	Probe    bool   `msgpack:"p,omitempty"`
+	Handover Ballot `msgpack:"x,omitempty"`
+}
+
+// TransferLeader asks the leader's proposer to hand its leadership to
+// Target, or with Target 0 to the follower whose acceptor answered its
+// heartbeats most recently. A proposer that does not lead ignores it: the
+// sender watches the leader change and asks again.
+type TransferLeader struct {
+	Target NodeID `msgpack:"t,omitempty"`
+}
+
+// TimeoutNow is a leader handing over to the replica it is sent to: that
+// proposer campaigns at once (no pre-vote, past the acceptors' lease) once
+// its learner knows every slot up to Commit chosen, which the leader's
+// were all before it sent this. Ballot is the sender's, so a stale one is
+// ignored.
+type TimeoutNow struct {
+	From   NodeID `msgpack:"f"`
+	Ballot Ballot `msgpack:"b"`
+	Commit uint64 `msgpack:"c,omitempty"`
 }
 
 // Promise is phase 1b: the acceptor will ignore lower ballots and reports its

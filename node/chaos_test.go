@@ -325,6 +325,7 @@ func TestChaosLinearizable(t *testing.T) {
 
 	// The nemesis.
 	faults := map[string]int{}
+	transfersDone := 0 // transfers that moved leadership where asked
 	nemesisDone := make(chan struct{})
 	var nemesisErr error
 	go func() {
@@ -360,7 +361,7 @@ func TestChaosLinearizable(t *testing.T) {
 		for time.Now().Before(deadline) {
 			id := ids[rng.Intn(len(ids))]
 			var name string
-			switch rng.Intn(8) {
+			switch rng.Intn(9) {
 			case 0:
 				name = "isolate"
 				tc.Net.Isolate(id)
@@ -391,6 +392,24 @@ func TestChaosLinearizable(t *testing.T) {
 			case 7:
 				name = "reorder"
 				tc.Net.SetReorder(0.2, 5*time.Millisecond)
+			case 8:
+				// An operator moves leadership to id, through any replica:
+				// the writes in flight must not notice.
+				name = "transfer"
+				via := tc.Node(ids[rng.Intn(len(ids))])
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				lead, _, err := via.TransferLeadership(ctx, id)
+				cancel()
+				switch {
+				case err == nil && lead == id:
+					transfersDone++
+				case err == nil:
+					nemesisErr = fmt.Errorf("transfer to %d reported success with leader %d", id, lead)
+					return
+				case !errors.Is(err, ErrTransferTimeout) && !errors.Is(err, ErrNoLeader):
+					nemesisErr = fmt.Errorf("transfer to %d through %d: %w", id, via.ID(), err)
+					return
+				}
 			case 6:
 				name = "restart"
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -538,7 +557,7 @@ func TestChaosLinearizable(t *testing.T) {
 	}
 	sort.Strings(kinds)
 	// One line in a fixed shape for scripts/chaos.sh's summary.
-	t.Logf("chaos-figures: ok=%d cond_failed=%d unknown=%d not_applied=%d reads_failed=%d txns=%d audits=%d faults=%d %s check_ms=%d",
+	t.Logf("chaos-figures: ok=%d cond_failed=%d unknown=%d not_applied=%d reads_failed=%d txns=%d audits=%d faults=%d %s transfers_done=%d check_ms=%d",
 		stats.ok.Load(), stats.condFailed.Load(), stats.unknown.Load(), stats.dropped.Load(), stats.readsFailed.Load(),
-		stats.txns.Load(), stats.audits.Load(), nfaults, strings.Join(kinds, " "), v.Elapsed.Milliseconds())
+		stats.txns.Load(), stats.audits.Load(), nfaults, strings.Join(kinds, " "), transfersDone, v.Elapsed.Milliseconds())
 }

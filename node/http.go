@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/rsml-go/rsml/kv"
@@ -92,6 +93,10 @@ func (h *httpAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case path == "/v1/txn":
 		if allow(rec, r, http.MethodPost) {
 			h.txn(rec, r)
+		}
+	case path == "/v1/leader":
+		if allow(rec, r, http.MethodPost) {
+			h.leader(rec, r)
 		}
 	case path == "/v1/status":
 		if allow(rec, r, http.MethodGet) {
@@ -322,9 +327,10 @@ func (h *httpAPI) fail(w http.ResponseWriter, err error, write bool) {
 
 // HTTPServer is a replica's running HTTP API.
 type HTTPServer struct {
-	srv  *http.Server
-	ln   net.Listener
-	done chan error
+	srv       *http.Server
+	ln        net.Listener
+	done      chan error
+	drainFrom atomic.Int64 // UnixNano when Drain began; 0: serving
 }
 
 // ListenHTTP serves the replica's HTTP API on addr (host:port; port 0 picks a
@@ -335,15 +341,29 @@ func (n *Node) ListenHTTP(addr string, cfg HTTPConfig) (*HTTPServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("http: listen on %s: %w", addr, err)
 	}
-	s := &HTTPServer{ln: ln, done: make(chan error, 1), srv: &http.Server{
-		Handler:           n.Handler(cfg),
+	s := &HTTPServer{ln: ln, done: make(chan error, 1)}
+	h := n.Handler(cfg)
+	s.srv = &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if s.drainFrom.Load() != 0 {
+				w.Header().Set("Connection", "close")
+				if strings.HasPrefix(r.URL.Path, "/v1/") && r.URL.Path != "/v1/status" {
+					// Certainly not proposed: the client takes it elsewhere
+					// at once, and stops sending here before Close.
+					w.Header().Set("Retry-After", "0")
+					writeError(w, http.StatusServiceUnavailable, "unavailable", "this replica is stopping; ask another")
+					return
+				}
+			}
+			h.ServeHTTP(w, r)
+		}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      cfg.RequestTimeout + 10*time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          nil,
-	}}
+	}
 	go func() { s.done <- s.srv.Serve(ln) }()
 	return s, nil
 }
@@ -354,9 +374,33 @@ func (s *HTTPServer) Addr() string { return s.ln.Addr().String() }
 // URL is the server's base URL.
 func (s *HTTPServer) URL() string { return "http://" + s.Addr() }
 
+// drainGrace is how long Close answers on with "Connection: close" before
+// it closes idle connections.
+const drainGrace = 150 * time.Millisecond
+
+// Drain makes the server turn requests away (503 "unavailable", nothing
+// proposed; /v1/status, /healthz and /metrics still answer) and close every
+// connection after its answer, so that clients move to other replicas
+// before Close. A connection the server closes while idle races with a
+// client sending on it: a write sent then may or may not have been read,
+// and the client can only call its outcome unknown. Requests already in
+// progress finish. Close drains too; calling Drain earlier (when a stop
+// begins) gives clients longer to move.
+func (s *HTTPServer) Drain() { s.drainFrom.CompareAndSwap(0, time.Now().UnixNano()) }
+
 // Close stops accepting requests and waits for those in progress, until ctx
-// ends; then it closes what is left.
+// ends; then it closes what is left. It first drains (Drain) until
+// drainGrace has passed since the drain began.
 func (s *HTTPServer) Close(ctx context.Context) error {
+	s.Drain()
+	if left := time.Until(time.Unix(0, s.drainFrom.Load()).Add(drainGrace)); left > 0 {
+		t := time.NewTimer(left)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+	}
 	err := s.srv.Shutdown(ctx)
 	if err != nil {
 		_ = s.srv.Close()

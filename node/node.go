@@ -449,7 +449,8 @@ func (n *Node) shutdownSystem() {
 }
 
 // Campaign asks this replica's proposer to start an election now rather than
-// at its next election timeout (leadership transfer, and tests).
+// at its next election timeout. It goes through the pre-vote, so it does not
+// unseat a live leader: TransferLeadership does.
 func (n *Node) Campaign() {
 	n.sys.Root.Send(n.local[msg.RoleProposer], &proposer.Campaign{})
 }

@@ -119,6 +119,8 @@ var wireTypes = [...]wireType{
 	wire("SnapshotRequest", encSnapshotRequest, decSnapshotRequest),
 	wire("SnapshotChunk", encSnapshotChunk, decSnapshotChunk),
 	wire("ChosenRun", encChosenRun, decChosenRun),
+	wire("TransferLeader", encTransferLeader, decTransferLeader),
+	wire("TimeoutNow", encTimeoutNow, decTimeoutNow),
 }
 
 // typeByPtr maps a message's pointer type to its index in wireTypes.

@@ -44,6 +44,33 @@ func decPrepare(d fastDec, v *msg.Prepare) fastDec {
 			return d.uint64(&v.FromSlot)
 		case "p":
 			return d.bool(&v.Probe)
+		case "x":
+			return d.ballot(&v.Handover)
+		}
+		return false
+	})
+	return d
+}
+
+func decTransferLeader(d fastDec, v *msg.TransferLeader) fastDec {
+	d.fields(func(key []byte) bool {
+		if string(key) == "t" {
+			return d.nodeID(&v.Target)
+		}
+		return false
+	})
+	return d
+}
+
+func decTimeoutNow(d fastDec, v *msg.TimeoutNow) fastDec {
+	d.fields(func(key []byte) bool {
+		switch string(key) {
+		case "f":
+			return d.nodeID(&v.From)
+		case "b":
+			return d.ballot(&v.Ballot)
+		case "c":
+			return d.uint64(&v.Commit)
 		}
 		return false
 	})

@@ -25,12 +25,40 @@ func encPrepare(e *encoder, b []byte, v *msg.Prepare) []byte {
 	if v.Probe {
 		n++
 	}
+	if !v.Handover.IsZero() {
+		n++
+	}
 	b = mpenc.MapLen(b, n)
 	b = mpenc.Uint(mpenc.Key(b, "f"), uint64(v.From))
 	b = mpenc.Ballot(mpenc.Key(b, "b"), v.Ballot)
 	b = mpenc.Uint(mpenc.Key(b, "s"), v.FromSlot)
 	if v.Probe {
 		b = mpenc.Bool(mpenc.Key(b, "p"), true)
+	}
+	if !v.Handover.IsZero() {
+		b = mpenc.Ballot(mpenc.Key(b, "x"), v.Handover)
+	}
+	return b
+}
+
+func encTransferLeader(e *encoder, b []byte, v *msg.TransferLeader) []byte {
+	if v.Target == 0 {
+		return mpenc.MapLen(b, 0)
+	}
+	b = mpenc.MapLen(b, 1)
+	return mpenc.Uint(mpenc.Key(b, "t"), uint64(v.Target))
+}
+
+func encTimeoutNow(e *encoder, b []byte, v *msg.TimeoutNow) []byte {
+	n := 2
+	if v.Commit != 0 {
+		n++
+	}
+	b = mpenc.MapLen(b, n)
+	b = mpenc.Uint(mpenc.Key(b, "f"), uint64(v.From))
+	b = mpenc.Ballot(mpenc.Key(b, "b"), v.Ballot)
+	if v.Commit != 0 {
+		b = mpenc.Uint(mpenc.Key(b, "c"), v.Commit)
 	}
 	return b
 }

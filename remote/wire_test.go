@@ -28,7 +28,7 @@ func wireSamples() []any {
 		{Data: []byte{0, 1, 2, 255}},
 	}}
 	return []any{
-		&msg.Prepare{From: 3, Ballot: b, FromSlot: 1 << 33, Probe: true},
+		&msg.Prepare{From: 3, Ballot: b, FromSlot: 1 << 33, Probe: true, Handover: msg.Ballot{Round: 1 << 39, ID: 2}},
 		&msg.Promise{From: 2, Ballot: b, Probe: true, Truncated: 1 << 35, Entries: []msg.Entry{
 			{Slot: 5, Ballot: msg.Ballot{Round: 4, ID: 1}, Value: val},
 			{Slot: 6, Ballot: msg.Ballot{Round: 4, ID: 1}}, // a no-op: nil Value
@@ -50,6 +50,8 @@ func wireSamples() []any {
 		&msg.SnapshotRequest{From: 3, Slot: 1 << 40, Offset: 8 << 20},
 		&msg.ChosenRun{From: 2, Ballot: b, Run: msg.Run{First: 7, Through: 1 << 40}},
 		&msg.SnapshotChunk{From: 1, Slot: 1 << 40, Rev: 77, Size: 1 << 30, CRC: 0xdeadbeef, Offset: 4096, Data: []byte{1, 2, 3, 0}},
+		&msg.TransferLeader{Target: 2},
+		&msg.TimeoutNow{From: 1, Ballot: b, Commit: 1 << 36},
 	}
 }
 

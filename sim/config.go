@@ -170,6 +170,9 @@ type Messages struct {
 	// Installs counts peers' snapshots handed to an executor: replicas that
 	// fell behind the others' truncated logs.
 	Installs int
+	// Handovers counts campaigns a leader's TimeoutNow started (leadership
+	// transfers that reached their target).
+	Handovers int
 }
 
 // Result is what one run did and what its checkers found.

@@ -56,7 +56,7 @@ type nemesis struct {
 
 // FaultKinds are what the nemesis picks from, each equally likely; a
 // Config may narrow them to aim a run at one kind of trouble.
-var FaultKinds = []string{"drop", "duplicate", "delay", "reorder", "isolate", "split", "one-way", "crash", "restart-role"}
+var FaultKinds = []string{"drop", "duplicate", "delay", "reorder", "isolate", "split", "one-way", "crash", "restart-role", "transfer"}
 
 func (s *sim) startNemesis() {
 	s.after(tickUnits*(5+s.rngNem.Int64N(20)), s.nemesisStep)
@@ -73,7 +73,7 @@ func (s *sim) nemesisStep() {
 		kinds = s.cfg.Faults
 	}
 	kind := kinds[s.rngNem.IntN(len(kinds))]
-	if kind != "restart-role" && len(s.nem.active) >= 2 {
+	if kind != "restart-role" && kind != "transfer" && len(s.nem.active) >= 2 {
 		return // at most two lasting faults at once
 	}
 	dur := tickUnits * (5 + s.rngNem.Int64N(80))
@@ -171,6 +171,19 @@ func (s *sim) nemesisStep() {
 			}
 		}
 		what = fmt.Sprintf("replica %d", id)
+	case "transfer":
+		// An operator moves leadership to id, asking through a random
+		// replica, which sends the request to the leader it knows (as
+		// Node.TransferLeadership does). The target may be down, or lead
+		// already.
+		r := s.rep(s.ids[s.rngNem.IntN(len(s.ids))])
+		if !r.up || r.leader == 0 {
+			return
+		}
+		s.res.Faults[kind]++
+		s.logf("fault: transfer leadership to %d, asked through %d (leader %d)", id, r.id, r.leader)
+		s.send(r, []msg.Out{{To: msg.Target{Node: r.leader, Role: msg.RoleProposer}, Msg: &msg.TransferLeader{Target: id}}})
+		return
 	case "restart-role":
 		r := s.rep(id)
 		if !r.up {

@@ -374,6 +374,9 @@ func (s *sim) send(r *replica, out []msg.Out) {
 		if a, ok := o.Msg.(*msg.Accept); ok && s.cfg.Bugs.EarlyAck {
 			s.earlyAck(a)
 		}
+		if p, ok := o.Msg.(*msg.Prepare); ok && !p.Handover.IsZero() && o.To.Node == r.id {
+			s.res.Messages.Handovers++
+		}
 		if o.To.Node == r.id {
 			s.sendLocal(r, o)
 			continue

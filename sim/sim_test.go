@@ -92,6 +92,7 @@ func TestSimSeeds(t *testing.T) {
 		msgs.Dropped += r.Messages.Dropped
 		msgs.Duplicated += r.Messages.Duplicated
 		msgs.Installs += r.Messages.Installs
+		msgs.Handovers += r.Messages.Handovers
 		maxLive = max(maxLive, r.LivenessTicks)
 		for k, v := range r.Faults {
 			faults[k] += v
@@ -105,7 +106,7 @@ func TestSimSeeds(t *testing.T) {
 		n, time.Since(start).Round(time.Millisecond), ops.Total(), ops.WritesOK, ops.CondFailed, ops.Unknown, ops.NotApplied,
 		ops.Refused, ops.ReadsOK, ops.ReadsFailed, ops.Txns, ops.Audits)
 	t.Logf("faults: %s", FormatCounts(faults))
-	t.Logf("messages: %d sent, %d dropped, %d duplicated; %d snapshot installs; slowest recovery after healing: %d ticks",
-		msgs.Sent, msgs.Dropped, msgs.Duplicated, msgs.Installs, maxLive)
+	t.Logf("messages: %d sent, %d dropped, %d duplicated; %d snapshot installs; %d leadership handovers; slowest recovery after healing: %d ticks",
+		msgs.Sent, msgs.Dropped, msgs.Duplicated, msgs.Installs, msgs.Handovers, maxLive)
 	t.Logf("violations: %d failing runs", failed)
 }

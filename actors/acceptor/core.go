@@ -148,7 +148,7 @@ func (c *Core) prepare(m *msg.Prepare) []msg.Out {
 	switch cmp := m.Ballot.Compare(c.promised); {
 	case cmp < 0:
 		return []msg.Out{{To: to, Msg: &msg.Nack{From: c.cfg.ID, Ballot: m.Ballot, Promised: c.promised}}}
-	case cmp > 0 && c.leaseHeld(m.Ballot):
+	case cmp > 0 && c.leaseHeld(m.Ballot) && !(c.heard && m.Handover == c.leaderBallot):
 		return []msg.Out{{To: to, Msg: &msg.Nack{From: c.cfg.ID, Ballot: m.Ballot, Promised: c.promised, LeaderAlive: true}}}
 	case m.Probe:
 		if cmp == 0 {

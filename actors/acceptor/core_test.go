@@ -416,6 +416,45 @@ func TestLeaseRefusesChallengerUntilExpiry(t *testing.T) {
 	}
 }
 
+// A Prepare that names the leader the acceptor last heard as handing over
+// (leadership transfer) is promised within the lease; one naming any other
+// ballot, an older leader's, is refused like any challenger: a stale
+// handover must not unseat a newer leader.
+func TestLeaseYieldsOnlyToTheLeadersHandover(t *testing.T) {
+	old, leader, challenger := bal(2, 1), bal(3, 2), bal(4, 3)
+	for _, tt := range []struct {
+		name     string
+		handover msg.Ballot
+		promise  bool
+	}{
+		{"handover from the leader heard", leader, true},
+		{"handover from an older leader", old, false},
+		{"no handover", msg.Ballot{}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newCore(t)
+			promiseTo(t, c, leader)
+			step(c, &msg.Heartbeat{From: 2, Ballot: leader, Seq: 1})
+			drain(c)
+			out := step(c, &msg.Prepare{From: 3, Ballot: challenger, FromSlot: 1, Handover: tt.handover})
+			if !tt.promise {
+				want := []msg.Out{{To: proposer(3), Msg: &msg.Nack{From: self, Ballot: challenger, Promised: leader, LeaderAlive: true}}}
+				if !reflect.DeepEqual(out, want) {
+					t.Fatalf("out = %#v, want %#v", out, want)
+				}
+				return
+			}
+			rec, persist, msgs := flushed(t, c)
+			if len(out) != 0 || !persist || rec.Promised != challenger || len(msgs) != 1 {
+				t.Fatalf("out %#v, record %+v persist=%v msgs %#v: want the promise of %v made durable, then sent", out, rec, persist, msgs, challenger)
+			}
+			if p, ok := msgs[0].Msg.(*msg.Promise); !ok || p.Ballot != challenger {
+				t.Fatalf("got %#v, want Promise for %v", msgs[0].Msg, challenger)
+			}
+		})
+	}
+}
+
 func TestLeaseDoesNotBlockLeaderOrStaleHeartbeat(t *testing.T) {
 	t.Run("leader's own higher ballot", func(t *testing.T) {
 		c := newCore(t)

@@ -68,6 +68,10 @@ func (c *cluster) run(t *testing.T, d *datadriven.TestData) string {
 		c.settle()
 	case "campaign":
 		c.stepRole(c.id(d), msg.RoleProposer, &proposer.Campaign{})
+	case "transfer":
+		// transfer id=1 to=2: replica 1's proposer is asked to hand over
+		// (to=0: to the follower it deems freshest).
+		c.stepRole(c.id(d), msg.RoleProposer, &msg.TransferLeader{Target: msg.NodeID(c.intArg(d, "to", 0))})
 	case "tick":
 		n := c.intArg(d, "n", 1)
 		for range n {
@@ -377,7 +381,11 @@ func describe(m any) string {
 		if m.Probe {
 			kind = "Probe"
 		}
-		return fmt.Sprintf("%s %s from slot %d", kind, m.Ballot, m.FromSlot)
+		forced := ""
+		if !m.Handover.IsZero() {
+			forced = fmt.Sprintf(" (handover from %s)", m.Handover)
+		}
+		return fmt.Sprintf("%s %s from slot %d%s", kind, m.Ballot, m.FromSlot, forced)
 	case *msg.Promise:
 		kind := "Promise"
 		if m.Probe {
@@ -442,6 +450,10 @@ func describe(m any) string {
 		return fmt.Sprintf("Reject %s (leader hint %d)", m.Reason, m.Leader)
 	case *msg.ClientRequest:
 		return fmt.Sprintf("ClientRequest %s hops %d", value(&msg.Value{Cmds: []msg.Command{m.Cmd}}), m.Hops)
+	case *msg.TransferLeader:
+		return fmt.Sprintf("TransferLeader to %d", m.Target)
+	case *msg.TimeoutNow:
+		return fmt.Sprintf("TimeoutNow from %s commit %d", m.Ballot, m.Commit)
 	}
 	if s := fmt.Sprintf("%T", m); strings.HasSuffix(s, ".flush") {
 		return "flush (group commit)"

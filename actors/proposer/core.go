@@ -136,6 +136,20 @@ type Core struct {
 	ackTick     map[msg.NodeID]int
 	reads       []pendingRead
 
+	// Leadership transfer, on the leader's side: while transferTo is set no
+	// slot opens; once every slot it opened is chosen it sends the target a
+	// TimeoutNow, and it gives up at transferUntil.
+	transferTo     msg.NodeID
+	transferUntil  int
+	transferSentAt int // 0: no TimeoutNow sent yet
+	// and on the target's: campaign once commit reaches takeOverAt, or at
+	// takeOverUntil.
+	takeOver      bool
+	takeOverAt    uint64
+	takeOverUntil int
+	takeOverFrom  msg.Ballot // the ballot of the leader handing over
+	handover      msg.Ballot // this campaign's Prepares carry it (zero: an ordinary one)
+
 	// seen remembers the forwarded requests this proposer took, oldest
 	// first in seenRing, so that a copy the network duplicated is dropped:
 	// one copy proposed and the other rejected would tell the client that a
@@ -220,7 +234,8 @@ func (c *Core) Ballot() msg.Ballot { return c.ballot }
 func (c *Core) IsLeader() bool { return c.role == leader }
 
 // Campaign asks the proposer to start an election now instead of waiting for
-// the timeout; tests and operators (leadership transfer) send it.
+// the timeout, with a pre-vote: a live leader's acceptors refuse it. Moving
+// leadership off a live leader is TransferLeader.
 type Campaign struct{}
 
 // requests are client requests that arrived together (from the intake): a
@@ -244,6 +259,10 @@ func (c *Core) Step(m any) {
 		if c.role != leader {
 			c.campaign()
 		}
+	case *msg.TransferLeader:
+		c.transfer(m.Target)
+	case *msg.TimeoutNow:
+		c.timeoutNow(m)
 	case requests:
 		c.stepRequests(m)
 	case release:
@@ -291,6 +310,7 @@ func (c *Core) Tick() {
 		if c.electionElapsed >= c.electionTimeout {
 			c.campaign()
 		}
+		c.tryTakeOver()
 	}
 }
 
@@ -346,31 +366,56 @@ func (c *Core) becomeFollower(lead msg.NodeID, b msg.Ballot) {
 		// were never answered: say so, and their clients try the next leader.
 		// Slots in flight may still be chosen by the next leader, whose phase 1
 		// recovers them; their clients learn the outcome from their executor.
+		// After a handover they go to the new leader instead (to the target
+		// if the new leader is not known yet): it was asked to take over, and
+		// a client whose write was waiting for the handover sees no error.
+		to := lead
+		if to == 0 {
+			to = c.transferTo
+		}
 		for i := range c.queue {
-			c.reject(&msg.ClientRequest{Cmd: c.queue[i], Attempt: c.attempts[i]}, msg.RejectNoLeader)
+			req := &msg.ClientRequest{Cmd: c.queue[i], Attempt: c.attempts[i]}
+			if c.transferTo != 0 && to != c.cfg.ID {
+				c.send(to, msg.RoleProposer, &msg.ClientRequest{Cmd: req.Cmd, Attempt: req.Attempt, Hops: 1})
+				continue
+			}
+			c.reject(req, msg.RejectNoLeader)
 		}
 		for _, r := range c.reads {
+			if c.transferTo != 0 && to != c.cfg.ID {
+				c.send(to, msg.RoleProposer, &msg.ReadRequest{Origin: r.req.Origin, Reply: r.req.Reply, Hops: 1})
+				continue
+			}
 			c.reject(r.req, msg.RejectNoLeader)
 		}
+		c.transferTo = 0
 		c.queue, c.attempts, c.reads, c.inflight, c.ackSeq, c.ackTick = nil, nil, nil, nil, nil, nil
 		c.queueBytes = 0
 	}
 }
 
-func (c *Core) campaign() {
+func (c *Core) campaign() { c.startCampaign(msg.Ballot{}) }
+
+// startCampaign starts an election at a ballot above any heard of. An
+// ordinary one (zero handover) asks first whether a quorum would promise
+// (pre-vote); one the leader of ballot handover asked for prepares at once,
+// past the acceptors' lease on that leader.
+func (c *Core) startCampaign(handover msg.Ballot) {
 	c.role, c.step = candidate, stepCandidate
 	c.ballot = msg.Ballot{Round: c.maxSeen.Round + 1, ID: c.cfg.ID}
 	c.maxSeen = c.ballot
 	c.leader, c.leaderBallot = 0, msg.Ballot{}
 	c.promises = map[msg.NodeID]*msg.Promise{}
 	c.fromSlot = c.commit + 1
-	c.probing = true
+	c.handover = handover
+	c.probing = handover.IsZero()
+	c.takeOver = false
 	c.resetElectionTimer()
 	c.sendPrepare(true)
 }
 
 func (c *Core) sendPrepare(all bool) {
-	p := &msg.Prepare{From: c.cfg.ID, Ballot: c.ballot, FromSlot: c.fromSlot, Probe: c.probing}
+	p := &msg.Prepare{From: c.cfg.ID, Ballot: c.ballot, FromSlot: c.fromSlot, Probe: c.probing, Handover: c.handover}
 	for _, id := range c.cfg.Replicas {
 		if _, ok := c.promises[id]; all || !ok {
 			c.send(id, msg.RoleAcceptor, p)
@@ -382,6 +427,7 @@ func (c *Core) sendPrepare(all bool) {
 func (c *Core) becomeLeader() {
 	c.role, c.step = leader, stepLeader
 	c.holdTarget = 0
+	c.handover, c.transferTo, c.transferSentAt = msg.Ballot{}, 0, 0
 	c.leader, c.leaderBallot = c.cfg.ID, c.ballot
 	c.leaderSince = c.now
 	c.inflight = map[uint64]*inflight{}
@@ -427,6 +473,71 @@ func (c *Core) becomeLeader() {
 	c.propose()
 }
 
+// --- leadership transfer -----------------------------------------------------
+
+// transfer starts handing leadership to target (0: the follower whose
+// acceptor answered our heartbeats last). Only a leader acts on it.
+func (c *Core) transfer(target msg.NodeID) {
+	if c.role != leader {
+		return
+	}
+	if target == 0 {
+		target = c.freshestFollower()
+	}
+	if target == 0 || target == c.cfg.ID || !slices.Contains(c.cfg.Replicas, target) || target == c.transferTo {
+		return
+	}
+	c.transferTo, c.transferUntil, c.transferSentAt = target, c.now+c.cfg.ElectionTicks, 0
+	c.holdTarget = 0
+	c.tryHandOver()
+}
+
+// freshestFollower is the follower whose acceptor acknowledged the latest
+// heartbeat (the lowest id among equals), or 0 if none ever did.
+func (c *Core) freshestFollower() msg.NodeID {
+	var best msg.NodeID
+	for _, id := range c.cfg.Replicas {
+		if id == c.cfg.ID || c.ackSeq[id] == 0 {
+			continue
+		}
+		if best == 0 || c.ackSeq[id] > c.ackSeq[best] {
+			best = id
+		}
+	}
+	return best
+}
+
+// tryHandOver sends the target its TimeoutNow once every slot this leader
+// opened is chosen: the target's phase 1 then recovers nothing, and no
+// client's write is left to a recovery.
+func (c *Core) tryHandOver() {
+	if c.transferTo == 0 || c.transferSentAt > 0 || len(c.inflight) > 0 {
+		return
+	}
+	c.transferSentAt = max(c.now, 1)
+	// The learners hear now what a hold would keep until the next slot,
+	// which will not open: the target campaigns once its learner knows.
+	c.shipChosen()
+	c.send(c.transferTo, msg.RoleProposer, &msg.TimeoutNow{From: c.cfg.ID, Ballot: c.ballot, Commit: c.nextSlot - 1})
+}
+
+// timeoutNow is the leader handing over to us: we campaign once our learner
+// has caught up with what it had chosen, or after half an election timeout
+// whatever our learner knows (phase 1 recovers the rest).
+func (c *Core) timeoutNow(m *msg.TimeoutNow) {
+	if c.role == leader || m.Ballot.Less(c.leaderBallot) {
+		return // we lead, or follow a leader newer than the sender
+	}
+	c.takeOver, c.takeOverAt, c.takeOverUntil, c.takeOverFrom = true, m.Commit, c.now+max(c.cfg.ElectionTicks/2, 1), m.Ballot
+	c.tryTakeOver()
+}
+
+func (c *Core) tryTakeOver() {
+	if c.takeOver && c.role != leader && (c.commit >= c.takeOverAt || c.now >= c.takeOverUntil) {
+		c.startCampaign(c.takeOverFrom)
+	}
+}
+
 // --- common messages ---------------------------------------------------------
 
 func (c *Core) heartbeat(m *msg.Heartbeat) {
@@ -466,6 +577,7 @@ func (c *Core) committed(m *msg.Committed) {
 		return
 	}
 	c.commit = commit
+	c.tryTakeOver()
 	if c.role == leader && commit >= c.nextSlot {
 		// Slots we never proposed are chosen: a higher ballot has led.
 		c.becomeFollower(0, msg.Ballot{})
@@ -487,6 +599,7 @@ func (c *Core) committed(m *msg.Committed) {
 				delete(c.inflight, s)
 			}
 		}
+		c.tryHandOver()
 		if c.cfg.HoldBatches && len(c.inflight) == 0 && local > 0 {
 			// Only our own clients are answered at once: another replica's
 			// hear their answer after its learner does, and then a network
@@ -739,6 +852,9 @@ func (c *Core) batching() (eager, full int) {
 // Batches grow on their own under load: while the eager slots are taken,
 // commands queue up, and the next slot takes as many as fit.
 func (c *Core) propose() {
+	if c.transferTo != 0 {
+		return // handing over: the target takes what is queued
+	}
 	eager, full := c.batching()
 	if c.holdTarget > 0 && len(c.queue) < c.holdTarget && c.queueBytes < c.cfg.MaxBatchBytes {
 		return
@@ -814,6 +930,17 @@ func (c *Core) serveReads() {
 }
 
 func (c *Core) tickLeader() {
+	if c.transferTo != 0 {
+		switch {
+		case c.now >= c.transferUntil:
+			// The target did not take over in time (down, or cut off): lead on.
+			c.transferTo, c.transferSentAt = 0, 0
+			c.propose()
+		case c.transferSentAt > 0 && c.now-c.transferSentAt >= c.cfg.ResendTicks:
+			c.transferSentAt = 0 // lost, or the target was still catching up
+			c.tryHandOver()
+		}
+	}
 	c.release() // a hold lasts less than a tick
 	if c.now-c.hbSentAt >= c.cfg.HeartbeatTicks {
 		c.sendHeartbeat()

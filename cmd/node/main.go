@@ -4,6 +4,7 @@
 //	rsml-node dev     a whole cluster in one process, for development
 //	rsml-node kv      get, put, delete and list keys of a running cluster; transactions
 //	rsml-node status  what every replica of a running cluster reports
+//	rsml-node leader  move leadership (leader transfer [ID])
 //	rsml-node bench   write throughput and latency (DESIGN.md §4.3)
 package main
 
@@ -23,6 +24,7 @@ Usage:
   rsml-node kv list [PREFIX] [--all] [--endpoints URL,...]                list keys by prefix
   rsml-node kv txn [FILE|-] [--endpoints URL,...]                         run a transaction (JSON, see "kv txn -h")
   rsml-node status [--endpoints URL,...]                                  every replica's view
+  rsml-node leader transfer [ID] [--endpoints URL,...]                    move leadership to replica ID (none: any other)
   rsml-node bench [--transport memory|tcp] [--storage memory|nutsdb]      measure puts per second and latency
   rsml-node help                                                          this help
 
@@ -47,6 +49,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return kvCommand(args[1:], stdin, stdout, stderr)
 	case "status":
 		return statusCommand(args[1:], stdout, stderr)
+	case "leader":
+		return leaderCommand(args[1:], stdout, stderr)
 	case "bench":
 		return benchCommand(args[1:], stdout, stderr)
 	case "help", "-h", "--help":

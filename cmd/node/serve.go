@@ -178,11 +178,38 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "replica %d: %s\n", s.id, hs.URL())
 	ferr := serveUntilStopped(ctx, hup, logger, level, s, load, failures(ctx, n))
 	logger.Info("stopping")
+	if ferr == nil {
+		hs.Drain()
+		handOver(logger, n)
+	}
 	code := shutdown(stderr, []*node.HTTPServer{hs}, func(c context.Context) error { return n.Stop(c) })
 	if ferr != nil {
 		return failedExit(stderr, ferr)
 	}
 	return code
+}
+
+// handOverTimeout bounds the handover at SIGTERM; run must exit within 10 s.
+const handOverTimeout = 3 * time.Second
+
+// handOver moves leadership off a replica that is about to stop, to the
+// follower the leader heard from last: its followers would otherwise wait
+// an election timeout for a leader that is gone, and a rolling restart
+// would stall writes once per replica. The HTTP API still serves meanwhile;
+// writes waiting for the handover go to the new leader.
+func handOver(logger *slog.Logger, n *node.Node) {
+	if !n.Status().IsLeader {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), handOverTimeout)
+	defer cancel()
+	start := time.Now()
+	to, ballot, err := n.TransferLeadership(ctx, 0)
+	if err != nil {
+		logger.Warn("stopping: leadership not handed over; the others elect a leader after the election timeout", "err", err)
+		return
+	}
+	logger.Info("stopping: leadership handed over", "to", to, "ballot", ballot.String(), "took", time.Since(start))
 }
 
 func shutdown(stderr io.Writer, servers []*node.HTTPServer, stopNodes func(context.Context) error) int {

@@ -1,0 +1,130 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/rsml-go/rsml/msg"
+)
+
+// Errors of TransferLeadership callers branch on.
+var (
+	// ErrCannotLead: the replica named is not a member, or there is no other
+	// replica to hand over to.
+	ErrCannotLead = errors.New("rsml: no such replica can lead")
+	// ErrTransferTimeout: leadership did not move before the deadline.
+	ErrTransferTimeout = errors.New("rsml: leadership transfer timed out")
+)
+
+// TransferLeadership moves leadership to target, or with target 0 to the
+// follower the leader heard from last, and returns the new leader and its
+// ballot once this replica knows it leads. Any replica may call it.
+//
+// The leader opens no new slot, waits until the slots it opened are chosen,
+// and tells the target to campaign at once (past the acceptors' lease, which
+// otherwise refuses a challenger to a live leader). No write fails for it:
+// writes that arrive meanwhile wait, and the old leader forwards them to the
+// new one. If the target does not lead within an election timeout (it is
+// down, or cut off) the leader leads on; the call asks again until its
+// deadline (ctx's, or ProposeTimeout), then fails with ErrTransferTimeout.
+// A target that already leads is success at once.
+func (n *Node) TransferLeadership(ctx context.Context, target msg.NodeID) (msg.NodeID, msg.Ballot, error) {
+	if _, ok := n.cfg.Peers[target]; target != 0 && !ok {
+		return 0, msg.Ballot{}, fmt.Errorf("%w: %d is not a member", ErrCannotLead, target)
+	}
+	if target == 0 && len(n.cfg.Peers) < 2 {
+		return 0, msg.Ballot{}, fmt.Errorf("%w: the cluster has no other replica", ErrCannotLead)
+	}
+	deadline := n.deadline(ctx)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	var from msg.NodeID // the leader when the call began (target 0: any other will do)
+	for {
+		changed := n.leaderChanged()
+		st := n.Status()
+		switch {
+		case st.Leader == 0:
+		case target != 0 && st.Leader == target,
+			target == 0 && from != 0 && st.Leader != from:
+			return st.Leader, st.Ballot, nil
+		default:
+			if from == 0 {
+				from = st.Leader
+			}
+			n.sendToProposer(st.Leader, &msg.TransferLeader{Target: target})
+		}
+		// Ask again after half an election timeout: the request or the
+		// TimeoutNow may have been lost, or the leader gave up on a target
+		// that was down and is back.
+		resetTimer(timer, min(n.cfg.ElectionTimeout/2, time.Until(deadline)))
+		select {
+		case <-changed:
+		case <-timer.C:
+			if !time.Now().Before(deadline) {
+				if st.Leader == 0 {
+					return 0, msg.Ballot{}, fmt.Errorf("%w: %w", ErrNoLeader, ctxErr(ctx))
+				}
+				return 0, msg.Ballot{}, fmt.Errorf("%w: replica %d still leads", ErrTransferTimeout, st.Leader)
+			}
+		case <-ctx.Done():
+			return 0, msg.Ballot{}, fmt.Errorf("%w: %w", ErrTransferTimeout, ctx.Err())
+		case <-n.stopped:
+			return 0, msg.Ballot{}, ErrStopped
+		}
+	}
+}
+
+// sendToProposer sends m to replica id's proposer, this replica's own
+// included.
+func (n *Node) sendToProposer(id msg.NodeID, m any) {
+	if id == n.cfg.ID {
+		n.sys.Root.Send(n.local[msg.RoleProposer], m)
+		return
+	}
+	n.sys.Root.Send(n.book.PID(id, msg.RoleProposer), m)
+}
+
+// leader serves POST /v1/leader: {"id": "2"} moves leadership to replica 2,
+// {} to any other replica.
+func (h *httpAPI) leader(w http.ResponseWriter, r *http.Request) {
+	body, ok := readBody(w, r, "request", 4096)
+	if !ok {
+		return
+	}
+	var req struct {
+		ID string `json:"id"`
+	}
+	if len(body) > 0 {
+		if err := json.Unmarshal(body, &req); err != nil {
+			writeError(w, http.StatusBadRequest, "bad_request", "malformed request: "+err.Error())
+			return
+		}
+	}
+	var target msg.NodeID
+	if req.ID != "" {
+		id, err := strconv.ParseUint(req.ID, 10, 32)
+		if err != nil || id == 0 {
+			writeError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("id %q is not a replica id", req.ID))
+			return
+		}
+		target = msg.NodeID(id)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.RequestTimeout)
+	defer cancel()
+	lead, ballot, err := h.n.TransferLeadership(ctx, target)
+	switch {
+	case err == nil:
+		writeJSON(w, http.StatusOK, map[string]string{"leader": lead.String(), "ballot": ballot.String()})
+	case errors.Is(err, ErrCannotLead):
+		writeError(w, http.StatusConflict, "conflict", err.Error())
+	case errors.Is(err, ErrTransferTimeout):
+		writeError(w, http.StatusGatewayTimeout, "timeout", err.Error())
+	default:
+		h.fail(w, err, false)
+	}
+}
