@@ -70,10 +70,22 @@ type Prepare struct {
 
 // TransferLeader asks the leader's proposer to hand its leadership to
 // Target, or with Target 0 to the follower whose acceptor answered its
-// heartbeats most recently. A proposer that does not lead ignores it: the
-// sender watches the leader change and asks again.
+// heartbeats most recently. The leader answers the waiter Reply on replica
+// Origin with TransferStarted; a proposer that does not lead, or a leader
+// with nobody to hand over to, answers with a Reject naming the leader it
+// knows.
 type TransferLeader struct {
 	Target NodeID `msgpack:"t,omitempty"`
+	Origin NodeID `msgpack:"o,omitempty"`
+	Reply  string `msgpack:"r,omitempty"`
+}
+
+// TransferStarted is a leader's answer to TransferLeader: it hands over to
+// Target (itself: it leads already), leading at Ballot until then. The
+// transfer is done when Target leads at a higher ballot.
+type TransferStarted struct {
+	Target NodeID `msgpack:"t"`
+	Ballot Ballot `msgpack:"b"`
 }
 
 // TimeoutNow is a leader handing over to the replica it is sent to: that

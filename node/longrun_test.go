@@ -28,16 +28,17 @@ import (
 )
 
 // longRunDuration is how long TestLongRunBounded writes: RSML_LONGRUN_DURATION
-// (make longrun), or a few seconds in make test.
-func longRunDuration(t *testing.T) time.Duration {
+// (make longrun), or in make test (short true) until enough was written to
+// show a bound: 6 to 12 s as fast as the disk goes, at most a minute.
+func longRunDuration(t *testing.T) (d time.Duration, short bool) {
 	if s := os.Getenv("RSML_LONGRUN_DURATION"); s != "" {
 		d, err := time.ParseDuration(s)
 		if err != nil {
 			t.Fatalf("RSML_LONGRUN_DURATION: %v", err)
 		}
-		return d
+		return d, false
 	}
-	return 6 * time.Second
+	return time.Minute, true
 }
 
 // du is the disk space (allocated blocks) of every file under dir.
@@ -77,7 +78,11 @@ func TestLongRunBounded(t *testing.T) {
 		writers      = 16
 		compactBytes = 1 << 20
 	)
-	dur := longRunDuration(t)
+	dur, short := longRunDuration(t)
+	// Slack: per replica, both logs may each hold up to two generations'
+	// worth, plus two snapshots of the state and nutsdb's fixed files.
+	stateSize := int64(keys * (valueSize + 32))
+	diskSlack := int64(3 * (2*2*compactBytes + 2*stateSize + 1<<20))
 	dir := t.TempDir()
 	// The plain KV store: the other tests' recorder keeps every command.
 	c, err := StartCluster(ctxFor(t, 10*time.Second), ClusterConfig{Nodes: 3, Template: Config{SnapshotEvery: 2000, Logger: testLogger()},
@@ -125,7 +130,12 @@ func TestLongRunBounded(t *testing.T) {
 	}
 
 	var samples []longRunSample
-	tick := time.NewTicker(dur / 24)
+	interval := dur / 24
+	if short {
+		interval = 250 * time.Millisecond
+	}
+	tick := time.NewTicker(interval)
+	started := time.Now()
 	deadline := time.After(dur)
 	var ms runtime.MemStats
 sampling:
@@ -136,11 +146,17 @@ sampling:
 			runtime.ReadMemStats(&ms)
 			samples = append(samples, longRunSample{ops: ops.Load(), disk: du(dir), heap: int64(ms.HeapAlloc),
 				goroutines: runtime.NumGoroutine()})
+			// Short: stop once the writes between the quarters (three
+			// quarters of them) hold three times the slack.
+			if short && len(samples) >= 24 && ops.Load()*valueSize*3 >= 4*diskSlack {
+				break sampling
+			}
 		case <-deadline:
 			break sampling
 		}
 	}
 	tick.Stop()
+	dur = time.Since(started).Round(time.Millisecond)
 	if p := os.Getenv("RSML_LONGRUN_HEAPPROFILE"); p != "" {
 		if f, err := os.Create(p); err == nil {
 			runtime.GC()
@@ -183,10 +199,6 @@ sampling:
 		peak(q4[0], q4[1], heap)>>20, median(q2[0], q2[1], heap)>>20, median(q4[0], q4[1], heap)>>20,
 		peak(q2[0], q2[1], gor), peak(q4[0], q4[1], gor))
 
-	// Slack: per replica, both logs may each hold up to two generations'
-	// worth, plus two snapshots of the state and nutsdb's fixed files.
-	stateSize := int64(keys * (valueSize + 32))
-	diskSlack := int64(3 * (2*2*compactBytes + 2*stateSize + 1<<20))
 	if between < 2*diskSlack {
 		t.Fatalf("only %d MiB written between the quarters; the run is too short to show a bound (slack %d MiB)", between>>20, diskSlack>>20)
 	}

@@ -29,10 +29,14 @@ var (
 // and tells the target to campaign at once (past the acceptors' lease, which
 // otherwise refuses a challenger to a live leader). No write fails for it:
 // writes that arrive meanwhile wait, and the old leader forwards them to the
-// new one. If the target does not lead within an election timeout (it is
-// down, or cut off) the leader leads on; the call asks again until its
-// deadline (ctx's, or ProposeTimeout), then fails with ErrTransferTimeout.
-// A target that already leads is success at once.
+// new one. The leader answers the request with the target and its own
+// ballot, and the call is done when this replica sees the target lead at a
+// higher ballot (with target 0, any replica but the one that answered): a
+// stale view of who leads cannot pass for a handover. If the target does
+// not lead within an election timeout (it is down, or cut off) the leader
+// leads on; the call asks again until its deadline (ctx's, or
+// ProposeTimeout), then fails with ErrTransferTimeout. A target that already
+// leads is success as soon as it says so.
 func (n *Node) TransferLeadership(ctx context.Context, target msg.NodeID) (msg.NodeID, msg.Ballot, error) {
 	if _, ok := n.cfg.Peers[target]; target != 0 && !ok {
 		return 0, msg.Ballot{}, fmt.Errorf("%w: %d is not a member", ErrCannotLead, target)
@@ -41,52 +45,69 @@ func (n *Node) TransferLeadership(ctx context.Context, target msg.NodeID) (msg.N
 		return 0, msg.Ballot{}, fmt.Errorf("%w: the cluster has no other replica", ErrCannotLead)
 	}
 	deadline := n.deadline(ctx)
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	var from msg.NodeID // the leader when the call began (target 0: any other will do)
+	w := n.waiters.open()
+	defer n.waiters.close(w)
+	var started *msg.TransferStarted // the leader's answer
+	var hint msg.NodeID              // the leader a Reject named
 	for {
 		changed := n.leaderChanged()
 		st := n.Status()
-		switch {
-		case st.Leader == 0:
-		case target != 0 && st.Leader == target,
-			target == 0 && from != 0 && st.Leader != from:
-			return st.Leader, st.Ballot, nil
-		default:
-			if from == 0 {
-				from = st.Leader
+		if started != nil && st.Leader != 0 && !st.Ballot.Less(started.Ballot) {
+			from := started.Ballot.ID // the leader that answered
+			switch {
+			case st.Leader == started.Target && (started.Target == from || started.Ballot.Less(st.Ballot)),
+				// Any replica will do: one other than the leader that
+				// answered, at a higher ballot than it answered from.
+				target == 0 && st.Leader != from && started.Ballot.Less(st.Ballot):
+				return st.Leader, st.Ballot, nil
 			}
-			n.sendToProposer(st.Leader, &msg.TransferLeader{Target: target})
+		}
+		to := st.Leader
+		if hint != 0 {
+			to, hint = hint, 0
+		}
+		if to != 0 {
+			n.book.Send(n.sys.Root, []msg.Out{{To: msg.Target{Node: to, Role: msg.RoleProposer},
+				Msg: &msg.TransferLeader{Target: target, Origin: n.cfg.ID, Reply: w.ref}}})
 		}
 		// Ask again after half an election timeout: the request or the
 		// TimeoutNow may have been lost, or the leader gave up on a target
 		// that was down and is back.
-		resetTimer(timer, min(n.cfg.ElectionTimeout/2, time.Until(deadline)))
+		resetTimer(w.timer, min(n.cfg.ElectionTimeout/2, time.Until(deadline)))
 		select {
-		case <-changed:
-		case <-timer.C:
-			if !time.Now().Before(deadline) {
-				if st.Leader == 0 {
-					return 0, msg.Ballot{}, fmt.Errorf("%w: %w", ErrNoLeader, ctxErr(ctx))
+		case m := <-w.ch:
+			switch m := m.(type) {
+			case *msg.TransferStarted:
+				if started == nil || started.Ballot.Less(m.Ballot) {
+					started = m
 				}
-				return 0, msg.Ballot{}, fmt.Errorf("%w: replica %d still leads", ErrTransferTimeout, st.Leader)
+			case *msg.Reject:
+				hint = m.Leader
+				if hint == to {
+					hint = 0 // it leads, with nobody to hand over to yet
+				}
 			}
+			// Wait for the leader to change, or the timer, before asking
+			// again; the answer needs no second request.
+			select {
+			case <-changed:
+			case <-w.timer.C:
+			case <-ctx.Done():
+			case <-n.stopped:
+			}
+		case <-changed:
+		case <-w.timer.C:
 		case <-ctx.Done():
-			return 0, msg.Ballot{}, fmt.Errorf("%w: %w", ErrTransferTimeout, ctx.Err())
 		case <-n.stopped:
 			return 0, msg.Ballot{}, ErrStopped
 		}
+		if ctx.Err() != nil || !time.Now().Before(deadline) {
+			if st := n.Status(); st.Leader == 0 {
+				return 0, msg.Ballot{}, fmt.Errorf("%w: %w", ErrNoLeader, ctxErr(ctx))
+			}
+			return 0, msg.Ballot{}, fmt.Errorf("%w: replica %d still leads", ErrTransferTimeout, n.Status().Leader)
+		}
 	}
-}
-
-// sendToProposer sends m to replica id's proposer, this replica's own
-// included.
-func (n *Node) sendToProposer(id msg.NodeID, m any) {
-	if id == n.cfg.ID {
-		n.sys.Root.Send(n.local[msg.RoleProposer], m)
-		return
-	}
-	n.sys.Root.Send(n.book.PID(id, msg.RoleProposer), m)
 }
 
 // leader serves POST /v1/leader: {"id": "2"} moves leadership to replica 2,

@@ -103,7 +103,7 @@ func WithWire(cluster string, onError func(error)) BookOption {
 // Peers still address a waiter as the process named by its ref (WaiterPID),
 // as replicas always have: so that their answers can arrive, Send calls
 // expose(ref) before a request of this replica that names a waiter
-// (ClientRequest, ReadRequest) leaves for another replica, and expose must
+// (ClientRequest, ReadRequest, TransferLeader) leaves for another replica, and expose must
 // register a process under ref by the time it returns. Requests served here
 // need no process at all.
 func WithLocalWaiters(deliver func(ref string, m any), expose func(ref string)) BookOption {

@@ -75,6 +75,10 @@ func (b *Book) expose(m any) {
 		if m.Origin == b.self && m.Reply != "" {
 			b.exposeWaiter(m.Reply)
 		}
+	case *msg.TransferLeader:
+		if m.Origin == b.self && m.Reply != "" {
+			b.exposeWaiter(m.Reply)
+		}
 	}
 }
 

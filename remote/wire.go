@@ -121,6 +121,7 @@ var wireTypes = [...]wireType{
 	wire("ChosenRun", encChosenRun, decChosenRun),
 	wire("TransferLeader", encTransferLeader, decTransferLeader),
 	wire("TimeoutNow", encTimeoutNow, decTimeoutNow),
+	wire("TransferStarted", encTransferStarted, decTransferStarted),
 }
 
 // typeByPtr maps a message's pointer type to its index in wireTypes.

@@ -54,8 +54,26 @@ func decPrepare(d fastDec, v *msg.Prepare) fastDec {
 
 func decTransferLeader(d fastDec, v *msg.TransferLeader) fastDec {
 	d.fields(func(key []byte) bool {
-		if string(key) == "t" {
+		switch string(key) {
+		case "t":
 			return d.nodeID(&v.Target)
+		case "o":
+			return d.nodeID(&v.Origin)
+		case "r":
+			return d.str(&v.Reply)
+		}
+		return false
+	})
+	return d
+}
+
+func decTransferStarted(d fastDec, v *msg.TransferStarted) fastDec {
+	d.fields(func(key []byte) bool {
+		switch string(key) {
+		case "t":
+			return d.nodeID(&v.Target)
+		case "b":
+			return d.ballot(&v.Ballot)
 		}
 		return false
 	})

@@ -42,11 +42,33 @@ func encPrepare(e *encoder, b []byte, v *msg.Prepare) []byte {
 }
 
 func encTransferLeader(e *encoder, b []byte, v *msg.TransferLeader) []byte {
-	if v.Target == 0 {
-		return mpenc.MapLen(b, 0)
+	n := 0
+	if v.Target != 0 {
+		n++
 	}
-	b = mpenc.MapLen(b, 1)
-	return mpenc.Uint(mpenc.Key(b, "t"), uint64(v.Target))
+	if v.Origin != 0 {
+		n++
+	}
+	if v.Reply != "" {
+		n++
+	}
+	b = mpenc.MapLen(b, n)
+	if v.Target != 0 {
+		b = mpenc.Uint(mpenc.Key(b, "t"), uint64(v.Target))
+	}
+	if v.Origin != 0 {
+		b = mpenc.Uint(mpenc.Key(b, "o"), uint64(v.Origin))
+	}
+	if v.Reply != "" {
+		b = e.Str(mpenc.Key(b, "r"), v.Reply)
+	}
+	return b
+}
+
+func encTransferStarted(e *encoder, b []byte, v *msg.TransferStarted) []byte {
+	b = mpenc.MapLen(b, 2)
+	b = mpenc.Uint(mpenc.Key(b, "t"), uint64(v.Target))
+	return mpenc.Ballot(mpenc.Key(b, "b"), v.Ballot)
 }
 
 func encTimeoutNow(e *encoder, b []byte, v *msg.TimeoutNow) []byte {

@@ -50,7 +50,8 @@ func wireSamples() []any {
 		&msg.SnapshotRequest{From: 3, Slot: 1 << 40, Offset: 8 << 20},
 		&msg.ChosenRun{From: 2, Ballot: b, Run: msg.Run{First: 7, Through: 1 << 40}},
 		&msg.SnapshotChunk{From: 1, Slot: 1 << 40, Rev: 77, Size: 1 << 30, CRC: 0xdeadbeef, Offset: 4096, Data: []byte{1, 2, 3, 0}},
-		&msg.TransferLeader{Target: 2},
+		&msg.TransferLeader{Target: 2, Origin: 3, Reply: "w$9"},
+		&msg.TransferStarted{Target: 2, Ballot: b},
 		&msg.TimeoutNow{From: 1, Ballot: b, Commit: 1 << 36},
 	}
 }

@@ -452,6 +452,8 @@ func describe(m any) string {
 		return fmt.Sprintf("ClientRequest %s hops %d", value(&msg.Value{Cmds: []msg.Command{m.Cmd}}), m.Hops)
 	case *msg.TransferLeader:
 		return fmt.Sprintf("TransferLeader to %d", m.Target)
+	case *msg.TransferStarted:
+		return fmt.Sprintf("TransferStarted to %d from %s", m.Target, m.Ballot)
 	case *msg.TimeoutNow:
 		return fmt.Sprintf("TimeoutNow from %s commit %d", m.Ballot, m.Commit)
 	}

@@ -260,7 +260,7 @@ func (c *Core) Step(m any) {
 			c.campaign()
 		}
 	case *msg.TransferLeader:
-		c.transfer(m.Target)
+		c.transfer(m)
 	case *msg.TimeoutNow:
 		c.timeoutNow(m)
 	case requests:
@@ -475,21 +475,32 @@ func (c *Core) becomeLeader() {
 
 // --- leadership transfer -----------------------------------------------------
 
-// transfer starts handing leadership to target (0: the follower whose
-// acceptor answered our heartbeats last). Only a leader acts on it.
-func (c *Core) transfer(target msg.NodeID) {
+// transfer starts handing leadership to m.Target (0: the follower whose
+// acceptor answered our heartbeats last) and tells the asker which target and
+// from which ballot, so that it knows when the handover is done.
+func (c *Core) transfer(m *msg.TransferLeader) {
 	if c.role != leader {
+		c.reply(m.Origin, m.Reply, &msg.Reject{Reason: msg.RejectNoLeader, Leader: c.leader})
 		return
+	}
+	target := m.Target
+	if target == 0 {
+		target = c.transferTo // one under way will do
 	}
 	if target == 0 {
 		target = c.freshestFollower()
 	}
-	if target == 0 || target == c.cfg.ID || !slices.Contains(c.cfg.Replicas, target) || target == c.transferTo {
+	if target == 0 || !slices.Contains(c.cfg.Replicas, target) {
+		// Nobody to hand over to yet (no follower answered): ask again.
+		c.reply(m.Origin, m.Reply, &msg.Reject{Reason: msg.RejectNoLeader, Leader: c.cfg.ID})
 		return
 	}
-	c.transferTo, c.transferUntil, c.transferSentAt = target, c.now+c.cfg.ElectionTicks, 0
-	c.holdTarget = 0
-	c.tryHandOver()
+	if target != c.cfg.ID && target != c.transferTo {
+		c.transferTo, c.transferUntil, c.transferSentAt = target, c.now+c.cfg.ElectionTicks, 0
+		c.holdTarget = 0
+		c.tryHandOver()
+	}
+	c.reply(m.Origin, m.Reply, &msg.TransferStarted{Target: target, Ballot: c.ballot})
 }
 
 // freshestFollower is the follower whose acceptor acknowledged the latest

@@ -67,6 +67,15 @@ func TestProcessRollingRestart(t *testing.T) {
 			}
 		})
 	}
+	// Over TCP, through a follower: POST /v1/leader moves leadership to the
+	// other follower.
+	waitUntil(t, "some writes", func() bool { mu.Lock(); defer mu.Unlock(); return acked >= 50 })
+	l := leaderOf()
+	via, to := (l+1)%3, (l+2)%3
+	code, body := httpDo(t, "POST", procs[via].url+"/v1/leader", fmt.Sprintf(`{"id": "%d"}`, to+1))
+	if code != 200 || !strings.Contains(body, fmt.Sprintf(`"leader":"%d"`, to+1)) {
+		t.Fatalf("POST /v1/leader {id: %d} through replica %d: %d %s", to+1, via+1, code, body)
+	}
 	count := func() int {
 		mu.Lock()
 		defer mu.Unlock()
