@@ -389,6 +389,10 @@ const (
 	RejectNoLeader RejectReason = iota + 1
 	RejectOverloaded
 	RejectStopping
+	// RejectCannotLead answers a TransferLeader whose target has not
+	// answered the leader's heartbeats lately (down, or cut off): it could
+	// not take over, and asking again would only pause the leader.
+	RejectCannotLead
 )
 
 // String describes the reason.
@@ -400,6 +404,8 @@ func (r RejectReason) String() string {
 		return "overloaded"
 	case RejectStopping:
 		return "stopping"
+	case RejectCannotLead:
+		return "target cannot lead"
 	}
 	return "rejected"
 }

@@ -406,7 +406,7 @@ func TestChaosLinearizable(t *testing.T) {
 				case err == nil:
 					nemesisErr = fmt.Errorf("transfer to %d reported success with leader %d", id, lead)
 					return
-				case !errors.Is(err, ErrTransferTimeout) && !errors.Is(err, ErrNoLeader):
+				case !errors.Is(err, ErrTransferTimeout) && !errors.Is(err, ErrNoLeader) && !errors.Is(err, ErrCannotLead):
 					nemesisErr = fmt.Errorf("transfer to %d through %d: %w", id, via.ID(), err)
 					return
 				}

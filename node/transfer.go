@@ -14,8 +14,9 @@ import (
 
 // Errors of TransferLeadership callers branch on.
 var (
-	// ErrCannotLead: the replica named is not a member, or there is no other
-	// replica to hand over to.
+	// ErrCannotLead: the replica named is not a member, or has not answered
+	// the leader lately (down, or cut off), or there is no other replica to
+	// hand over to.
 	ErrCannotLead = errors.New("rsml: no such replica can lead")
 	// ErrTransferTimeout: leadership did not move before the deadline.
 	ErrTransferTimeout = errors.New("rsml: leadership transfer timed out")
@@ -33,9 +34,10 @@ var (
 // ballot, and the call is done when this replica sees the target lead at a
 // higher ballot (with target 0, any replica but the one that answered): a
 // stale view of who leads cannot pass for a handover. If the target does
-// not lead within an election timeout (it is down, or cut off) the leader
-// leads on; the call asks again until its deadline (ctx's, or
-// ProposeTimeout), then fails with ErrTransferTimeout. A target that already
+// not answer the leader (it is down, or cut off), the call fails at once
+// with ErrCannotLead and the leader never pauses; if it does not lead within
+// an election timeout the leader leads on, and the call asks again until its
+// deadline (ctx's, or ProposeTimeout), then fails with ErrTransferTimeout. A target that already
 // leads is success as soon as it says so.
 func (n *Node) TransferLeadership(ctx context.Context, target msg.NodeID) (msg.NodeID, msg.Ballot, error) {
 	if _, ok := n.cfg.Peers[target]; target != 0 && !ok {
@@ -82,6 +84,9 @@ func (n *Node) TransferLeadership(ctx context.Context, target msg.NodeID) (msg.N
 					started = m
 				}
 			case *msg.Reject:
+				if m.Reason == msg.RejectCannotLead {
+					return 0, msg.Ballot{}, fmt.Errorf("%w: replica %d has not answered the leader lately", ErrCannotLead, target)
+				}
 				hint = m.Leader
 				if hint == to {
 					hint = 0 // it leads, with nobody to hand over to yet

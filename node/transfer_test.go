@@ -88,20 +88,21 @@ func TestTransferLeadershipUnderLoad(t *testing.T) {
 	tc.checkSameSequence()
 }
 
-// A handover to a replica that is down does not happen: the call ends with
-// ErrTransferTimeout at its deadline, and the leader leads on.
-func TestTransferToADownReplicaTimesOut(t *testing.T) {
+// A handover to a replica that is down does not happen: once the leader has
+// not heard it for an election timeout, the call ends with ErrCannotLead
+// (well before its deadline), and the leader leads on.
+func TestTransferToADownReplicaIsRefused(t *testing.T) {
 	tc := startCluster(t, 3, Config{})
 	l := tc.leader()
 	f := tc.follower(l)
 	if err := tc.StopNode(ctxFor(t, 5*time.Second), f.ID()); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_, _, err := l.TransferLeadership(ctx, f.ID())
-	if !errors.Is(err, ErrTransferTimeout) {
-		t.Fatalf("transfer to the stopped replica %d: %v, want ErrTransferTimeout", f.ID(), err)
+	if !errors.Is(err, ErrCannotLead) || ctx.Err() != nil {
+		t.Fatalf("transfer to the stopped replica %d: %v (ctx %v), want ErrCannotLead before the deadline", f.ID(), err, ctx.Err())
 	}
 	if _, err := l.Put(ctxFor(t, 5*time.Second), "after", []byte("x"), kv.Cond{}); err != nil {
 		t.Fatalf("a write after the failed transfer: %v", err)

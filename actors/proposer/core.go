@@ -361,36 +361,37 @@ func (c *Core) becomeFollower(lead msg.NodeID, b msg.Ballot) {
 	c.leader, c.leaderBallot = lead, b
 	c.promises = nil
 	c.resetElectionTimer()
+	// Commands we queued were never proposed, and reads not yet confirmed
+	// were never answered: say so, and their clients try the next leader.
+	// Slots in flight may still be chosen by the next leader, whose phase 1
+	// recovers them; their clients learn the outcome from their executor.
+	// In a handover (ours as the leader, or the one we campaigned for) they
+	// go to the new leader instead, to the target if the new leader is not
+	// known yet: a client whose write waited for the handover sees no error.
+	to := lead
+	if to == 0 && wasLeader {
+		to = c.transferTo
+	}
+	handingOver := wasLeader && c.transferTo != 0 || !wasLeader && !c.handover.IsZero()
+	forward := handingOver && to != 0 && to != c.cfg.ID
+	for i := range c.queue {
+		if forward {
+			c.send(to, msg.RoleProposer, &msg.ClientRequest{Cmd: c.queue[i], Attempt: c.attempts[i], Hops: 1})
+			continue
+		}
+		c.reject(&msg.ClientRequest{Cmd: c.queue[i], Attempt: c.attempts[i]}, msg.RejectNoLeader)
+	}
+	for _, r := range c.reads {
+		if forward {
+			c.send(to, msg.RoleProposer, &msg.ReadRequest{Origin: r.req.Origin, Reply: r.req.Reply, Hops: 1})
+			continue
+		}
+		c.reject(r.req, msg.RejectNoLeader)
+	}
+	c.queue, c.attempts, c.reads, c.queueBytes = nil, nil, nil, 0
+	c.transferTo, c.handover = 0, msg.Ballot{}
 	if wasLeader {
-		// Commands we queued were never proposed, and reads not yet confirmed
-		// were never answered: say so, and their clients try the next leader.
-		// Slots in flight may still be chosen by the next leader, whose phase 1
-		// recovers them; their clients learn the outcome from their executor.
-		// After a handover they go to the new leader instead (to the target
-		// if the new leader is not known yet): it was asked to take over, and
-		// a client whose write was waiting for the handover sees no error.
-		to := lead
-		if to == 0 {
-			to = c.transferTo
-		}
-		for i := range c.queue {
-			req := &msg.ClientRequest{Cmd: c.queue[i], Attempt: c.attempts[i]}
-			if c.transferTo != 0 && to != c.cfg.ID {
-				c.send(to, msg.RoleProposer, &msg.ClientRequest{Cmd: req.Cmd, Attempt: req.Attempt, Hops: 1})
-				continue
-			}
-			c.reject(req, msg.RejectNoLeader)
-		}
-		for _, r := range c.reads {
-			if c.transferTo != 0 && to != c.cfg.ID {
-				c.send(to, msg.RoleProposer, &msg.ReadRequest{Origin: r.req.Origin, Reply: r.req.Reply, Hops: 1})
-				continue
-			}
-			c.reject(r.req, msg.RejectNoLeader)
-		}
-		c.transferTo = 0
-		c.queue, c.attempts, c.reads, c.inflight, c.ackSeq, c.ackTick = nil, nil, nil, nil, nil, nil
-		c.queueBytes = 0
+		c.inflight, c.ackSeq, c.ackTick = nil, nil, nil
 	}
 }
 
@@ -475,9 +476,9 @@ func (c *Core) becomeLeader() {
 
 // --- leadership transfer -----------------------------------------------------
 
-// transfer starts handing leadership to m.Target (0: the follower whose
-// acceptor answered our heartbeats last) and tells the asker which target and
-// from which ballot, so that it knows when the handover is done.
+// transfer starts handing leadership to m.Target (0: the live follower
+// whose acceptor answered our heartbeats last) and tells the asker which
+// target and from which ballot, so that it knows when the handover is done.
 func (c *Core) transfer(m *msg.TransferLeader) {
 	if c.role != leader {
 		c.reply(m.Origin, m.Reply, &msg.Reject{Reason: msg.RejectNoLeader, Leader: c.leader})
@@ -490,12 +491,21 @@ func (c *Core) transfer(m *msg.TransferLeader) {
 	if target == 0 {
 		target = c.freshestFollower()
 	}
-	if target == 0 || !slices.Contains(c.cfg.Replicas, target) {
-		// Nobody to hand over to yet (no follower answered): ask again.
+	switch {
+	case target == c.cfg.ID && c.transferTo != 0 && c.transferSentAt > 0:
+		// Told to keep the lead after the target was told to take it: too
+		// late to call back; the asker tries again once it is settled.
 		c.reply(m.Origin, m.Reply, &msg.Reject{Reason: msg.RejectNoLeader, Leader: c.cfg.ID})
 		return
-	}
-	if target != c.cfg.ID && target != c.transferTo {
+	case target == c.cfg.ID:
+		if c.transferTo != 0 { // not told yet: call the handover off
+			c.transferTo = 0
+			c.propose()
+		}
+	case target == 0 || !slices.Contains(c.cfg.Replicas, target) || !c.live(target):
+		c.reply(m.Origin, m.Reply, &msg.Reject{Reason: msg.RejectCannotLead, Leader: c.cfg.ID})
+		return
+	case target != c.transferTo:
 		c.transferTo, c.transferUntil, c.transferSentAt = target, c.now+c.cfg.ElectionTicks, 0
 		c.holdTarget = 0
 		c.tryHandOver()
@@ -503,12 +513,19 @@ func (c *Core) transfer(m *msg.TransferLeader) {
 	c.reply(m.Origin, m.Reply, &msg.TransferStarted{Target: target, Ballot: c.ballot})
 }
 
-// freshestFollower is the follower whose acceptor acknowledged the latest
-// heartbeat (the lowest id among equals), or 0 if none ever did.
+// live reports whether id's acceptor answered a heartbeat within an
+// election timeout.
+func (c *Core) live(id msg.NodeID) bool {
+	t, ok := c.ackTick[id]
+	return ok && c.now-t < c.cfg.ElectionTicks
+}
+
+// freshestFollower is the live follower whose acceptor acknowledged the
+// latest heartbeat (the lowest id among equals), or 0 if none.
 func (c *Core) freshestFollower() msg.NodeID {
 	var best msg.NodeID
 	for _, id := range c.cfg.Replicas {
-		if id == c.cfg.ID || c.ackSeq[id] == 0 {
+		if id == c.cfg.ID || !c.live(id) {
 			continue
 		}
 		if best == 0 || c.ackSeq[id] > c.ackSeq[best] {
@@ -538,6 +555,11 @@ func (c *Core) tryHandOver() {
 func (c *Core) timeoutNow(m *msg.TimeoutNow) {
 	if c.role == leader || m.Ballot.Less(c.leaderBallot) {
 		return // we lead, or follow a leader newer than the sender
+	}
+	// Our ballot must beat the sender's even if we never heard it.
+	c.maxSeen = msg.MaxBallot(c.maxSeen, m.Ballot)
+	if c.takeOver && c.takeOverFrom == m.Ballot {
+		return // a resend: the deadline stays, within the leader's own
 	}
 	c.takeOver, c.takeOverAt, c.takeOverUntil, c.takeOverFrom = true, m.Commit, c.now+max(c.cfg.ElectionTicks/2, 1), m.Ballot
 	c.tryTakeOver()
@@ -574,6 +596,9 @@ func (c *Core) heartbeat(m *msg.Heartbeat) {
 			c.leader, c.leaderBallot = m.From, m.Ballot
 			c.resetElectionTimer()
 		}
+	}
+	if c.takeOver && c.takeOverFrom.Less(m.Ballot) {
+		c.takeOver = false // a newer leader: the handover is moot
 	}
 }
 
@@ -698,7 +723,15 @@ func (c *Core) route(m any) {
 
 func stepCandidate(c *Core, m any) {
 	switch m := m.(type) {
-	case *msg.ClientRequest, *msg.ReadRequest:
+	case *msg.ClientRequest:
+		if !c.handover.IsZero() {
+			// The leader handed over to us and forwards what it queued:
+			// keep it for our first slots (or for the leader we yield to).
+			c.enqueue(m)
+			return
+		}
+		c.route(m)
+	case *msg.ReadRequest:
 		c.route(m)
 	case *msg.Promise:
 		if m.Ballot != c.ballot || m.Probe != c.probing {

@@ -189,8 +189,9 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
-// handOverTimeout bounds the handover at SIGTERM; run must exit within 10 s.
-const handOverTimeout = 3 * time.Second
+// handOverTimeout bounds the handover at SIGTERM: with stopGrace after it,
+// run exits within 10 s.
+const handOverTimeout = time.Second
 
 // handOver moves leadership off a replica that is about to stop, to the
 // follower the leader heard from last: its followers would otherwise wait
