@@ -16,8 +16,9 @@ var leaderTransferCmd = cliCommand{name: "leader transfer", args: "[ID]", optArg
 	about: "Moves leadership to replica ID, or to any replica other than the leader, and prints the\n" +
 		"new leader and its ballot once it leads (-o json: {\"leader\": ID, \"ballot\": B}). The leader\n" +
 		"stops opening slots, waits until those in flight are chosen and hands over: no write fails\n" +
-		"for it. A replica that is down does not take over: the command fails after the server's\n" +
-		"wait, and the leader leads on."}
+		"for it. A replica the leader has not heard from lately (down, or cut off) is refused at\n" +
+		"once; one that does not take over in time fails the command after the server's wait. The\n" +
+		"leader leads on either way."}
 
 // leaderCommand runs "rsml-node leader"; args are those after "leader".
 func leaderCommand(args []string, stdout, stderr io.Writer) int {
