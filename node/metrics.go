@@ -19,6 +19,7 @@ type metrics struct {
 	commit        prometheus.Histogram
 	batch         prometheus.Histogram
 	leaderChanges prometheus.Counter
+	transfers     *prometheus.CounterVec
 	dropped       *prometheus.CounterVec
 	roleRestarts  *prometheus.CounterVec
 }
@@ -45,6 +46,10 @@ func newMetrics(n *Node) *metrics {
 	m.leaderChanges = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "rsml_leader_changes_total", Help: "Times this replica saw the leader (or its ballot) change.",
 	})
+	m.transfers = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "rsml_leader_transfers_total",
+		Help: "Leadership handovers this replica began as leader, by outcome: started, handed_over, abandoned (the target did not take over in time, or the handover was called off).",
+	}, []string{"outcome"})
 	m.roleRestarts = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "rsml_role_restarts_total", Help: "Restarts of a role after it panicked, by role.",
 	}, []string{"role"})
@@ -54,7 +59,7 @@ func newMetrics(n *Node) *metrics {
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}
-	m.reg.MustRegister(m.requests, m.propose, m.commit, m.batch, m.leaderChanges, m.dropped, m.roleRestarts,
+	m.reg.MustRegister(m.requests, m.propose, m.commit, m.batch, m.leaderChanges, m.transfers, m.dropped, m.roleRestarts,
 		gauge("rsml_ballot_round", "Round of the ballot of the leader this replica follows.", func() float64 {
 			return float64(n.Status().Ballot.Round)
 		}),

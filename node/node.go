@@ -310,6 +310,18 @@ func (n *Node) observeProposer(st proposer.Status) {
 	if st.Role != n.prop.Role || st.Leader != n.prop.Leader {
 		n.logger.Info("leadership", "role", st.Role, "leader", st.Leader, "ballot", st.Ballot.String())
 	}
+	switch prev := n.prop.Transferring; {
+	case st.Transferring != 0 && st.Transferring != prev:
+		n.metrics.transfers.WithLabelValues("started").Inc()
+		n.logger.Info("leadership transfer started", "to", st.Transferring, "ballot", st.Ballot.String())
+	case prev != 0 && st.Transferring == 0 && st.Role == "leader":
+		n.metrics.transfers.WithLabelValues("abandoned").Inc()
+		n.logger.Warn("leadership transfer abandoned: the target did not take over in time, or the handover was called off; leading on",
+			"target", prev, "ballot", st.Ballot.String())
+	case prev != 0 && st.Transferring == 0:
+		n.metrics.transfers.WithLabelValues("handed_over").Inc()
+		n.logger.Info("leadership handed over", "target", prev, "leader", st.Leader)
+	}
 	if st.Leader != n.prop.Leader || st.Ballot != n.prop.Ballot {
 		if st.Leader != 0 {
 			n.metrics.leaderChanges.Inc()

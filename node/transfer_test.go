@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/rsml-go/rsml/kv"
 	"github.com/rsml-go/rsml/msg"
 )
@@ -84,6 +86,17 @@ func TestTransferLeadershipUnderLoad(t *testing.T) {
 		t.Fatalf("%d writes failed during the transfers, first: %s", len(failures), failures[0])
 	}
 	t.Logf("%d writes, none failed; the slowest took %v", a.len(), slowest)
+	// Each handover was counted by its leader, from start to handing over.
+	count := func(outcome string) (total float64) {
+		for _, n := range tc.Nodes() {
+			total += testutil.ToFloat64(n.metrics.transfers.WithLabelValues(outcome))
+		}
+		return total
+	}
+	waitFor(t, func() bool { return count("handed_over") == 6 })
+	if started, abandoned := count("started"), count("abandoned"); started != 6 || abandoned != 0 {
+		t.Fatalf("transfers counted: %v started, %v abandoned; want 6 and 0", started, abandoned)
+	}
 	a.check(tc)
 	tc.checkSameSequence()
 }
@@ -145,5 +158,28 @@ func TestHTTPLeaderTransfer(t *testing.T) {
 		if r := do(t, tt.method, u, []byte(tt.body)); r.code != tt.code {
 			t.Errorf("%s /v1/leader %s: %d %s, want %d", tt.method, tt.body, r.code, r.body, tt.code)
 		}
+	}
+}
+
+// A handover the target never hears of (the leader's messages to it are
+// cut, though it was heard a moment ago) is abandoned after an election
+// timeout: the leader leads on, and logs and counts it.
+func TestTransferNotTakenIsAbandoned(t *testing.T) {
+	tc := startCluster(t, 3, Config{})
+	l := tc.leader()
+	f := tc.follower(l)
+	tc.Net.Block(l.ID(), f.ID())
+	_, _, err := l.TransferLeadership(ctxFor(t, 2*time.Second), f.ID())
+	tc.Net.Heal()
+	if !errors.Is(err, ErrCannotLead) && !errors.Is(err, ErrTransferTimeout) {
+		t.Fatalf("transfer to %d, cut off from the leader: %v, want ErrCannotLead or ErrTransferTimeout", f.ID(), err)
+	}
+	abandoned := testutil.ToFloat64(l.metrics.transfers.WithLabelValues("abandoned"))
+	handed := testutil.ToFloat64(l.metrics.transfers.WithLabelValues("handed_over"))
+	if abandoned < 1 || handed != 0 {
+		t.Fatalf("leader %d counted %v abandoned, %v handed over; want at least 1 and 0", l.ID(), abandoned, handed)
+	}
+	if _, err := l.Put(ctxFor(t, 5*time.Second), "after", []byte("x"), kv.Cond{}); err != nil {
+		t.Fatalf("a write after the abandoned transfer: %v", err)
 	}
 }

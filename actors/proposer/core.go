@@ -218,12 +218,15 @@ type Status struct {
 	NextSlot uint64
 	Queued   int
 	InFlight int
+	// Transferring is the replica a leader hands over to (0: none): the
+	// node logs and counts a handover that starts and one given up.
+	Transferring msg.NodeID
 }
 
 // Status reports the proposer's view of leadership.
 func (c *Core) Status() Status {
 	return Status{Role: c.role.String(), Leader: c.leader, Ballot: c.leaderBallot, Commit: c.commit,
-		NextSlot: c.nextSlot, Queued: len(c.queue), InFlight: len(c.inflight)}
+		NextSlot: c.nextSlot, Queued: len(c.queue), InFlight: len(c.inflight), Transferring: c.transferTo}
 }
 
 // Ballot returns the ballot this proposer campaigns or leads with (zero if it

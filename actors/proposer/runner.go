@@ -179,7 +179,8 @@ func (r *Runner) publish() {
 		return
 	}
 	st := r.core.Status()
-	if st.Role != r.last.Role || st.Leader != r.last.Leader || st.Ballot != r.last.Ballot || st.Commit != r.last.Commit {
+	if st.Role != r.last.Role || st.Leader != r.last.Leader || st.Ballot != r.last.Ballot || st.Commit != r.last.Commit ||
+		st.Transferring != r.last.Transferring {
 		r.last = st
 		r.hooks.Status(st)
 	}

@@ -46,11 +46,11 @@ func TestTransferToTheLeaderDuringAHandover(t *testing.T) {
 	ackAll(c)
 	step(c, &msg.ClientRequest{Cmd: msg.Command{Origin: 1, Reply: "a"}}) // a slot in flight
 	out := step(c, &msg.TransferLeader{Target: 2})
-	if tn, _ := find[*msg.TimeoutNow](out); len(tn) != 0 || c.transferTo != 2 {
+	if tn, _ := find[*msg.TimeoutNow](out); len(tn) != 0 || c.Status().Transferring != 2 {
 		t.Fatalf("handover sent TimeoutNow with a slot in flight, or did not start: %v", out)
 	}
 	out = step(c, &msg.TransferLeader{Target: 1, Origin: 3, Reply: "w"})
-	if st, _ := find[*msg.TransferStarted](out); len(st) != 1 || st[0].Target != 1 || c.transferTo != 0 {
+	if st, _ := find[*msg.TransferStarted](out); len(st) != 1 || st[0].Target != 1 || c.Status().Transferring != 0 {
 		t.Fatalf("keep the lead before TimeoutNow: %v (handing over to %d), want it called off", out, c.transferTo)
 	}
 	step(c, &msg.TransferLeader{Target: 2})
