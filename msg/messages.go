@@ -202,6 +202,9 @@ type Committed struct {
 	Commit uint64
 	Ballot Ballot
 	Run    Run
+	// Members is the membership as of Commit (immutable; a
+	// *membership.History, kept as any so that msg stays data only).
+	Members any
 }
 
 // CatchupRequest asks a peer's learner for the chosen values of slots First to
@@ -393,6 +396,9 @@ const (
 	// answered the leader's heartbeats lately (down, or cut off): it could
 	// not take over, and asking again would only pause the leader.
 	RejectCannotLead
+	// RejectConfigBusy answers a membership change while another is in
+	// flight or not yet in force: one change at a time.
+	RejectConfigBusy
 )
 
 // String describes the reason.
@@ -406,6 +412,8 @@ func (r RejectReason) String() string {
 		return "stopping"
 	case RejectCannotLead:
 		return "target cannot lead"
+	case RejectConfigBusy:
+		return "another membership change is under way"
 	}
 	return "rejected"
 }
@@ -426,3 +434,23 @@ type Tick struct{}
 // the role must come back with its durable state and lose nothing that was
 // acknowledged.
 type Crash struct{}
+
+// ChangeRequest asks the leader to propose a membership change (Change is
+// package membership's encoding of it). It is routed like a ClientRequest;
+// its waiter, on Origin, gets a Reject or the executor's ChangeResult.
+type ChangeRequest struct {
+	Change []byte `msgpack:"c"`
+	Origin NodeID `msgpack:"o"`
+	Reply  string `msgpack:"w"`
+	Hops   uint8  `msgpack:"h,omitempty"`
+}
+
+// ChangeResult answers a membership change once it is chosen and applied at
+// Slot: it made configuration Num, in force from slot From, or (Err set) it
+// was refused there and changed nothing. Done: refused only because the
+// configuration already did what it asked (a retry); the caller succeeds.
+type ChangeResult struct {
+	Slot, Num, From uint64
+	Done            bool
+	Err             string
+}

@@ -21,21 +21,25 @@ type Command struct {
 }
 
 // Value is what one slot decides: a batch of commands, so one round of Paxos
-// (and one fsync) carries many client requests. An empty Value is a no-op: it
-// fills a hole left by a failed leader and takes a slot but no rev.
+// (and one fsync) carries many client requests, or a membership change. An
+// empty Value is a no-op: it fills a hole left by a failed leader and takes a
+// slot but no rev.
 type Value struct {
 	Cmds []Command `msgpack:"c"`
+	// Change is a membership change (package membership's encoding), alone
+	// in its slot: it takes no rev.
+	Change []byte `msgpack:"g,omitempty"`
 }
 
-// IsNoop reports whether the value carries no command.
-func (v *Value) IsNoop() bool { return v == nil || len(v.Cmds) == 0 }
+// IsNoop reports whether the value carries neither a command nor a change.
+func (v *Value) IsNoop() bool { return v == nil || len(v.Cmds) == 0 && len(v.Change) == 0 }
 
 // Size estimates the value's encoded size, used to bound batches and replies.
 func (v *Value) Size() int {
 	if v == nil {
 		return 1
 	}
-	n := 4
+	n := 4 + len(v.Change)
 	for i := range v.Cmds {
 		n += len(v.Cmds[i].Data) + len(v.Cmds[i].Reply) + 24
 	}

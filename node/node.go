@@ -140,7 +140,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 
 	ids := book.IDs()
-	set := roles.For(cfg.roleParams(ids))
+	set, err := roles.For(cfg.roleParams(ids))
+	if err != nil {
+		return nil, err
+	}
 	seed := cfg.Seed
 	restarts := 0
 	born := time.Now()

@@ -730,6 +730,9 @@ func (d *fastDec) value(v **msg.Value) bool {
 	}
 	val := new(msg.Value)
 	if !d.fields(func(key []byte) bool {
+		if string(key) == "g" {
+			return d.bin(&val.Change)
+		}
 		if string(key) != "c" {
 			return false
 		}

@@ -34,7 +34,8 @@ func wireSamples() []any {
 			{Slot: 6, Ballot: msg.Ballot{Round: 4, ID: 1}}, // a no-op: nil Value
 		}},
 		&msg.Nack{From: 1, Ballot: b, Promised: msg.Ballot{Round: 1<<40 + 1, ID: 1}, LeaderAlive: true},
-		&msg.Accept{From: 3, Ballot: b, Proposals: []msg.Proposal{{Slot: 10, Value: val}, {Slot: 11, Value: &msg.Value{}}},
+		&msg.Accept{From: 3, Ballot: b, Proposals: []msg.Proposal{{Slot: 10, Value: val}, {Slot: 11, Value: &msg.Value{}},
+			{Slot: 12, Value: &msg.Value{Change: []byte{0x81, 0xa1, 0x62, 0x01}}}},
 			Chosen: msg.Run{First: 4, Through: 9}},
 		&msg.Accepted{From: 2, Ballot: b, Slots: []uint64{10, 11, 1 << 63}, Values: []*msg.Value{val, nil, val}},
 		&msg.Heartbeat{From: 3, Ballot: b, Seq: 99, Commit: 1234, Chosen: msg.Run{First: 1000, Through: 1234}},

@@ -80,7 +80,10 @@ func (e simEnv) StopTimers() { e.rc.timerGen++ }
 // buildRole (re)creates one role of replica r from its durable state, as the
 // role's actor does at every start, and carries out what it does on start.
 func (s *sim) buildRole(r *replica, which msg.Role, rng *rand.Rand) (*roleCore, error) {
-	set := roles.For(timing(r.id, s.ids))
+	set, err := roles.For(timing(r.id, s.ids))
+	if err != nil {
+		return nil, err
+	}
 	set.Proposer.Planted = s.cfg.Bugs.hold()
 	core, err := set.Build(which, r.store, r.sm, roles.Env{Intake: r.intake, Rand: rng,
 		Now: func() time.Duration { return time.Duration(s.now) * unit }})

@@ -30,7 +30,8 @@ func sampleValues() []*msg.Value {
 		many = append(many, msg.Command{Seq: uint64(i), Data: []byte{}})
 	}
 	return []*msg.Value{
-		nil, {}, {Cmds: []msg.Command{}}, {Cmds: many},
+		nil, {}, {Cmds: []msg.Command{}}, {Cmds: many}, {Change: []byte{0x81, 0xa1, 0x62, 0x01}},
+		{Cmds: []msg.Command{{Data: []byte("x")}}, Change: bytes.Repeat([]byte{3}, 300)},
 		{Cmds: []msg.Command{{}, {Data: []byte{}}, {Client: math.MaxUint64, Seq: 1 << 32, Acked: 255, Origin: 7, Reply: long(31), Data: []byte("d")}}},
 		{Cmds: []msg.Command{{Reply: long(32), Data: bytes.Repeat([]byte{1}, 65536)}, {Reply: long(65536), Data: bytes.Repeat([]byte{2}, 256)}}},
 	}

@@ -74,7 +74,7 @@ func TestPanicAfterPromiseKeepsThePromise(t *testing.T) {
 			// flush reaches it through the book.
 			pid, err := sys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
 				build := func() (role.Core, error) {
-					return Load(Config{ID: 1, Learners: []msg.NodeID{1}, LeaseTicks: 1}, st.Acceptor())
+					return Load(Config{ID: 1, LeaseTicks: 1}, st.Acceptor())
 				}
 				return role.NewActor(build, st, book, quiet, &saves)
 			}), remote.ActorName(msg.RoleAcceptor))

@@ -13,8 +13,6 @@ import (
 // Config holds what the core needs to know about its replica.
 type Config struct {
 	ID msg.NodeID
-	// Learners are the replicas whose learners count this acceptor's votes.
-	Learners []msg.NodeID
 	// LeaseTicks is how long, after hearing the leader, this acceptor refuses
 	// to promise a challenger. It must be shorter than the shortest election
 	// timeout, or a dead leader's followers could never elect a successor.

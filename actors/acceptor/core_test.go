@@ -14,7 +14,7 @@ const self msg.NodeID = 1
 func bal(round uint64, id msg.NodeID) msg.Ballot { return msg.Ballot{Round: round, ID: id} }
 
 func testConfig() Config {
-	return Config{ID: self, Learners: []msg.NodeID{1, 2, 3}, LeaseTicks: 3}
+	return Config{ID: self, LeaseTicks: 3}
 }
 
 func newCore(t *testing.T) *Core {

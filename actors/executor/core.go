@@ -10,6 +10,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/rsml-go/rsml/actors/membership"
 	"github.com/rsml-go/rsml/actors/role"
 	"github.com/rsml-go/rsml/msg"
 	"github.com/rsml-go/rsml/storage"
@@ -58,6 +59,10 @@ type Config struct {
 	// MaxSessions bounds the exactly-once table; past it the session idle the
 	// longest (by rev) is forgotten, deterministically on every replica.
 	MaxSessions int
+	// Members is the cluster's first configuration: the membership of a
+	// state without a snapshot, or of a snapshot taken before snapshots
+	// carried it.
+	Members *membership.History
 }
 
 type result struct {
@@ -77,7 +82,10 @@ type session struct {
 	maxSeq uint64
 }
 
+// snapshotData is a snapshot's encoding. Members comes first, so that
+// SnapshotMembers finds it without reading the rest.
 type snapshotData struct {
+	Members  []byte       `msgpack:"g,omitempty"`
 	Sessions sessionTable `msgpack:"s"`
 	State    []byte       `msgpack:"m"`
 }
@@ -85,8 +93,38 @@ type snapshotData struct {
 // snapshotOut is snapshotData with the sessions already encoded: the same
 // bytes, put together off the apply path.
 type snapshotOut struct {
+	Members  []byte             `msgpack:"g,omitempty"`
 	Sessions msgpack.RawMessage `msgpack:"s"`
 	State    []byte             `msgpack:"m"`
+}
+
+// SnapshotMembers returns the membership a snapshot's data carries, as of
+// its slot; ok is false for a snapshot taken before snapshots carried it
+// (its cluster never changed, so its membership is the first one). The
+// learner needs it to count the votes of the slots that follow the
+// snapshot, before the executor has restored it.
+func SnapshotMembers(data []byte) (h *membership.History, ok bool, err error) {
+	dec := msgpack.NewDecoder(bytes.NewReader(data))
+	n, err := dec.DecodeMapLen()
+	if err != nil {
+		return nil, false, fmt.Errorf("executor: snapshot membership: %w", err)
+	}
+	if n < 1 {
+		return nil, false, nil
+	}
+	key, err := dec.DecodeString()
+	if err != nil || key != "g" {
+		return nil, false, err
+	}
+	b, err := dec.DecodeBytes()
+	if err != nil {
+		return nil, false, fmt.Errorf("executor: snapshot membership: %w", err)
+	}
+	h, err = membership.Decode(b)
+	if err != nil {
+		return nil, false, fmt.Errorf("executor: snapshot membership: %w", err)
+	}
+	return h, true, nil
 }
 
 // sessionTable and resultTable encode as ordinary msgpack maps, but with their
@@ -130,6 +168,7 @@ type pendingRead struct {
 type Core struct {
 	cfg       Config
 	sm        StateMachine
+	members   *membership.History // as of applied
 	applied   uint64
 	rev       uint64
 	sessions  sessionTable
@@ -150,7 +189,7 @@ type Core struct {
 // restart always has a state to return to. The first Ready also asks the
 // learner to deliver what follows the snapshot.
 func New(cfg Config, sm StateMachine, snaps storage.SnapshotStore) (*Core, error) {
-	c := &Core{cfg: cfg, sm: sm, sessions: sessionTable{}, resyncAt: -1 << 30}
+	c := &Core{cfg: cfg, sm: sm, sessions: sessionTable{}, resyncAt: -1 << 30, members: cfg.Members}
 	snap, ok, err := snaps.Load()
 	if err != nil {
 		return nil, fmt.Errorf("executor: load snapshot: %w", err)
@@ -170,9 +209,18 @@ func (c *Core) restore(snap storage.Snapshot) error {
 	if err := msgpack.Unmarshal(snap.Data, &d); err != nil {
 		return fmt.Errorf("%w at slot %d: decode: %v", ErrRestore, snap.Slot, err)
 	}
+	members := c.cfg.Members
+	if d.Members != nil {
+		h, err := membership.Decode(d.Members)
+		if err != nil {
+			return fmt.Errorf("%w at slot %d: %v", ErrRestore, snap.Slot, err)
+		}
+		members = h
+	}
 	if err := c.sm.Restore(bytes.NewReader(d.State)); err != nil {
 		return fmt.Errorf("%w at slot %d: %v", ErrRestore, snap.Slot, err)
 	}
+	c.members = members
 	c.sessions = d.Sessions
 	if c.sessions == nil {
 		c.sessions = sessionTable{}
@@ -186,6 +234,9 @@ func (c *Core) restore(snap storage.Snapshot) error {
 	c.sinceSnap = 0
 	return nil
 }
+
+// Members is the membership as of the last applied slot.
+func (c *Core) Members() *membership.History { return c.members }
 
 // Applied is the highest slot applied.
 func (c *Core) Applied() uint64 { return c.applied }
@@ -276,6 +327,17 @@ func (c *Core) deliver(d *msg.Deliver) {
 }
 
 func (c *Core) apply(slot uint64, v *msg.Value) {
+	if len(v.Change) > 0 && c.members != nil {
+		var out membership.Outcome
+		c.members, out = c.members.Apply(slot, v.Change)
+		if ch := out.Change; ch != nil && ch.Origin == c.cfg.ID {
+			r := &msg.ChangeResult{Slot: slot, Num: out.Num, From: out.From, Done: out.Done}
+			if out.Err != nil && !out.Done {
+				r.Err = out.Err.Error()
+			}
+			c.reply(ch.Reply, r)
+		}
+	}
 	for i := range v.Cmds {
 		cmd := &v.Cmds[i]
 		res := c.applyOne(slot, cmd)
@@ -392,6 +454,10 @@ func (c *Core) Snapshot() ([]byte, error) { return c.capture()() }
 // function that encodes it, which may run on another goroutine while the
 // executor goes on.
 func (c *Core) capture() func() ([]byte, error) {
+	var members []byte
+	if c.members != nil {
+		members = c.members.Encode()
+	}
 	var sessions bytes.Buffer
 	enc := msgpack.NewEncoder(&sessions)
 	enc.SetSortMapKeys(true)
@@ -418,7 +484,7 @@ func (c *Core) capture() func() ([]byte, error) {
 		if err := write(&state); err != nil {
 			return nil, fmt.Errorf("executor: snapshot state machine: %w", err)
 		}
-		b, err := msgpack.Marshal(&snapshotOut{Sessions: sessions.Bytes(), State: state.Bytes()})
+		b, err := msgpack.Marshal(&snapshotOut{Members: members, Sessions: sessions.Bytes(), State: state.Bytes()})
 		if err != nil {
 			return nil, fmt.Errorf("executor: encode snapshot: %w", err)
 		}

@@ -225,7 +225,10 @@ func (n recSnaps) Save(snap storage.Snapshot) error {
 // bootstrap (re)starts a replica's roles from its storage, as node.Start
 // does after a crash: a fresh state machine, restored from the snapshot.
 func (c *cluster) bootstrap(r *replica) {
-	set := roles.For(c.params(r.id))
+	set, err := roles.For(c.params(r.id))
+	if err != nil {
+		c.t.Fatal(err)
+	}
 	r.sm = kv.New()
 	r.roles = map[msg.Role]*role.Sync{}
 	for _, ro := range roleOrder {

@@ -3,7 +3,9 @@ package learner
 import (
 	"fmt"
 	"hash/crc32"
+	"slices"
 
+	"github.com/rsml-go/rsml/actors/membership"
 	"github.com/rsml-go/rsml/actors/quorum"
 	"github.com/rsml-go/rsml/actors/role"
 	"github.com/rsml-go/rsml/msg"
@@ -13,8 +15,15 @@ import (
 // Config holds the learner's membership and limits.
 type Config struct {
 	ID msg.NodeID
-	// Acceptors are the replicas whose votes count; a quorum is a majority.
+	// Members is the cluster's first configuration. Nil: every one of
+	// Acceptors runs every role, with membership.DefaultAlpha.
+	Members *membership.History
+	// Acceptors make the first configuration when Members is nil.
 	Acceptors []msg.NodeID
+	// SnapshotMembers reads the membership a snapshot's data carries (ok
+	// false: none, the first configuration holds). Nil: snapshots carry
+	// none.
+	SnapshotMembers func(data []byte) (h *membership.History, ok bool, err error)
 	// StallTicks is how long the learner waits, behind and without progress,
 	// before it fetches from a peer: under load slots complete out of order
 	// and gaps close on their own within microseconds.
@@ -57,7 +66,7 @@ type vote struct {
 // use.
 type Core struct {
 	cfg     Config
-	quorum  quorum.Majority // of the acceptors
+	members *membership.History // as of delivered
 	log     storage.ChosenLog
 	snaps   storage.SnapshotStore
 	out     []msg.Out
@@ -103,23 +112,71 @@ type Core struct {
 // first Ready resets the log there. The first Ready also carries what a
 // (re)started learner sends (see Start).
 func New(cfg Config, log storage.ChosenLog, snaps storage.SnapshotStore) (*Core, error) {
-	if len(cfg.Acceptors) > quorum.MaxVoters {
-		return nil, fmt.Errorf("learner: %d acceptors, at most %d", len(cfg.Acceptors), quorum.MaxVoters)
+	if cfg.Members == nil {
+		if len(cfg.Acceptors) > quorum.MaxVoters {
+			return nil, fmt.Errorf("learner: %d acceptors, at most %d", len(cfg.Acceptors), quorum.MaxVoters)
+		}
+		h, err := membership.Bootstrap(membership.DefaultAlpha, Everyone(cfg.Acceptors))
+		if err != nil {
+			return nil, fmt.Errorf("learner: %w", err)
+		}
+		cfg.Members = h
 	}
-	c := &Core{cfg: cfg, quorum: quorum.New(cfg.Acceptors), log: log, snaps: snaps,
+	c := &Core{cfg: cfg, members: cfg.Members, log: log, snaps: snaps,
 		votes: map[uint64][]vote{}, local: map[uint64]msg.Entry{}, waiting: map[uint64]msg.Ballot{},
 		ready: map[uint64]*msg.Value{}, readyAt: map[uint64]msg.Ballot{}}
 	c.delivered = log.Last()
-	if snap, ok, err := snaps.Load(); err != nil {
+	snap, ok, err := snaps.Load()
+	if err != nil {
 		return nil, fmt.Errorf("learner: load snapshot: %w", err)
-	} else if ok && snap.Slot > c.delivered {
-		c.writes = role.ChosenWrites{Reset: true, ResetTo: snap.Slot}
-		c.delivered = snap.Slot
+	}
+	var from uint64 // the membership is as of this slot
+	if ok {
+		h, err := c.snapshotMembers(snap.Data)
+		if err != nil {
+			return nil, fmt.Errorf("learner: snapshot at slot %d: %w", snap.Slot, err)
+		}
+		c.members, from = h, snap.Slot
+		if snap.Slot > c.delivered {
+			c.writes = role.ChosenWrites{Reset: true, ResetTo: snap.Slot}
+			c.delivered = snap.Slot
+		}
+	}
+	// The changes chosen after the snapshot are in the log.
+	for s := max(from, log.Base()) + 1; s <= c.delivered; s++ {
+		if v, ok := log.Get(s); ok && len(v.Change) > 0 {
+			c.members, _ = c.members.Apply(s, v.Change)
+		}
 	}
 	c.commit = c.delivered
 	c.start()
 	return c, nil
 }
+
+// Everyone is the members of a cluster where every replica runs every role
+// and knows no address (tests, and clusters whose addresses live elsewhere).
+func Everyone(ids []msg.NodeID) []membership.Member {
+	ms := make([]membership.Member, len(ids))
+	for i, id := range ids {
+		ms[i] = membership.Member{ID: id, Addr: "replica-" + id.String(), Roles: membership.All}
+	}
+	return ms
+}
+
+// snapshotMembers is the membership a snapshot carries, or the first one.
+func (c *Core) snapshotMembers(data []byte) (*membership.History, error) {
+	if c.cfg.SnapshotMembers == nil {
+		return c.cfg.Members, nil
+	}
+	h, ok, err := c.cfg.SnapshotMembers(data)
+	if err != nil || !ok {
+		return c.cfg.Members, err
+	}
+	return h, nil
+}
+
+// Members is the membership as of the delivered point.
+func (c *Core) Members() *membership.History { return c.members }
 
 // Delivered is the learner's commit point: every slot up to it is chosen,
 // stored and handed to the executor.
@@ -136,7 +193,7 @@ func (c *Core) start() {
 		if v, ok := c.log.Get(c.delivered); ok {
 			c.send(c.cfg.ID, msg.RoleExecutor, &msg.Deliver{First: c.delivered, Values: []*msg.Value{v}})
 		}
-		c.send(c.cfg.ID, msg.RoleProposer, &msg.Committed{Commit: c.delivered})
+		c.send(c.cfg.ID, msg.RoleProposer, &msg.Committed{Commit: c.delivered, Members: c.members})
 	}
 }
 
@@ -219,10 +276,6 @@ func (c *Core) send(node msg.NodeID, role msg.Role, m any) {
 }
 
 func (c *Core) accepted(m *msg.Accepted) {
-	bit, ok := c.quorum.Bit(m.From)
-	if !ok {
-		return // not an acceptor of ours
-	}
 	if m.From == c.cfg.ID && len(m.Slots) > 0 && m.Slots[0] <= c.delivered {
 		// A leader re-proposing what we already delivered (a restarted
 		// proposer that campaigned before hearing our commit point): tell it.
@@ -249,6 +302,19 @@ func (c *Core) accepted(m *msg.Accepted) {
 				continue
 			}
 		}
+		// Votes count only where the configuration is known (the slot is
+		// within α of what we delivered), and only those of its acceptors.
+		// A leader proposes only there, so votes dropped here are for
+		// another leader's slots, or ours from before a restart that lost
+		// delivered slots: not counting is always safe.
+		if s > c.delivered+c.members.Alpha {
+			continue
+		}
+		q := c.members.For(s).Quorum()
+		bit, ok := q.Bit(m.From)
+		if !ok {
+			continue
+		}
 		// A slot waiting for the value of its chosen ballot keeps counting:
 		// a quorum in a later ballot (the same value, re-proposed by a leader
 		// that recovered it) may match our acceptor's copy where the earlier
@@ -264,7 +330,7 @@ func (c *Core) accepted(m *msg.Accepted) {
 		}
 		vs[j].mask |= bit
 		c.votes[s] = vs
-		if c.quorum.Reached(vs[j].mask) {
+		if q.Reached(vs[j].mask) {
 			c.chosen(s, m.Ballot)
 		}
 	}
@@ -287,11 +353,25 @@ func (c *Core) chosen(s uint64, b msg.Ballot) {
 		c.commit = s
 	}
 	run := &msg.ChosenRun{From: c.cfg.ID, Ballot: b, Run: msg.Run{First: s, Through: s}}
-	for _, id := range c.cfg.Acceptors {
+	for _, id := range c.learners() {
 		if id != c.cfg.ID {
 			c.send(id, msg.RoleLearner, run)
 		}
 	}
+}
+
+// learners are the learners of every configuration we know of, in force or
+// pending.
+func (c *Core) learners() []msg.NodeID {
+	ids := c.members.Latest().With(membership.Learner)
+	for _, e := range c.members.Epochs[:len(c.members.Epochs)-1] {
+		for _, id := range e.Config.With(membership.Learner) {
+			if !slices.Contains(ids, id) {
+				ids = append(ids, id)
+			}
+		}
+	}
+	return ids
 }
 
 // chosenRun takes the leader's word that a quorum accepted every slot of r in
@@ -360,6 +440,9 @@ func (c *Core) advance() {
 		delete(c.local, s)
 		delete(c.votes, s)
 		delete(c.waiting, s)
+		if len(v.Change) > 0 {
+			c.members, _ = c.members.Apply(s, v.Change)
+		}
 		if b, ok := c.readyAt[s]; ok {
 			delete(c.readyAt, s)
 			if b == c.mineBallot && c.mine.Through == s-1 && !c.mine.Empty() {
@@ -380,7 +463,7 @@ func (c *Core) advance() {
 		c.commit = c.delivered
 	}
 	c.send(c.cfg.ID, msg.RoleExecutor, &msg.Deliver{First: first, Values: vals})
-	c.send(c.cfg.ID, msg.RoleProposer, &msg.Committed{Commit: c.delivered, Ballot: c.mineBallot, Run: c.mine})
+	c.send(c.cfg.ID, msg.RoleProposer, &msg.Committed{Commit: c.delivered, Ballot: c.mineBallot, Run: c.mine, Members: c.members})
 }
 
 // behind reports whether slots past the delivered point are known chosen but
@@ -445,7 +528,7 @@ func (c *Core) pickPeer() msg.NodeID {
 	if c.leader != 0 && c.leader != c.cfg.ID {
 		peers = append(peers, c.leader)
 	}
-	for _, id := range c.cfg.Acceptors {
+	for _, id := range c.members.Latest().With(membership.Learner) {
 		if id != c.cfg.ID && id != c.leader {
 			peers = append(peers, id)
 		}
@@ -638,6 +721,11 @@ func (c *Core) chunk(m *msg.SnapshotChunk) {
 		c.fetching = false
 		return // damaged on the way: the next fetch starts over
 	}
+	if _, err := c.snapshotMembers(t.buf); err != nil {
+		c.fetching = false
+		c.peerTurn++
+		return // a snapshot we could not follow: another peer's may do
+	}
 	c.save(storage.Snapshot{Slot: t.slot, Rev: t.rev, Data: t.buf})
 }
 
@@ -673,6 +761,11 @@ func (c *Core) install(snap storage.Snapshot) {
 	if snap.Slot <= c.delivered {
 		return
 	}
+	h, err := c.snapshotMembers(snap.Data)
+	if err != nil {
+		return // checked when it arrived; a local one is the executor's
+	}
+	c.members = h
 	c.writes = role.ChosenWrites{Reset: true, ResetTo: snap.Slot}
 	for s := range c.votes {
 		if s <= snap.Slot {
@@ -702,7 +795,7 @@ func (c *Core) install(snap storage.Snapshot) {
 	c.fetching = false
 	c.send(c.cfg.ID, msg.RoleExecutor, &msg.Install{Slot: snap.Slot, Rev: snap.Rev, Data: snap.Data})
 	c.send(c.cfg.ID, msg.RoleAcceptor, &msg.Truncate{Through: snap.Slot})
-	c.send(c.cfg.ID, msg.RoleProposer, &msg.Committed{Commit: snap.Slot})
+	c.send(c.cfg.ID, msg.RoleProposer, &msg.Committed{Commit: snap.Slot, Members: c.members})
 	c.advance()
 	if c.behind() {
 		// Stream the slots that follow the snapshot without waiting.

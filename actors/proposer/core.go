@@ -2,9 +2,11 @@ package proposer
 
 import (
 	"cmp"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 
+	"github.com/rsml-go/rsml/actors/membership"
 	"github.com/rsml-go/rsml/actors/quorum"
 	"github.com/rsml-go/rsml/actors/role"
 	"github.com/rsml-go/rsml/msg"
@@ -13,7 +15,11 @@ import (
 // Config holds the proposer's membership, timing (in ticks) and batching limits.
 type Config struct {
 	ID msg.NodeID
-	// Replicas are every replica of the cluster, acceptors and learners alike.
+	// Members is the cluster's first configuration; the learner tells of
+	// later ones (Committed.Members). Nil: every one of Replicas runs every
+	// role, with membership.DefaultAlpha.
+	Members *membership.History
+	// Replicas make the first configuration when Members is nil.
 	Replicas []msg.NodeID
 	// HeartbeatTicks is the leader's beacon period.
 	HeartbeatTicks int
@@ -93,12 +99,15 @@ type pendingRead struct {
 
 // Core is the proposer's protocol state. It is not safe for concurrent use.
 type Core struct {
-	cfg    Config
-	quorum quorum.Majority // of the acceptors: every replica
-	role   position
-	step   func(c *Core, m any)
-	out    []msg.Out
-	now    int
+	cfg     Config
+	members *membership.History // as of commit
+	// everyone is every member of the configurations in members, in
+	// force or pending: who hears heartbeats.
+	everyone []msg.NodeID
+	role     position
+	step     func(c *Core, m any)
+	out      []msg.Out
+	now      int
 
 	maxSeen      msg.Ballot // the highest ballot heard of
 	ballot       msg.Ballot // ours, as candidate or leader
@@ -121,6 +130,19 @@ type Core struct {
 	preparedAt int
 
 	// leader
+	// promised are the acceptors that promised our ballot, kept for the
+	// whole leadership: a slot a later configuration governs is proposed
+	// only once a majority of its acceptors are among them.
+	promised map[msg.NodeID]bool
+	// best is, for each slot from nextSlot on, the entry of the highest
+	// ballot any promiser reported: what must be proposed there. Slots up
+	// to bestTop are recovered as the gate lets them.
+	best    map[uint64]msg.Entry
+	bestTop uint64
+	// change is a membership change waiting for a slot; changeSlot is
+	// where one is in flight (0: none).
+	change      *msg.ChangeRequest
+	changeSlot  uint64
 	leaderSince int
 	nextSlot    uint64
 	chosen      msg.Run // our learner saw these chosen in our ballot
@@ -204,9 +226,78 @@ func New(cfg Config, used msg.Ballot, commit uint64) *Core {
 	if cfg.Rand == nil {
 		cfg.Rand = rand.New(rand.NewPCG(uint64(cfg.ID), 0x5eed))
 	}
-	c := &Core{cfg: cfg, quorum: quorum.New(cfg.Replicas), maxSeen: used, saved: used, commit: commit}
+	if cfg.Members == nil {
+		ms := make([]membership.Member, len(cfg.Replicas))
+		for i, id := range cfg.Replicas {
+			ms[i] = membership.Member{ID: id, Addr: "replica-" + id.String(), Roles: membership.All}
+		}
+		h, err := membership.Bootstrap(membership.DefaultAlpha, ms)
+		if err != nil {
+			panic(fmt.Sprintf("proposer: replicas %v: %v", cfg.Replicas, err))
+		}
+		cfg.Members = h
+	}
+	c := &Core{cfg: cfg, maxSeen: used, saved: used, commit: commit}
+	c.setMembers(cfg.Members)
 	c.becomeFollower(0, msg.Ballot{})
 	return c
+}
+
+// setMembers takes the membership as of our commit point.
+func (c *Core) setMembers(h *membership.History) {
+	c.members = h
+	c.everyone = c.everyone[:0]
+	for _, e := range h.Epochs {
+		for _, id := range e.Config.IDs() {
+			if !slices.Contains(c.everyone, id) {
+				c.everyone = append(c.everyone, id)
+			}
+		}
+	}
+	slices.Sort(c.everyone)
+}
+
+// Members is the membership as the proposer knows it (as of its commit
+// point).
+func (c *Core) Members() *membership.History { return c.members }
+
+// gate reports whether the leader may propose at slot s: its configuration
+// is known (s is within α of the commit point, so every change that could
+// govern it is delivered) and a majority of its acceptors promised our
+// ballot. Every proposal, new or recovered, passes it.
+func (c *Core) gate(s uint64) bool {
+	return s <= c.commit+c.members.Alpha && c.prepared(c.members.For(s))
+}
+
+// prepared reports whether a majority of cfg's acceptors promised our
+// ballot.
+func (c *Core) prepared(cfg *membership.Config) bool {
+	return countIn(cfg.Quorum(), func(id msg.NodeID) bool { return c.promised[id] })
+}
+
+// countIn reports whether the voters of q for which yes holds make a majority.
+func countIn(q quorum.Majority, yes func(id msg.NodeID) bool) bool {
+	n := 0
+	for _, id := range q.Voters() {
+		if yes(id) {
+			n++
+		}
+	}
+	return q.Count(n)
+}
+
+// acceptorsOf returns the acceptors of the configurations that govern slots
+// lo to hi and of the latest one, each once.
+func (c *Core) acceptorsOf(lo, hi uint64) []msg.NodeID {
+	var ids []msg.NodeID
+	for _, cfg := range append(c.members.Span(lo, hi), c.members.Latest()) {
+		for _, id := range cfg.Quorum().Voters() {
+			if !slices.Contains(ids, id) {
+				ids = append(ids, id)
+			}
+		}
+	}
+	return ids
 }
 
 // Status is a snapshot of what the proposer believes.
@@ -327,9 +418,21 @@ func (c *Core) send(node msg.NodeID, role msg.Role, m any) {
 	c.out = append(c.out, msg.Out{To: msg.Target{Node: node, Role: role}, Msg: m})
 }
 
-func (c *Core) broadcast(role msg.Role, m any) {
-	for _, id := range c.cfg.Replicas {
-		c.send(id, role, m)
+// sendAccept sends the proposals, in slot order, each to the acceptors of
+// the configuration that governs its slot: one Accept per run of slots
+// under one configuration.
+func (c *Core) sendAccept(props []msg.Proposal, chosen msg.Run) {
+	for len(props) > 0 {
+		cfg := c.members.For(props[0].Slot)
+		n := 1
+		for n < len(props) && c.members.For(props[n].Slot) == cfg {
+			n++
+		}
+		a := &msg.Accept{From: c.cfg.ID, Ballot: c.ballot, Proposals: props[:n:n], Chosen: chosen}
+		for _, id := range cfg.Quorum().Voters() {
+			c.send(id, msg.RoleAcceptor, a)
+		}
+		props = props[n:]
 	}
 }
 
@@ -346,6 +449,8 @@ func (c *Core) reject(m any, why msg.RejectReason) {
 	case *msg.ClientRequest:
 		c.reply(m.Cmd.Origin, m.Cmd.Reply, &msg.Reject{Reason: why, Leader: hint, Attempt: m.Attempt})
 	case *msg.ReadRequest:
+		c.reply(m.Origin, m.Reply, &msg.Reject{Reason: why, Leader: hint})
+	case *msg.ChangeRequest:
 		c.reply(m.Origin, m.Reply, &msg.Reject{Reason: why, Leader: hint})
 	}
 }
@@ -391,8 +496,17 @@ func (c *Core) becomeFollower(lead msg.NodeID, b msg.Ballot) {
 		}
 		c.reject(r.req, msg.RejectNoLeader)
 	}
+	if ch := c.change; ch != nil {
+		if forward {
+			c.send(to, msg.RoleProposer, &msg.ChangeRequest{Change: ch.Change, Origin: ch.Origin, Reply: ch.Reply, Hops: 1})
+		} else {
+			c.reply(ch.Origin, ch.Reply, &msg.Reject{Reason: msg.RejectNoLeader, Leader: c.leader})
+		}
+	}
 	c.queue, c.attempts, c.reads, c.queueBytes = nil, nil, nil, 0
 	c.transferTo, c.handover = 0, msg.Ballot{}
+	c.change, c.changeSlot = nil, 0
+	c.promised, c.best, c.bestTop = nil, nil, 0
 	if wasLeader {
 		c.inflight, c.ackSeq, c.ackTick = nil, nil, nil
 	}
@@ -400,11 +514,19 @@ func (c *Core) becomeFollower(lead msg.NodeID, b msg.Ballot) {
 
 func (c *Core) campaign() { c.startCampaign(msg.Ballot{}) }
 
+// proposer reports whether the latest configuration makes us a proposer:
+// one that does not never campaigns, whatever it is asked.
+func (c *Core) proposer() bool { return c.members.Latest().Runs(c.cfg.ID, membership.Proposer) }
+
 // startCampaign starts an election at a ballot above any heard of. An
 // ordinary one (zero handover) asks first whether a quorum would promise
 // (pre-vote); one the leader of ballot handover asked for prepares at once,
 // past the acceptors' lease on that leader.
 func (c *Core) startCampaign(handover msg.Ballot) {
+	if !c.proposer() {
+		c.becomeFollower(c.leader, c.leaderBallot)
+		return
+	}
 	c.role, c.step = candidate, stepCandidate
 	c.ballot = msg.Ballot{Round: c.maxSeen.Round + 1, ID: c.cfg.ID}
 	c.maxSeen = c.ballot
@@ -418,14 +540,33 @@ func (c *Core) startCampaign(handover msg.Ballot) {
 	c.sendPrepare(true)
 }
 
+// sendPrepare asks the acceptors of every configuration that governs a slot
+// we may propose at (those within α of our commit point) and of the
+// latest one (all, or those that have not promised yet).
 func (c *Core) sendPrepare(all bool) {
 	p := &msg.Prepare{From: c.cfg.ID, Ballot: c.ballot, FromSlot: c.fromSlot, Probe: c.probing, Handover: c.handover}
-	for _, id := range c.cfg.Replicas {
+	for _, id := range c.acceptorsOf(c.commit+1, c.commit+c.members.Alpha) {
 		if _, ok := c.promises[id]; all || !ok {
 			c.send(id, msg.RoleAcceptor, p)
 		}
 	}
 	c.preparedAt = c.now
+}
+
+// prepareMissing asks, as leader, the acceptors that have not promised our
+// ballot: those of a configuration that has just come within reach.
+func (c *Core) prepareMissing() {
+	p := &msg.Prepare{From: c.cfg.ID, Ballot: c.ballot, FromSlot: c.commit + 1}
+	sent := false
+	for _, id := range c.acceptorsOf(c.commit+1, c.commit+c.members.Alpha) {
+		if !c.promised[id] {
+			c.send(id, msg.RoleAcceptor, p)
+			sent = true
+		}
+	}
+	if sent {
+		c.preparedAt = c.now
+	}
 }
 
 func (c *Core) becomeLeader() {
@@ -439,42 +580,72 @@ func (c *Core) becomeLeader() {
 	c.ackTick = map[msg.NodeID]int{}
 	c.hbSeq = 0
 	c.chosen, c.shipped = msg.Run{}, 0
+	c.change, c.changeSlot = nil, 0
 
-	// Re-propose, for every open slot, the value accepted in the highest
-	// ballot any promiser reported; fill holes with no-ops. Slots that our
-	// learner has seen chosen meanwhile need nothing.
-	best := map[uint64]msg.Entry{}
-	top := c.fromSlot - 1
+	// Every open slot gets the value accepted in the highest ballot any
+	// promiser reported, holes a no-op (recover, as the gate allows).
+	// Slots our learner has seen chosen meanwhile need nothing.
+	c.promised = make(map[msg.NodeID]bool, len(c.promises))
+	c.best, c.bestTop = map[uint64]msg.Entry{}, 0
+	c.nextSlot = max(c.fromSlot, c.commit+1)
 	for _, p := range c.promises {
-		// A promiser dropped its entries up to its truncation point: those
-		// slots are chosen. Proposing there (a no-op for an entry that is
-		// merely gone) could choose a second value, so recovery starts
-		// above the highest point; our learner fetches what lies below.
-		c.truncated = max(c.truncated, p.Truncated)
-		for _, e := range p.Entries {
-			if cur, ok := best[e.Slot]; !ok || cur.Ballot.Less(e.Ballot) {
-				best[e.Slot] = e
-			}
-			top = max(top, e.Slot)
-		}
+		c.promise(p)
 	}
 	c.promises = nil
-	first := max(c.fromSlot, c.commit+1, c.truncated+1)
-	var recovered []msg.Proposal
-	for s := first; s <= top; s++ {
-		v := &msg.Value{}
-		if e, ok := best[s]; ok && e.Value != nil {
-			v = e.Value
-		}
-		recovered = append(recovered, msg.Proposal{Slot: s, Value: v})
-		c.inflight[s] = &inflight{value: v, sentAt: c.now}
-	}
-	c.nextSlot = max(top, c.commit, c.truncated) + 1
-	if len(recovered) > 0 {
-		c.broadcast(msg.RoleAcceptor, &msg.Accept{From: c.cfg.ID, Ballot: c.ballot, Proposals: recovered})
-	}
+	c.nextSlot = max(c.nextSlot, c.truncated+1)
+	c.recover()
 	c.sendHeartbeat()
 	c.propose()
+}
+
+// promise takes a promise of our ballot, as candidate or leader: its
+// entries from nextSlot on join what recovery proposes. Slots already
+// proposed were proposed with a majority of their own acceptors' entries,
+// which is all Paxos needs.
+func (c *Core) promise(p *msg.Promise) {
+	c.promised[p.From] = true
+	if c.best == nil {
+		c.best = map[uint64]msg.Entry{}
+	}
+	// A promiser dropped its entries up to its truncation point: those
+	// slots are chosen. Proposing there (a no-op for an entry that is
+	// merely gone) could choose a second value, so recovery starts above
+	// the highest point; our learner fetches what lies below.
+	c.truncated = max(c.truncated, p.Truncated)
+	for _, e := range p.Entries {
+		if e.Slot < c.nextSlot {
+			continue
+		}
+		if cur, ok := c.best[e.Slot]; !ok || cur.Ballot.Less(e.Ballot) {
+			c.best[e.Slot] = e
+		}
+		c.bestTop = max(c.bestTop, e.Slot)
+	}
+}
+
+// recover re-proposes recovered slots, in order, as far as the gate lets
+// it: a slot whose configuration is not known yet, or whose acceptors have
+// not promised, waits (the commit point grows, promises arrive).
+func (c *Core) recover() {
+	var props []msg.Proposal
+	for c.nextSlot <= c.bestTop && c.gate(c.nextSlot) {
+		s := c.nextSlot
+		v := &msg.Value{}
+		if e, ok := c.best[s]; ok && e.Value != nil {
+			v = e.Value
+		}
+		delete(c.best, s)
+		if len(v.Change) > 0 {
+			c.changeSlot = s
+		}
+		props = append(props, msg.Proposal{Slot: s, Value: v})
+		c.inflight[s] = &inflight{value: v, sentAt: c.now}
+		c.nextSlot++
+	}
+	if c.nextSlot > c.bestTop {
+		c.best, c.bestTop = nil, 0
+	}
+	c.sendAccept(props, msg.Run{})
 }
 
 // --- leadership transfer -----------------------------------------------------
@@ -505,7 +676,7 @@ func (c *Core) transfer(m *msg.TransferLeader) {
 			c.transferTo = 0
 			c.propose()
 		}
-	case target == 0 || !slices.Contains(c.cfg.Replicas, target) || !c.live(target):
+	case target == 0 || !c.members.Latest().Runs(target, membership.Proposer) || !c.live(target):
 		c.reply(m.Origin, m.Reply, &msg.Reject{Reason: msg.RejectCannotLead, Leader: c.cfg.ID})
 		return
 	case target != c.transferTo:
@@ -527,7 +698,7 @@ func (c *Core) live(id msg.NodeID) bool {
 // latest heartbeat (the lowest id among equals), or 0 if none.
 func (c *Core) freshestFollower() msg.NodeID {
 	var best msg.NodeID
-	for _, id := range c.cfg.Replicas {
+	for _, id := range c.members.Latest().With(membership.Proposer) {
 		if id == c.cfg.ID || !c.live(id) {
 			continue
 		}
@@ -556,8 +727,8 @@ func (c *Core) tryHandOver() {
 // has caught up with what it had chosen, or after half an election timeout
 // whatever our learner knows (phase 1 recovers the rest).
 func (c *Core) timeoutNow(m *msg.TimeoutNow) {
-	if c.role == leader || m.Ballot.Less(c.leaderBallot) {
-		return // we lead, or follow a leader newer than the sender
+	if c.role == leader || m.Ballot.Less(c.leaderBallot) || !c.proposer() {
+		return // we lead, or follow a leader newer than the sender, or may not lead
 	}
 	// Our ballot must beat the sender's even if we never heard it.
 	c.maxSeen = msg.MaxBallot(c.maxSeen, m.Ballot)
@@ -612,15 +783,30 @@ func (c *Core) committed(m *msg.Committed) {
 		// deliver it from their own acceptors' copies.
 		c.chosen = m.Run
 	}
+	if h, ok := m.Members.(*membership.History); ok && h != c.members && commit >= c.commit {
+		c.setMembers(h)
+		if c.role == leader {
+			// A configuration that has come within reach: its acceptors
+			// promise while the slots before it fill.
+			c.prepareMissing()
+		}
+	}
 	if commit <= c.commit {
 		return
 	}
 	c.commit = commit
 	c.tryTakeOver()
 	if c.role == leader && commit >= c.nextSlot {
-		// Slots we never proposed are chosen: a higher ballot has led.
-		c.becomeFollower(0, msg.Ballot{})
-		return
+		if c.best == nil || commit > c.bestTop {
+			// Slots we never proposed are chosen: a higher ballot has led.
+			c.becomeFollower(0, msg.Ballot{})
+			return
+		}
+		c.nextSlot = commit + 1 // recovered slots found chosen meanwhile
+	}
+	if c.changeSlot != 0 && commit >= c.changeSlot {
+		c.changeSlot = 0
+		c.serveReads()
 	}
 	if c.role == leader {
 		local, remote := 0, 0 // commands freed, from our clients and from other replicas'
@@ -666,7 +852,7 @@ func (c *Core) shipChosen() {
 	}
 	c.shipped = c.chosen.Through
 	run := &msg.ChosenRun{From: c.cfg.ID, Ballot: c.ballot, Run: c.chosen}
-	for _, id := range c.cfg.Replicas {
+	for _, id := range c.everyone {
 		if id != c.cfg.ID {
 			c.send(id, msg.RoleLearner, run)
 		}
@@ -692,7 +878,7 @@ func (c *Core) nack(m *msg.Nack) {
 
 func stepFollower(c *Core, m any) {
 	switch m := m.(type) {
-	case *msg.ClientRequest, *msg.ReadRequest:
+	case *msg.ClientRequest, *msg.ReadRequest, *msg.ChangeRequest:
 		c.route(m)
 	}
 }
@@ -719,6 +905,12 @@ func (c *Core) route(m any) {
 			return
 		}
 		c.send(c.leader, msg.RoleProposer, &msg.ReadRequest{Origin: m.Origin, Reply: m.Reply, Hops: m.Hops + 1})
+	case *msg.ChangeRequest:
+		if m.Hops >= c.cfg.MaxHops {
+			c.reject(m, msg.RejectNoLeader)
+			return
+		}
+		c.send(c.leader, msg.RoleProposer, &msg.ChangeRequest{Change: m.Change, Origin: m.Origin, Reply: m.Reply, Hops: m.Hops + 1})
 	}
 }
 
@@ -734,14 +926,14 @@ func stepCandidate(c *Core, m any) {
 			return
 		}
 		c.route(m)
-	case *msg.ReadRequest:
+	case *msg.ReadRequest, *msg.ChangeRequest:
 		c.route(m)
 	case *msg.Promise:
 		if m.Ballot != c.ballot || m.Probe != c.probing {
 			return
 		}
 		c.promises[m.From] = m
-		if !c.quorum.Count(len(c.promises)) {
+		if !countIn(c.members.For(c.fromSlot).Quorum(), func(id msg.NodeID) bool { return c.promises[id] != nil }) {
 			return
 		}
 		if c.probing {
@@ -770,6 +962,19 @@ func stepLeader(c *Core, m any) {
 		c.reads = append(c.reads, pendingRead{req: m, index: c.nextSlot - 1, needSeq: c.hbSeq + 1})
 		if c.quorumSeq() >= c.hbSeq {
 			c.sendHeartbeat()
+		}
+	case *msg.ChangeRequest:
+		c.proposeChange(m)
+	case *msg.Promise:
+		// A promise that came late, or one from an acceptor of a newer
+		// configuration (prepareMissing).
+		if m.Ballot == c.ballot && !m.Probe && !c.promised[m.From] {
+			c.promise(m)
+			if c.nextSlot <= c.truncated {
+				c.becomeFollower(0, msg.Ballot{}) // slots we never proposed are chosen
+				return
+			}
+			c.propose()
 		}
 	case *msg.HeartbeatAck:
 		if m.Ballot != c.ballot {
@@ -902,11 +1107,19 @@ func (c *Core) propose() {
 	if c.transferTo != 0 {
 		return // handing over: the target takes what is queued
 	}
+	c.recover()
+	if c.best != nil {
+		return // recovered slots come first
+	}
+	if ch := c.change; ch != nil && c.changeSlot == 0 && c.gate(c.nextSlot) && len(c.inflight) < c.cfg.Window {
+		c.change = nil
+		c.openSlot(&msg.Value{Change: ch.Change})
+	}
 	eager, full := c.batching()
 	if c.holdTarget > 0 && len(c.queue) < c.holdTarget && c.queueBytes < c.cfg.MaxBatchBytes {
 		return
 	}
-	for len(c.queue) > 0 && len(c.inflight) < c.cfg.Window &&
+	for len(c.queue) > 0 && len(c.inflight) < c.cfg.Window && c.gate(c.nextSlot) &&
 		(len(c.inflight) < eager || len(c.queue) >= full || c.queueBytes >= c.cfg.MaxBatchBytes) {
 		c.holdTarget = 0
 		n, size := 0, 0
@@ -924,13 +1137,32 @@ func (c *Core) propose() {
 		if len(c.queue) == 0 {
 			c.queue, c.attempts, c.queueBytes = nil, nil, 0
 		}
-		slot := c.nextSlot
-		c.nextSlot++
-		c.inflight[slot] = &inflight{value: v, sentAt: c.now}
-		c.shipped = c.chosen.Through
-		c.broadcast(msg.RoleAcceptor, &msg.Accept{From: c.cfg.ID, Ballot: c.ballot,
-			Proposals: []msg.Proposal{{Slot: slot, Value: v}}, Chosen: c.chosen})
+		c.openSlot(v)
 	}
+}
+
+// openSlot proposes v at the next slot.
+func (c *Core) openSlot(v *msg.Value) {
+	slot := c.nextSlot
+	c.nextSlot++
+	if len(v.Change) > 0 {
+		c.changeSlot = slot
+	}
+	c.inflight[slot] = &inflight{value: v, sentAt: c.now}
+	c.shipped = c.chosen.Through
+	c.sendAccept([]msg.Proposal{{Slot: slot, Value: v}}, c.chosen)
+}
+
+// proposeChange takes a membership change: one at a time, so it is refused
+// as busy while another is waiting, in flight, or chosen and not yet in
+// force (which Apply would refuse anyway, at the cost of a slot).
+func (c *Core) proposeChange(m *msg.ChangeRequest) {
+	if c.change != nil || c.changeSlot != 0 || c.members.LatestFrom() > c.commit+1 || c.transferTo != 0 {
+		c.reject(m, msg.RejectConfigBusy)
+		return
+	}
+	c.change = m
+	c.propose()
 }
 
 // batchSize is what a command counts against MaxBatchBytes: its data and a
@@ -943,7 +1175,7 @@ func (c *Core) sendHeartbeat() {
 	// The commit point includes slots known chosen through truncation, so
 	// that learners fetch them: ours too, which may be the one behind.
 	hb := &msg.Heartbeat{From: c.cfg.ID, Ballot: c.ballot, Seq: c.hbSeq, Commit: max(c.commit, c.truncated), Chosen: c.chosen}
-	for _, id := range c.cfg.Replicas {
+	for _, id := range c.everyone {
 		c.send(id, msg.RoleAcceptor, hb)
 		c.send(id, msg.RoleLearner, hb)
 		if id != c.cfg.ID {
@@ -952,13 +1184,20 @@ func (c *Core) sendHeartbeat() {
 	}
 }
 
-// quorumSeq is the highest heartbeat a quorum of acceptors has acknowledged.
+// quorumSeq is the highest heartbeat a quorum of the acceptors of every
+// configuration we know (in force or pending) has acknowledged.
 func (c *Core) quorumSeq() uint64 {
-	return c.quorum.Committed(func(id msg.NodeID) uint64 { return c.ackSeq[id] })
+	q := ^uint64(0)
+	for _, e := range c.members.Epochs {
+		q = min(q, e.Config.Quorum().Committed(func(id msg.NodeID) uint64 { return c.ackSeq[id] }))
+	}
+	return q
 }
 
 func (c *Core) serveReads() {
-	if len(c.reads) == 0 {
+	if len(c.reads) == 0 || c.changeSlot != 0 {
+		// While a membership change is in flight, which quorums a read
+		// needs depends on whether it is chosen: the reads wait for it.
 		return
 	}
 	q := c.quorumSeq()
@@ -996,16 +1235,15 @@ func (c *Core) tickLeader() {
 	// timeout steps down, so its clients learn there is no leader instead of
 	// waiting on a partitioned one.
 	if c.now-c.leaderSince >= c.cfg.ElectionTicks {
-		live := 0
-		for _, id := range c.quorum.Voters() {
-			if t, ok := c.ackTick[id]; ok && c.now-t < c.cfg.ElectionTicks {
-				live++
+		for _, e := range c.members.Epochs {
+			if !countIn(e.Config.Quorum(), c.live) {
+				c.becomeFollower(0, msg.Ballot{})
+				return
 			}
 		}
-		if !c.quorum.Count(live) {
-			c.becomeFollower(0, msg.Ballot{})
-			return
-		}
+	}
+	if c.now-c.preparedAt >= c.cfg.ResendTicks && !c.prepared(c.members.Latest()) {
+		c.prepareMissing() // lost, or a new acceptor was still starting
 	}
 	// Resend what has waited too long: the Accept or its answers were lost.
 	var again []msg.Proposal
@@ -1017,6 +1255,6 @@ func (c *Core) tickLeader() {
 	}
 	if len(again) > 0 {
 		slices.SortFunc(again, func(a, b msg.Proposal) int { return cmp.Compare(a.Slot, b.Slot) })
-		c.broadcast(msg.RoleAcceptor, &msg.Accept{From: c.cfg.ID, Ballot: c.ballot, Proposals: again})
+		c.sendAccept(again, msg.Run{})
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/rsml-go/rsml/actors/acceptor"
 	"github.com/rsml-go/rsml/actors/executor"
 	"github.com/rsml-go/rsml/actors/learner"
+	"github.com/rsml-go/rsml/actors/membership"
 	"github.com/rsml-go/rsml/actors/proposer"
 	"github.com/rsml-go/rsml/actors/role"
 	"github.com/rsml-go/rsml/msg"
@@ -22,6 +23,9 @@ import (
 type Params struct {
 	ID       msg.NodeID
 	Replicas []msg.NodeID
+	// Members is the cluster's first configuration; nil: Replicas, each
+	// running every role, with membership.DefaultAlpha.
+	Members *membership.History
 
 	HeartbeatTicks, ElectionTicks, LeaseTicks, ResendTicks int
 
@@ -53,16 +57,23 @@ type Set struct {
 }
 
 // For returns the roles' settings for p.
-func For(p Params) Set {
+func For(p Params) (Set, error) {
+	if p.Members == nil {
+		h, err := membership.Bootstrap(membership.DefaultAlpha, learner.Everyone(p.Replicas))
+		if err != nil {
+			return Set{}, fmt.Errorf("roles: %w", err)
+		}
+		p.Members = h
+	}
 	return Set{
-		Proposer: proposer.Config{ID: p.ID, Replicas: p.Replicas, HeartbeatTicks: p.HeartbeatTicks,
+		Proposer: proposer.Config{ID: p.ID, Members: p.Members, HeartbeatTicks: p.HeartbeatTicks,
 			ElectionTicks: p.ElectionTicks, ResendTicks: p.ResendTicks, Window: p.Window, HoldBatches: true,
 			MaxBatch: p.MaxBatch, MaxBatchBytes: p.MaxBatchBytes, MaxQueue: p.MaxQueue, MaxHops: maxHops},
-		Acceptor: acceptor.Config{ID: p.ID, Learners: p.Replicas, LeaseTicks: p.LeaseTicks},
-		Learner: learner.Config{ID: p.ID, Acceptors: p.Replicas, StallTicks: stallTicks, ResendTicks: p.ResendTicks,
-			MaxCatchup: p.MaxCatchup, MaxCatchupBytes: maxCatchupBytes},
-		Executor: executor.Config{ID: p.ID, SnapshotEvery: p.SnapshotEvery, MaxSessions: p.MaxSessions},
-	}
+		Acceptor: acceptor.Config{ID: p.ID, LeaseTicks: p.LeaseTicks},
+		Learner: learner.Config{ID: p.ID, Members: p.Members, SnapshotMembers: executor.SnapshotMembers,
+			StallTicks: stallTicks, ResendTicks: p.ResendTicks, MaxCatchup: p.MaxCatchup, MaxCatchupBytes: maxCatchupBytes},
+		Executor: executor.Config{ID: p.ID, SnapshotEvery: p.SnapshotEvery, MaxSessions: p.MaxSessions, Members: p.Members},
+	}, nil
 }
 
 // Env is what the proposer needs besides storage: this replica's intake of

@@ -78,13 +78,22 @@ func (e *Enc) Value(b []byte, v *msg.Value) []byte {
 	if v == nil {
 		return Nil(b)
 	}
-	b = Key(MapLen(b, 1), "c")
-	if v.Cmds == nil {
-		return Nil(b)
+	if len(v.Change) > 0 {
+		b = MapLen(b, 2)
+	} else {
+		b = MapLen(b, 1)
 	}
-	b = e.ArrayLen(b, len(v.Cmds))
-	for i := range v.Cmds {
-		b = e.Command(b, &v.Cmds[i])
+	b = Key(b, "c")
+	if v.Cmds == nil {
+		b = Nil(b)
+	} else {
+		b = e.ArrayLen(b, len(v.Cmds))
+		for i := range v.Cmds {
+			b = e.Command(b, &v.Cmds[i])
+		}
+	}
+	if len(v.Change) > 0 {
+		b = e.Bin(Key(b, "g"), v.Change)
 	}
 	return b
 }
