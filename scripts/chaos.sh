@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # chaos.sh: every fault-finding test at length, then one summary.
 #
-#   1. the seeded simulator:       SIM_SEEDS seeds (default 1000)
+#   1. the seeded simulator:       SIM_SEEDS seeds (default 1000), and as many
+#      with membership changes in the nemesis
 #   2. the in-process chaos test:  CHAOS_RUNS runs of CHAOS_DURATION (3 x 30s)
 #   3. the process chaos test:     PCHAOS_RUNS runs of PCHAOS_DURATION (2 x 90s)
 #   4. the power-loss test:        POWER_CUTS whole-cluster power cuts (default 50)
@@ -36,7 +37,7 @@ run() {
 	[ "$rc" -eq 0 ] || failed=1
 }
 
-run sim env RSML_SIM_SEEDS="$SIM_SEEDS" "$GO" test -count=1 -run TestSimSeeds -timeout 30m -v ./sim
+run sim env RSML_SIM_SEEDS="$SIM_SEEDS" RSML_SIM_RECONFIG_SEEDS="$SIM_SEEDS" "$GO" test -count=1 -run 'TestSimSeeds|TestSimReconfig' -timeout 30m -v ./sim
 run actor env RSML_CHAOS_DURATION="$CHAOS_DURATION" "$GO" test -count="$CHAOS_RUNS" -timeout 60m \
 	-run TestChaosLinearizable -v ./node
 run process env RSML_PCHAOS_DURATION="$PCHAOS_DURATION" "$GO" test -count="$PCHAOS_RUNS" -timeout 60m \
@@ -63,6 +64,9 @@ grep -h -m1 ' runs in ' "$sim" | sed 's/^ *sim_test.go:[0-9]*: /            /'
 grep -h -m1 'faults: {' "$sim" | sed 's/^ *sim_test.go:[0-9]*: /            /'
 grep -h -m1 'messages: ' "$sim" | sed 's/^ *sim_test.go:[0-9]*: /            /'
 echo "            violations: $(grep -h -m1 -o 'violations: [0-9]*' "$sim" | cut -d' ' -f2) failing seeds"
+echo "simulator with membership changes (3 replicas, 2 spares): $SIM_SEEDS seeds"
+grep -h 'membership changes: ' "$sim" | sed 's/^ *sim_test.go:[0-9]*: /            /'
+echo "            violations: $(grep -h -o 'violations: [0-9]*' "$sim" | sed -n 2p | cut -d' ' -f2) failing seeds"
 for part in actor process; do
 	log=$LOGS/$part.log
 	prefix=chaos-figures runs=$CHAOS_RUNS dur=$CHAOS_DURATION

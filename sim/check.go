@@ -129,6 +129,9 @@ func (s *sim) maxApplied() uint64 {
 // lagging names a replica whose executor has not applied slot, or "".
 func (s *sim) lagging(slot uint64) string {
 	for _, r := range s.reps {
+		if !s.serving(r) {
+			continue // not applying the log any more, or not yet
+		}
 		a, ok := executorApplied(r.roles[msg.RoleExecutor])
 		if !r.up || !ok {
 			return fmt.Sprintf("replica %d is down or has no executor", r.id)
@@ -145,6 +148,8 @@ func (s *sim) finish() {
 	if !s.halt && s.ctl.stage != chaos {
 		s.checkAcked()
 	}
+	s.checkQuorums()
+	s.checkPromises()
 	s.checkHistory()
 }
 
@@ -171,6 +176,9 @@ func (s *sim) checkAcked() {
 			continue
 		}
 		for _, r := range s.reps {
+			if !s.serving(r) {
+				continue
+			}
 			if _, rev, _, ok, _ := executorState(r.roles[msg.RoleExecutor]); ok && rev < w.rev {
 				s.violate(LostWrite, "%s: replica %d ended at rev %d", w.desc, r.id, rev)
 			}

@@ -161,7 +161,7 @@ func (s *sim) nextInput(c *client) linearize.Input {
 func (s *sim) upReplicas() []*replica {
 	var up []*replica
 	for _, r := range s.reps {
-		if r.up {
+		if r.up && s.serving(r) {
 			up = append(up, r)
 		}
 	}

@@ -18,6 +18,15 @@ type Config struct {
 	Seed uint64
 	// Replicas is the cluster size (default 3; 5 and 7 work too).
 	Replicas int
+	// Spares are replicas outside the first configuration (ids after
+	// Replicas'), with empty storage: the nemesis adds them, and removes
+	// members, with "reconfig" faults, which only runs with spares get.
+	Spares int
+	// Alpha is how many slots after it is chosen a membership change
+	// takes effect (default 8, below the proposers' window of 16, so
+	// that the gate that keeps leaders within α of their commit point is
+	// exercised).
+	Alpha int
 	// Clients is the number of concurrent workload clients (default 4).
 	Clients int
 	// Keys is how many keys the clients share (default 3): few keys mean
@@ -96,6 +105,7 @@ func (c *Config) setDefaults() {
 		}
 	}
 	def(&c.Replicas, 3)
+	def(&c.Alpha, 8)
 	def(&c.Clients, 4)
 	def(&c.Keys, 3)
 	for _, p := range []*int{&c.TxnPercent, &c.BankPercent} {
@@ -123,6 +133,14 @@ const (
 	Agreement Kind = "agreement"
 	// Divergence: two executors' snapshots differ at the same applied slot.
 	Divergence Kind = "divergence"
+	// Quorum: a value stored as chosen that no majority of its slot's
+	// acceptors (by the membership the agreed log gives that slot) ever
+	// durably accepted in one ballot.
+	Quorum Kind = "quorum"
+	// Promise: a leader proposed at a slot before a majority of that
+	// slot's acceptors (by the agreed log's membership) promised its
+	// ballot.
+	Promise Kind = "promise"
 	// LostWrite: an acknowledged write is not in the agreed log where its
 	// answer said, or a replica's rev stayed below it.
 	LostWrite Kind = "lost-write"
@@ -173,6 +191,9 @@ type Messages struct {
 	// Handovers counts campaigns a leader's TimeoutNow started (leadership
 	// transfers that reached their target).
 	Handovers int
+	// Changes counts membership changes chosen and valid, and
+	// ChangesRefused those chosen but refused where they were applied.
+	Changes, ChangesRefused int
 }
 
 // Result is what one run did and what its checkers found.

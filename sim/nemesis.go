@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/rsml-go/rsml/actors/membership"
 	"github.com/rsml-go/rsml/msg"
 )
 
@@ -71,9 +72,11 @@ func (s *sim) nemesisStep() {
 	kinds := FaultKinds
 	if len(s.cfg.Faults) > 0 {
 		kinds = s.cfg.Faults
+	} else if s.cfg.Spares > 0 {
+		kinds = append(slices.Clone(kinds), "reconfig", "reconfig")
 	}
 	kind := kinds[s.rngNem.IntN(len(kinds))]
-	if kind != "restart-role" && kind != "transfer" && len(s.nem.active) >= 2 {
+	if kind != "restart-role" && kind != "transfer" && kind != "reconfig" && len(s.nem.active) >= 2 {
 		return // at most two lasting faults at once
 	}
 	dur := tickUnits * (5 + s.rngNem.Int64N(80))
@@ -184,6 +187,9 @@ func (s *sim) nemesisStep() {
 		s.logf("fault: transfer leadership to %d, asked through %d (leader %d)", id, r.id, r.leader)
 		s.send(r, []msg.Out{{To: msg.Target{Node: r.leader, Role: msg.RoleProposer}, Msg: &msg.TransferLeader{Target: id}}})
 		return
+	case "reconfig":
+		s.reconfigure()
+		return
 	case "restart-role":
 		r := s.rep(id)
 		if !r.up {
@@ -249,4 +255,42 @@ func (s *sim) heal() {
 	}
 	s.logf("heal: every fault ends")
 	s.startLiveness()
+}
+
+// reconfigure is an operator's membership change, asked through a random
+// replica (which routes it to the leader it knows), against the latest
+// configuration the agreed log shows so far (which may be stale: the change
+// is then refused where it is chosen). Growing, shrinking and replacing a
+// replica are sequences of these: a spare added as an observer or as a full
+// member, a member removed, an observer promoted or a member demoted.
+func (s *sim) reconfigure() {
+	r := s.rep(s.ids[s.rngNem.IntN(len(s.ids))])
+	if !r.up {
+		return
+	}
+	latest := s.oracle.Latest()
+	ch := &membership.Change{Base: latest.Num, Origin: r.id, Reply: fmt.Sprintf("change-%d", s.res.Faults["reconfig"])}
+	id := s.ids[s.rngNem.IntN(len(s.ids))]
+	roles := membership.All
+	if s.rngNem.IntN(2) == 0 {
+		roles = membership.Learner
+	}
+	cur, isMember := latest.Member(id)
+	switch {
+	case !isMember && !s.oracle.IsRetired(id):
+		ch.Op, ch.Member = membership.Add, member(id, roles)
+	case isMember && s.rngNem.IntN(3) == 0:
+		if cur.Roles == membership.All {
+			roles = membership.Learner
+		}
+		ch.Op, ch.Member = membership.SetRoles, member(id, roles)
+	case isMember:
+		ch.Op, ch.Member = membership.Remove, member(id, 0)
+	default:
+		return // a retired id: never again
+	}
+	s.res.Faults["reconfig"]++
+	s.logf("fault: membership %s %d (%s) against config %d, asked through %d", ch.Op, id, ch.Member.Roles, latest.Num, r.id)
+	s.sendLocal(r, msg.Out{To: msg.Target{Node: r.id, Role: msg.RoleProposer},
+		Msg: &msg.ChangeRequest{Change: ch.Encode(), Origin: r.id, Reply: ch.Reply}})
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rsml-go/rsml/actors/executor"
 	"github.com/rsml-go/rsml/actors/learner"
+	"github.com/rsml-go/rsml/actors/membership"
 	"github.com/rsml-go/rsml/actors/proposer"
 	"github.com/rsml-go/rsml/actors/role"
 	"github.com/rsml-go/rsml/actors/roles"
@@ -26,8 +27,8 @@ const unit = 10 * time.Millisecond / tickUnits
 // timing is the cluster's protocol settings, as node.Config's defaults turn
 // them into ticks (10 ms per tick), with a short snapshot interval so that
 // snapshots, truncation and installs happen in every run.
-func timing(id msg.NodeID, ids []msg.NodeID) roles.Params {
-	return roles.Params{ID: id, Replicas: ids, HeartbeatTicks: 5, ElectionTicks: 15, LeaseTicks: 10, ResendTicks: 10,
+func timing(id msg.NodeID, members *membership.History) roles.Params {
+	return roles.Params{ID: id, Members: members, HeartbeatTicks: 5, ElectionTicks: 15, LeaseTicks: 10, ResendTicks: 10,
 		Window: 16, MaxBatch: 1024, MaxBatchBytes: 4 << 20, MaxQueue: 100000,
 		SnapshotEvery: 5, MaxSessions: 1000, MaxCatchup: 8}
 }
@@ -80,7 +81,7 @@ func (e simEnv) StopTimers() { e.rc.timerGen++ }
 // buildRole (re)creates one role of replica r from its durable state, as the
 // role's actor does at every start, and carries out what it does on start.
 func (s *sim) buildRole(r *replica, which msg.Role, rng *rand.Rand) (*roleCore, error) {
-	set, err := roles.For(timing(r.id, s.ids))
+	set, err := roles.For(timing(r.id, s.members0))
 	if err != nil {
 		return nil, err
 	}

@@ -8,13 +8,17 @@ import (
 	"hash/fnv"
 	"math/rand/v2"
 	"runtime/debug"
+	"slices"
 
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/rsml-go/rsml/actors/executor"
+	"github.com/rsml-go/rsml/actors/membership"
 	"github.com/rsml-go/rsml/actors/proposer"
+	"github.com/rsml-go/rsml/actors/quorum"
 	"github.com/rsml-go/rsml/kv"
 	"github.com/rsml-go/rsml/msg"
+	"github.com/rsml-go/rsml/storage"
 )
 
 // tickUnits is how many units of simulated time make one tick. Network
@@ -144,6 +148,21 @@ type sim struct {
 	chosen map[uint64]chosenRec
 	points map[uint64]statePoint
 
+	// members0 is the first configuration; oracle is the membership as of
+	// slot oracleAt, folded from the agreed log by the simulator itself.
+	members0, oracle *membership.History
+	oracleAt         uint64
+	// epochs are every configuration the agreed log made, and from which
+	// slot; ledger is every acceptance any acceptor made durable, by slot,
+	// ballot and value: the quorum checker's evidence.
+	epochs []membership.Epoch
+	ledger map[ledgerKey][]msg.NodeID
+	// promisers are the acceptors whose promise of a ballot reached its
+	// proposer; proposed, for each slot and ballot, the promisers its
+	// proposer had heard when it first sent an Accept there.
+	promisers map[msg.Ballot][]msg.NodeID
+	proposed  map[slotBallot][]msg.NodeID
+
 	clients []*client
 	waiters map[string]*client
 	acked   []ackedWrite
@@ -160,13 +179,25 @@ func Run(cfg Config) *Result {
 		chosen: map[uint64]chosenRec{}, points: map[uint64]statePoint{}, waiters: map[string]*client{}}
 	s.rngNet = rand.New(rand.NewPCG(cfg.Seed, 1))
 	s.rngNem = rand.New(rand.NewPCG(cfg.Seed, 2))
-	for i := 1; i <= cfg.Replicas; i++ {
+	var first []membership.Member
+	for i := 1; i <= cfg.Replicas+cfg.Spares; i++ {
 		s.ids = append(s.ids, msg.NodeID(i))
+		if i <= cfg.Replicas {
+			first = append(first, member(msg.NodeID(i), membership.All))
+		}
 	}
-	s.net = newNetwork(cfg.Replicas)
+	members, err := membership.Bootstrap(uint64(cfg.Alpha), first)
+	if err != nil {
+		panic(fmt.Sprintf("sim: first configuration: %v", err))
+	}
+	s.members0, s.oracle = members, members
+	s.epochs = slices.Clone(members.Epochs)
+	s.ledger = map[ledgerKey][]msg.NodeID{}
+	s.promisers, s.proposed = map[msg.Ballot][]msg.NodeID{}, map[slotBallot][]msg.NodeID{}
+	s.net = newNetwork(len(s.ids))
 	for _, id := range s.ids {
 		lossy := cfg.Bugs.LossyAcceptorLog
-		r := &replica{id: id, store: newSimStore(id, s.onChosen, lossy),
+		r := &replica{id: id, store: newSimStore(id, s.onChosen, s.onDurable, lossy),
 			tickPeriod: tickUnits - tickUnits/20 + s.rngNem.Int64N(tickUnits/10)}
 		s.reps = append(s.reps, r)
 	}
@@ -313,6 +344,10 @@ func (s *sim) deliver(e *event) {
 		s.reply(e.to.Ref, e.m)
 		return
 	}
+	if p, ok := e.m.(*msg.Promise); ok && !p.Probe && e.to.Role == msg.RoleProposer && e.to.Node == p.Ballot.ID &&
+		!slices.Contains(s.promisers[p.Ballot], p.From) {
+		s.promisers[p.Ballot] = append(s.promisers[p.Ballot], p.From)
+	}
 	rc := r.roles[e.to.Role]
 	if int(e.to.Role) >= len(r.roles) || rc == nil {
 		return
@@ -371,6 +406,14 @@ func (s *sim) afterStep(r *replica, role msg.Role) {
 
 func (s *sim) send(r *replica, out []msg.Out) {
 	for _, o := range out {
+		if a, ok := o.Msg.(*msg.Accept); ok && a.From == r.id {
+			for _, p := range a.Proposals {
+				k := slotBallot{p.Slot, a.Ballot}
+				if _, seen := s.proposed[k]; !seen {
+					s.proposed[k] = slices.Clone(s.promisers[a.Ballot])
+				}
+			}
+		}
 		if a, ok := o.Msg.(*msg.Accept); ok && s.cfg.Bugs.EarlyAck {
 			s.earlyAck(a)
 		}
@@ -460,6 +503,7 @@ func (s *sim) onChosen(id msg.NodeID, slot uint64, v *msg.Value) {
 	prev, ok := s.chosen[slot]
 	if !ok {
 		s.chosen[slot] = chosenRec{by: id, v: v, enc: enc}
+		s.foldMembers()
 		return
 	}
 	if !bytes.Equal(prev.enc, enc) {
@@ -468,7 +512,148 @@ func (s *sim) onChosen(id msg.NodeID, slot uint64, v *msg.Value) {
 	}
 }
 
+// ledgerKey names one acceptance: a slot, a ballot and a value's hash.
+type ledgerKey struct {
+	slot   uint64
+	ballot msg.Ballot
+	value  uint64
+}
+
+func valueHash(enc []byte) uint64 {
+	h := fnv.New64a()
+	h.Write(enc)
+	return h.Sum64()
+}
+
+// onDurable records the acceptances of an acceptor's record, once durable.
+func (s *sim) onDurable(id msg.NodeID, rec storage.AcceptorRecord) {
+	for _, e := range rec.Entries {
+		enc, err := msgpack.Marshal(e.Value)
+		if err != nil {
+			continue // onChosen reports what does not encode
+		}
+		k := ledgerKey{slot: e.Slot, ballot: e.Ballot, value: valueHash(enc)}
+		if !slices.Contains(s.ledger[k], id) {
+			s.ledger[k] = append(s.ledger[k], id)
+		}
+	}
+}
+
+// checkQuorums is the quorum checker: every slot stored as chosen, within
+// the reach of the membership the agreed log gives, was durably accepted
+// in one ballot by a majority of that slot's acceptors. It sees a learner
+// that counts votes against the wrong configuration, or a leader that
+// proposes where it could not know which acceptors decide.
+func (s *sim) checkQuorums() {
+	votes := map[uint64][]ledgerKey{}
+	for k := range s.ledger {
+		votes[k.slot] = append(votes[k.slot], k)
+	}
+	for slot, rec := range s.chosen {
+		if slot > s.oracleAt+uint64(s.cfg.Alpha) {
+			continue // beyond what the oracle's membership covers
+		}
+		cfg := s.configAt(slot)
+		want := valueHash(rec.enc)
+		q := cfg.Quorum()
+		ok := false
+		for _, k := range votes[slot] {
+			if k.value == want && countVoters(q, s.ledger[k]) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			s.violate(Quorum, "slot %d holds %s, which no majority of its acceptors %v accepted in one ballot",
+				slot, describeValue(rec.v), q.Voters())
+		}
+	}
+}
+
+type slotBallot struct {
+	slot   uint64
+	ballot msg.Ballot
+}
+
+// checkPromises is the promise checker: a leader proposed at a slot only
+// once a majority of that slot's acceptors had promised its ballot. It
+// sees a leader that proposes beyond what its membership covers.
+func (s *sim) checkPromises() {
+	for k, ids := range s.proposed {
+		if k.slot > s.oracleAt+uint64(s.cfg.Alpha) {
+			continue
+		}
+		q := s.configAt(k.slot).Quorum()
+		if !countVoters(q, ids) {
+			s.violate(Promise, "ballot %s proposed at slot %d with promises from %v only; its acceptors are %v",
+				k.ballot, k.slot, ids, q.Voters())
+		}
+	}
+}
+
+// configAt is the configuration the agreed log gives slot.
+func (s *sim) configAt(slot uint64) *membership.Config {
+	cfg := s.epochs[0].Config
+	for _, e := range s.epochs[1:] {
+		if e.From <= slot {
+			cfg = e.Config
+		}
+	}
+	return cfg
+}
+
+// countVoters reports whether the voters of q among ids make a majority.
+func countVoters(q quorum.Majority, ids []msg.NodeID) bool {
+	n := 0
+	for _, id := range q.Voters() {
+		if slices.Contains(ids, id) {
+			n++
+		}
+	}
+	return q.Count(n)
+}
+
+// member is replica id of the simulated cluster, with roles r.
+func member(id msg.NodeID, r membership.Roles) membership.Member {
+	return membership.Member{ID: id, Addr: "sim-" + id.String(), Roles: r}
+}
+
+// foldMembers moves the oracle's membership along the agreed log, as far as
+// the log has no gap.
+func (s *sim) foldMembers() {
+	for {
+		rec, ok := s.chosen[s.oracleAt+1]
+		if !ok {
+			return
+		}
+		s.oracleAt++
+		if len(rec.v.Change) == 0 {
+			continue
+		}
+		var out membership.Outcome
+		s.oracle, out = s.oracle.Apply(s.oracleAt, rec.v.Change)
+		if out.Err != nil || out.Done {
+			s.res.Messages.ChangesRefused++
+			s.logf("membership: change at slot %d refused: %v", s.oracleAt, out.Err)
+			continue
+		}
+		s.res.Messages.Changes++
+		s.epochs = append(s.epochs, s.oracle.Epochs[len(s.oracle.Epochs)-1])
+		s.logf("membership: change at slot %d: %s %d makes config %d %v from slot %d", s.oracleAt,
+			out.Change.Op, out.Change.Member.ID, out.Num, s.oracle.Latest().IDs(), out.From)
+	}
+}
+
+// serving reports whether r applies the log: a learner of the latest
+// configuration the agreed log holds.
+func (s *sim) serving(r *replica) bool {
+	return s.oracle.Latest().Runs(r.id, membership.Learner)
+}
+
 func describeValue(v *msg.Value) string {
+	if len(v.Change) > 0 {
+		return fmt.Sprintf("membership change (%d bytes)", len(v.Change))
+	}
 	if v.IsNoop() {
 		return "no-op"
 	}

@@ -59,7 +59,7 @@ func TestSimSeeds(t *testing.T) {
 			t.Fatalf("RSML_SIM_SEED=%q: %v", v, err)
 		}
 		res := Run(Config{Seed: seed, Replicas: envInt(t, "RSML_SIM_REPLICAS", 0), ChaosTicks: envInt(t, "RSML_SIM_TICKS", 0),
-			LogMessages: os.Getenv("RSML_SIM_MSGS") != "", Logf: t.Logf})
+			Spares: envInt(t, "RSML_SIM_SPARES", 0), LogMessages: os.Getenv("RSML_SIM_MSGS") != "", Logf: t.Logf})
 		t.Log(res.Summary())
 		if res.Failed() {
 			t.Fatalf("seed %d failed; see above", seed)
@@ -70,10 +70,39 @@ func TestSimSeeds(t *testing.T) {
 	first := uint64(envInt(t, "RSML_SIM_FIRST", 1))
 	replicas := envInt(t, "RSML_SIM_REPLICAS", 0)
 	ticks := envInt(t, "RSML_SIM_TICKS", 0)
-	start := time.Now()
-	results := runSeeds(first, n, func(seed uint64) Config {
-		return Config{Seed: seed, Replicas: replicas, ChaosTicks: ticks}
+	spares := envInt(t, "RSML_SIM_SPARES", 0)
+	sweep(t, n, first, "", func(seed uint64) Config {
+		return Config{Seed: seed, Replicas: replicas, ChaosTicks: ticks, Spares: spares}
 	})
+}
+
+// TestSimReconfig runs RSML_SIM_RECONFIG_SEEDS seeds (default 100, 40 under
+// the race detector) of a
+// cluster of 3 with 2 spare replicas, whose nemesis also changes the
+// membership (adds spares as observers or full members, promotes, demotes,
+// removes) amid its other faults, and fails on any violation. Every run
+// checks the membership too: the executors' states, compared at every
+// applied slot, carry it.
+func TestSimReconfig(t *testing.T) {
+	def := 100
+	if raceEnabled {
+		def = 40 // make test's run; make chaos runs 1000 without the detector
+	}
+	n := envInt(t, "RSML_SIM_RECONFIG_SEEDS", def)
+	first := uint64(envInt(t, "RSML_SIM_FIRST", 1))
+	msgs := sweep(t, n, first, " RSML_SIM_SPARES=2", func(seed uint64) Config {
+		return Config{Seed: seed, Replicas: 3, Spares: 2}
+	})
+	if msgs.Changes < n/2 {
+		t.Errorf("%d membership changes in %d runs: the nemesis hardly reconfigured", msgs.Changes, n)
+	}
+}
+
+// sweep runs the seeds of cfg, reports on them and fails on any violation.
+// replay is the environment a failing seed's replay needs.
+func sweep(t *testing.T, n int, first uint64, replay string, cfg func(seed uint64) Config) Messages {
+	start := time.Now()
+	results := runSeeds(first, n, cfg)
 	var ops Ops
 	faults := map[string]int{}
 	failed, maxLive := 0, 0
@@ -93,13 +122,15 @@ func TestSimSeeds(t *testing.T) {
 		msgs.Duplicated += r.Messages.Duplicated
 		msgs.Installs += r.Messages.Installs
 		msgs.Handovers += r.Messages.Handovers
+		msgs.Changes += r.Messages.Changes
+		msgs.ChangesRefused += r.Messages.ChangesRefused
 		maxLive = max(maxLive, r.LivenessTicks)
 		for k, v := range r.Faults {
 			faults[k] += v
 		}
 		if r.Failed() {
 			failed++
-			t.Errorf("%s\nreplay: RSML_SIM_SEED=%d go test -run TestSimSeeds -v ./sim", r.Summary(), r.Seed)
+			t.Errorf("%s\nreplay:%s RSML_SIM_SEED=%d go test -run TestSimSeeds -v ./sim", r.Summary(), replay, r.Seed)
 		}
 	}
 	t.Logf("%d runs in %v: %d client ops (%d ok writes, %d cond failed, %d unknown, %d not applied, %d refused, %d reads, %d failed reads; %d transactions answered, %d bank audits)",
@@ -108,5 +139,7 @@ func TestSimSeeds(t *testing.T) {
 	t.Logf("faults: %s", FormatCounts(faults))
 	t.Logf("messages: %d sent, %d dropped, %d duplicated; %d snapshot installs; %d leadership handovers; slowest recovery after healing: %d ticks",
 		msgs.Sent, msgs.Dropped, msgs.Duplicated, msgs.Installs, msgs.Handovers, maxLive)
+	t.Logf("membership changes: %d chosen and valid, %d refused where chosen", msgs.Changes, msgs.ChangesRefused)
 	t.Logf("violations: %d failing runs", failed)
+	return msgs
 }

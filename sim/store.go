@@ -15,11 +15,12 @@ type simStore struct {
 	acc    *lossyAcceptor
 }
 
-func newSimStore(id msg.NodeID, onAppend func(id msg.NodeID, slot uint64, v *msg.Value), lossy int) *simStore {
+func newSimStore(id msg.NodeID, onAppend func(id msg.NodeID, slot uint64, v *msg.Value),
+	onDurable func(id msg.NodeID, rec storage.AcceptorRecord), lossy int) *simStore {
 	mem := storage.NewMemory()
 	s := &simStore{Store: mem}
 	s.chosen = &watchedChosen{ChosenLog: mem.Chosen(), id: id, onAppend: onAppend}
-	s.acc = &lossyAcceptor{AcceptorLog: mem.Acceptor(), keep: lossy}
+	s.acc = &lossyAcceptor{AcceptorLog: mem.Acceptor(), keep: lossy, durable: func(rec storage.AcceptorRecord) { onDurable(id, rec) }}
 	return s
 }
 
@@ -54,15 +55,18 @@ type lossyAcceptor struct {
 	storage.AcceptorLog
 	keep    int
 	pending []storage.AcceptorRecord
+	// durable hears every record once it is durable: the quorum checker's
+	// ledger.
+	durable func(rec storage.AcceptorRecord)
 }
 
 func (l *lossyAcceptor) Append(rec storage.AcceptorRecord) error {
 	if l.keep <= 0 {
-		return l.AcceptorLog.Append(rec)
+		return l.put(rec)
 	}
 	l.pending = append(l.pending, rec)
 	for len(l.pending) > l.keep {
-		if err := l.AcceptorLog.Append(l.pending[0]); err != nil {
+		if err := l.put(l.pending[0]); err != nil {
 			return err
 		}
 		l.pending = l.pending[1:]
@@ -70,11 +74,19 @@ func (l *lossyAcceptor) Append(rec storage.AcceptorRecord) error {
 	return nil
 }
 
+func (l *lossyAcceptor) put(rec storage.AcceptorRecord) error {
+	if err := l.AcceptorLog.Append(rec); err != nil {
+		return err
+	}
+	l.durable(rec)
+	return nil
+}
+
 func (l *lossyAcceptor) Load() (storage.AcceptorState, error) {
 	// A load without a crash in between sees every append, as the page
 	// cache would show it.
 	for _, rec := range l.pending {
-		if err := l.AcceptorLog.Append(rec); err != nil {
+		if err := l.put(rec); err != nil {
 			return storage.AcceptorState{}, err
 		}
 	}

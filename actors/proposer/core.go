@@ -556,6 +556,13 @@ func (c *Core) sendPrepare(all bool) {
 // prepareMissing asks, as leader, the acceptors that have not promised our
 // ballot: those of a configuration that has just come within reach.
 func (c *Core) prepareMissing() {
+	ready := c.prepared(c.members.Latest())
+	for _, cfg := range c.members.Span(c.commit+1, c.commit+c.members.Alpha) {
+		ready = ready && c.prepared(cfg)
+	}
+	if ready {
+		return
+	}
 	p := &msg.Prepare{From: c.cfg.ID, Ballot: c.ballot, FromSlot: c.commit + 1}
 	sent := false
 	for _, id := range c.acceptorsOf(c.commit+1, c.commit+c.members.Alpha) {
@@ -957,9 +964,10 @@ func stepLeader(c *Core, m any) {
 	case *msg.ReadRequest:
 		// Linearizable without the log: any write acknowledged before this
 		// read arrived sits in a slot we have already assigned (ours, or
-		// recovered by our phase 1), and a quorum confirming our ballot after
+		// recovered by our phase 1, whether or not the gate has let us
+		// propose it again yet), and a quorum confirming our ballot after
 		// this point proves no higher ballot chose anything before it.
-		c.reads = append(c.reads, pendingRead{req: m, index: c.nextSlot - 1, needSeq: c.hbSeq + 1})
+		c.reads = append(c.reads, pendingRead{req: m, index: max(c.nextSlot-1, c.bestTop), needSeq: c.hbSeq + 1})
 		if c.quorumSeq() >= c.hbSeq {
 			c.sendHeartbeat()
 		}

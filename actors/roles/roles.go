@@ -76,6 +76,34 @@ func For(p Params) (Set, error) {
 	}, nil
 }
 
+// Members returns the membership as of the end of the chosen log in st: the
+// snapshot's, then every change the log holds above it. first is the
+// cluster's first configuration.
+func Members(first *membership.History, st role.Storage) (*membership.History, error) {
+	h, from := first, uint64(0)
+	snap, ok, err := st.Snapshots().Load()
+	if err != nil {
+		return nil, fmt.Errorf("load snapshot: %w", err)
+	}
+	if ok {
+		from = snap.Slot
+		m, ok, err := executor.SnapshotMembers(snap.Data)
+		if err != nil {
+			return nil, fmt.Errorf("snapshot at slot %d: %w", snap.Slot, err)
+		}
+		if ok {
+			h = m
+		}
+	}
+	log := st.Chosen()
+	for s := max(from, log.Base()) + 1; s <= log.Last(); s++ {
+		if v, ok := log.Get(s); ok && len(v.Change) > 0 {
+			h, _ = h.Apply(s, v.Change)
+		}
+	}
+	return h, nil
+}
+
 // Env is what the proposer needs besides storage: this replica's intake of
 // client requests, its clock, its hooks, and the source of its election
 // jitter for this incarnation.
@@ -98,6 +126,14 @@ func (s Set) Build(r msg.Role, st role.Storage, sm executor.StateMachine, env En
 		}
 		cfg := s.Proposer
 		cfg.Rand = env.Rand
+		// The membership as of the commit point, as the learner rebuilds
+		// it: a proposer restarted on its own would otherwise count
+		// promises and send Accepts by the first configuration.
+		members, err := Members(s.Proposer.Members, st)
+		if err != nil {
+			return nil, fmt.Errorf("proposer: %w", err)
+		}
+		cfg.Members = members
 		return proposer.NewRunner(proposer.New(cfg, used, st.Chosen().Last()), env.Intake, env.Now, env.Hooks), nil
 	case msg.RoleAcceptor:
 		return acceptor.Load(s.Acceptor, st.Acceptor())

@@ -1,0 +1,102 @@
+package proposer
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/rsml-go/rsml/actors/membership"
+	"github.com/rsml-go/rsml/msg"
+)
+
+func alphaConfig(t *testing.T, alpha uint64) Config {
+	t.Helper()
+	var ms []membership.Member
+	for _, id := range []msg.NodeID{1, 2, 3} {
+		ms = append(ms, membership.Member{ID: id, Addr: "a" + id.String(), Roles: membership.All})
+	}
+	h, err := membership.Bootstrap(alpha, ms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(1)
+	cfg.Members, cfg.Window, cfg.EagerSlots, cfg.MaxBatch = h, 16, 16, 1
+	return cfg
+}
+
+// proposedSlots lists the slots the Accepts in out propose, each once.
+func proposedSlots(out []msg.Out) []uint64 {
+	var slots []uint64
+	accepts, _ := find[*msg.Accept](out)
+	for _, a := range accepts {
+		for _, p := range a.Proposals {
+			if !slices.Contains(slots, p.Slot) {
+				slots = append(slots, p.Slot)
+			}
+		}
+	}
+	slices.Sort(slots)
+	return slots
+}
+
+// The leader proposes at a slot only within α of its commit point, window
+// or not: past it, a change it has not delivered may govern the slot.
+func TestGateHoldsSlotsBeyondAlpha(t *testing.T) {
+	c := New(alphaConfig(t, 4), msg.Ballot{}, 0)
+	elect(t, c, nil)
+	var reqs []*msg.ClientRequest
+	for i := range 10 {
+		reqs = append(reqs, &msg.ClientRequest{Cmd: msg.Command{Seq: uint64(i + 1), Data: []byte("x")}})
+	}
+	if got := proposedSlots(stepReqs(c, reqs)); !slices.Equal(got, []uint64{1, 2, 3, 4}) {
+		t.Fatalf("proposed slots %v, want 1..4 (α = 4)", got)
+	}
+	if got := proposedSlots(step(c, &msg.Committed{Commit: 2})); !slices.Equal(got, []uint64{5, 6}) {
+		t.Fatalf("after commit 2: proposed %v, want 5 and 6", got)
+	}
+}
+
+// A configuration that comes within reach needs its own acceptors'
+// promises before the leader proposes at its slots, and its slots' Accepts
+// go to its acceptors.
+func TestNewConfigNeedsItsOwnPromises(t *testing.T) {
+	cfg := alphaConfig(t, 4)
+	c := New(cfg, msg.Ballot{}, 0)
+	elect(t, c, nil) // promises from 1 and 2
+	b := c.Ballot()
+	add := (&membership.Change{Base: 1, Op: membership.Add,
+		Member: membership.Member{ID: 4, Addr: "a4", Roles: membership.All}}).Encode()
+	h, out := cfg.Members.Apply(1, add)
+	if out.Err != nil {
+		t.Fatal(out.Err)
+	}
+	// Slot 1 (the change) is chosen and delivered: config 2 governs from 5.
+	stepReqs(c, []*msg.ClientRequest{{Cmd: msg.Command{Seq: 1, Data: []byte("x")}}})
+	outs := step(c, &msg.Committed{Commit: 1, Members: h})
+	preps, to := find[*msg.Prepare](outs)
+	if len(preps) != 2 || preps[0].Ballot != b || preps[0].Probe {
+		t.Fatalf("prepares %v to %v, want our ballot to acceptors 3 and 4", preps, to)
+	}
+	var reqs []*msg.ClientRequest
+	for i := range 8 {
+		reqs = append(reqs, &msg.ClientRequest{Cmd: msg.Command{Seq: uint64(i + 2), Data: []byte("x")}})
+	}
+	outs = stepReqs(c, reqs)
+	if got := proposedSlots(outs); len(got) == 0 || got[len(got)-1] != 4 {
+		t.Fatalf("proposed %v before 4 promised, want slots up to 4 only", got)
+	}
+	outs = step(c, &msg.Promise{From: 4, Ballot: b})
+	accepts, to := find[*msg.Accept](outs)
+	if len(accepts) == 0 || accepts[0].Proposals[0].Slot != 5 {
+		t.Fatalf("after 4 promised: accepts %v, want slot 5 next", accepts)
+	}
+	var sentTo []msg.NodeID
+	for i, a := range accepts {
+		if a.Proposals[0].Slot == 5 {
+			sentTo = append(sentTo, to[i].Node)
+		}
+	}
+	slices.Sort(sentTo)
+	if !slices.Equal(sentTo, []msg.NodeID{1, 2, 3, 4}) {
+		t.Fatalf("slot 5 went to %v, want the acceptors of config 2", sentTo)
+	}
+}
