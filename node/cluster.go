@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
@@ -38,8 +39,11 @@ type Cluster struct {
 	cfg ClusterConfig
 	// Net is the simulated network: partition, drop, delay, duplicate.
 	Net   *remote.Network
-	peers map[msg.NodeID]string
+	peers map[msg.NodeID]string // the first configuration
 	ids   []msg.NodeID
+	// joiners are the replicas started with JoinNode: not in the first
+	// configuration.
+	joiners map[msg.NodeID]bool
 
 	mu     sync.Mutex
 	nodes  map[msg.NodeID]*Node
@@ -58,7 +62,7 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 	if cfg.Seed == 0 {
 		cfg.Seed = time.Now().UnixNano()
 	}
-	c := &Cluster{cfg: cfg, Net: remote.NewNetwork(cfg.Seed), nodes: map[msg.NodeID]*Node{},
+	c := &Cluster{cfg: cfg, Net: remote.NewNetwork(cfg.Seed), nodes: map[msg.NodeID]*Node{}, joiners: map[msg.NodeID]bool{},
 		stores: map[msg.NodeID]storage.Store{}, sms: map[msg.NodeID]executor.StateMachine{}}
 	for i := 1; i <= cfg.Nodes; i++ {
 		c.ids = append(c.ids, msg.NodeID(i))
@@ -72,6 +76,24 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 	}
 	return c, nil
 }
+
+// JoinNode starts a new replica id, outside the first configuration, with
+// empty storage: it follows the cluster once a member adds it (AddMember
+// with the address Addr gives).
+func (c *Cluster) JoinNode(ctx context.Context, id msg.NodeID) error {
+	c.mu.Lock()
+	if _, ok := c.peers[id]; ok || c.joiners[id] || id == 0 {
+		c.mu.Unlock()
+		return fmt.Errorf("cluster: replica %d exists", id)
+	}
+	c.joiners[id] = true
+	c.ids = append(c.ids, id)
+	c.mu.Unlock()
+	return c.StartNode(ctx, id)
+}
+
+// Addr returns the address replica id has (or would have) on the network.
+func (c *Cluster) Addr(id msg.NodeID) string { return c.Net.Addr(id) }
 
 // IDs returns the replicas' ids.
 func (c *Cluster) IDs() []msg.NodeID { return c.ids }
@@ -112,7 +134,7 @@ func (c *Cluster) StartNode(ctx context.Context, id msg.NodeID) error {
 	if c.nodes[id] != nil {
 		return fmt.Errorf("cluster: replica %d is running", id)
 	}
-	if _, ok := c.peers[id]; !ok {
+	if _, ok := c.peers[id]; !ok && !c.joiners[id] {
 		return fmt.Errorf("cluster: no replica %d", id)
 	}
 	st := c.stores[id]
@@ -138,6 +160,11 @@ func (c *Cluster) StartNode(ctx context.Context, id msg.NodeID) error {
 	}
 	cfg := c.cfg.Template
 	cfg.ID, cfg.Peers, cfg.Store, cfg.StateMachine = id, c.peers, st, sm
+	if c.joiners[id] {
+		cfg.Join = true
+		cfg.Peers = maps.Clone(c.peers)
+		cfg.Peers[id] = c.Net.Addr(id)
+	}
 	if cfg.Seed == 0 {
 		cfg.Seed = uint64(c.cfg.Seed)*31 + uint64(id)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/rsml-go/rsml/actors/executor"
+	"github.com/rsml-go/rsml/actors/membership"
 	"github.com/rsml-go/rsml/actors/roles"
 	"github.com/rsml-go/rsml/msg"
 	"github.com/rsml-go/rsml/storage"
@@ -23,8 +24,21 @@ type Config struct {
 	// another cluster are dropped and counted.
 	ClusterID string
 	// Peers maps every replica's id, this one's included, to its actor-system
-	// address (HOST:PORT over TCP).
+	// address (HOST:PORT over TCP). Without Join they make the cluster's
+	// first configuration, every replica with every role; every replica
+	// must be started with the same first configuration. Later ones come
+	// from the log (AddMember, RemoveMember).
 	Peers map[msg.NodeID]string
+	// Join starts a replica that is not in the first configuration: Peers
+	// then names the first configuration's replicas and this one (and may
+	// name the latest configuration's members too, to reach them). It
+	// learns the cluster's later configurations from its peers, and counts
+	// in quorums once one names it (AddMember on a member).
+	Join bool
+	// First is the cluster's first configuration when Peers is not it: a
+	// joining replica must fold the same changes over the same start as
+	// every other. Nil: Peers (without this replica, if it joins).
+	First map[msg.NodeID]string
 	// Listen is the address to listen on for consensus traffic over TCP
 	// (default: Peers[ID]); useful behind NAT or to bind 0.0.0.0.
 	Listen string
@@ -167,6 +181,9 @@ func (c *Config) Validate() error {
 	if _, ok := c.Peers[c.ID]; !ok {
 		return fmt.Errorf("config: ID %d is not in Peers", c.ID)
 	}
+	if c.Join && len(c.Peers) < 2 {
+		return errors.New("config: Join needs Peers to name the cluster's first configuration besides this replica")
+	}
 	seen := map[string]msg.NodeID{}
 	for id, addr := range c.Peers {
 		if id == 0 {
@@ -219,9 +236,30 @@ func (c *Config) ticks(d time.Duration) int {
 // maxCatchup bounds the slots of one catch-up reply between learners.
 const maxCatchup = 4096
 
+// firstMembers is the cluster's first configuration: Peers (but this
+// replica when it joins), every replica with every role.
+func (c *Config) firstMembers() (*membership.History, error) {
+	var ms []membership.Member
+	first := c.Peers
+	if c.First != nil {
+		first = c.First
+	}
+	for id, addr := range first {
+		if c.Join && id == c.ID {
+			continue
+		}
+		ms = append(ms, membership.Member{ID: id, Addr: addr, Roles: membership.All})
+	}
+	h, err := membership.Bootstrap(membership.DefaultAlpha, ms)
+	if err != nil {
+		return nil, fmt.Errorf("config: Peers: %w", err)
+	}
+	return h, nil
+}
+
 // roleParams turns the configuration into the roles' parameters.
-func (c *Config) roleParams(ids []msg.NodeID) roles.Params {
-	return roles.Params{ID: c.ID, Replicas: ids,
+func (c *Config) roleParams(ids []msg.NodeID, first *membership.History) roles.Params {
+	return roles.Params{ID: c.ID, Replicas: ids, Members: first,
 		HeartbeatTicks: c.ticks(c.HeartbeatInterval), ElectionTicks: c.ticks(c.ElectionTimeout),
 		LeaseTicks: c.ticks(c.LeaseTimeout), ResendTicks: c.ticks(c.ResendInterval),
 		Window: c.Window, MaxBatch: c.MaxBatch, MaxBatchBytes: c.MaxBatchBytes, MaxQueue: c.MaxQueue,

@@ -94,6 +94,10 @@ func (h *httpAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if allow(rec, r, http.MethodPost) {
 			h.txn(rec, r)
 		}
+	case path == "/v1/members":
+		h.members(rec, r)
+	case strings.HasPrefix(path, membersPrefix):
+		h.member(rec, r, path[len(membersPrefix):])
 	case path == "/v1/leader":
 		if allow(rec, r, http.MethodPost) {
 			h.leader(rec, r)
@@ -149,6 +153,7 @@ func (h *httpAPI) status(w http.ResponseWriter) {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"id": st.ID.String(), "leader": leader, "is_leader": st.IsLeader, "ballot": st.Ballot.String(),
 		"commit_seq": st.Commit, "applied_seq": st.Applied, "peers": peers,
+		"config": st.Config, "roles": st.Roles.Names(),
 	})
 }
 

@@ -22,6 +22,8 @@ type metrics struct {
 	transfers     *prometheus.CounterVec
 	dropped       *prometheus.CounterVec
 	roleRestarts  *prometheus.CounterVec
+	configChanges prometheus.Counter
+	changesWaited *prometheus.CounterVec
 }
 
 func newMetrics(n *Node) *metrics {
@@ -56,10 +58,21 @@ func newMetrics(n *Node) *metrics {
 	m.dropped = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "rsml_dropped_messages_total", Help: "Messages dropped on receipt, by reason.",
 	}, []string{"reason"})
+	m.configChanges = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "rsml_config_changes_total", Help: "New configurations (membership changes) this replica learned of.",
+	})
+	m.changesWaited = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "rsml_membership_change_retries_total",
+		Help: "Membership changes asked through this replica that were turned away before they were proposed, by reason (no_leader, busy: another change under way); the call waits and asks again.",
+	}, []string{"reason"})
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}
 	m.reg.MustRegister(m.requests, m.propose, m.commit, m.batch, m.leaderChanges, m.transfers, m.dropped, m.roleRestarts,
+		m.configChanges, m.changesWaited,
+		gauge("rsml_config", "Number of the latest configuration this replica knows.", func() float64 {
+			return float64(n.members.Load().Latest().Num)
+		}),
 		gauge("rsml_ballot_round", "Round of the ballot of the leader this replica follows.", func() float64 {
 			return float64(n.Status().Ballot.Round)
 		}),

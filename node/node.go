@@ -15,6 +15,7 @@ import (
 
 	"github.com/rsml-go/rsml/actors/executor"
 	"github.com/rsml-go/rsml/actors/learner"
+	"github.com/rsml-go/rsml/actors/membership"
 	"github.com/rsml-go/rsml/actors/proposer"
 	"github.com/rsml-go/rsml/actors/role"
 	"github.com/rsml-go/rsml/actors/roles"
@@ -58,6 +59,10 @@ type Node struct {
 	ackedSeq    uint64              // every seq up to here has its answer
 	finished    map[uint64]struct{} // answered seqs above ackedSeq
 	commit      atomic.Uint64
+	members     atomic.Pointer[membership.History] // as of commit
+	first       *membership.History                // the cluster's first configuration
+	removed     chan struct{}                      // closed once a configuration without us is in force
+	removeOnce  sync.Once
 	applied     atomic.Uint64
 	rev         atomic.Uint64
 	installs    atomic.Uint64 // peers' snapshots installed
@@ -87,6 +92,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, sys: cfg.System, stopped: make(chan struct{}), failed: make(chan struct{}), leaderCh: make(chan struct{}),
+		removed: make(chan struct{}),
 		session: rand.Uint64() | 1, finished: map[uint64]struct{}{}}
 	n.incarnation = strconv.FormatUint(n.session, 36) + "-"
 	n.logger = cfg.Logger.With("replica", cfg.ID.String())
@@ -140,8 +146,16 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 
 	ids := book.IDs()
-	set, err := roles.For(cfg.roleParams(ids))
+	first, err := cfg.firstMembers()
 	if err != nil {
+		n.shutdownSystem()
+		return nil, err
+	}
+	n.members.Store(first)
+	n.first = first
+	set, err := roles.For(cfg.roleParams(ids, first))
+	if err != nil {
+		n.shutdownSystem()
 		return nil, err
 	}
 	seed := cfg.Seed
@@ -191,6 +205,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		spec(msg.RoleLearner, func(c role.Core) {
 			l := c.(*learner.Core)
 			n.commit.Store(l.Delivered())
+			if h := l.Members(); h != n.members.Load() {
+				n.observeMembers(h)
+			}
+			n.checkRemoved(l.Delivered())
 			if k := l.Installs(); k != installs {
 				// Each incarnation counts from zero; a restart is no install.
 				if k > installs {
@@ -393,7 +411,13 @@ type Status struct {
 	Commit  uint64
 	Applied uint64
 	Rev     uint64
-	Peers   map[msg.NodeID]string
+	// Peers are the members of the latest configuration this replica
+	// knows, and their addresses.
+	Peers map[msg.NodeID]string
+	// Config is that configuration's number (1: the first), and Roles
+	// what it gives this replica (none: not a member).
+	Config uint64
+	Roles  membership.Roles
 }
 
 // Status reports the replica's state without blocking.
@@ -401,16 +425,18 @@ func (n *Node) Status() Status {
 	n.mu.Lock()
 	p := n.prop
 	n.mu.Unlock()
-	return Status{ID: n.cfg.ID, Leader: p.Leader, IsLeader: p.Role == "leader", Role: p.Role, Ballot: p.Ballot,
-		Commit: n.commit.Load(), Applied: n.applied.Load(), Rev: n.rev.Load(), Peers: clonePeers(n.cfg.Peers)}
-}
-
-func clonePeers(p map[msg.NodeID]string) map[msg.NodeID]string {
-	out := make(map[msg.NodeID]string, len(p))
-	for k, v := range p {
-		out[k] = v
+	latest := n.members.Load().Latest()
+	peers := make(map[msg.NodeID]string, len(latest.Members))
+	var mine membership.Roles
+	for _, m := range latest.Members {
+		peers[m.ID] = m.Addr
+		if m.ID == n.cfg.ID {
+			mine = m.Roles
+		}
 	}
-	return out
+	return Status{ID: n.cfg.ID, Leader: p.Leader, IsLeader: p.Role == "leader", Role: p.Role, Ballot: p.Ballot,
+		Commit: n.commit.Load(), Applied: n.applied.Load(), Rev: n.rev.Load(), Peers: peers,
+		Config: latest.Num, Roles: mine}
 }
 
 // Stop stops the replica's actors, then the remoting the replica started,

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/rsml-go/rsml/actors/membership"
 	"github.com/rsml-go/rsml/msg"
 )
 
@@ -40,10 +41,11 @@ var (
 // deadline (ctx's, or ProposeTimeout), then fails with ErrTransferTimeout. A target that already
 // leads is success as soon as it says so.
 func (n *Node) TransferLeadership(ctx context.Context, target msg.NodeID) (msg.NodeID, msg.Ballot, error) {
-	if _, ok := n.cfg.Peers[target]; target != 0 && !ok {
-		return 0, msg.Ballot{}, fmt.Errorf("%w: %d is not a member", ErrCannotLead, target)
+	latest := n.members.Load().Latest()
+	if target != 0 && !latest.Runs(target, membership.Proposer) {
+		return 0, msg.Ballot{}, fmt.Errorf("%w: %d is not a proposer of the configuration", ErrCannotLead, target)
 	}
-	if target == 0 && len(n.cfg.Peers) < 2 {
+	if target == 0 && len(latest.With(membership.Proposer)) < 2 {
 		return 0, msg.Ballot{}, fmt.Errorf("%w: the cluster has no other replica", ErrCannotLead)
 	}
 	deadline := n.deadline(ctx)

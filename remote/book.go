@@ -3,7 +3,9 @@ package remote
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -54,13 +56,12 @@ type peer struct {
 // Book maps replica ids to actor-system addresses and builds the PIDs of their
 // role actors. One Book per ActorSystem (PIDs cache their process).
 //
-// A Book is immutable after NewBook and safe for concurrent use. Its PIDs are
-// built once, so the per-message lookup allocates nothing.
+// A Book is safe for concurrent use. Its PIDs are built once per replica, so
+// the per-message lookup allocates nothing. Replicas that join the cluster
+// are added with Learn.
 type Book struct {
-	self  msg.NodeID
-	ids   []msg.NodeID
-	dense []*peer // indexed by id when every id < denseLimit
-	peers map[msg.NodeID]*peer
+	self msg.NodeID
+	tab  atomic.Pointer[table] // replaced whole by Learn
 
 	wire      *codec      // set by WithWire: messages to other replicas go as Encode's Any
 	cluster   string      // the cluster id of wire
@@ -68,6 +69,73 @@ type Book struct {
 
 	localWaiters func(ref string, m any) // set by WithLocalWaiters
 	exposeWaiter func(ref string)        // set by WithLocalWaiters
+}
+
+// table is a Book's replicas: immutable once published.
+type table struct {
+	ids   []msg.NodeID
+	dense []*peer // indexed by id when every id < denseLimit
+	peers map[msg.NodeID]*peer
+}
+
+func (t *table) peer(id msg.NodeID) *peer {
+	if t.dense != nil {
+		if int(id) < len(t.dense) {
+			return t.dense[id]
+		}
+		return nil
+	}
+	return t.peers[id]
+}
+
+// index sorts the ids and builds the dense index.
+func (t *table) index() {
+	slices.Sort(t.ids)
+	t.dense = nil
+	if top := t.ids[len(t.ids)-1]; top < denseLimit {
+		t.dense = make([]*peer, top+1)
+		for id, p := range t.peers {
+			t.dense[id] = p
+		}
+	}
+}
+
+func newPeer(addr string) *peer {
+	p := &peer{addr: addr}
+	for _, r := range roles {
+		p.pids[r] = actor.NewPID(addr, actorNames[r])
+	}
+	return p
+}
+
+// Learn adds the replicas of addrs the Book does not know, and takes the
+// new address of one that moved: a membership change made them peers.
+// It reports whether anything changed. Replicas are never dropped: a
+// removed one may still need answers while it leaves.
+func (b *Book) Learn(addrs map[msg.NodeID]string) bool {
+	for {
+		old := b.tab.Load()
+		var add []msg.NodeID
+		for id, addr := range addrs {
+			if p := old.peer(id); id != 0 && addr != "" && (p == nil || p.addr != addr) {
+				add = append(add, id)
+			}
+		}
+		if len(add) == 0 {
+			return false
+		}
+		t := &table{ids: slices.Clone(old.ids), peers: maps.Clone(old.peers)}
+		for _, id := range add {
+			if _, ok := t.peers[id]; !ok {
+				t.ids = append(t.ids, id)
+			}
+			t.peers[id] = newPeer(addrs[id])
+		}
+		t.index()
+		if b.tab.CompareAndSwap(old, t) {
+			return true
+		}
+	}
 }
 
 // BookOption configures a Book in NewBook.
@@ -123,7 +191,8 @@ func NewBook(self msg.NodeID, addrs map[msg.NodeID]string, opts ...BookOption) (
 	if self == 0 {
 		return nil, fmt.Errorf("%w: self id 0 (0 means none)", ErrBadBook)
 	}
-	b := &Book{self: self, peers: make(map[msg.NodeID]*peer, len(addrs))}
+	b := &Book{self: self}
+	t := &table{peers: make(map[msg.NodeID]*peer, len(addrs))}
 	for _, opt := range opts {
 		if err := opt(b); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrBadBook, err)
@@ -142,35 +211,18 @@ func NewBook(self msg.NodeID, addrs map[msg.NodeID]string, opts ...BookOption) (
 			return nil, fmt.Errorf("%w: replicas %d and %d share address %q", ErrBadBook, lo, hi, addr)
 		}
 		seen[addr] = id
-		p := &peer{addr: addr}
-		for _, r := range roles {
-			p.pids[r] = actor.NewPID(addr, actorNames[r])
-		}
-		b.peers[id] = p
-		b.ids = append(b.ids, id)
+		t.peers[id] = newPeer(addr)
+		t.ids = append(t.ids, id)
 	}
 	if _, ok := addrs[self]; !ok {
 		return nil, fmt.Errorf("%w: self %d is not among the replicas", ErrBadBook, self)
 	}
-	slices.Sort(b.ids)
-	if top := b.ids[len(b.ids)-1]; top < denseLimit {
-		b.dense = make([]*peer, top+1)
-		for id, p := range b.peers {
-			b.dense[id] = p
-		}
-	}
+	t.index()
+	b.tab.Store(t)
 	return b, nil
 }
 
-func (b *Book) peer(id msg.NodeID) *peer {
-	if b.dense != nil {
-		if int(id) < len(b.dense) {
-			return b.dense[id]
-		}
-		return nil
-	}
-	return b.peers[id]
-}
+func (b *Book) peer(id msg.NodeID) *peer { return b.tab.Load().peer(id) }
 
 // Cluster returns the cluster id given to WithWire, or "" if the Book has no
 // wire (the in-process cluster).
@@ -179,9 +231,9 @@ func (b *Book) Cluster() string { return b.cluster }
 // Self returns the id of the replica this Book belongs to.
 func (b *Book) Self() msg.NodeID { return b.self }
 
-// IDs returns every replica id in ascending order, self included. The slice is
-// shared by all callers: do not modify it.
-func (b *Book) IDs() []msg.NodeID { return b.ids }
+// IDs returns every replica id the Book knows, in ascending order, self
+// included. The slice is shared by all callers: do not modify it.
+func (b *Book) IDs() []msg.NodeID { return b.tab.Load().ids }
 
 // Addr returns the actor-system address of replica id, or "" if id is unknown.
 func (b *Book) Addr(id msg.NodeID) string {

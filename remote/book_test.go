@@ -124,3 +124,28 @@ func BenchmarkBookPID(b *testing.B) {
 		_ = book.PID(msg.NodeID(i%5+1), msg.RoleAcceptor)
 	}
 }
+
+func TestBookLearnsJoiningReplicas(t *testing.T) {
+	b, err := NewBook(1, map[msg.NodeID]string{1: "h:1", 2: "h:2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.PID(3, msg.RoleLearner) != nil {
+		t.Fatal("a PID for a replica nobody named")
+	}
+	if !b.Learn(map[msg.NodeID]string{2: "h:2", 3: "h:3"}) {
+		t.Fatal("Learn of a new replica reported no change")
+	}
+	if p := b.PID(3, msg.RoleLearner); p == nil || p.Address != "h:3" {
+		t.Fatalf("PID of the new replica: %v", p)
+	}
+	if got := b.IDs(); !slices.Equal(got, []msg.NodeID{1, 2, 3}) {
+		t.Fatalf("IDs %v", got)
+	}
+	if b.Learn(map[msg.NodeID]string{3: "h:3"}) {
+		t.Fatal("Learn of what the Book knows reported a change")
+	}
+	if !b.Learn(map[msg.NodeID]string{3: "h:33"}) || b.Addr(3) != "h:33" {
+		t.Fatalf("a moved replica: %q", b.Addr(3))
+	}
+}

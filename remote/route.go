@@ -79,6 +79,10 @@ func (b *Book) expose(m any) {
 		if m.Origin == b.self && m.Reply != "" {
 			b.exposeWaiter(m.Reply)
 		}
+	case *msg.ChangeRequest:
+		if m.Origin == b.self && m.Reply != "" {
+			b.exposeWaiter(m.Reply)
+		}
 	}
 }
 

@@ -122,6 +122,7 @@ var wireTypes = [...]wireType{
 	wire("TransferLeader", encTransferLeader, decTransferLeader),
 	wire("TimeoutNow", encTimeoutNow, decTimeoutNow),
 	wire("TransferStarted", encTransferStarted, decTransferStarted),
+	wire("ChangeRequest", encChangeRequest, decChangeRequest),
 }
 
 // typeByPtr maps a message's pointer type to its index in wireTypes.

@@ -774,3 +774,20 @@ func (d *fastDec) command(c *msg.Command) bool {
 		return false
 	})
 }
+
+func decChangeRequest(d fastDec, v *msg.ChangeRequest) fastDec {
+	d.fields(func(key []byte) bool {
+		switch string(key) {
+		case "c":
+			return d.bin(&v.Change)
+		case "o":
+			return d.nodeID(&v.Origin)
+		case "w":
+			return d.str(&v.Reply)
+		case "h":
+			return d.uint8(&v.Hops)
+		}
+		return false
+	})
+	return d
+}

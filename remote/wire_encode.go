@@ -282,3 +282,18 @@ func encReadResult(e *encoder, b []byte, v *msg.ReadResult) []byte {
 	b = e.Str(mpenc.Key(b, "Detail"), v.Detail)
 	return b
 }
+
+func encChangeRequest(e *encoder, b []byte, v *msg.ChangeRequest) []byte {
+	n := 3
+	if v.Hops != 0 {
+		n++
+	}
+	b = mpenc.MapLen(b, n)
+	b = e.Bin(mpenc.Key(b, "c"), v.Change)
+	b = mpenc.Uint(mpenc.Key(b, "o"), uint64(v.Origin))
+	b = e.Str(mpenc.Key(b, "w"), v.Reply)
+	if v.Hops != 0 {
+		b = mpenc.Uint(mpenc.Key(b, "h"), uint64(v.Hops))
+	}
+	return b
+}

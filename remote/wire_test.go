@@ -54,6 +54,7 @@ func wireSamples() []any {
 		&msg.TransferLeader{Target: 2, Origin: 3, Reply: "w$9"},
 		&msg.TransferStarted{Target: 2, Ballot: b},
 		&msg.TimeoutNow{From: 1, Ballot: b, Commit: 1 << 36},
+		&msg.ChangeRequest{Change: []byte{0x81, 0xa1, 0x62, 0x01}, Origin: 3, Reply: "w$5", Hops: 2},
 	}
 }
 

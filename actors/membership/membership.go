@@ -35,7 +35,7 @@ func (r Roles) Has(o Roles) bool { return r&o == o }
 
 // Names returns the roles' names in the HTTP API's order.
 func (r Roles) Names() []string {
-	var out []string
+	out := []string{}
 	for _, n := range roleNames {
 		if r.Has(n.r) {
 			out = append(out, n.name)

@@ -796,6 +796,7 @@ func (c *Core) committed(m *msg.Committed) {
 			// A configuration that has come within reach: its acceptors
 			// promise while the slots before it fill.
 			c.prepareMissing()
+			defer c.fillToChange()
 		}
 	}
 	if commit <= c.commit {
@@ -1161,6 +1162,24 @@ func (c *Core) openSlot(v *msg.Value) {
 	c.sendAccept([]msg.Proposal{{Slot: slot, Value: v}}, c.chosen)
 }
 
+// fillToChange proposes no-ops up to the slot before the latest
+// configuration takes effect, when no command is waiting to fill them: an
+// idle cluster would otherwise take a change into force only as fast as
+// writes come, and whoever asked for it waits for that.
+func (c *Core) fillToChange() {
+	if c.role != leader || len(c.queue) > 0 || c.transferTo != 0 || c.best != nil {
+		return
+	}
+	var props []msg.Proposal
+	for c.nextSlot < c.members.LatestFrom() && c.gate(c.nextSlot) {
+		v := &msg.Value{}
+		props = append(props, msg.Proposal{Slot: c.nextSlot, Value: v})
+		c.inflight[c.nextSlot] = &inflight{value: v, sentAt: c.now}
+		c.nextSlot++
+	}
+	c.sendAccept(props, c.chosen)
+}
+
 // proposeChange takes a membership change: one at a time, so it is refused
 // as busy while another is waiting, in flight, or chosen and not yet in
 // force (which Apply would refuse anyway, at the cost of a slot).
@@ -1236,6 +1255,12 @@ func (c *Core) tickLeader() {
 		}
 	}
 	c.release() // a hold lasts less than a tick
+	c.fillToChange()
+	if !c.proposer() && c.transferTo == 0 {
+		// The latest configuration makes us no proposer: hand over to one
+		// that is (none live yet: try again next tick).
+		c.transfer(&msg.TransferLeader{})
+	}
 	if c.now-c.hbSentAt >= c.cfg.HeartbeatTicks {
 		c.sendHeartbeat()
 	}

@@ -83,6 +83,8 @@ type cliFlags struct {
 	limit       int // kv list; 0: not given, the server's default
 	startAfter  string
 	all         bool
+	memberHTTP  string // member add
+	roles       string // member add
 }
 
 // cliMaxListLimit is the largest page GET /v1/kv?prefix= serves.
@@ -110,6 +112,10 @@ func (cmd cliCommand) flagSet(f *cliFlags, stderr io.Writer) *flag.FlagSet {
 			fmt.Sprintf("at most `N` keys per page, 1 to %d (default: the server's, 1000); with --all, the page size", cliMaxListLimit))
 		fs.StringVar(&f.startAfter, "start-after", "", "list only the keys after `KEY` (the last key of the previous page)")
 		fs.BoolVar(&f.all, "all", false, "fetch page after page until every key is listed (not one snapshot: each page is read on its own)")
+	case cmd.name == "member add":
+		fs.StringVar(&f.memberHTTP, "http", "", "the new replica's client `URL` (shown by member list; optional)")
+		fs.StringVar(&f.roles, "roles", "proposer,acceptor,learner",
+			"comma-separated `roles` of the new replica: proposer, acceptor, learner (learner alone: a read-only observer)")
 	case cmd.write:
 		fs.StringVar(&f.ifMatch, "if-match", "",
 			"write only if the key exists and was last set by `REV`; * : only if the key exists")

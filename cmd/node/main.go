@@ -5,6 +5,7 @@
 //	rsml-node kv      get, put, delete and list keys of a running cluster; transactions
 //	rsml-node status  what every replica of a running cluster reports
 //	rsml-node leader  move leadership (leader transfer [ID])
+//	rsml-node member  list, add and remove replicas of a running cluster
 //	rsml-node bench   write throughput and latency (DESIGN.md §4.3)
 package main
 
@@ -25,6 +26,7 @@ Usage:
   rsml-node kv txn [FILE|-] [--endpoints URL,...]                         run a transaction (JSON, see "kv txn -h")
   rsml-node status [--endpoints URL,...]                                  every replica's view
   rsml-node leader transfer [ID] [--endpoints URL,...]                    move leadership to replica ID (none: any other)
+  rsml-node member list|add ID ADDR|remove ID [--endpoints URL,...]       the cluster's members; add or remove one
   rsml-node bench [--transport memory|tcp] [--storage memory|nutsdb]      measure puts per second and latency
   rsml-node help                                                          this help
 
@@ -51,6 +53,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return statusCommand(args[1:], stdout, stderr)
 	case "leader":
 		return leaderCommand(args[1:], stdout, stderr)
+	case "member":
+		return memberCommand(args[1:], stdout, stderr)
 	case "bench":
 		return benchCommand(args[1:], stdout, stderr)
 	case "help", "-h", "--help":

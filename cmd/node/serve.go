@@ -73,6 +73,32 @@ func failures(ctx context.Context, nodes ...*node.Node) <-chan error {
 	return ch
 }
 
+// failuresOrRemoval is failures for one replica, and node.ErrRemoved once
+// it has been out of the configuration for grace: a removed replica
+// lingers a little, answering peers that are still catching up.
+func failuresOrRemoval(ctx context.Context, n *node.Node, grace time.Duration) <-chan error {
+	failed := failures(ctx, n)
+	ch := make(chan error, 1)
+	go func() {
+		select {
+		case err := <-failed:
+			ch <- err
+		case <-n.Removed():
+			t := time.NewTimer(grace)
+			defer t.Stop()
+			select {
+			case <-t.C:
+				ch <- node.ErrRemoved
+			case err := <-failed:
+				ch <- err
+			case <-ctx.Done():
+			}
+		case <-ctx.Done():
+		}
+	}()
+	return ch
+}
+
 // failedExit is the exit status of a process whose replica failed: it says
 // why on stderr, after the stop.
 func failedExit(stderr io.Writer, err error) int {
@@ -159,9 +185,16 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 	} else {
 		logger.Warn("memory storage: this replica forgets everything when it stops; never restart it into a running cluster")
 	}
+	var first map[msg.NodeID]string
+	if len(s.join) > 0 {
+		if first, s.peers, err = resolveJoin(s, logger); err != nil {
+			fmt.Fprintf(stderr, "rsml-node run: %v\n", err)
+			return 1
+		}
+	}
 	n, err := node.Start(ctx, node.Config{ID: s.id, ClusterID: s.clusterID, Peers: s.peers, Listen: s.bind, Store: store,
 		Logger: logger, ElectionTimeout: s.electionTimeout, HeartbeatInterval: s.heartbeatInterval,
-		SnapshotEvery: s.snapshotEvery})
+		SnapshotEvery: s.snapshotEvery, Join: len(s.join) > 0, First: first})
 	if err != nil {
 		fmt.Fprintf(stderr, "rsml-node run: %v\n", err)
 		return 1
@@ -176,11 +209,16 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 	}
 	logger.Info("serving", "http", hs.URL(), "consensus", s.peers[s.id], "cluster", s.clusterID, "config", s.file)
 	fmt.Fprintf(stdout, "replica %d: %s\n", s.id, hs.URL())
-	ferr := serveUntilStopped(ctx, hup, logger, level, s, load, failures(ctx, n))
-	logger.Info("stopping")
-	if ferr == nil {
+	ferr := serveUntilStopped(ctx, hup, logger, level, s, load, failuresOrRemoval(ctx, n, 3*s.electionTimeout))
+	if errors.Is(ferr, node.ErrRemoved) {
+		logger.Info("removed from the configuration: stopping", "config", n.Status().Config)
+		ferr = nil
+	} else if ferr == nil {
+		logger.Info("stopping")
 		hs.Drain()
 		handOver(logger, n)
+	} else {
+		logger.Info("stopping")
 	}
 	code := shutdown(stderr, []*node.HTTPServer{hs}, func(c context.Context) error { return n.Stop(c) })
 	if ferr != nil {

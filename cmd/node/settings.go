@@ -42,6 +42,9 @@ type settings struct {
 	maxValueBytes     int
 	snapshotEvery     uint64
 	roles             []roleList
+	// join: run --join, the members' client URLs to ask for the
+	// configuration (peers stays empty until they answer).
+	join []string
 
 	// dev only: the number of replicas, replica i's HTTP address at
 	// https[i-1], and the file's settings dev does not use.
@@ -149,6 +152,7 @@ func runFlags(fs *flag.FlagSet) func() (settings, error) {
 	maxKey := fs.Int("max-key-bytes", defMaxKeyBytes, "longest key accepted by the HTTP API")
 	maxValue := fs.Int("max-value-bytes", defMaxValueBytes, "largest value accepted by the HTTP API, inclusive")
 	snapEvery := fs.Uint64("snapshot-every", defSnapshotEvery, "applied commands between snapshots; the logs are truncated below each snapshot, so this bounds their size and a restart's replay")
+	join := fs.String("join", "", "start a replica that is not in the cluster yet: comma-separated client `URLs` of members to ask for the configuration (needs --bind, its consensus address; then 'member add ID ADDR' on the cluster). A data directory that joined before keeps what it learned")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), runUsage)
 		fs.PrintDefaults()
@@ -192,6 +196,18 @@ func runFlags(fs *flag.FlagSet) func() (settings, error) {
 				return s, fmt.Errorf("--id: %w", err)
 			}
 			s.id = v
+		}
+		if *join != "" {
+			for _, u := range strings.Split(*join, ",") {
+				if u = strings.TrimSpace(u); u != "" {
+					s.join = append(s.join, u)
+				}
+			}
+			if set["peers"] {
+				return s, errors.New("--join and --peers: give one (a joining replica learns its peers from the cluster)")
+			}
+			s.peers = nil
+			return s, s.validateJoin()
 		}
 		if set["peers"] || s.peers == nil {
 			p, err := parsePeers(*peers)
@@ -277,6 +293,21 @@ func idList[V any](m map[msg.NodeID]V) string {
 		b.WriteString(id.String())
 	}
 	return b.String()
+}
+
+// validateJoin checks run --join's settings: its own consensus address is
+// --bind, since no peer list names it yet.
+func (s *settings) validateJoin() error {
+	if s.bind == "" {
+		return s.errf("bind", ": required with --join (the address its peers reach this replica at)")
+	}
+	if err := checkHostPort(s.bind); err != nil {
+		return s.errf("bind", ": %v", err)
+	}
+	if s.bind == s.http {
+		return s.errf("bind", " %s is also %s", s.bind, s.label("http"))
+	}
+	return s.validateCommon()
 }
 
 // validate runs run's checks on the merged settings.

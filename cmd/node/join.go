@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/rsml-go/rsml/actors/membership"
+	"github.com/rsml-go/rsml/client"
+	"github.com/rsml-go/rsml/msg"
+)
+
+// joinFile is where a joining replica keeps, in its data directory, what it
+// learned from the cluster when it first joined: a restart needs the same
+// first configuration, and the members may all have changed since.
+const joinFile = "join.json"
+
+// joinState is joinFile's content.
+type joinState struct {
+	ClusterID string            `json:"cluster_id"`
+	ID        msg.NodeID        `json:"id"`
+	Alpha     uint64            `json:"alpha"`
+	First     map[string]string `json:"first"` // id → consensus address
+	Peers     map[string]string `json:"peers"` // every member known at the time, this replica included
+}
+
+// joinTimeout bounds asking the members for the configuration.
+const joinTimeout = 30 * time.Second
+
+// resolveJoin returns a joining replica's first configuration and peers:
+// from its data directory if it joined before, else from a member (GET
+// /v1/members), which it then records there.
+func resolveJoin(s settings, logger *slog.Logger) (first, peers map[msg.NodeID]string, err error) {
+	path := ""
+	if s.durable() {
+		path = filepath.Join(s.dataDir, joinFile)
+		if b, err := os.ReadFile(path); err == nil {
+			var js joinState
+			if err := json.Unmarshal(b, &js); err != nil {
+				return nil, nil, fmt.Errorf("--join: %s: %w", path, err)
+			}
+			if js.ClusterID != s.clusterID || js.ID != s.id {
+				return nil, nil, fmt.Errorf("--join: %s is replica %d of cluster %q, not replica %d of %q", path, js.ID, js.ClusterID, s.id, s.clusterID)
+			}
+			first, err1 := idMap(js.First)
+			peers, err2 := idMap(js.Peers)
+			if err := errors.Join(err1, err2); err != nil {
+				return nil, nil, fmt.Errorf("--join: %s: %w", path, err)
+			}
+			peers[s.id] = s.bind
+			logger.Info("joining as before", "file", path, "first", len(first), "peers", len(peers))
+			return first, peers, nil
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return nil, nil, fmt.Errorf("--join: %w", err)
+		}
+	}
+	c, err := client.New(s.join)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--join: %w", err)
+	}
+	defer c.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(context.Background(), joinTimeout)
+	defer cancel()
+	m, err := c.Membership(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--join: ask the cluster for its configuration: %w", err)
+	}
+	if m.Alpha != membership.DefaultAlpha {
+		return nil, nil, fmt.Errorf("--join: the cluster's alpha is %d, this version's %d", m.Alpha, membership.DefaultAlpha)
+	}
+	js := joinState{ClusterID: s.clusterID, ID: s.id, Alpha: m.Alpha, First: map[string]string{}, Peers: map[string]string{}}
+	for _, mb := range m.First {
+		js.First[mb.ID] = mb.Address
+		js.Peers[mb.ID] = mb.Address
+	}
+	for _, mb := range m.Members {
+		js.Peers[mb.ID] = mb.Address
+		if mb.ID == s.id.String() && mb.Address != s.bind {
+			return nil, nil, fmt.Errorf("--join: replica %d is a member at %s, not at --bind %s", s.id, mb.Address, s.bind)
+		}
+	}
+	if addr, ok := js.First[s.id.String()]; ok {
+		return nil, nil, fmt.Errorf("--join: replica %d was in the cluster's first configuration (at %s): a replica with a used id and an empty disk would forget its promises; pick a new id", s.id, addr)
+	}
+	js.Peers[s.id.String()] = s.bind
+	if first, err = idMap(js.First); err == nil {
+		peers, err = idMap(js.Peers)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("--join: the cluster's answer: %w", err)
+	}
+	if path != "" {
+		b, _ := json.MarshalIndent(js, "", "  ")
+		if err := writeFileSync(path, b); err != nil {
+			return nil, nil, fmt.Errorf("--join: %w", err)
+		}
+	}
+	logger.Info("joining", "config", m.Config, "members", len(m.Members), "asked", s.join)
+	return first, peers, nil
+}
+
+func idMap(m map[string]string) (map[msg.NodeID]string, error) {
+	out := make(map[msg.NodeID]string, len(m))
+	for k, v := range m {
+		id, err := strconv.ParseUint(k, 10, 32)
+		if err != nil || id == 0 {
+			return nil, fmt.Errorf("replica id %q", k)
+		}
+		out[msg.NodeID(id)] = v
+	}
+	return out, nil
+}
+
+// writeFileSync writes b to path durably: a temporary file, synced, renamed
+// into place, and the directory synced.
+func writeFileSync(path string, b []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

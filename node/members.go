@@ -1,0 +1,214 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/rsml-go/rsml/actors/membership"
+	"github.com/rsml-go/rsml/msg"
+)
+
+// Errors of the membership calls that callers branch on.
+var (
+	// ErrMemberConflict: the change cannot apply to the configuration: an
+	// id or address in use, an unknown or retired id, or a configuration
+	// left without an acceptor or a proposer. Nothing changed.
+	ErrMemberConflict = errors.New("rsml: membership change refused")
+	// ErrRemoved: the latest configuration no longer names this replica.
+	ErrRemoved = errors.New("rsml: replica removed from the configuration")
+)
+
+// Members returns the latest configuration this replica knows (in force,
+// or chosen and about to be) and its number.
+func (n *Node) Members() (num uint64, members []membership.Member) {
+	latest := n.members.Load().Latest()
+	return latest.Num, slices.Clone(latest.Members)
+}
+
+// FirstMembers returns the cluster's first configuration and α: what a
+// replica that joins needs (Config.First) to fold the same changes as every
+// other.
+func (n *Node) FirstMembers() (alpha uint64, members []membership.Member) {
+	return n.first.Alpha, slices.Clone(n.first.Epochs[0].Config.Members)
+}
+
+// Removed is closed once a configuration that does not name this replica is
+// in force here: it serves no more as a member, and may stop (run exits 0).
+func (n *Node) Removed() <-chan struct{} { return n.removed }
+
+// observeMembers takes a new membership from the learner: the Book learns
+// the addresses of new members.
+func (n *Node) observeMembers(h *membership.History) {
+	prev := n.members.Swap(h)
+	addrs := map[msg.NodeID]string{}
+	for _, e := range h.Epochs {
+		for _, m := range e.Config.Members {
+			addrs[m.ID] = m.Addr
+		}
+	}
+	n.book.Learn(addrs)
+	latest := h.Latest()
+	if prev == nil || prev.Latest().Num != latest.Num {
+		n.metrics.configChanges.Inc()
+		n.logger.Info("membership", "config", latest.Num, "members", latest.IDs(), "from_slot", h.LatestFrom())
+	}
+}
+
+// checkRemoved closes Removed once a configuration without us is in force:
+// every slot before it is delivered here (commit), so the slots we still
+// had a vote in are decided.
+func (n *Node) checkRemoved(commit uint64) {
+	h := n.members.Load()
+	latest := h.Latest()
+	if _, member := latest.Member(n.cfg.ID); member || h.LatestFrom() > commit+1 || n.cfg.Join && !wasMember(h, n.cfg.ID) {
+		return
+	}
+	n.removeOnce.Do(func() {
+		n.logger.Warn("removed from the configuration", "config", latest.Num, "from_slot", h.LatestFrom())
+		close(n.removed)
+	})
+}
+
+// wasMember reports whether a configuration h knows, or the ids it
+// retired, named id: a joining replica is no member yet, not a removed one.
+func wasMember(h *membership.History, id msg.NodeID) bool {
+	if h.IsRetired(id) {
+		return true
+	}
+	for _, e := range h.Epochs {
+		if _, ok := e.Config.Member(id); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// AddMember adds m to the configuration and returns the new configuration's
+// number once it is in force. A member with the acceptor role is added in
+// two changes: first as a learner, which never counts in a quorum, and then
+// with its roles, so that the cluster never waits on a replica that has not
+// started. m.Roles 0 means every role. A retry of an add that went through
+// succeeds.
+func (n *Node) AddMember(ctx context.Context, m membership.Member) (uint64, error) {
+	if m.Roles == 0 {
+		m.Roles = membership.All
+	}
+	if m.ID == 0 || m.Addr == "" {
+		return 0, fmt.Errorf("%w: a member needs an id and an address", ErrMemberConflict)
+	}
+	first := m
+	first.Roles = membership.Learner
+	if cur, ok := n.members.Load().Latest().Member(m.ID); ok && cur.Addr == m.Addr && cur.HTTP == m.HTTP {
+		first = cur // a retry: added before, perhaps promoted already
+	}
+	num, err := n.changeMembers(ctx, membership.Add, first)
+	if err != nil || first.Roles == m.Roles {
+		return num, err
+	}
+	return n.changeMembers(ctx, membership.SetRoles, m)
+}
+
+// RemoveMember removes replica id from the configuration and returns the new
+// configuration's number once it is in force. Its id can never be used
+// again. Removing the leader moves leadership to another proposer.
+func (n *Node) RemoveMember(ctx context.Context, id msg.NodeID) (uint64, error) {
+	return n.changeMembers(ctx, membership.Remove, membership.Member{ID: id})
+}
+
+// changeMembers proposes one change against the latest configuration known
+// here and waits until it is in force. A leader busy with another change,
+// or none, means waiting and asking again (the change was not proposed);
+// a deadline after it may have been proposed is ErrIndeterminate.
+func (n *Node) changeMembers(ctx context.Context, op membership.Op, m membership.Member) (uint64, error) {
+	deadline := n.deadline(ctx)
+	w := n.waiters.open()
+	defer n.waiters.close(w)
+	sent, stale := false, 0
+	for {
+		h := n.members.Load()
+		ch := &membership.Change{Base: h.Latest().Num, Op: op, Member: m, Origin: n.cfg.ID, Reply: w.ref}
+		changed := n.leaderChanged()
+		n.sys.Root.Send(n.local[msg.RoleProposer], &msg.ChangeRequest{Change: ch.Encode(), Origin: n.cfg.ID, Reply: w.ref})
+		resetTimer(w.timer, time.Until(deadline))
+		var res *msg.ChangeResult
+		select {
+		case got := <-w.ch:
+			switch got := got.(type) {
+			case *msg.ChangeResult:
+				res = got
+			case *msg.Reject:
+				// Not proposed: wait for a leader, or for the change under
+				// way to take effect, then ask again.
+				reason := "no_leader"
+				if got.Reason == msg.RejectConfigBusy {
+					reason = "busy"
+				}
+				n.metrics.changesWaited.WithLabelValues(reason).Inc()
+				wait := n.cfg.TickInterval
+				if got.Reason == msg.RejectConfigBusy {
+					wait = 10 * n.cfg.TickInterval
+				}
+				resetTimer(w.timer, min(wait, time.Until(deadline)))
+				select {
+				case <-changed:
+				case <-w.timer.C:
+				case <-ctx.Done():
+				case <-n.stopped:
+					return 0, ErrStopped
+				}
+				if ctx.Err() != nil || !time.Now().Before(deadline) {
+					if sent {
+						return 0, fmt.Errorf("%w: %w", ErrIndeterminate, ctxErr(ctx))
+					}
+					return 0, fmt.Errorf("%w: %w", ErrNoLeader, ctxErr(ctx))
+				}
+				continue
+			}
+		case <-w.timer.C:
+			return 0, fmt.Errorf("%w: %w", ErrIndeterminate, ctxErr(ctx))
+		case <-ctx.Done():
+			return 0, fmt.Errorf("%w: %w", ErrIndeterminate, ctxErr(ctx))
+		case <-n.stopped:
+			return 0, ErrIndeterminate
+		}
+		sent = true
+		if res.Err != "" {
+			if n.members.Load().Latest().Num > ch.Base && stale < maxStaleRetries {
+				// Refused against a configuration this replica had not
+				// caught up with (a replica that just joined): ask again
+				// against the one it has now learned.
+				stale++
+				continue
+			}
+			return 0, fmt.Errorf("%w: %s", ErrMemberConflict, res.Err)
+		}
+		return res.Num, n.waitInForce(ctx, deadline, res.From)
+	}
+}
+
+// maxStaleRetries bounds how often a change refused against a stale view
+// of the configuration is asked again.
+const maxStaleRetries = 5
+
+// waitInForce waits until every slot before from is delivered here: the
+// configuration that starts at from then governs whatever comes next.
+func (n *Node) waitInForce(ctx context.Context, deadline time.Time, from uint64) error {
+	t := time.NewTicker(n.cfg.TickInterval)
+	defer t.Stop()
+	for n.commit.Load()+1 < from {
+		if !time.Now().Before(deadline) {
+			return fmt.Errorf("%w: chosen, not yet in force: %w", ErrIndeterminate, context.DeadlineExceeded)
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return fmt.Errorf("%w: chosen, not yet in force: %w", ErrIndeterminate, ctx.Err())
+		case <-n.stopped:
+			return ErrStopped
+		}
+	}
+	return nil
+}

@@ -1,0 +1,111 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/rsml-go/rsml/actors/membership"
+	"github.com/rsml-go/rsml/kv"
+	"github.com/rsml-go/rsml/msg"
+)
+
+// Replacing a replica in an in-process cluster: a new one joins with empty
+// storage, is added (as a learner, then with every role), catches up and
+// serves; the old one is removed, learns it, and the others go on without
+// it. Every write acknowledged along the way reads back through the new
+// replica.
+func TestReplaceAReplica(t *testing.T) {
+	tc := startCluster(t, 3, Config{})
+	ctx := ctxFor(t, 60*time.Second)
+	l := tc.leader()
+	put := func(n *Node, i int) {
+		t.Helper()
+		if _, err := n.Propose(ctx, kv.Put(fmt.Sprintf("k%d", i), []byte(fmt.Sprint(i)))); err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+	}
+	for i := range 20 {
+		put(l, i)
+	}
+	if err := tc.JoinNode(ctx, 4); err != nil {
+		t.Fatal(err)
+	}
+	joiner := tc.Node(4)
+	if st := joiner.Status(); st.Roles != 0 || st.Config != 1 {
+		t.Fatalf("a joiner before it is added: %+v", st)
+	}
+	// Through a follower: it forwards the change to the leader.
+	num, err := tc.follower(l).AddMember(ctx, membership.Member{ID: 4, Addr: tc.Addr(4)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if num != 3 {
+		t.Fatalf("config %d after adding, want 3 (learner, then every role)", num)
+	}
+	waitFor(t, func() bool { st := joiner.Status(); return st.Config == 3 && st.Roles == membership.All })
+	for i := 20; i < 40; i++ {
+		put(joiner, i)
+	}
+	// A retry of the same add succeeds and changes nothing.
+	if again, err := l.AddMember(ctx, membership.Member{ID: 4, Addr: tc.Addr(4)}); err != nil || again != 3 {
+		t.Fatalf("retried add: config %d, %v", again, err)
+	}
+	for _, bad := range []membership.Member{{ID: 4, Addr: "elsewhere"}, {ID: 5, Addr: tc.Addr(1)}} {
+		if _, err := l.AddMember(ctx, bad); !errors.Is(err, ErrMemberConflict) {
+			t.Fatalf("add %+v: %v, want ErrMemberConflict", bad, err)
+		}
+	}
+	if _, err := l.RemoveMember(ctx, 9); !errors.Is(err, ErrMemberConflict) {
+		t.Fatalf("remove a stranger: %v, want ErrMemberConflict", err)
+	}
+
+	// Remove the first replica, through the new one.
+	num, err = joiner.RemoveMember(ctx, 1)
+	if err != nil || num != 4 {
+		t.Fatalf("remove 1: config %d, %v", num, err)
+	}
+	old := tc.Node(1)
+	select {
+	case <-old.Removed():
+	case <-ctx.Done():
+		t.Fatal("replica 1 never learned it was removed")
+	}
+	var rest []*Node
+	for _, id := range []msg.NodeID{2, 3, 4} {
+		rest = append(rest, tc.Node(id))
+	}
+	waitFor(t, func() bool {
+		for _, n := range rest {
+			if st := n.Status(); st.Config != 4 || st.Leader == 0 || st.Leader == 1 {
+				return false
+			}
+		}
+		return true
+	})
+	if err := tc.StopNode(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	for i := 40; i < 60; i++ {
+		put(rest[i%3], i)
+	}
+	for i := range 60 {
+		v, _, found, err := joiner.Get(ctx, fmt.Sprintf("k%d", i))
+		if err != nil || !found || string(v) != fmt.Sprint(i) {
+			t.Fatalf("read k%d through the new replica: %q, %v", i, v, err)
+		}
+	}
+	_, members := rest[0].Members()
+	var ids []msg.NodeID
+	for _, m := range members {
+		ids = append(ids, m.ID)
+	}
+	if !slices.Equal(ids, []msg.NodeID{2, 3, 4}) {
+		t.Fatalf("members %v, want 2 3 4", ids)
+	}
+	if _, err := rest[0].AddMember(ctx, membership.Member{ID: 1, Addr: tc.Addr(1)}); !errors.Is(err, ErrMemberConflict) {
+		t.Fatalf("re-adding a removed id: %v, want ErrMemberConflict", err)
+	}
+}
