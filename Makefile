@@ -2,7 +2,7 @@
 GO        ?= go
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: all build run test test-short chaos sim longrun bench lint fmt clean
+.PHONY: all build run test test-short chaos sim longrun bench failover join lint fmt clean
 
 all: build
 
@@ -85,6 +85,18 @@ bench: build
 LONGRUN_DURATION ?= 5m
 longrun:
 	RSML_LONGRUN_DURATION=$(LONGRUN_DURATION) $(GO) test -count=1 -timeout 60m -run TestLongRunBounded -v ./node
+
+## failover: FAILOVER_TRIALS times, SIGKILL the leader of three rsml-node run
+## processes and time until another replica leads (scripts/failover.sh)
+FAILOVER_TRIALS ?= 10
+failover:
+	GO=$(GO) scripts/failover.sh $(FAILOVER_TRIALS)
+
+## join: a new replica joins a cluster holding JOIN_KEYS keys of 128 bytes;
+## the time until it is added with every role, and until it caught up
+JOIN_KEYS ?= 1000000
+join:
+	RSML_JOIN_KEYS=$(JOIN_KEYS) $(GO) test -count=1 -run XXX -bench JoinCatchUp -benchtime 1x -timeout 60m ./node
 
 ## test-short: the suite without the race detector, for a quick edit-test loop
 test-short:

@@ -449,8 +449,12 @@ type ChangeRequest struct {
 // Slot: it made configuration Num, in force from slot From, or (Err set) it
 // was refused there and changed nothing. Done: refused only because the
 // configuration already did what it asked (a retry); the caller succeeds.
+// Base is the change's own (which of several attempts this answers), and
+// Latest the latest configuration's number after it: a change refused as
+// made against an older one may be asked again against this one.
 type ChangeResult struct {
 	Slot, Num, From uint64
+	Base, Latest    uint64
 	Done            bool
 	Err             string
 }

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/anishathalye/porcupine"
 
+	"github.com/rsml-go/rsml/actors/membership"
 	"github.com/rsml-go/rsml/internal/linearize"
 	"github.com/rsml-go/rsml/internal/linearize/kvtxn"
 	"github.com/rsml-go/rsml/kv"
@@ -326,12 +328,14 @@ func TestChaosLinearizable(t *testing.T) {
 	// The nemesis.
 	faults := map[string]int{}
 	transfersDone := 0 // transfers that moved leadership where asked
+	replaced := 0      // replicas replaced by a new one
 	nemesisDone := make(chan struct{})
 	var nemesisErr error
 	go func() {
 		defer close(nemesisDone)
 		rng := rand.New(rand.NewSource(seed))
-		ids := tc.IDs()
+		ids := slices.Clone(tc.IDs())
+		nextID := msg.NodeID(len(ids) + 1)
 		deadline := time.Now().Add(duration)
 		var stopped msg.NodeID
 		heal := func() error {
@@ -361,7 +365,7 @@ func TestChaosLinearizable(t *testing.T) {
 		for time.Now().Before(deadline) {
 			id := ids[rng.Intn(len(ids))]
 			var name string
-			switch rng.Intn(9) {
+			switch rng.Intn(10) {
 			case 0:
 				name = "isolate"
 				tc.Net.Isolate(id)
@@ -410,6 +414,48 @@ func TestChaosLinearizable(t *testing.T) {
 					nemesisErr = fmt.Errorf("transfer to %d through %d: %w", id, via.ID(), err)
 					return
 				}
+			case 9:
+				// An operator replaces replica id: a new replica joins
+				// with empty storage, is added, and id is removed and
+				// stopped. The clients' writes must not notice.
+				name = "replace"
+				newID := nextID
+				nextID++
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				err := tc.JoinNode(ctx, newID)
+				if err == nil {
+					_, err = tc.Node(ids[(slices.Index(ids, id)+1)%len(ids)]).AddMember(ctx, membership.Member{ID: newID, Addr: tc.Addr(newID)})
+					if err != nil {
+						err = fmt.Errorf("add: %w", err)
+					}
+				}
+				if err == nil {
+					if _, err = tc.Node(newID).RemoveMember(ctx, id); err != nil {
+						err = fmt.Errorf("remove: %w", err)
+					}
+				}
+				if err == nil {
+					select {
+					case <-tc.Node(id).Removed():
+					case <-ctx.Done():
+						err = fmt.Errorf("replica %d never learned it was removed", id)
+					}
+				}
+				if err == nil {
+					err = tc.StopNode(ctx, id)
+				}
+				cancel()
+				if err != nil {
+					var views []string
+					for _, n := range tc.Nodes() {
+						st := n.Status()
+						views = append(views, fmt.Sprintf("%d: leader %d config %d roles %v commit %d applied %d", n.ID(), st.Leader, st.Config, st.Roles, st.Commit, st.Applied))
+					}
+					nemesisErr = fmt.Errorf("replace replica %d by %d: %w; replicas: %s", id, newID, err, strings.Join(views, "; "))
+					return
+				}
+				ids[slices.Index(ids, id)] = newID
+				replaced++
 			case 6:
 				name = "restart"
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -557,7 +603,7 @@ func TestChaosLinearizable(t *testing.T) {
 	}
 	sort.Strings(kinds)
 	// One line in a fixed shape for scripts/chaos.sh's summary.
-	t.Logf("chaos-figures: ok=%d cond_failed=%d unknown=%d not_applied=%d reads_failed=%d txns=%d audits=%d faults=%d %s transfers_done=%d check_ms=%d",
+	t.Logf("chaos-figures: ok=%d cond_failed=%d unknown=%d not_applied=%d reads_failed=%d txns=%d audits=%d faults=%d %s transfers_done=%d replaced=%d check_ms=%d",
 		stats.ok.Load(), stats.condFailed.Load(), stats.unknown.Load(), stats.dropped.Load(), stats.readsFailed.Load(),
-		stats.txns.Load(), stats.audits.Load(), nfaults, strings.Join(kinds, " "), transfersDone, v.Elapsed.Milliseconds())
+		stats.txns.Load(), stats.audits.Load(), nfaults, strings.Join(kinds, " "), transfersDone, replaced, v.Elapsed.Milliseconds())
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"sync"
 	"time"
 
@@ -161,9 +160,10 @@ func (c *Cluster) StartNode(ctx context.Context, id msg.NodeID) error {
 	cfg := c.cfg.Template
 	cfg.ID, cfg.Peers, cfg.Store, cfg.StateMachine = id, c.peers, st, sm
 	if c.joiners[id] {
-		cfg.Join = true
-		cfg.Peers = maps.Clone(c.peers)
-		cfg.Peers[id] = c.Net.Addr(id)
+		// The first configuration, and every replica of the cluster to
+		// reach them (as run --join learns the members from a seed).
+		cfg.Join, cfg.First = true, c.peers
+		cfg.Peers = c.Net.Addrs(c.ids...)
 	}
 	if cfg.Seed == 0 {
 		cfg.Seed = uint64(c.cfg.Seed)*31 + uint64(id)

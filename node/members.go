@@ -120,19 +120,25 @@ func (n *Node) RemoveMember(ctx context.Context, id msg.NodeID) (uint64, error) 
 
 // changeMembers proposes one change against the latest configuration known
 // here and waits until it is in force. A leader busy with another change,
-// or none, means waiting and asking again (the change was not proposed);
-// a deadline after it may have been proposed is ErrIndeterminate.
+// or none, means waiting and asking again (the change was not proposed), as
+// does no answer within an election timeout; a deadline after it may have
+// been proposed is ErrIndeterminate.
 func (n *Node) changeMembers(ctx context.Context, op membership.Op, m membership.Member) (uint64, error) {
 	deadline := n.deadline(ctx)
 	w := n.waiters.open()
 	defer n.waiters.close(w)
 	sent, stale := false, 0
+	var base uint64 // the latest configuration a refusal named
+	var ch *membership.Change
+	send := true
 	for {
-		h := n.members.Load()
-		ch := &membership.Change{Base: h.Latest().Num, Op: op, Member: m, Origin: n.cfg.ID, Reply: w.ref}
+		if send {
+			ch = &membership.Change{Base: max(base, n.members.Load().Latest().Num), Op: op, Member: m, Origin: n.cfg.ID, Reply: w.ref}
+			n.sys.Root.Send(n.local[msg.RoleProposer], &msg.ChangeRequest{Change: ch.Encode(), Origin: n.cfg.ID, Reply: w.ref})
+		}
+		send = true
 		changed := n.leaderChanged()
-		n.sys.Root.Send(n.local[msg.RoleProposer], &msg.ChangeRequest{Change: ch.Encode(), Origin: n.cfg.ID, Reply: w.ref})
-		resetTimer(w.timer, time.Until(deadline))
+		resetTimer(w.timer, min(n.cfg.ElectionTimeout, time.Until(deadline)))
 		var res *msg.ChangeResult
 		select {
 		case got := <-w.ch:
@@ -168,19 +174,35 @@ func (n *Node) changeMembers(ctx context.Context, op membership.Op, m membership
 				continue
 			}
 		case <-w.timer.C:
-			return 0, fmt.Errorf("%w: %w", ErrIndeterminate, ctxErr(ctx))
+			// No answer: the request or its answer was lost, or the leader
+			// moved (or was not reachable from here yet). It may have been
+			// proposed; asking again is safe, since a change that is
+			// already in force is Done where it is applied.
+			sent = true
+			if !time.Now().Before(deadline) {
+				return 0, fmt.Errorf("%w: %w", ErrIndeterminate, ctxErr(ctx))
+			}
+			n.metrics.changesWaited.WithLabelValues("no_answer").Inc()
+			continue
 		case <-ctx.Done():
 			return 0, fmt.Errorf("%w: %w", ErrIndeterminate, ctxErr(ctx))
 		case <-n.stopped:
 			return 0, ErrIndeterminate
 		}
 		sent = true
+		if res.Err != "" && res.Base != ch.Base {
+			// The refusal of an earlier attempt, chosen after we asked
+			// again: the latest attempt is still under way.
+			send = false
+			continue
+		}
 		if res.Err != "" {
-			if n.members.Load().Latest().Num > ch.Base && stale < maxStaleRetries {
+			if res.Latest > ch.Base && stale < maxStaleRetries {
 				// Refused against a configuration this replica had not
 				// caught up with (a replica that just joined): ask again
-				// against the one it has now learned.
+				// against the latest where it was applied.
 				stale++
+				base = res.Latest
 				continue
 			}
 			return 0, fmt.Errorf("%w: %s", ErrMemberConflict, res.Err)

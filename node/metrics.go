@@ -63,7 +63,7 @@ func newMetrics(n *Node) *metrics {
 	})
 	m.changesWaited = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "rsml_membership_change_retries_total",
-		Help: "Membership changes asked through this replica that were turned away before they were proposed, by reason (no_leader, busy: another change under way); the call waits and asks again.",
+		Help: "Membership changes asked through this replica again, by reason: no_leader and busy (another change under way) were turned away before they were proposed; no_answer got no answer within an election timeout.",
 	}, []string{"reason"})
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)

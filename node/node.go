@@ -50,7 +50,7 @@ type Node struct {
 	incarnation string                   // unique per Start: names this incarnation's waiters
 	waiters     *waiters                 // the callers of Propose and Read waiting for answers
 	intake      *proposer.Intake         // Propose's requests for the proposer
-	saves       sync.WaitGroup           // snapshot saves in flight, which Stop waits for
+	saves       role.Saves               // snapshot saves in flight, which Stop waits for
 	dispatchers []*pactor.LoopDispatcher // one per role actor
 	seqMu       sync.Mutex
 	session     uint64 // renewed if the executors forget it
@@ -125,7 +125,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	// needs the table's functions: they reach it through n.
 	n.waiters = newWaiters(n.sys, n.incarnation)
 	n.intake = proposer.NewIntake(func() { n.sys.Root.Send(n.local[msg.RoleProposer], proposer.Doorbell{}) })
-	bookOpts = append(bookOpts, remote.WithLocalWaiters(n.waiters.deliver, n.waiters.expose))
+	bookOpts = append(bookOpts, remote.WithLocalWaiters(n.waiters.deliver, n.waiters.expose),
+		remote.WithUnknownReplica(func(to msg.NodeID) {
+			n.metrics.dropped.WithLabelValues("unknown_replica").Inc()
+			n.logger.Debug("dropped a message for a replica not in the address book yet", "to", to)
+		}))
 	book, err := remote.NewBook(cfg.ID, cfg.Peers, bookOpts...)
 	if err != nil {
 		n.shutdownSystem()

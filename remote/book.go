@@ -69,6 +69,7 @@ type Book struct {
 
 	localWaiters func(ref string, m any) // set by WithLocalWaiters
 	exposeWaiter func(ref string)        // set by WithLocalWaiters
+	onUnknown    func(to msg.NodeID)     // set by WithUnknownReplica
 }
 
 // table is a Book's replicas: immutable once published.
@@ -177,6 +178,17 @@ func WithWire(cluster string, onError func(error)) BookOption {
 func WithLocalWaiters(deliver func(ref string, m any), expose func(ref string)) BookOption {
 	return func(b *Book) error {
 		b.localWaiters, b.exposeWaiter = deliver, expose
+		return nil
+	}
+}
+
+// WithUnknownReplica reports each message Send drops because the Book has
+// no address for its replica (one that joined and that this replica has
+// not learned of yet): not delivered, so the sender's resend or its
+// caller's retry must cover it. report must not block.
+func WithUnknownReplica(report func(to msg.NodeID)) BookOption {
+	return func(b *Book) error {
+		b.onUnknown = report
 		return nil
 	}
 }

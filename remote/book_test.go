@@ -2,8 +2,11 @@ package remote
 
 import (
 	"errors"
+	"log/slog"
 	"slices"
 	"testing"
+
+	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/rsml-go/rsml/msg"
 )
@@ -147,5 +150,19 @@ func TestBookLearnsJoiningReplicas(t *testing.T) {
 	}
 	if !b.Learn(map[msg.NodeID]string{3: "h:33"}) || b.Addr(3) != "h:33" {
 		t.Fatalf("a moved replica: %q", b.Addr(3))
+	}
+}
+
+func TestSendReportsUnknownReplicas(t *testing.T) {
+	var dropped []msg.NodeID
+	b, err := NewBook(1, map[msg.NodeID]string{1: "nonhost"}, WithUnknownReplica(func(to msg.NodeID) { dropped = append(dropped, to) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) }))
+	defer sys.Shutdown()
+	b.Send(sys.Root, []msg.Out{{To: msg.Target{Node: 7, Role: msg.RoleLearner}, Msg: &msg.Heartbeat{}}})
+	if !slices.Equal(dropped, []msg.NodeID{7}) {
+		t.Fatalf("dropped %v, want the message to 7 reported", dropped)
 	}
 }

@@ -43,6 +43,9 @@ func (b *Book) Send(ctx actor.SenderContext, outs []msg.Out) {
 			}
 		}
 		if pid == nil {
+			if b.onUnknown != nil && o.To.Node != 0 {
+				b.onUnknown(o.To.Node)
+			}
 			continue
 		}
 		m := o.Msg

@@ -77,7 +77,7 @@ func TestPlantedEarlyAck(t *testing.T) {
 // checkers must see it.
 func TestPlantedHoldReleasesUnchosen(t *testing.T) {
 	searchPlanted(t, 300, Config{Bugs: Bugs{HoldReleasesUnchosen: true}, Faults: []string{"crash", "isolate", "split"}},
-		Agreement, LostWrite, Linearizability)
+		Agreement, LostWrite, Linearizability, Quorum)
 }
 
 // TestPlantedBlindTxn: a store that runs transactions without checking their

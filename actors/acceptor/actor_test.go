@@ -4,7 +4,6 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -69,7 +68,7 @@ func TestPanicAfterPromiseKeepsThePromise(t *testing.T) {
 			learn := &capture{ch: make(chan any, 64)}
 			sys.ProcessRegistry.Add(prop, remote.ActorName(msg.RoleProposer))
 			sys.ProcessRegistry.Add(learn, remote.ActorName(msg.RoleLearner))
-			var saves sync.WaitGroup
+			var saves role.Saves
 			// Under its well-known name, as node spawns it: the core's
 			// flush reaches it through the book.
 			pid, err := sys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {

@@ -331,7 +331,7 @@ func (c *Core) apply(slot uint64, v *msg.Value) {
 		var out membership.Outcome
 		c.members, out = c.members.Apply(slot, v.Change)
 		if ch := out.Change; ch != nil && ch.Origin == c.cfg.ID {
-			r := &msg.ChangeResult{Slot: slot, Num: out.Num, From: out.From, Done: out.Done}
+			r := &msg.ChangeResult{Slot: slot, Num: out.Num, From: out.From, Done: out.Done, Base: ch.Base, Latest: c.members.Latest().Num}
 			if out.Err != nil && !out.Done {
 				r.Err = out.Err.Error()
 			}

@@ -684,6 +684,12 @@ func (c *Core) transfer(m *msg.TransferLeader) {
 			c.propose()
 		}
 	case target == 0 || !c.members.Latest().Runs(target, membership.Proposer) || !c.live(target):
+		if c.now-c.leaderSince < c.cfg.ElectionTicks && (target == 0 || c.members.Latest().Runs(target, membership.Proposer)) {
+			// Just elected: the answers to our first heartbeats may still
+			// be on their way. Not a refusal: ask again shortly.
+			c.reply(m.Origin, m.Reply, &msg.Reject{Reason: msg.RejectNoLeader, Leader: c.cfg.ID})
+			return
+		}
 		c.reply(m.Origin, m.Reply, &msg.Reject{Reason: msg.RejectCannotLead, Leader: c.cfg.ID})
 		return
 	case target != c.transferTo:
@@ -1222,9 +1228,13 @@ func (c *Core) quorumSeq() uint64 {
 }
 
 func (c *Core) serveReads() {
-	if len(c.reads) == 0 || c.changeSlot != 0 {
-		// While a membership change is in flight, which quorums a read
-		// needs depends on whether it is chosen: the reads wait for it.
+	if len(c.reads) == 0 || c.changeSlot != 0 || c.best != nil || c.nextSlot-1 > c.commit+c.members.Alpha {
+		// A read needs a quorum of every configuration that may govern a
+		// slot up to its index, and we know the configurations only up to
+		// α past our commit point: while a change is in flight, while
+		// recovered values (a change among them, perhaps) wait for the
+		// gate, or while slots known chosen only through a truncation
+		// point lie further than that, the reads wait for our learner.
 		return
 	}
 	q := c.quorumSeq()

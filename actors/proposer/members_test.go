@@ -103,3 +103,39 @@ func TestNewConfigNeedsItsOwnPromises(t *testing.T) {
 		t.Fatalf("slot 5 went to %v, want the acceptors of config 2", sentTo)
 	}
 }
+
+// A leader whose promisers' truncation points run more than α past its
+// commit point does not know the configurations of those slots: a read
+// must wait until its learner has delivered them, or a quorum of the wrong
+// acceptors could confirm it.
+func TestReadsWaitForSlotsKnownOnlyByTruncation(t *testing.T) {
+	c := New(alphaConfig(t, 4), msg.Ballot{}, 0)
+	out := step(c, &Campaign{})
+	probes, _ := find[*msg.Prepare](out)
+	b := probes[0].Ballot
+	step(c, &msg.Promise{From: 1, Ballot: b, Probe: true})
+	step(c, &msg.Promise{From: 2, Ballot: b, Probe: true})
+	step(c, &msg.Promise{From: 1, Ballot: b, Truncated: 20})
+	step(c, &msg.Promise{From: 2, Ballot: b, Truncated: 20})
+	if !c.IsLeader() {
+		t.Fatal("not leader")
+	}
+	read := func() []msg.Out {
+		out := step(c, &msg.ReadRequest{Origin: 1, Reply: "r"})
+		for range 3 { // every heartbeat the read makes the leader send is answered
+			seq := c.hbSeq
+			for _, id := range []msg.NodeID{1, 2, 3} {
+				out = append(out, step(c, &msg.HeartbeatAck{From: id, Ballot: b, Seq: seq, Promised: b})...)
+			}
+		}
+		return out
+	}
+	if idx, _ := find[*msg.ReadIndex](read()); len(idx) != 0 {
+		t.Fatalf("read served at %v with slots up to 20 known only through truncation", idx)
+	}
+	out = step(c, &msg.Committed{Commit: 20})
+	out = append(out, read()...)
+	if idx, _ := find[*msg.ReadIndex](out); len(idx) == 0 || idx[0].Index < 20 {
+		t.Fatalf("after delivering 20: read index %v, want one at 20 or more", idx)
+	}
+}

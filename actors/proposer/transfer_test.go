@@ -6,7 +6,7 @@ import (
 	"github.com/rsml-go/rsml/msg"
 )
 
-// ack makes c, a leader, hear a heartbeat ack from every replica, so that
+// ackAll makes c, a leader, hear a heartbeat ack from every replica, so that
 // each counts as live.
 func ackAll(c *Core) {
 	for _, id := range c.cfg.Replicas {
@@ -16,10 +16,17 @@ func ackAll(c *Core) {
 
 // A target that has not answered the leader lately cannot take over: the
 // leader says so at once instead of pausing its writes for an election
-// timeout.
+// timeout. (A leader younger than an election timeout has not had the time
+// to hear from everyone: it takes the transfer.)
 func TestTransferToAReplicaNotHeardIsRefused(t *testing.T) {
 	c := New(testConfig(1), msg.Ballot{}, 0)
 	elect(t, c, nil)
+	for range c.cfg.ElectionTicks {
+		tick(c)
+		for _, id := range []msg.NodeID{1, 2} {
+			step(c, &msg.HeartbeatAck{From: id, Ballot: c.ballot, Seq: c.hbSeq, Promised: c.ballot})
+		}
+	}
 	out := step(c, &msg.TransferLeader{Target: 3, Origin: 2, Reply: "w"})
 	if rej, _ := find[*msg.Reject](out); len(rej) != 1 || rej[0].Reason != msg.RejectCannotLead {
 		t.Fatalf("transfer to a replica never heard: %v, want one Reject (cannot lead)", out)
@@ -93,6 +100,23 @@ func TestTakeOver(t *testing.T) {
 	for range c.cfg.ElectionTicks / 2 {
 		if preps, _ := find[*msg.Prepare](tick(c)); len(preps) > 0 && !preps[0].Handover.IsZero() {
 			t.Fatalf("campaigned for a handover a newer leader made moot: %v", preps[0])
+		}
+	}
+}
+
+// A leader just elected has not heard from its followers yet: it neither
+// refuses a target nor pauses for one it knows nothing about, but asks the
+// caller to try again shortly.
+func TestYoungLeaderAsksToTryAgain(t *testing.T) {
+	c := New(testConfig(1), msg.Ballot{}, 0)
+	elect(t, c, nil)
+	for _, target := range []msg.NodeID{0, 3} {
+		out := step(c, &msg.TransferLeader{Target: target, Origin: 2, Reply: "w"})
+		if rej, _ := find[*msg.Reject](out); len(rej) != 1 || rej[0].Reason != msg.RejectNoLeader || rej[0].Leader != 1 {
+			t.Fatalf("transfer to %d from a leader just elected: %v, want a Reject to ask again", target, out)
+		}
+		if c.transferTo != 0 {
+			t.Fatal("the leader pauses for a target it has not heard from")
 		}
 	}
 }

@@ -30,13 +30,13 @@ type Actor struct {
 	driver *Driver
 	failed bool
 	timers []*armed // armed, not known to have fired
-	saves  *sync.WaitGroup
+	saves  *Saves
 }
 
 // NewActor returns an actor whose core build makes from storage. saves
 // counts the snapshot saves in flight, which outlive an incarnation: the
 // actor waits for them when it stops.
-func NewActor(build func() (Core, error), store Storage, book *remote.Book, logger *slog.Logger, saves *sync.WaitGroup) *Actor {
+func NewActor(build func() (Core, error), store Storage, book *remote.Book, logger *slog.Logger, saves *Saves) *Actor {
 	return &Actor{build: build, store: store, book: book, logger: logger, saves: saves}
 }
 
@@ -50,9 +50,9 @@ func (e env) Send(out []msg.Out) { e.a.book.Send(e.ctx, out) }
 
 func (e env) Save(job *SnapshotJob) {
 	snaps, self, root, logger := e.a.store.Snapshots(), e.ctx.Self(), e.ctx.ActorSystem().Root, e.a.logger
-	e.a.saves.Add(1)
+	e.a.saves.add(1)
 	go func() {
-		defer e.a.saves.Done()
+		defer e.a.saves.add(-1)
 		m := SaveSnapshot(snaps, job)
 		if m.Err != nil {
 			logger.Error("snapshot not saved", "slot", job.Slot, "err", m.Err)
@@ -151,5 +151,35 @@ func (a *Actor) handle(err error) {
 		// ahead of the disk, so it stops answering at all.
 		a.logger.Error("cannot persist; this role stops answering", "err", err)
 		a.failed = true
+	}
+}
+
+// Saves counts the snapshot saves in flight of a replica's roles. Unlike a
+// sync.WaitGroup, a save may start while another role waits for them (one
+// role starting while another stops), which a WaitGroup forbids.
+type Saves struct {
+	mu   sync.Mutex
+	n    int
+	zero *sync.Cond
+}
+
+func (s *Saves) add(d int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.n += d
+	if s.n == 0 && s.zero != nil {
+		s.zero.Broadcast()
+	}
+}
+
+// Wait returns once no save is in flight.
+func (s *Saves) Wait() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.zero == nil {
+		s.zero = sync.NewCond(&s.mu)
+	}
+	for s.n > 0 {
+		s.zero.Wait()
 	}
 }

@@ -512,6 +512,7 @@ func TestStatusCommand(t *testing.T) {
 // replica: kv txn and kv list are checked against the server's own
 // semantics (revs, branches, paging) rather than a fake's copy of them.
 type cliCluster struct {
+	c      *node.Cluster
 	urls   []string // one per replica
 	leader string   // the URL of the replica that led when the cluster started
 
@@ -541,7 +542,7 @@ func startCLICluster(t *testing.T) *cliCluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cc := &cliCluster{}
+	cc := &cliCluster{c: c}
 	for _, n := range c.Nodes() {
 		h := n.Handler(node.HTTPConfig{})
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -16,12 +16,15 @@ import (
 	"github.com/rsml-go/rsml/msg"
 )
 
-// joinFile is where a joining replica keeps, in its data directory, what it
-// learned from the cluster when it first joined: a restart needs the same
-// first configuration, and the members may all have changed since.
-const joinFile = "join.json"
+// clusterFile is where a replica keeps, in its data directory, the
+// cluster's first configuration (from --peers at its first start, or from
+// the cluster when it joined) and the members it knew then. Every replica
+// must fold the log's changes over the same first configuration, so a
+// restart uses the stored one, whatever --peers says now; and a replica
+// that joined needs it because the members may all have changed since.
+const clusterFile = "cluster.json"
 
-// joinState is joinFile's content.
+// joinState is clusterFile's content.
 type joinState struct {
 	ClusterID string            `json:"cluster_id"`
 	ID        msg.NodeID        `json:"id"`
@@ -33,33 +36,84 @@ type joinState struct {
 // joinTimeout bounds asking the members for the configuration.
 const joinTimeout = 30 * time.Second
 
-// resolveJoin returns a joining replica's first configuration and peers:
-// from its data directory if it joined before, else from a member (GET
-// /v1/members), which it then records there.
-func resolveJoin(s settings, logger *slog.Logger) (first, peers map[msg.NodeID]string, err error) {
+// resolveMembers returns the replica's first configuration and its peers,
+// and whether it is outside the first configuration (it joined): from its
+// data directory if it started there before (--peers and --join then only
+// add peers to reach), else from --peers, or from a member (GET
+// /v1/members) with --join; what it finds it records there.
+func resolveMembers(s settings, logger *slog.Logger) (first, peers map[msg.NodeID]string, join bool, err error) {
 	path := ""
 	if s.durable() {
-		path = filepath.Join(s.dataDir, joinFile)
+		path = filepath.Join(s.dataDir, clusterFile)
 		if b, err := os.ReadFile(path); err == nil {
 			var js joinState
 			if err := json.Unmarshal(b, &js); err != nil {
-				return nil, nil, fmt.Errorf("--join: %s: %w", path, err)
+				return nil, nil, false, fmt.Errorf("%s: %w", path, err)
 			}
 			if js.ClusterID != s.clusterID || js.ID != s.id {
-				return nil, nil, fmt.Errorf("--join: %s is replica %d of cluster %q, not replica %d of %q", path, js.ID, js.ClusterID, s.id, s.clusterID)
+				return nil, nil, false, fmt.Errorf("%s is replica %d of cluster %q, not replica %d of %q", path, js.ID, js.ClusterID, s.id, s.clusterID)
 			}
 			first, err1 := idMap(js.First)
 			peers, err2 := idMap(js.Peers)
 			if err := errors.Join(err1, err2); err != nil {
-				return nil, nil, fmt.Errorf("--join: %s: %w", path, err)
+				return nil, nil, false, fmt.Errorf("%s: %w", path, err)
 			}
-			peers[s.id] = s.bind
-			logger.Info("joining as before", "file", path, "first", len(first), "peers", len(peers))
-			return first, peers, nil
+			self := peers[s.id]
+			for id, addr := range s.peers {
+				peers[id] = addr // --peers may know newer addresses
+			}
+			switch {
+			case s.bind != "" && len(s.join) > 0:
+				self = s.bind
+			case s.peers[s.id] != "":
+				self = s.peers[s.id]
+			}
+			peers[s.id] = self
+			_, inFirst := first[s.id]
+			if len(s.peers) > 0 && !sameAddrs(s.peers, first) {
+				logger.Warn("the data directory's first configuration is used; --peers only adds addresses to reach",
+					"file", path, "first", idList(first))
+			}
+			logger.Info("members from the data directory", "file", path, "first", idList(first), "peers", idList(peers))
+			return first, peers, !inFirst, nil
 		} else if !errors.Is(err, os.ErrNotExist) {
-			return nil, nil, fmt.Errorf("--join: %w", err)
+			return nil, nil, false, err
 		}
 	}
+	if len(s.join) == 0 {
+		js := joinState{ClusterID: s.clusterID, ID: s.id, Alpha: membership.DefaultAlpha, First: map[string]string{}, Peers: map[string]string{}}
+		for id, addr := range s.peers {
+			js.First[id.String()], js.Peers[id.String()] = addr, addr
+		}
+		if path != "" {
+			b, _ := json.MarshalIndent(js, "", "  ")
+			if err := writeFileSync(path, b); err != nil {
+				return nil, nil, false, err
+			}
+		}
+		return s.peers, s.peers, false, nil
+	}
+	first, peers, err = askToJoin(s, path, logger)
+	return first, peers, true, err
+}
+
+// sameAddrs reports whether a and b name the same replicas at the same
+// addresses.
+func sameAddrs(a, b map[msg.NodeID]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for id, addr := range a {
+		if b[id] != addr {
+			return false
+		}
+	}
+	return true
+}
+
+// askToJoin asks a member for the configuration (GET /v1/members) and
+// records what a restart needs at path ("" with memory storage).
+func askToJoin(s settings, path string, logger *slog.Logger) (first, peers map[msg.NodeID]string, err error) {
 	c, err := client.New(s.join)
 	if err != nil {
 		return nil, nil, fmt.Errorf("--join: %w", err)

@@ -185,16 +185,15 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 	} else {
 		logger.Warn("memory storage: this replica forgets everything when it stops; never restart it into a running cluster")
 	}
-	var first map[msg.NodeID]string
-	if len(s.join) > 0 {
-		if first, s.peers, err = resolveJoin(s, logger); err != nil {
-			fmt.Fprintf(stderr, "rsml-node run: %v\n", err)
-			return 1
-		}
+	first, peers, join, err := resolveMembers(s, logger)
+	if err != nil {
+		fmt.Fprintf(stderr, "rsml-node run: %v\n", err)
+		return 1
 	}
+	s.peers = peers
 	n, err := node.Start(ctx, node.Config{ID: s.id, ClusterID: s.clusterID, Peers: s.peers, Listen: s.bind, Store: store,
 		Logger: logger, ElectionTimeout: s.electionTimeout, HeartbeatInterval: s.heartbeatInterval,
-		SnapshotEvery: s.snapshotEvery, Join: len(s.join) > 0, First: first})
+		SnapshotEvery: s.snapshotEvery, Join: join, First: first})
 	if err != nil {
 		fmt.Fprintf(stderr, "rsml-node run: %v\n", err)
 		return 1

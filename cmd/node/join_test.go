@@ -1,0 +1,42 @@
+package main
+
+import (
+	"log/slog"
+	"maps"
+	"strings"
+	"testing"
+
+	"github.com/rsml-go/rsml/msg"
+)
+
+// A replica keeps the first configuration of its first start: a restart
+// with another --peers (the cluster's members have changed since) must fold
+// the log's changes over the same start as every other replica, or it
+// would decide their validity differently.
+func TestRestartKeepsTheFirstConfiguration(t *testing.T) {
+	dir := t.TempDir()
+	var logs strings.Builder
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	s := settings{id: 1, clusterID: "c", storage: "nutsdb", dataDir: dir,
+		peers: map[msg.NodeID]string{1: "h:1", 2: "h:2", 3: "h:3"}}
+	first, peers, join, err := resolveMembers(s, logger)
+	if err != nil || join || !maps.Equal(first, s.peers) || !maps.Equal(peers, s.peers) {
+		t.Fatalf("first start: first %v peers %v join %v, %v", first, peers, join, err)
+	}
+	s.peers = map[msg.NodeID]string{1: "h:1", 2: "h:2", 4: "h:4"} // 3 replaced by 4 meanwhile
+	first, peers, join, err = resolveMembers(s, logger)
+	want := map[msg.NodeID]string{1: "h:1", 2: "h:2", 3: "h:3"}
+	if err != nil || join || !maps.Equal(first, want) {
+		t.Fatalf("restart with other peers: first %v join %v, %v; want the stored %v", first, join, err, want)
+	}
+	if peers[4] != "h:4" || peers[3] != "h:3" {
+		t.Fatalf("restart: peers %v, want the stored ones and --peers'", peers)
+	}
+	if !strings.Contains(logs.String(), "first configuration is used") {
+		t.Fatalf("no warning that --peers differs from the stored first configuration:\n%s", logs.String())
+	}
+	s.id = 2
+	if _, _, _, err := resolveMembers(s, logger); err == nil || !strings.Contains(err.Error(), "not replica 2") {
+		t.Fatalf("another replica's directory: %v", err)
+	}
+}
