@@ -8,7 +8,7 @@ TRIALS=${1:-10}
 GO=${GO:-go}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d)
-trap 'kill -9 $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+trap 'kill -9 "${PIDS[@]}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 "$GO" build -o "$WORK/rsml-node" "$ROOT/cmd/node"
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 declare -a CONS HTTP PIDS
@@ -18,6 +18,7 @@ start() {
 	"$WORK/rsml-node" run --id "$1" --peers "$PEERS" --http "${HTTP[$1]}" --data-dir "$WORK/d$1" \
 		--log-level error >>"$WORK/log$1" 2>&1 &
 	PIDS[$1]=$!
+	disown # no "Killed" report from the shell
 }
 leader() {
 	for i in 1 2 3; do
@@ -45,7 +46,7 @@ for t in $(seq 1 "$TRIALS"); do
 	ms=$(( $(now_ms) - t0 ))
 	results+=("$ms")
 	echo "trial $t: leader $l killed; replica $n leads after ${ms} ms"
-	wait "${PIDS[$l]}" 2>/dev/null || true
+	while kill -0 "${PIDS[$l]}" 2>/dev/null; do sleep 0.01; done
 	start "$l"
 	until curl -fs --max-time 0.2 "http://${HTTP[$l]}/v1/status" >/dev/null 2>&1; do sleep 0.05; done
 done
