@@ -56,11 +56,18 @@ type proc struct {
 
 func startProc(t *testing.T, bin string, id int, peers, httpAddr, dataDir string, extra ...string) *proc {
 	t.Helper()
-	p := &proc{url: "http://" + httpAddr, stderr: &bytes.Buffer{}, done: make(chan error, 1), exited: make(chan struct{})}
-	p.cmd = exec.Command(bin, "run", "--id", fmt.Sprint(id), "--peers", peers, "--http", httpAddr,
+	args := []string{"run", "--id", fmt.Sprint(id), "--peers", peers, "--http", httpAddr,
 		"--cluster-id", "proc-test", "--log-format", "json", "--log-level", "warn",
-		"--storage", "nutsdb", "--data-dir", dataDir)
-	p.cmd.Args = append(p.cmd.Args, extra...)
+		"--storage", "nutsdb", "--data-dir", dataDir}
+	return launch(t, bin, httpAddr, append(args, extra...)...)
+}
+
+// launch starts bin with args, serving HTTP on httpAddr; the test's cleanup
+// kills it if it is still running.
+func launch(t *testing.T, bin, httpAddr string, args ...string) *proc {
+	t.Helper()
+	p := &proc{url: "http://" + httpAddr, stderr: &bytes.Buffer{}, done: make(chan error, 1), exited: make(chan struct{})}
+	p.cmd = exec.Command(bin, args...)
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

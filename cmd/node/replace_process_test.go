@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -18,28 +16,9 @@ import (
 // its consensus address bind, and the members' URLs to ask.
 func startJoiner(t *testing.T, bin string, id int, join []string, bind, httpAddr, dataDir string) *proc {
 	t.Helper()
-	p := &proc{url: "http://" + httpAddr, stderr: &bytes.Buffer{}, done: make(chan error, 1), exited: make(chan struct{})}
-	p.cmd = exec.Command(bin, "run", "--id", fmt.Sprint(id), "--join", strings.Join(join, ","), "--bind", bind,
+	return launch(t, bin, httpAddr, "run", "--id", fmt.Sprint(id), "--join", strings.Join(join, ","), "--bind", bind,
 		"--http", httpAddr, "--cluster-id", "proc-test", "--log-format", "json", "--log-level", "info",
 		"--storage", "nutsdb", "--data-dir", dataDir)
-	p.cmd.Stderr = p.stderr
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		err := p.cmd.Wait()
-		close(p.exited)
-		p.done <- err
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.exited:
-		default:
-			_ = p.cmd.Process.Kill()
-			<-p.exited
-		}
-	})
-	return p
 }
 
 // Every replica of a three-replica cluster is replaced, one at a time,
