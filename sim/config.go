@@ -141,6 +141,11 @@ const (
 	// slot's acceptors (by the agreed log's membership) promised its
 	// ballot.
 	Promise Kind = "promise"
+	// WrongConfig: a leader proposed at a slot more than α past its commit
+	// point (where it cannot know the slot's configuration), or sent an
+	// Accept to a replica that is not an acceptor of the slot's
+	// configuration by the agreed log.
+	WrongConfig Kind = "config"
 	// LostWrite: an acknowledged write is not in the agreed log where its
 	// answer said, or a replica's rev stayed below it.
 	LostWrite Kind = "lost-write"

@@ -407,6 +407,7 @@ func (s *sim) afterStep(r *replica, role msg.Role) {
 func (s *sim) send(r *replica, out []msg.Out) {
 	for _, o := range out {
 		if a, ok := o.Msg.(*msg.Accept); ok && a.From == r.id {
+			s.checkAccept(r, o.To.Node, a)
 			for _, p := range a.Proposals {
 				k := slotBallot{p.Slot, a.Ballot}
 				if _, seen := s.proposed[k]; !seen {
@@ -566,6 +567,33 @@ func (s *sim) checkQuorums() {
 		if !ok {
 			s.violate(Quorum, "slot %d holds %s, which no majority of its acceptors %v accepted in one ballot",
 				slot, describeValue(rec.v), q.Voters())
+		}
+	}
+}
+
+// checkAccept is the configuration checker, on every Accept a leader
+// sends: its slots are within α of the leader's commit point (the gate),
+// and its target is an acceptor of each slot's configuration by the agreed
+// log (where the log reaches).
+func (s *sim) checkAccept(r *replica, to msg.NodeID, a *msg.Accept) {
+	p := proposerOf(r.roles[msg.RoleProposer])
+	if p == nil {
+		return
+	}
+	commit := p.Status().Commit
+	for _, pr := range a.Proposals {
+		if pr.Slot > commit+uint64(s.cfg.Alpha) {
+			s.violate(WrongConfig, "replica %d proposed at slot %d with its commit point at %d (α %d)", r.id, pr.Slot, commit, s.cfg.Alpha)
+			s.halt = true
+			return
+		}
+		if pr.Slot > s.oracleAt+uint64(s.cfg.Alpha) {
+			continue
+		}
+		if q := s.configAt(pr.Slot).Quorum(); !slices.Contains(q.Voters(), to) {
+			s.violate(WrongConfig, "replica %d sent slot %d to %d, not an acceptor of its configuration %v", r.id, pr.Slot, to, q.Voters())
+			s.halt = true
+			return
 		}
 	}
 }
