@@ -109,3 +109,34 @@ func TestReplaceAReplica(t *testing.T) {
 		t.Fatalf("re-adding a removed id: %v, want ErrMemberConflict", err)
 	}
 }
+
+// An observer (a learner without acceptor or proposer) applies every write
+// and serves reads, takes writes and forwards them, and never leads.
+func TestObserver(t *testing.T) {
+	tc := startCluster(t, 3, Config{})
+	ctx := ctxFor(t, 30*time.Second)
+	l := tc.leader()
+	if err := tc.JoinNode(ctx, 4); err != nil {
+		t.Fatal(err)
+	}
+	num, err := l.AddMember(ctx, membership.Member{ID: 4, Addr: tc.Addr(4), Roles: membership.Learner})
+	if err != nil || num != 2 {
+		t.Fatalf("add an observer: config %d, %v; want 2 (one change)", num, err)
+	}
+	obs := tc.Node(4)
+	waitFor(t, func() bool { st := obs.Status(); return st.Config == 2 && st.Roles == membership.Learner })
+	for i := range 20 {
+		if _, err := obs.Propose(ctx, kv.Put(fmt.Sprintf("o%d", i), []byte("v"))); err != nil {
+			t.Fatalf("write through the observer: %v", err)
+		}
+	}
+	if v, _, found, err := obs.Get(ctx, "o19"); err != nil || !found || string(v) != "v" {
+		t.Fatalf("linearizable read through the observer: %q %v %v", v, found, err)
+	}
+	if _, _, err := l.TransferLeadership(ctx, 4); !errors.Is(err, ErrCannotLead) {
+		t.Fatalf("transfer to the observer: %v, want ErrCannotLead", err)
+	}
+	if st := obs.Status(); st.IsLeader {
+		t.Fatal("the observer leads")
+	}
+}

@@ -407,7 +407,7 @@ func (s *sim) afterStep(r *replica, role msg.Role) {
 func (s *sim) send(r *replica, out []msg.Out) {
 	for _, o := range out {
 		if a, ok := o.Msg.(*msg.Accept); ok && a.From == r.id {
-			s.checkAccept(r, o.To.Node, a)
+			s.checkAccept(r, o.To, a)
 			for _, p := range a.Proposals {
 				k := slotBallot{p.Slot, a.Ballot}
 				if _, seen := s.proposed[k]; !seen {
@@ -573,9 +573,9 @@ func (s *sim) checkQuorums() {
 
 // checkAccept is the configuration checker, on every Accept a leader
 // sends: its slots are within α of the leader's commit point (the gate),
-// and its target is an acceptor of each slot's configuration by the agreed
-// log (where the log reaches).
-func (s *sim) checkAccept(r *replica, to msg.NodeID, a *msg.Accept) {
+// and its target is, by the agreed log (where the log reaches), an
+// acceptor of each slot's configuration, or the learner of an observer.
+func (s *sim) checkAccept(r *replica, to msg.Target, a *msg.Accept) {
 	p := proposerOf(r.roles[msg.RoleProposer])
 	if p == nil {
 		return
@@ -590,12 +590,28 @@ func (s *sim) checkAccept(r *replica, to msg.NodeID, a *msg.Accept) {
 		if pr.Slot > s.oracleAt+uint64(s.cfg.Alpha) {
 			continue
 		}
-		if q := s.configAt(pr.Slot).Quorum(); !slices.Contains(q.Voters(), to) {
-			s.violate(WrongConfig, "replica %d sent slot %d to %d, not an acceptor of its configuration %v", r.id, pr.Slot, to, q.Voters())
+		cfg := s.configAt(pr.Slot)
+		m, _ := cfg.Member(to.Node)
+		ok := to.Role == msg.RoleAcceptor && m.Roles.Has(membership.Acceptor) ||
+			to.Role == msg.RoleLearner && m.Roles.Has(membership.Learner) && !m.Roles.Has(membership.Acceptor)
+		if !ok {
+			s.violate(WrongConfig, "replica %d sent slot %d to %d's %s; its configuration's acceptors are %v, observers %v",
+				r.id, pr.Slot, to.Node, to.Role, cfg.Quorum().Voters(), observers(cfg))
 			s.halt = true
 			return
 		}
 	}
+}
+
+// observers are the members of cfg that learn without an acceptor.
+func observers(cfg *membership.Config) []msg.NodeID {
+	var ids []msg.NodeID
+	for _, m := range cfg.Members {
+		if m.Roles.Has(membership.Learner) && !m.Roles.Has(membership.Acceptor) {
+			ids = append(ids, m.ID)
+		}
+	}
+	return ids
 }
 
 type slotBallot struct {

@@ -202,6 +202,8 @@ func (c *Core) Step(m any) {
 	switch m := m.(type) {
 	case *msg.Accepted:
 		c.accepted(m)
+	case *msg.Accept:
+		c.acceptCopy(m)
 	case *msg.Heartbeat:
 		c.leader = m.From
 		if m.Commit > c.commit {
@@ -334,6 +336,32 @@ func (c *Core) accepted(m *msg.Accepted) {
 			c.chosen(s, m.Ballot)
 		}
 	}
+	c.advance()
+}
+
+// acceptCopy takes a leader's Accept, which an observer (a learner with no
+// acceptor of its own) gets instead of its acceptor's copies: the value the
+// leader proposed at a slot in ballot b is the one chosen there if a quorum
+// accepted it in b, since one ballot carries one value per slot. It is no
+// vote; the chosen runs (this Accept's, heartbeats', ChosenRuns) say which
+// slots to deliver.
+func (c *Core) acceptCopy(m *msg.Accept) {
+	for _, p := range m.Proposals {
+		s := p.Slot
+		if s <= c.delivered || c.ready[s] != nil {
+			continue
+		}
+		if e, ok := c.local[s]; !ok || e.Ballot.Less(m.Ballot) {
+			c.local[s] = msg.Entry{Slot: s, Ballot: m.Ballot, Value: p.Value}
+		}
+		if b, ok := c.waiting[s]; ok && b == m.Ballot {
+			delete(c.waiting, s)
+			c.ready[s], c.readyAt[s] = p.Value, b
+		} else if m.Ballot == c.runBallot && c.run.First <= s && s <= c.run.Through {
+			c.ready[s], c.readyAt[s] = p.Value, m.Ballot
+		}
+	}
+	c.chosenRun(m.Ballot, m.Chosen)
 	c.advance()
 }
 

@@ -444,3 +444,20 @@ func told(b msg.Ballot, s uint64) []msg.Out {
 	run := &msg.ChosenRun{From: self, Ballot: b, Run: msg.Run{First: s, Through: s}}
 	return []msg.Out{{To: msg.Target{Node: 2, Role: msg.RoleLearner}, Msg: run}, {To: msg.Target{Node: 3, Role: msg.RoleLearner}, Msg: run}}
 }
+
+// An observer has no acceptor whose copies it could deliver: it takes the
+// leader's Accepts as its copies, and delivers them once a chosen run in
+// their ballot names them, without fetching from a peer.
+func TestObserverDeliversFromTheLeadersAccepts(t *testing.T) {
+	c, _ := newCore(t)
+	start(t, c)
+	b := bal(1, 2)
+	v1, v2 := val("a"), val("b")
+	if out := step(t, c, &msg.Accept{From: 2, Ballot: b, Proposals: []msg.Proposal{{Slot: 1, Value: v1}, {Slot: 2, Value: v2}}}); len(withoutRuns(out)) != 0 {
+		t.Fatalf("an Accept alone delivered or sent: %s", show(out))
+	}
+	// The next Accept carries the chosen run of the first two.
+	out := step(t, c, &msg.Accept{From: 2, Ballot: b, Proposals: []msg.Proposal{{Slot: 3, Value: val("c")}},
+		Chosen: msg.Run{First: 1, Through: 2}})
+	wantOut(t, "Accept carrying the chosen run", out, delivery(1, v1, v2))
+}

@@ -429,8 +429,15 @@ func (c *Core) sendAccept(props []msg.Proposal, chosen msg.Run) {
 			n++
 		}
 		a := &msg.Accept{From: c.cfg.ID, Ballot: c.ballot, Proposals: props[:n:n], Chosen: chosen}
-		for _, id := range cfg.Quorum().Voters() {
-			c.send(id, msg.RoleAcceptor, a)
+		for _, m := range cfg.Members {
+			switch {
+			case m.Roles.Has(membership.Acceptor):
+				c.send(m.ID, msg.RoleAcceptor, a)
+			case m.Roles.Has(membership.Learner):
+				// An observer: no acceptor copies its learner could
+				// deliver from, so its learner gets the proposals.
+				c.send(m.ID, msg.RoleLearner, a)
+			}
 		}
 		props = props[n:]
 	}
