@@ -39,6 +39,10 @@ type Config struct {
 	// joining replica must fold the same changes over the same start as
 	// every other. Nil: Peers (without this replica, if it joins).
 	First map[msg.NodeID]string
+	// Roles are the roles the first configuration gives its replicas (the
+	// config file's role lists); a replica it does not name runs every
+	// role. Every replica must be started with the same.
+	Roles map[msg.NodeID]membership.Roles
 	// Listen is the address to listen on for consensus traffic over TCP
 	// (default: Peers[ID]); useful behind NAT or to bind 0.0.0.0.
 	Listen string
@@ -248,7 +252,11 @@ func (c *Config) firstMembers() (*membership.History, error) {
 		if c.Join && id == c.ID {
 			continue
 		}
-		ms = append(ms, membership.Member{ID: id, Addr: addr, Roles: membership.All})
+		roles := membership.All
+		if r, ok := c.Roles[id]; ok {
+			roles = r
+		}
+		ms = append(ms, membership.Member{ID: id, Addr: addr, Roles: roles})
 	}
 	h, err := membership.Bootstrap(membership.DefaultAlpha, ms)
 	if err != nil {

@@ -140,3 +140,32 @@ func TestObserver(t *testing.T) {
 		t.Fatal("the observer leads")
 	}
 }
+
+// Role sets of the first configuration (the config file's role lists): a
+// replica started as an observer applies and serves but never leads, and
+// the other two make every quorum.
+func TestFirstConfigurationRoles(t *testing.T) {
+	tc := startCluster(t, 3, Config{Roles: map[msg.NodeID]membership.Roles{3: membership.Learner}})
+	ctx := ctxFor(t, 30*time.Second)
+	l := tc.leader()
+	if l.ID() == 3 {
+		t.Fatal("the observer leads")
+	}
+	obs := tc.Node(3)
+	if st := obs.Status(); st.Roles != membership.Learner || st.Config != 1 {
+		t.Fatalf("observer status: %+v", st)
+	}
+	if _, err := obs.Propose(ctx, kv.Put("k", []byte("v"))); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := l.TransferLeadership(ctx, 3); !errors.Is(err, ErrCannotLead) {
+		t.Fatalf("transfer to the observer: %v, want ErrCannotLead", err)
+	}
+	// With the observer stopped, the two acceptors still make quorums.
+	if err := tc.StopNode(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Propose(ctx, kv.Put("k2", []byte("v"))); err != nil {
+		t.Fatalf("write with the observer down: %v", err)
+	}
+}

@@ -232,7 +232,7 @@ func TestConfigShapesRefused(t *testing.T) {
 		{"duplicate role entry written another way", role("proposers", `["1", "01", "2", "3"]`), false, nil, `consensus.cluster.proposers: "01" listed twice`},
 		{"unknown role entry", role("learners", `["1", "2", "9"]`), false, nil, `consensus.cluster.learners: "9" is not a replica (replicas: 1,2,3)`},
 		{"role entry not an id", role("acceptors", `["1", "x"]`), false, nil, `consensus.cluster.acceptors: "x" is not a replica id`},
-		{"role list short of a replica", role("acceptors", `["1", "2"]`), false, nil, "consensus.cluster.acceptors must list every replica (1,2,3)"},
+		{"a proposer that does not learn", role("learners", `["1", "2"]`), false, nil, "consensus.cluster: invalid configuration: member 3: a proposer must also be a learner"},
 		{"role entries checked against --peers", plan, false, []string{"--peers", "1=127.0.0.1:7001,2=127.0.0.1:7002,4=127.0.0.1:7004"}, `consensus.cluster.acceptors: "3" is not a replica (replicas: 1,2,4)`},
 		{"replica_id not an endpoint", edit(t, plan, `replica_id = "1"`, `replica_id = "4"`), false, nil, "consensus.replica_id 4 is not in consensus.cluster.endpoints (1,2,3)"},
 		{"bad consensus.http", edit(t, plan, `cluster_id = "demo"`, "cluster_id = \"demo\"\nhttp = \"nowhere\""), false, nil, `consensus.http: address "nowhere": want HOST:PORT`},

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rsml-go/rsml/actors/membership"
@@ -30,7 +31,9 @@ type joinState struct {
 	ID        msg.NodeID        `json:"id"`
 	Alpha     uint64            `json:"alpha"`
 	First     map[string]string `json:"first"` // id → consensus address
-	Peers     map[string]string `json:"peers"` // every member known at the time, this replica included
+	// Roles of the first configuration's replicas, by id (none: all).
+	Roles map[string]string `json:"roles,omitempty"`
+	Peers map[string]string `json:"peers"` // every member known at the time, this replica included
 }
 
 // joinTimeout bounds asking the members for the configuration.
@@ -41,22 +44,22 @@ const joinTimeout = 30 * time.Second
 // data directory if it started there before (--peers and --join then only
 // add peers to reach), else from --peers, or from a member (GET
 // /v1/members) with --join; what it finds it records there.
-func resolveMembers(s settings, logger *slog.Logger) (first, peers map[msg.NodeID]string, join bool, err error) {
+func resolveMembers(s settings, logger *slog.Logger) (first, peers map[msg.NodeID]string, roles map[msg.NodeID]membership.Roles, join bool, err error) {
 	path := ""
 	if s.durable() {
 		path = filepath.Join(s.dataDir, clusterFile)
 		if b, err := os.ReadFile(path); err == nil {
 			var js joinState
 			if err := json.Unmarshal(b, &js); err != nil {
-				return nil, nil, false, fmt.Errorf("%s: %w", path, err)
+				return nil, nil, nil, false, fmt.Errorf("%s: %w", path, err)
 			}
 			if js.ClusterID != s.clusterID || js.ID != s.id {
-				return nil, nil, false, fmt.Errorf("%s is replica %d of cluster %q, not replica %d of %q", path, js.ID, js.ClusterID, s.id, s.clusterID)
+				return nil, nil, nil, false, fmt.Errorf("%s is replica %d of cluster %q, not replica %d of %q", path, js.ID, js.ClusterID, s.id, s.clusterID)
 			}
 			first, err1 := idMap(js.First)
 			peers, err2 := idMap(js.Peers)
 			if err := errors.Join(err1, err2); err != nil {
-				return nil, nil, false, fmt.Errorf("%s: %w", path, err)
+				return nil, nil, nil, false, fmt.Errorf("%s: %w", path, err)
 			}
 			self := peers[s.id]
 			for id, addr := range s.peers {
@@ -70,31 +73,38 @@ func resolveMembers(s settings, logger *slog.Logger) (first, peers map[msg.NodeI
 			}
 			peers[s.id] = self
 			_, inFirst := first[s.id]
+			roles, err := parseRoles(js.Roles)
+			if err != nil {
+				return nil, nil, nil, false, fmt.Errorf("%s: %w", path, err)
+			}
 			if len(s.peers) > 0 && !sameAddrs(s.peers, first) {
 				logger.Warn("the data directory's first configuration is used; --peers only adds addresses to reach",
 					"file", path, "first", idList(first))
 			}
 			logger.Info("members from the data directory", "file", path, "first", idList(first), "peers", idList(peers))
-			return first, peers, !inFirst, nil
+			return first, peers, roles, !inFirst, nil
 		} else if !errors.Is(err, os.ErrNotExist) {
-			return nil, nil, false, err
+			return nil, nil, nil, false, err
 		}
 	}
 	if len(s.join) == 0 {
 		js := joinState{ClusterID: s.clusterID, ID: s.id, Alpha: membership.DefaultAlpha, First: map[string]string{}, Peers: map[string]string{}}
+		roles = s.firstRoles(s.peers)
+		js.Roles = map[string]string{}
 		for id, addr := range s.peers {
 			js.First[id.String()], js.Peers[id.String()] = addr, addr
+			js.Roles[id.String()] = roles[id].String()
 		}
 		if path != "" {
 			b, _ := json.MarshalIndent(js, "", "  ")
 			if err := writeFileSync(path, b); err != nil {
-				return nil, nil, false, err
+				return nil, nil, nil, false, err
 			}
 		}
-		return s.peers, s.peers, false, nil
+		return s.peers, s.peers, roles, false, nil
 	}
-	first, peers, err = askToJoin(s, path, logger)
-	return first, peers, true, err
+	first, peers, roles, err = askToJoin(s, path, logger)
+	return first, peers, roles, true, err
 }
 
 // sameAddrs reports whether a and b name the same replicas at the same
@@ -113,50 +123,54 @@ func sameAddrs(a, b map[msg.NodeID]string) bool {
 
 // askToJoin asks a member for the configuration (GET /v1/members) and
 // records what a restart needs at path ("" with memory storage).
-func askToJoin(s settings, path string, logger *slog.Logger) (first, peers map[msg.NodeID]string, err error) {
+func askToJoin(s settings, path string, logger *slog.Logger) (first, peers map[msg.NodeID]string, roles map[msg.NodeID]membership.Roles, err error) {
 	c, err := client.New(s.join)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--join: %w", err)
+		return nil, nil, nil, fmt.Errorf("--join: %w", err)
 	}
 	defer c.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(context.Background(), joinTimeout)
 	defer cancel()
 	m, err := c.Membership(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--join: ask the cluster for its configuration: %w", err)
+		return nil, nil, nil, fmt.Errorf("--join: ask the cluster for its configuration: %w", err)
 	}
 	if m.Alpha != membership.DefaultAlpha {
-		return nil, nil, fmt.Errorf("--join: the cluster's alpha is %d, this version's %d", m.Alpha, membership.DefaultAlpha)
+		return nil, nil, nil, fmt.Errorf("--join: the cluster's alpha is %d, this version's %d", m.Alpha, membership.DefaultAlpha)
 	}
 	js := joinState{ClusterID: s.clusterID, ID: s.id, Alpha: m.Alpha, First: map[string]string{}, Peers: map[string]string{}}
+	js.Roles = map[string]string{}
 	for _, mb := range m.First {
 		js.First[mb.ID] = mb.Address
 		js.Peers[mb.ID] = mb.Address
+		js.Roles[mb.ID] = strings.Join(mb.Roles, ",")
 	}
 	for _, mb := range m.Members {
 		js.Peers[mb.ID] = mb.Address
 		if mb.ID == s.id.String() && mb.Address != s.bind {
-			return nil, nil, fmt.Errorf("--join: replica %d is a member at %s, not at --bind %s", s.id, mb.Address, s.bind)
+			return nil, nil, nil, fmt.Errorf("--join: replica %d is a member at %s, not at --bind %s", s.id, mb.Address, s.bind)
 		}
 	}
 	if addr, ok := js.First[s.id.String()]; ok {
-		return nil, nil, fmt.Errorf("--join: replica %d was in the cluster's first configuration (at %s): a replica with a used id and an empty disk would forget its promises; pick a new id", s.id, addr)
+		return nil, nil, nil, fmt.Errorf("--join: replica %d was in the cluster's first configuration (at %s): a replica with a used id and an empty disk would forget its promises; pick a new id", s.id, addr)
 	}
 	js.Peers[s.id.String()] = s.bind
 	if first, err = idMap(js.First); err == nil {
-		peers, err = idMap(js.Peers)
+		if peers, err = idMap(js.Peers); err == nil {
+			roles, err = parseRoles(js.Roles)
+		}
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("--join: the cluster's answer: %w", err)
+		return nil, nil, nil, fmt.Errorf("--join: the cluster's answer: %w", err)
 	}
 	if path != "" {
 		b, _ := json.MarshalIndent(js, "", "  ")
 		if err := writeFileSync(path, b); err != nil {
-			return nil, nil, fmt.Errorf("--join: %w", err)
+			return nil, nil, nil, fmt.Errorf("--join: %w", err)
 		}
 	}
 	logger.Info("joining", "config", m.Config, "members", len(m.Members), "asked", s.join)
-	return first, peers, nil
+	return first, peers, roles, nil
 }
 
 func idMap(m map[string]string) (map[msg.NodeID]string, error) {
@@ -202,4 +216,21 @@ func writeFileSync(path string, b []byte) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// parseRoles reads clusterFile's roles ("proposer,acceptor,learner" by id).
+func parseRoles(m map[string]string) (map[msg.NodeID]membership.Roles, error) {
+	out := make(map[msg.NodeID]membership.Roles, len(m))
+	for k, v := range m {
+		id, err := strconv.ParseUint(k, 10, 32)
+		if err != nil || id == 0 {
+			return nil, fmt.Errorf("roles: replica id %q", k)
+		}
+		r, err := membership.ParseRoles(strings.Split(v, ","))
+		if err != nil {
+			return nil, fmt.Errorf("roles of replica %s: %w", k, err)
+		}
+		out[msg.NodeID(id)] = r
+	}
+	return out, nil
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rsml-go/rsml/actors/membership"
 	"github.com/rsml-go/rsml/msg"
 )
 
@@ -19,15 +20,17 @@ func TestRestartKeepsTheFirstConfiguration(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	s := settings{id: 1, clusterID: "c", storage: "nutsdb", dataDir: dir,
 		peers: map[msg.NodeID]string{1: "h:1", 2: "h:2", 3: "h:3"}}
-	first, peers, join, err := resolveMembers(s, logger)
-	if err != nil || join || !maps.Equal(first, s.peers) || !maps.Equal(peers, s.peers) {
-		t.Fatalf("first start: first %v peers %v join %v, %v", first, peers, join, err)
+	s.roles = []roleList{{"consensus.cluster.acceptors", []string{"1", "2"}}}
+	first, peers, roles, join, err := resolveMembers(s, logger)
+	if err != nil || join || !maps.Equal(first, s.peers) || !maps.Equal(peers, s.peers) || roles[3] != membership.Proposer|membership.Learner {
+		t.Fatalf("first start: first %v peers %v roles %v join %v, %v", first, peers, roles, join, err)
 	}
+	s.roles = nil                                                 // the file's role lists changed since: the stored ones stay
 	s.peers = map[msg.NodeID]string{1: "h:1", 2: "h:2", 4: "h:4"} // 3 replaced by 4 meanwhile
-	first, peers, join, err = resolveMembers(s, logger)
+	first, peers, roles, join, err = resolveMembers(s, logger)
 	want := map[msg.NodeID]string{1: "h:1", 2: "h:2", 3: "h:3"}
-	if err != nil || join || !maps.Equal(first, want) {
-		t.Fatalf("restart with other peers: first %v join %v, %v; want the stored %v", first, join, err, want)
+	if err != nil || join || !maps.Equal(first, want) || roles[3] != membership.Proposer|membership.Learner || roles[1] != membership.All {
+		t.Fatalf("restart with other peers: first %v roles %v join %v, %v; want the stored %v", first, roles, join, err, want)
 	}
 	if peers[4] != "h:4" || peers[3] != "h:3" {
 		t.Fatalf("restart: peers %v, want the stored ones and --peers'", peers)
@@ -36,7 +39,7 @@ func TestRestartKeepsTheFirstConfiguration(t *testing.T) {
 		t.Fatalf("no warning that --peers differs from the stored first configuration:\n%s", logs.String())
 	}
 	s.id = 2
-	if _, _, _, err := resolveMembers(s, logger); err == nil || !strings.Contains(err.Error(), "not replica 2") {
+	if _, _, _, _, err := resolveMembers(s, logger); err == nil || !strings.Contains(err.Error(), "not replica 2") {
 		t.Fatalf("another replica's directory: %v", err)
 	}
 }

@@ -185,7 +185,7 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 	} else {
 		logger.Warn("memory storage: this replica forgets everything when it stops; never restart it into a running cluster")
 	}
-	first, peers, join, err := resolveMembers(s, logger)
+	first, peers, roles, join, err := resolveMembers(s, logger)
 	if err != nil {
 		fmt.Fprintf(stderr, "rsml-node run: %v\n", err)
 		return 1
@@ -193,7 +193,7 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 	s.peers = peers
 	n, err := node.Start(ctx, node.Config{ID: s.id, ClusterID: s.clusterID, Peers: s.peers, Listen: s.bind, Store: store,
 		Logger: logger, ElectionTimeout: s.electionTimeout, HeartbeatInterval: s.heartbeatInterval,
-		SnapshotEvery: s.snapshotEvery, Join: join, First: first})
+		SnapshotEvery: s.snapshotEvery, Join: join, First: first, Roles: roles})
 	if err != nil {
 		fmt.Fprintf(stderr, "rsml-node run: %v\n", err)
 		return 1
@@ -296,8 +296,13 @@ func devCommand(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	replicas := map[msg.NodeID]string{}
+	for i := 1; i <= s.nodes; i++ {
+		replicas[msg.NodeID(i)] = ""
+	}
 	cc := node.ClusterConfig{Nodes: s.nodes, Template: node.Config{Logger: logger, ClusterID: s.clusterID,
-		ElectionTimeout: s.electionTimeout, HeartbeatInterval: s.heartbeatInterval, SnapshotEvery: s.snapshotEvery}}
+		ElectionTimeout: s.electionTimeout, HeartbeatInterval: s.heartbeatInterval, SnapshotEvery: s.snapshotEvery,
+		Roles: s.firstRoles(replicas)}}
 	if s.durable() {
 		cc.NewStore = func(id msg.NodeID) (storage.Store, error) {
 			return storage.OpenDir(filepath.Join(s.dataDir, "replica-"+id.String()), s.clusterID, id, logger)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rsml-go/rsml/actors/membership"
 	"github.com/rsml-go/rsml/msg"
 )
 
@@ -366,11 +367,48 @@ func (s *settings) checkRoles(replicas map[msg.NodeID]string) error {
 				return s.fileErr(r.key, ": %q is not a replica (replicas: %s)", e, idList(replicas))
 			}
 		}
-		if len(seen) != len(replicas) {
-			return s.fileErr(r.key, " must list every replica (%s): replicas with only some roles are not supported yet", idList(replicas))
+	}
+	if len(s.roles) == 0 {
+		return nil
+	}
+	roles := s.firstRoles(replicas)
+	var ms []membership.Member
+	for _, id := range sortedIDs(replicas) {
+		if roles[id] == 0 {
+			return s.fileErr("consensus.cluster", ": replica %d is in no role list", id)
 		}
+		ms = append(ms, membership.Member{ID: id, Addr: "replica-" + id.String(), Roles: roles[id]})
+	}
+	if err := membership.Validate(&membership.Config{Num: 1, Members: ms}); err != nil {
+		return s.fileErr("consensus.cluster", ": %v", err)
 	}
 	return nil
+}
+
+// roleBits maps a role list's key to its role.
+var roleBits = map[string]membership.Roles{"consensus.cluster.acceptors": membership.Acceptor,
+	"consensus.cluster.proposers": membership.Proposer, "consensus.cluster.learners": membership.Learner}
+
+// firstRoles are the roles the role lists give each replica: a role with
+// no list goes to every replica.
+func (s *settings) firstRoles(replicas map[msg.NodeID]string) map[msg.NodeID]membership.Roles {
+	out := make(map[msg.NodeID]membership.Roles, len(replicas))
+	listed := membership.Roles(0)
+	for _, r := range s.roles {
+		bit := roleBits[r.key]
+		listed |= bit
+		for _, e := range r.ids {
+			if id, err := parseID(e); err == nil {
+				if _, ok := replicas[id]; ok {
+					out[id] |= bit
+				}
+			}
+		}
+	}
+	for id := range replicas {
+		out[id] |= membership.All &^ listed
+	}
+	return out
 }
 
 // validateCommon runs the checks run and dev share.

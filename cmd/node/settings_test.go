@@ -104,7 +104,7 @@ func TestBadSettingsAreRefusedWithAClearError(t *testing.T) {
 		{"missing file", []string{"--config", "/nonexistent/rsml.toml"}, "", "no such file"},
 		{"malformed file", nil, "[consensus\nreplica_id=", "config"},
 		{"unknown setting", nil, "[consensus]\nreplica_idd = \"1\"\n", "unknown settings: consensus.replica_idd"},
-		{"partial role sets", nil, strings.Replace(goodConfig, `learners  = ["1", "2", "3"]`, `learners  = ["1"]`, 1), "consensus.cluster.learners must list every replica (1,2,3)"},
+		{"partial role sets", nil, strings.Replace(goodConfig, `learners  = ["1", "2", "3"]`, `learners  = ["1"]`, 1), "consensus.cluster: invalid configuration: member 2: a proposer must also be a learner"},
 		{"memory transport in run", nil, strings.Replace(goodConfig, `type = "tcp"`, `type = "memory"`, 1), "run supports tcp"},
 		{"bad duration", nil, strings.Replace(goodConfig, `"300ms"`, `"soon"`, 1), "consensus.election_timeout"},
 	}
