@@ -59,7 +59,8 @@ func TestSimSeeds(t *testing.T) {
 			t.Fatalf("RSML_SIM_SEED=%q: %v", v, err)
 		}
 		res := Run(Config{Seed: seed, Replicas: envInt(t, "RSML_SIM_REPLICAS", 0), ChaosTicks: envInt(t, "RSML_SIM_TICKS", 0),
-			Spares: envInt(t, "RSML_SIM_SPARES", 0), LogMessages: os.Getenv("RSML_SIM_MSGS") != "", Logf: t.Logf})
+			Spares: envInt(t, "RSML_SIM_SPARES", 0), Alpha: envInt(t, "RSML_SIM_ALPHA", 0),
+			LogMessages: os.Getenv("RSML_SIM_MSGS") != "", Logf: t.Logf})
 		t.Log(res.Summary())
 		if res.Failed() {
 			t.Fatalf("seed %d failed; see above", seed)
@@ -77,7 +78,7 @@ func TestSimSeeds(t *testing.T) {
 }
 
 // TestSimReconfig runs RSML_SIM_RECONFIG_SEEDS seeds (default 100, 40 under
-// the race detector) of a
+// the race detector), and half as many of 5 replicas with α = 2, of a
 // cluster of 3 with 2 spare replicas, whose nemesis also changes the
 // membership (adds spares as observers or full members, promotes, demotes,
 // removes) amid its other faults, and fails on any violation. Every run
@@ -95,6 +96,15 @@ func TestSimReconfig(t *testing.T) {
 	})
 	if msgs.Changes < n/2 {
 		t.Errorf("%d membership changes in %d runs: the nemesis hardly reconfigured", msgs.Changes, n)
+	}
+	// Five acceptors and α = 2: configurations whose majorities need not
+	// overlap once a replica lags by two changes, and slots that cross a
+	// change at nearly every step of the window.
+	msgs = sweep(t, n/2, first, " RSML_SIM_REPLICAS=5 RSML_SIM_SPARES=2 RSML_SIM_ALPHA=2", func(seed uint64) Config {
+		return Config{Seed: seed, Replicas: 5, Spares: 2, Alpha: 2}
+	})
+	if msgs.Changes < n/2 {
+		t.Errorf("%d membership changes in %d runs of 5 replicas: the nemesis hardly reconfigured", msgs.Changes, n/2)
 	}
 }
 

@@ -1,9 +1,11 @@
 package learner
 
 import (
-	"github.com/rsml-go/rsml/actors/role"
 	"reflect"
 	"testing"
+
+	"github.com/rsml-go/rsml/actors/membership"
+	"github.com/rsml-go/rsml/actors/role"
 
 	"github.com/rsml-go/rsml/msg"
 	"github.com/rsml-go/rsml/storage"
@@ -460,4 +462,32 @@ func TestObserverDeliversFromTheLeadersAccepts(t *testing.T) {
 	out := step(t, c, &msg.Accept{From: 2, Ballot: b, Proposals: []msg.Proposal{{Slot: 3, Value: val("c")}},
 		Chosen: msg.Run{First: 1, Through: 2}})
 	wantOut(t, "Accept carrying the chosen run", out, delivery(1, v1, v2))
+}
+
+// A vote counts only within α of the delivered point: beyond it the slot's
+// configuration is not known here, and a quorum counted against a guess
+// could be the wrong one.
+func TestVotesBeyondAlphaDoNotCount(t *testing.T) {
+	h, err := membership.Bootstrap(4, Everyone([]msg.NodeID{1, 2, 3}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig()
+	cfg.Members = h
+	c, err := New(cfg, storage.NewMemory().Chosen(), storage.NewMemory().Snapshots())
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, c)
+	b := bal(1, self)
+	step(t, c, own(b, 5, val("far")))
+	step(t, c, peerVote(2, b, 5))
+	if c.ready[5] != nil {
+		t.Fatal("slot 5 counted chosen with nothing delivered and α 4")
+	}
+	step(t, c, own(b, 4, val("near")))
+	step(t, c, peerVote(2, b, 4))
+	if c.ready[4] == nil {
+		t.Fatal("slot 4, within α, not counted chosen")
+	}
 }

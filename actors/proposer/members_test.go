@@ -139,3 +139,52 @@ func TestReadsWaitForSlotsKnownOnlyByTruncation(t *testing.T) {
 		t.Fatalf("after delivering 20: read index %v, want one at 20 or more", idx)
 	}
 }
+
+// readServed steps a read and answers every heartbeat it makes the leader
+// send with acks from acks, and reports whether the read was answered.
+func readServed(c *Core, acks ...msg.NodeID) bool {
+	out := step(c, &msg.ReadRequest{Origin: 1, Reply: "r"})
+	for range 3 {
+		seq := c.hbSeq
+		for _, id := range acks {
+			out = append(out, step(c, &msg.HeartbeatAck{From: id, Ballot: c.ballot, Seq: seq, Promised: c.ballot})...)
+		}
+	}
+	idx, _ := find[*msg.ReadIndex](out)
+	return len(idx) > 0
+}
+
+// A read needs a quorum of every configuration the leader knows, the one
+// chosen and not yet in force included.
+func TestReadsNeedAQuorumOfEveryConfiguration(t *testing.T) {
+	cfg := alphaConfig(t, 4)
+	c := New(cfg, msg.Ballot{}, 0)
+	elect(t, c, nil)
+	stepReqs(c, []*msg.ClientRequest{{Cmd: msg.Command{Seq: 1, Data: []byte("x")}}})
+	add := (&membership.Change{Base: 1, Op: membership.Add,
+		Member: membership.Member{ID: 4, Addr: "a4", Roles: membership.All}}).Encode()
+	h, _ := cfg.Members.Apply(1, add) // config 2, {1,2,3,4}, from slot 5
+	step(c, &msg.Committed{Commit: 1, Members: h})
+	if readServed(c, 1, 2) {
+		t.Fatal("read confirmed by 1 and 2: a majority of config 1, not of config 2")
+	}
+	if !readServed(c, 1, 2, 4) {
+		t.Fatal("read not confirmed by 1, 2 and 4: a majority of both")
+	}
+}
+
+// While a membership change is in flight, reads wait: whether it is chosen
+// decides which quorums they need.
+func TestReadsWaitForAChangeInFlight(t *testing.T) {
+	c := New(alphaConfig(t, 4), msg.Ballot{}, 0)
+	elect(t, c, nil)
+	ch := (&membership.Change{Base: 1, Op: membership.Add, Member: membership.Member{ID: 4, Addr: "a4", Roles: membership.Learner}}).Encode()
+	step(c, &msg.ChangeRequest{Change: ch, Origin: 1, Reply: "c"})
+	if readServed(c, 1, 2, 3) {
+		t.Fatal("read served while a change was in flight")
+	}
+	step(c, &msg.Committed{Commit: 1})
+	if !readServed(c, 1, 2, 3) {
+		t.Fatal("read not served once the change was delivered")
+	}
+}
