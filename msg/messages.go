@@ -194,6 +194,19 @@ type HeartbeatAck struct {
 	Truncated uint64 `msgpack:"t,omitempty"`
 }
 
+// Progress answers a Heartbeat from the proposer of a replica that is no
+// acceptor in the latest configuration it knows (a learner catching up, an
+// observer): how far its learner had delivered (Delivered) when the
+// leader's commit point was Commit. A leader promotes a learner to acceptor
+// only once it is within α of the log, so that a replica still fetching a
+// snapshot or the log never counts in a quorum the cluster waits on.
+type Progress struct {
+	From      NodeID `msgpack:"f"`
+	Ballot    Ballot `msgpack:"b"`
+	Delivered uint64 `msgpack:"d,omitempty"`
+	Commit    uint64 `msgpack:"c,omitempty"`
+}
+
 // Committed tells the replica's own proposer how far its learner has delivered
 // the chosen log (every slot up to Commit is chosen). Run, in Ballot, is the
 // latest stretch of delivered slots each seen chosen by a quorum in Ballot:
@@ -399,6 +412,11 @@ const (
 	// RejectConfigBusy answers a membership change while another is in
 	// flight or not yet in force: one change at a time.
 	RejectConfigBusy
+	// RejectNotCaughtUp answers a membership change that would make a
+	// replica an acceptor before it has caught up with the log (or, for a
+	// new id, before it was added as a learner): it would count in quorums
+	// while it cannot vote on what the cluster is deciding.
+	RejectNotCaughtUp
 )
 
 // String describes the reason.
@@ -414,6 +432,8 @@ func (r RejectReason) String() string {
 		return "target cannot lead"
 	case RejectConfigBusy:
 		return "another membership change is under way"
+	case RejectNotCaughtUp:
+		return "the replica has not caught up with the log"
 	}
 	return "rejected"
 }

@@ -104,6 +104,10 @@ func (h *httpAPI) memberResult(w http.ResponseWriter, num uint64, err error) {
 		writeJSON(w, http.StatusOK, map[string]uint64{"config": num})
 	case errors.Is(err, ErrMemberConflict):
 		writeError(w, http.StatusConflict, "conflict", err.Error())
+	case errors.Is(err, ErrNotCaughtUp):
+		// Certainly not promoted: a 503 as for a write never proposed.
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "not_caught_up", err.Error())
 	default:
 		h.fail(w, err, true)
 	}

@@ -17,6 +17,10 @@ var (
 	// id or address in use, an unknown or retired id, or a configuration
 	// left without an acceptor or a proposer. Nothing changed.
 	ErrMemberConflict = errors.New("rsml: membership change refused")
+	// ErrNotCaughtUp: the member is a learner still catching up with the
+	// log (or not running), so the leader would not make it an acceptor
+	// yet. It stays a learner; asking again later promotes it.
+	ErrNotCaughtUp = errors.New("rsml: the member has not caught up with the log")
 	// ErrRemoved: the latest configuration no longer names this replica.
 	ErrRemoved = errors.New("rsml: replica removed from the configuration")
 )
@@ -89,9 +93,12 @@ func wasMember(h *membership.History, id msg.NodeID) bool {
 // AddMember adds m to the configuration and returns the new configuration's
 // number once it is in force. A member with the acceptor role is added in
 // two changes: first as a learner, which never counts in a quorum, and then
-// with its roles, so that the cluster never waits on a replica that has not
-// started. m.Roles 0 means every role. A retry of an add that went through
-// succeeds.
+// with its roles once the leader has heard from it that it is close behind
+// the log (1024 slots, or α), so that the cluster never waits on a replica that has
+// not started or is still fetching a snapshot. Until then the promotion is
+// asked again; at ctx's deadline it is ErrNotCaughtUp, and the replica
+// stays a learner. m.Roles 0 means every role. A retry of an add that went
+// through, in full or as a learner, succeeds or goes on with the promotion.
 func (n *Node) AddMember(ctx context.Context, m membership.Member) (uint64, error) {
 	if m.Roles == 0 {
 		m.Roles = membership.All
@@ -148,15 +155,14 @@ func (n *Node) changeMembers(ctx context.Context, op membership.Op, m membership
 			case *msg.Reject:
 				// Not proposed: wait for a leader, or for the change under
 				// way to take effect, then ask again.
-				reason := "no_leader"
-				if got.Reason == msg.RejectConfigBusy {
-					reason = "busy"
+				reason, wait := "no_leader", n.cfg.TickInterval
+				switch got.Reason {
+				case msg.RejectConfigBusy:
+					reason, wait = "busy", 10*n.cfg.TickInterval
+				case msg.RejectNotCaughtUp:
+					reason, wait = "not_caught_up", 10*n.cfg.TickInterval
 				}
 				n.metrics.changesWaited.WithLabelValues(reason).Inc()
-				wait := n.cfg.TickInterval
-				if got.Reason == msg.RejectConfigBusy {
-					wait = 10 * n.cfg.TickInterval
-				}
 				resetTimer(w.timer, min(wait, time.Until(deadline)))
 				select {
 				case <-changed:
@@ -168,6 +174,9 @@ func (n *Node) changeMembers(ctx context.Context, op membership.Op, m membership
 				if ctx.Err() != nil || !time.Now().Before(deadline) {
 					if sent {
 						return 0, fmt.Errorf("%w: %w", ErrIndeterminate, ctxErr(ctx))
+					}
+					if got.Reason == msg.RejectNotCaughtUp {
+						return 0, fmt.Errorf("%w: replica %d is a learner until it does: %w", ErrNotCaughtUp, m.ID, ctxErr(ctx))
 					}
 					return 0, fmt.Errorf("%w: %w", ErrNoLeader, ctxErr(ctx))
 				}

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/rsml-go/rsml/actors/membership"
 	"github.com/rsml-go/rsml/kv"
 	"github.com/rsml-go/rsml/msg"
@@ -172,5 +174,41 @@ func TestFirstConfigurationRoles(t *testing.T) {
 	defer cancel()
 	if _, err := l.Propose(short, kv.Put("k2", []byte("v"))); err == nil {
 		t.Fatal("a write was chosen with one acceptor of two down: the observer counted in a quorum")
+	}
+}
+
+// A replica becomes an acceptor only once it has caught up: one added while
+// it does not run stays a learner, and the promotion is refused until it
+// runs and has the log.
+func TestPromotionWaitsForCatchUp(t *testing.T) {
+	tc := startCluster(t, 3, Config{})
+	ctx := ctxFor(t, 60*time.Second)
+	l := tc.leader()
+	for i := range 50 {
+		if _, err := l.Propose(ctx, kv.Put(fmt.Sprintf("k%d", i), []byte("v"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	short, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	_, err := l.AddMember(short, membership.Member{ID: 4, Addr: tc.Addr(4)})
+	if !errors.Is(err, ErrNotCaughtUp) {
+		t.Fatalf("adding a replica that does not run: %v, want ErrNotCaughtUp", err)
+	}
+	num, ms := l.Members()
+	if m, ok := (&membership.Config{Num: num, Members: ms}).Member(4); num != 2 || !ok || m.Roles != membership.Learner {
+		t.Fatalf("config %d %+v: want 4 a learner in config 2", num, ms)
+	}
+	if got := testutil.ToFloat64(l.metrics.changesWaited.WithLabelValues("not_caught_up")); got == 0 {
+		t.Error("no refused promotion counted")
+	}
+	if err := tc.JoinNode(ctx, 4); err != nil {
+		t.Fatal(err)
+	}
+	if num, err := l.AddMember(ctx, membership.Member{ID: 4, Addr: tc.Addr(4)}); err != nil || num != 3 {
+		t.Fatalf("add once it runs: config %d, %v; want 3", num, err)
+	}
+	if got := tc.Node(4).Status().Applied; got < 50 {
+		t.Fatalf("promoted with %d slots applied, before it had the log", got)
 	}
 }

@@ -123,6 +123,7 @@ var wireTypes = [...]wireType{
 	wire("TimeoutNow", encTimeoutNow, decTimeoutNow),
 	wire("TransferStarted", encTransferStarted, decTransferStarted),
 	wire("ChangeRequest", encChangeRequest, decChangeRequest),
+	wire("Progress", encProgress, decProgress),
 }
 
 // typeByPtr maps a message's pointer type to its index in wireTypes.

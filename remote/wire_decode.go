@@ -80,6 +80,23 @@ func decTransferStarted(d fastDec, v *msg.TransferStarted) fastDec {
 	return d
 }
 
+func decProgress(d fastDec, v *msg.Progress) fastDec {
+	d.fields(func(key []byte) bool {
+		switch string(key) {
+		case "f":
+			return d.nodeID(&v.From)
+		case "b":
+			return d.ballot(&v.Ballot)
+		case "d":
+			return d.uint64(&v.Delivered)
+		case "c":
+			return d.uint64(&v.Commit)
+		}
+		return false
+	})
+	return d
+}
+
 func decTimeoutNow(d fastDec, v *msg.TimeoutNow) fastDec {
 	d.fields(func(key []byte) bool {
 		switch string(key) {

@@ -71,6 +71,26 @@ func encTransferStarted(e *encoder, b []byte, v *msg.TransferStarted) []byte {
 	return mpenc.Ballot(mpenc.Key(b, "b"), v.Ballot)
 }
 
+func encProgress(e *encoder, b []byte, v *msg.Progress) []byte {
+	n := 2
+	if v.Delivered != 0 {
+		n++
+	}
+	if v.Commit != 0 {
+		n++
+	}
+	b = mpenc.MapLen(b, n)
+	b = mpenc.Uint(mpenc.Key(b, "f"), uint64(v.From))
+	b = mpenc.Ballot(mpenc.Key(b, "b"), v.Ballot)
+	if v.Delivered != 0 {
+		b = mpenc.Uint(mpenc.Key(b, "d"), v.Delivered)
+	}
+	if v.Commit != 0 {
+		b = mpenc.Uint(mpenc.Key(b, "c"), v.Commit)
+	}
+	return b
+}
+
 func encTimeoutNow(e *encoder, b []byte, v *msg.TimeoutNow) []byte {
 	n := 2
 	if v.Commit != 0 {

@@ -199,6 +199,9 @@ type Messages struct {
 	// Changes counts membership changes chosen and valid, and
 	// ChangesRefused those chosen but refused where they were applied.
 	Changes, ChangesRefused int
+	// Promotions counts the valid changes that made a replica an
+	// acceptor: each had caught up, by its leader's check.
+	Promotions int
 }
 
 // Result is what one run did and what its checkers found.

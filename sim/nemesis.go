@@ -73,7 +73,7 @@ func (s *sim) nemesisStep() {
 	if len(s.cfg.Faults) > 0 {
 		kinds = s.cfg.Faults
 	} else if s.cfg.Spares > 0 {
-		kinds = append(slices.Clone(kinds), "reconfig", "reconfig")
+		kinds = append(slices.Clone(kinds), "reconfig", "reconfig", "reconfig", "reconfig")
 	}
 	kind := kinds[s.rngNem.IntN(len(kinds))]
 	if kind != "restart-role" && kind != "transfer" && kind != "reconfig" && len(s.nem.active) >= 2 {
@@ -278,7 +278,15 @@ func (s *sim) reconfigure() {
 	cur, isMember := latest.Member(id)
 	switch {
 	case !isMember && !s.oracle.IsRetired(id):
+		// A new id joins as a learner: the leader refuses to make a replica
+		// an acceptor before it has caught up, which a new id has not.
+		if s.rngNem.IntN(8) > 0 {
+			roles = membership.Learner
+		}
 		ch.Op, ch.Member = membership.Add, member(id, roles)
+	case isMember && cur.Roles&membership.Acceptor == 0 && s.rngNem.IntN(3) > 0:
+		// Promote a learner, mostly: growing goes through this step.
+		ch.Op, ch.Member = membership.SetRoles, member(id, membership.All)
 	case isMember && s.rngNem.IntN(3) == 0:
 		if cur.Roles == membership.All {
 			roles = membership.Learner

@@ -675,6 +675,7 @@ func (s *sim) foldMembers() {
 			continue
 		}
 		var out membership.Outcome
+		prev := s.oracle.Latest()
 		s.oracle, out = s.oracle.Apply(s.oracleAt, rec.v.Change)
 		if out.Err != nil || out.Done {
 			s.res.Messages.ChangesRefused++
@@ -682,6 +683,9 @@ func (s *sim) foldMembers() {
 			continue
 		}
 		s.res.Messages.Changes++
+		if id := out.Change.Member.ID; !prev.Runs(id, membership.Acceptor) && s.oracle.Latest().Runs(id, membership.Acceptor) {
+			s.res.Messages.Promotions++
+		}
 		s.epochs = append(s.epochs, s.oracle.Epochs[len(s.oracle.Epochs)-1])
 		s.logf("membership: change at slot %d: %s %d makes config %d %v from slot %d", s.oracleAt,
 			out.Change.Op, out.Change.Member.ID, out.Num, s.oracle.Latest().IDs(), out.From)

@@ -94,8 +94,8 @@ func TestSimReconfig(t *testing.T) {
 	msgs := sweep(t, n, first, " RSML_SIM_SPARES=2", func(seed uint64) Config {
 		return Config{Seed: seed, Replicas: 3, Spares: 2}
 	})
-	if msgs.Changes < n/2 {
-		t.Errorf("%d membership changes in %d runs: the nemesis hardly reconfigured", msgs.Changes, n)
+	if msgs.Changes < n/2 || msgs.Promotions < n/10 {
+		t.Errorf("%d membership changes, %d making an acceptor, in %d runs: the nemesis hardly reconfigured", msgs.Changes, msgs.Promotions, n)
 	}
 	// Five acceptors and α = 2: configurations whose majorities need not
 	// overlap once a replica lags by two changes, and slots that cross a
@@ -134,6 +134,7 @@ func sweep(t *testing.T, n int, first uint64, replay string, cfg func(seed uint6
 		msgs.Handovers += r.Messages.Handovers
 		msgs.Changes += r.Messages.Changes
 		msgs.ChangesRefused += r.Messages.ChangesRefused
+		msgs.Promotions += r.Messages.Promotions
 		maxLive = max(maxLive, r.LivenessTicks)
 		for k, v := range r.Faults {
 			faults[k] += v
@@ -149,7 +150,7 @@ func sweep(t *testing.T, n int, first uint64, replay string, cfg func(seed uint6
 	t.Logf("faults: %s", FormatCounts(faults))
 	t.Logf("messages: %d sent, %d dropped, %d duplicated; %d snapshot installs; %d leadership handovers; slowest recovery after healing: %d ticks",
 		msgs.Sent, msgs.Dropped, msgs.Duplicated, msgs.Installs, msgs.Handovers, maxLive)
-	t.Logf("membership changes: %d chosen and valid, %d refused where chosen", msgs.Changes, msgs.ChangesRefused)
+	t.Logf("membership changes: %d chosen and valid (%d made an acceptor), %d refused where chosen", msgs.Changes, msgs.Promotions, msgs.ChangesRefused)
 	t.Logf("violations: %d failing runs", failed)
 	return msgs
 }

@@ -157,6 +157,9 @@ type Core struct {
 	ackSeq      map[msg.NodeID]uint64
 	ackTick     map[msg.NodeID]int
 	reads       []pendingRead
+	// progress is what the replicas that are no acceptors last reported of
+	// their learners (Progress): who may be promoted to acceptor.
+	progress map[msg.NodeID]learnerProgress
 
 	// Leadership transfer, on the leader's side: while transferTo is set no
 	// slot opens; once every slot it opened is chosen it sends the target a
@@ -179,6 +182,12 @@ type Core struct {
 	seen     map[reqKey]struct{}
 	seenRing []reqKey
 	seenNext int
+}
+
+// learnerProgress is one Progress report, and the tick it arrived at.
+type learnerProgress struct {
+	delivered, commit uint64
+	at                int
 }
 
 // reqKey names one attempt of one client call: its origin replica, its
@@ -347,6 +356,10 @@ func (c *Core) Step(m any) {
 		c.heartbeat(m)
 	case *msg.Committed:
 		c.committed(m)
+	case *msg.Progress:
+		if c.role == leader && m.Ballot == c.ballot {
+			c.progress[m.From] = learnerProgress{delivered: m.Delivered, commit: m.Commit, at: c.now}
+		}
 	case *msg.Nack:
 		c.nack(m)
 	case *Campaign:
@@ -592,6 +605,7 @@ func (c *Core) becomeLeader() {
 	c.inflight = map[uint64]*inflight{}
 	c.ackSeq = map[msg.NodeID]uint64{}
 	c.ackTick = map[msg.NodeID]int{}
+	c.progress = map[msg.NodeID]learnerProgress{}
 	c.hbSeq = 0
 	c.chosen, c.shipped = msg.Run{}, 0
 	c.change, c.changeSlot = nil, 0
@@ -789,6 +803,9 @@ func (c *Core) heartbeat(m *msg.Heartbeat) {
 		if !m.Ballot.Less(c.leaderBallot) {
 			c.leader, c.leaderBallot = m.From, m.Ballot
 			c.resetElectionTimer()
+			if !c.members.Latest().Runs(c.cfg.ID, membership.Acceptor) {
+				c.send(m.From, msg.RoleProposer, &msg.Progress{From: c.cfg.ID, Ballot: m.Ballot, Delivered: c.commit, Commit: m.Commit})
+			}
 		}
 	}
 	if c.takeOver && c.takeOverFrom.Less(m.Ballot) {
@@ -1201,9 +1218,45 @@ func (c *Core) proposeChange(m *msg.ChangeRequest) {
 		c.reject(m, msg.RejectConfigBusy)
 		return
 	}
+	if id, ok := c.promotes(m.Change); ok && !c.caughtUp(id) {
+		c.reject(m, msg.RejectNotCaughtUp)
+		return
+	}
 	c.change = m
 	c.propose()
 }
+
+// promotes reports whether the encoded change would make a replica an
+// acceptor that is not one in the latest configuration, and which.
+func (c *Core) promotes(b []byte) (msg.NodeID, bool) {
+	ch, err := membership.DecodeChange(b)
+	if err != nil || ch.Member.Roles&membership.Acceptor == 0 {
+		return 0, false // a malformed change is refused where it is applied
+	}
+	switch ch.Op {
+	case membership.Add:
+		return ch.Member.ID, true
+	case membership.SetRoles:
+		return ch.Member.ID, !c.members.Latest().Runs(ch.Member.ID, membership.Acceptor)
+	}
+	return 0, false
+}
+
+// caughtUp reports whether replica id answered one of our heartbeats
+// within an election timeout, with its learner within catchUpSlack (or α)
+// slots of the commit point the heartbeat carried. A new id never has: it
+// is added as a learner first, which hears our heartbeats.
+func (c *Core) caughtUp(id msg.NodeID) bool {
+	p, ok := c.progress[id]
+	return ok && c.now-p.at <= c.cfg.ElectionTicks && p.delivered+max(c.members.Alpha, catchUpSlack) >= p.commit
+}
+
+// catchUpSlack is how far behind the log a learner may be and still be
+// made an acceptor: its snapshot is installed and the rest is one catch-up
+// batch, so it keeps up by the time the promotion is in force. Voting needs
+// no log; the check only keeps a replica that does not run, or is still far
+// behind, out of the quorums the cluster waits on.
+const catchUpSlack = 1024
 
 // batchSize is what a command counts against MaxBatchBytes: its data and a
 // fixed allowance for its other fields.

@@ -188,3 +188,93 @@ func TestReadsWaitForAChangeInFlight(t *testing.T) {
 		t.Fatal("read not served once the change was delivered")
 	}
 }
+
+// A learner becomes an acceptor only once it has reported, lately, a
+// delivered point within catchUpSlack of the leader's commit point: a replica still
+// catching up never counts in a quorum. A new id, which hears no
+// heartbeats, is never added as an acceptor at once.
+func TestPromotionWaitsForTheLearnerToCatchUp(t *testing.T) {
+	cfg := alphaConfig(t, 4)
+	c := New(cfg, msg.Ballot{}, 0)
+	elect(t, c, nil)
+	add := (&membership.Change{Base: 1, Op: membership.Add,
+		Member: membership.Member{ID: 4, Addr: "a4", Roles: membership.Learner}}).Encode()
+	h, out := cfg.Members.Apply(1, add)
+	if out.Err != nil {
+		t.Fatal(out.Err)
+	}
+	step(c, &msg.ChangeRequest{Change: add, Origin: 1, Reply: "c"}) // slot 1
+	step(c, &msg.Committed{Commit: 1, Members: h})                  // no-ops fill 2 to 4
+	step(c, &msg.Committed{Commit: 4, Members: h})                  // config 2 in force
+	promote := (&membership.Change{Base: 2, Op: membership.SetRoles,
+		Member: membership.Member{ID: 4, Addr: "a4", Roles: membership.All}}).Encode()
+	rejected := func(change []byte) bool {
+		t.Helper()
+		out := step(c, &msg.ChangeRequest{Change: change, Origin: 1, Reply: "c"})
+		rej, _ := find[*msg.Reject](out)
+		if len(rej) > 0 && rej[0].Reason != msg.RejectNotCaughtUp {
+			t.Fatalf("rejected as %v", rej[0].Reason)
+		}
+		return len(rej) > 0
+	}
+	if !rejected(promote) {
+		t.Fatal("promoted a learner that never reported its progress")
+	}
+	step(c, &msg.Progress{From: 4, Ballot: c.Ballot(), Delivered: 1, Commit: 2 + catchUpSlack})
+	if !rejected(promote) {
+		t.Fatal("promoted a learner catchUpSlack+1 slots behind")
+	}
+	step(c, &msg.Progress{From: 4, Ballot: msg.Ballot{Round: 99, ID: 2}, Delivered: 4, Commit: 4})
+	if !rejected(promote) {
+		t.Fatal("took the progress reported to another leader")
+	}
+	newID := (&membership.Change{Base: 2, Op: membership.Add,
+		Member: membership.Member{ID: 5, Addr: "a5", Roles: membership.All}}).Encode()
+	if !rejected(newID) {
+		t.Fatal("added a new id as an acceptor at once")
+	}
+	step(c, &msg.Progress{From: 4, Ballot: c.Ballot(), Delivered: 4, Commit: 4 + catchUpSlack})
+	for range cfg.ElectionTicks + 1 { // the acceptors answer; 4 is silent
+		hbs, _ := find[*msg.Heartbeat](tick(c))
+		for _, hb := range hbs {
+			for _, id := range []msg.NodeID{2, 3} {
+				step(c, &msg.HeartbeatAck{From: id, Ballot: hb.Ballot, Seq: hb.Seq, Promised: hb.Ballot})
+			}
+		}
+	}
+	if !rejected(promote) {
+		t.Fatal("promoted on a report older than an election timeout")
+	}
+	step(c, &msg.Progress{From: 4, Ballot: c.Ballot(), Delivered: 4, Commit: 4 + catchUpSlack})
+	if rejected(promote) {
+		t.Fatal("refused to promote a learner within catchUpSlack of the log")
+	}
+}
+
+// A follower that is no acceptor answers the leader's heartbeats with its
+// progress; an acceptor does not (its acceptor answers).
+func TestLearnersReportProgress(t *testing.T) {
+	var ms []membership.Member
+	for _, id := range []msg.NodeID{1, 2, 3} {
+		ms = append(ms, membership.Member{ID: id, Addr: "a" + id.String(), Roles: membership.All})
+	}
+	ms = append(ms, membership.Member{ID: 4, Addr: "a4", Roles: membership.Learner})
+	h, err := membership.Bootstrap(4, ms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []msg.NodeID{2, 4} {
+		cfg := testConfig(id)
+		cfg.Members = h
+		c := New(cfg, msg.Ballot{}, 7)
+		b := msg.Ballot{Round: 3, ID: 1}
+		got, to := find[*msg.Progress](step(c, &msg.Heartbeat{From: 1, Ballot: b, Seq: 1, Commit: 9}))
+		switch {
+		case id == 2 && len(got) != 0:
+			t.Fatalf("acceptor 2 reported progress %+v", got)
+		case id == 4 && (len(got) != 1 || *got[0] != msg.Progress{From: 4, Ballot: b, Delivered: 7, Commit: 9} ||
+			to[0] != msg.Target{Node: 1, Role: msg.RoleProposer}):
+			t.Fatalf("learner 4 reported %v to %v, want delivered 7 of 9 to the leader's proposer", got, to)
+		}
+	}
+}
