@@ -29,16 +29,21 @@ import (
 
 	"github.com/anishathalye/porcupine"
 
+	"github.com/rsml-go/rsml/client"
 	"github.com/rsml-go/rsml/internal/linearize"
 )
 
 // The process chaos test: three `rsml-node run` processes on nutsdb, clients
 // over HTTP recording a history, and a nemesis that SIGKILLs and SIGSTOPs
-// the processes. The in-process chaos test (node/chaos_test.go) covers
+// the processes and replaces them (a new id joins, the old one is removed). The in-process chaos test (node/chaos_test.go) covers
 // network faults and role crashes; this one covers what only real processes
 // have: a kill -9 at any instruction, replay of nutsdb after it, a process
 // frozen while its peers move on, remoting connections that break, and the
 // HTTP layer's mapping of outcomes to status codes (DESIGN.md §4.2).
+
+// pchaosReplaces bounds the replace faults of one run (each needs ports of
+// its own).
+const pchaosReplaces = 4
 
 // pchaosSnapshotEvery is small so that snapshots, log truncation and
 // snapshot installs all happen many times under the faults.
@@ -51,8 +56,11 @@ type pchaosReplica struct {
 	httpAddr string
 	url      string
 	dir      string
-	cur      *pchaosProc   // the running incarnation; nil while down
-	runs     []*pchaosProc // every incarnation, for the logs on failure
+	// join and bind, for a replica that joined (the replace fault): run
+	// --join join --bind bind instead of --peers.
+	join, bind string
+	cur        *pchaosProc   // the running incarnation; nil while down
+	runs       []*pchaosProc // every incarnation, for the logs on failure
 }
 
 // pchaosProc is one incarnation of a replica's process.
@@ -87,6 +95,8 @@ type pchaosCluster struct {
 	peers string
 	mu    sync.Mutex
 	reps  []*pchaosReplica
+	// retired are the replicas the replace fault removed, for the logs.
+	retired []*pchaosReplica
 	// installs counts snapshot installs over every incarnation: each
 	// process's counter is read just before it is killed, and at the end.
 	installs atomic.Int64
@@ -116,15 +126,28 @@ func (c *pchaosCluster) countInstalls(i int) {
 	}
 }
 
+// url returns replica i's URL: the replica in slot i changes when the
+// replace fault swaps it for a new one.
+func (c *pchaosCluster) url(i int) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reps[i].url
+}
+
 // start starts a new incarnation of replica i and waits until it serves
 // HTTP (or exits, or 60s pass: replay after a crash can take a while under
 // the race detector's load).
-func (c *pchaosCluster) start(i int) error {
-	r := c.reps[i]
+func (c *pchaosCluster) start(i int) error { return c.startReplica(c.reps[i]) }
+
+func (c *pchaosCluster) startReplica(r *pchaosReplica) error {
 	p := &pchaosProc{serving: make(chan struct{}), exited: make(chan struct{})}
-	p.cmd = exec.Command(c.bin, "run", "--id", strconv.Itoa(r.id), "--peers", c.peers, "--http", r.httpAddr,
+	members := []string{"--peers", c.peers}
+	if r.join != "" {
+		members = []string{"--join", r.join, "--bind", r.bind}
+	}
+	p.cmd = exec.Command(c.bin, append(append([]string{"run", "--id", strconv.Itoa(r.id)}, members...), "--http", r.httpAddr,
 		"--cluster-id", "pchaos", "--log-format", "json", "--log-level", "info",
-		"--storage", "nutsdb", "--data-dir", r.dir, "--snapshot-every", pchaosSnapshotEvery)
+		"--storage", "nutsdb", "--data-dir", r.dir, "--snapshot-every", pchaosSnapshotEvery)...)
 	p.cmd.Stdout = &lineSignal{ch: p.serving}
 	p.cmd.Stderr = &p.stderr
 	if err := p.cmd.Start(); err != nil {
@@ -146,6 +169,64 @@ func (c *pchaosCluster) start(i int) error {
 	case <-time.After(60 * time.Second):
 		return fmt.Errorf("replica %d (run %d) did not serve within 60s", r.id, len(r.runs))
 	}
+}
+
+// replace swaps replica i for a new one, as an operator replaces a replica
+// that lost its disk: replica id starts with an empty data directory and
+// run --join, is added (POST /v1/members: a learner, then every role once
+// it has caught up), and replica i is removed (DELETE /v1/members/{id}),
+// whose run must then exit 0 by itself.
+func (c *pchaosCluster) replace(i, id int, bind, httpAddr, dir string) error {
+	var live []string
+	for _, r := range c.reps {
+		live = append(live, r.url)
+	}
+	nr := &pchaosReplica{id: id, httpAddr: httpAddr, url: "http://" + httpAddr, dir: dir, join: strings.Join(live, ","), bind: bind}
+	if err := c.startReplica(nr); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl, err := client.New(live)
+	if err != nil {
+		return err
+	}
+	defer cl.CloseIdleConnections()
+	if _, err := cl.AddMember(ctx, client.Member{ID: strconv.Itoa(id), Address: bind, HTTP: nr.url}); err != nil {
+		return fmt.Errorf("add %d: %w", id, err)
+	}
+	old := c.reps[i]
+	c.mu.Lock()
+	c.reps[i] = nr
+	c.retired = append(c.retired, old)
+	c.mu.Unlock()
+	live[i] = nr.url
+	cl2, err := client.New(live)
+	if err != nil {
+		return err
+	}
+	defer cl2.CloseIdleConnections()
+	if _, err := cl2.RemoveMember(ctx, strconv.Itoa(old.id)); err != nil {
+		return fmt.Errorf("remove %d: %w", old.id, err)
+	}
+	c.mu.Lock()
+	p := old.cur
+	c.mu.Unlock()
+	if p == nil {
+		return nil
+	}
+	select {
+	case <-p.exited:
+		if p.err != nil {
+			return fmt.Errorf("removed replica %d exited with %v", old.id, p.err)
+		}
+	case <-ctx.Done():
+		return fmt.Errorf("removed replica %d did not exit", old.id)
+	}
+	c.mu.Lock()
+	old.cur = nil
+	c.mu.Unlock()
+	return nil
 }
 
 // kill SIGKILLs replica i's process and waits until it is gone, so that its
@@ -206,6 +287,12 @@ func (c *pchaosCluster) stopAll() {
 	for i := range c.reps {
 		c.kill(i)
 	}
+	for _, r := range c.retired {
+		if p := r.cur; p != nil {
+			_ = p.cmd.Process.Signal(syscall.SIGKILL)
+			<-p.exited
+		}
+	}
 }
 
 // saveLogs writes every incarnation's stderr to files under one new
@@ -217,7 +304,7 @@ func (c *pchaosCluster) saveLogs(seed int64) (string, error) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, r := range c.reps {
+	for _, r := range slices.Concat(c.reps, c.retired) {
 		for n, p := range r.runs {
 			name := filepath.Join(dir, fmt.Sprintf("replica-%d-run-%d.log", r.id, n+1))
 			if err := os.WriteFile(name, p.stderr.Bytes(), 0o644); err != nil {
@@ -608,12 +695,14 @@ func TestProcessChaosLinearizable(t *testing.T) {
 	t.Logf("process chaos seed %d (replay the nemesis and clients with RSML_PCHAOS_SEED=%d), duration %v", seed, seed, duration)
 
 	c := &pchaosCluster{bin: buildBinary(t)}
-	ports := restartablePorts(t, 6)
-	cons, https := ports[:3], ports[3:]
+	// Ports for the 3 replicas and for pchaosReplaces replacements.
+	ports := restartablePorts(t, 2*(3+pchaosReplaces))
+	cons, https := ports[:3+pchaosReplaces], ports[3+pchaosReplaces:]
 	c.peers = fmt.Sprintf("1=%s,2=%s,3=%s", cons[0], cons[1], cons[2])
+	dataRoot := t.TempDir()
 	for i := range 3 {
 		c.reps = append(c.reps, &pchaosReplica{id: i + 1, httpAddr: https[i], url: "http://" + https[i],
-			dir: filepath.Join(t.TempDir(), fmt.Sprint("replica-", i+1))})
+			dir: filepath.Join(dataRoot, fmt.Sprint("replica-", i+1))})
 	}
 	// Registered after t.TempDir, so it runs before the directories go.
 	// RSML_PCHAOS_KEEP_LOGS=1 keeps the replicas' logs of a passing run too.
@@ -627,7 +716,7 @@ func TestProcessChaosLinearizable(t *testing.T) {
 		if !t.Failed() {
 			return
 		}
-		for _, r := range c.reps {
+		for _, r := range slices.Concat(c.reps, c.retired) {
 			for n, p := range r.runs {
 				s := p.stderr.String()
 				if len(s) > 2000 {
@@ -756,7 +845,7 @@ func TestProcessChaosLinearizable(t *testing.T) {
 			}
 			key := fmt.Sprintf("canary/%06d", i)
 			in := linearize.Input{Kind: linearize.Put, Key: key, Value: "x"}
-			out, class, unexp := pchaosDo(hc, c.reps[i%len(c.reps)].url, in, time.Duration(50+i%450)*time.Millisecond)
+			out, class, unexp := pchaosDo(hc, c.url(i%3), in, time.Duration(50+i%450)*time.Millisecond)
 			if unexp != "" {
 				noteUnexpected(unexp)
 			}
@@ -821,7 +910,7 @@ func TestProcessChaosLinearizable(t *testing.T) {
 						in.Cond = linearize.CondAbsent
 					}
 				}
-				base := c.reps[rng.Intn(len(c.reps))].url
+				base := c.url(rng.Intn(3))
 				// Mostly a short timeout, as a client in a hurry would; some
 				// outwait the replica's own 10s request timeout, so that its
 				// answer (503 certainly not applied, 504 unknown) is heard.
@@ -882,7 +971,8 @@ func TestProcessChaosLinearizable(t *testing.T) {
 			}
 			return nil
 		}
-		for time.Now().Before(deadline) {
+		replaced := 0
+		for first := true; time.Now().Before(deadline); first = false {
 			if err := c.exitedEarly(); err != nil {
 				nemesisErr <- err
 				return
@@ -903,7 +993,18 @@ func TestProcessChaosLinearizable(t *testing.T) {
 				windows = append(windows, [2]int64{from, hist.now()})
 				winMu.Unlock()
 			}
-			switch p := rng.Intn(100); {
+			p := rng.Intn(110)
+			if first {
+				p = 100 // every run replaces a replica at least once
+			} else if p >= 100 && replaced == pchaosReplaces {
+				p = rng.Intn(100)
+			}
+			switch {
+			case p >= 100: // replace a replica (the leader, perhaps) by a new id
+				name = "replace"
+				i, id := rng.Intn(len(c.reps)), 4+replaced
+				err = c.replace(i, id, cons[3+replaced], https[3+replaced], filepath.Join(dataRoot, fmt.Sprint("replica-", id)))
+				replaced++
 			case p < 20: // kill the leader (or anyone, when none is known)
 				name = "kill-leader"
 				if leader < 0 {
@@ -957,7 +1058,7 @@ func TestProcessChaosLinearizable(t *testing.T) {
 				c.kill(b)
 				pause(200, 800)
 				err = restart(a, b)
-			default: // two down for long
+			case p < 100: // two down for long
 				name = "two-down-long"
 				a := rng.Intn(len(c.reps))
 				o := others(a)
