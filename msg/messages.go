@@ -172,12 +172,18 @@ type Accepted struct {
 // acks prove leadership at a point in time (read-index).
 //
 // Chosen is as in Accept: slots a quorum accepted in this ballot.
+//
+// Floor is the lowest truncation point the acceptors of the latest
+// configuration that are also learners reported to this leader (0 until
+// each has): every one of them holds every slot up to it in a durable
+// snapshot, so a witness, which holds no state, may drop them.
 type Heartbeat struct {
 	From   NodeID `msgpack:"f"`
 	Ballot Ballot `msgpack:"b"`
 	Seq    uint64 `msgpack:"q"`
 	Commit uint64 `msgpack:"c"`
 	Chosen Run    `msgpack:"k"`
+	Floor  uint64 `msgpack:"w,omitempty"`
 }
 
 // HeartbeatAck answers a Heartbeat from an acceptor with its current promise.

@@ -37,6 +37,10 @@ var (
 	// ErrReadFailed: the state machine's Read returned an error (wrapped
 	// with its message).
 	ErrReadFailed = errors.New("rsml: read failed")
+	// ErrWitness: this replica is a witness (Config.Witness): it votes but
+	// holds no state, so it neither serves reads nor takes writes; ask
+	// another replica. Nothing was proposed.
+	ErrWitness = errors.New("rsml: a witness holds no data; ask another replica")
 )
 
 // codeErr is the sentinel error of an executor's error code (nil for none).
@@ -61,6 +65,9 @@ func codeErr(c msg.ErrCode, detail string) error {
 // leads, and this replica answers once it has applied past that point, so no
 // read is written to the log.
 func (n *Node) Read(ctx context.Context, query []byte) ([]byte, error) {
+	if n.cfg.Witness {
+		return nil, ErrWitness
+	}
 	deadline := n.deadline(ctx)
 	w := n.waiters.open()
 	defer n.waiters.close(w)
@@ -105,6 +112,9 @@ func (n *Node) Read(ctx context.Context, query []byte) ([]byte, error) {
 // StaleRead answers query from this replica's state as it is, without asking
 // the leader: fast, but it may miss recent writes.
 func (n *Node) StaleRead(ctx context.Context, query []byte) ([]byte, error) {
+	if n.cfg.Witness {
+		return nil, ErrWitness
+	}
 	deadline := n.deadline(ctx)
 	w := n.waiters.open()
 	defer n.waiters.close(w)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rsml-go/rsml/actors/executor"
+	"github.com/rsml-go/rsml/actors/membership"
 	"github.com/rsml-go/rsml/kv"
 	"github.com/rsml-go/rsml/msg"
 	"github.com/rsml-go/rsml/remote"
@@ -164,6 +165,9 @@ func (c *Cluster) StartNode(ctx context.Context, id msg.NodeID) error {
 		// reach them (as run --join learns the members from a seed).
 		cfg.Join, cfg.First = true, c.peers
 		cfg.Peers = c.Net.Addrs(c.ids...)
+	}
+	if r, ok := cfg.Roles[id]; cfg.Witness || ok && r == membership.Acceptor && !cfg.Join {
+		cfg.StateMachine = nil // a witness holds none
 	}
 	if cfg.Seed == 0 {
 		cfg.Seed = uint64(c.cfg.Seed)*31 + uint64(id)

@@ -43,6 +43,13 @@ type Config struct {
 	// config file's role lists); a replica it does not name runs every
 	// role. Every replica must be started with the same.
 	Roles map[msg.NodeID]membership.Roles
+	// Witness makes this replica a witness: it votes as an acceptor and
+	// keeps nothing else. Its state machine is executor.Witness (Config's
+	// StateMachine must be nil), its reads and writes fail with ErrWitness,
+	// and its acceptor truncates only behind every full replica's
+	// snapshots. Give it the acceptor role only. A replica that Roles makes
+	// acceptor-only is a witness without it.
+	Witness bool
 	// Listen is the address to listen on for consensus traffic over TCP
 	// (default: Peers[ID]); useful behind NAT or to bind 0.0.0.0.
 	Listen string
@@ -135,6 +142,9 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
+	if r, ok := c.Roles[c.ID]; ok && r == membership.Acceptor && !c.Join {
+		c.Witness = true // the first configuration makes it one
+	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {
 			*d = v
@@ -184,6 +194,9 @@ func (c *Config) Validate() error {
 	}
 	if _, ok := c.Peers[c.ID]; !ok {
 		return fmt.Errorf("config: ID %d is not in Peers", c.ID)
+	}
+	if c.Witness && c.StateMachine != nil {
+		return errors.New("config: a witness has no state machine: leave StateMachine nil")
 	}
 	if c.Join && len(c.Peers) < 2 {
 		return errors.New("config: Join needs Peers to name the cluster's first configuration besides this replica")
@@ -271,5 +284,5 @@ func (c *Config) roleParams(ids []msg.NodeID, first *membership.History) roles.P
 		HeartbeatTicks: c.ticks(c.HeartbeatInterval), ElectionTicks: c.ticks(c.ElectionTimeout),
 		LeaseTicks: c.ticks(c.LeaseTimeout), ResendTicks: c.ticks(c.ResendInterval),
 		Window: c.Window, MaxBatch: c.MaxBatch, MaxBatchBytes: c.MaxBatchBytes, MaxQueue: c.MaxQueue,
-		SnapshotEvery: c.SnapshotEvery, MaxSessions: c.MaxSessions, MaxCatchup: maxCatchup}
+		SnapshotEvery: c.SnapshotEvery, MaxSessions: c.MaxSessions, MaxCatchup: maxCatchup, Witness: c.Witness}
 }

@@ -153,7 +153,7 @@ func (h *httpAPI) status(w http.ResponseWriter) {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"id": st.ID.String(), "leader": leader, "is_leader": st.IsLeader, "ballot": st.Ballot.String(),
 		"commit_seq": st.Commit, "applied_seq": st.Applied, "peers": peers,
-		"config": st.Config, "roles": st.Roles.Names(),
+		"config": st.Config, "roles": st.Roles.Names(), "witness": st.Witness,
 	})
 }
 
@@ -323,6 +323,9 @@ func (h *httpAPI) fail(w http.ResponseWriter, err error, write bool) {
 	case errors.Is(err, ErrOverloaded), errors.Is(err, ErrStopped), errors.Is(err, ErrIndeterminate):
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
+	case errors.Is(err, ErrWitness):
+		// Certainly not proposed: a client with other endpoints moves on.
+		writeError(w, http.StatusServiceUnavailable, "witness", err.Error())
 	case errors.Is(err, ErrStaleRequest), errors.Is(err, ErrSessionExpired):
 		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
 	default:

@@ -90,6 +90,8 @@ func newMetrics(n *Node) *metrics {
 			func() float64 { return float64(n.installs.Load()) }),
 		gauge("rsml_chosen_log_base", "Highest slot dropped from this replica's chosen log (covered by a snapshot).",
 			func() float64 { return float64(n.store.Chosen().Base()) }),
+		gauge("rsml_acceptor_truncated", "Highest slot dropped from this replica's acceptor log (a witness's stays behind every full replica's snapshots).",
+			func() float64 { return float64(n.acceptorTruncated.Load()) }),
 		gauge("rsml_proposals_waiting", "Proposals on this replica waiting for their outcome.", func() float64 { return float64(n.inflight.Load()) }),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

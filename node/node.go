@@ -13,6 +13,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/rsml-go/rsml/actors/acceptor"
 	"github.com/rsml-go/rsml/actors/executor"
 	"github.com/rsml-go/rsml/actors/learner"
 	"github.com/rsml-go/rsml/actors/membership"
@@ -65,7 +66,9 @@ type Node struct {
 	removeOnce  sync.Once
 	applied     atomic.Uint64
 	rev         atomic.Uint64
-	installs    atomic.Uint64 // peers' snapshots installed
+	// acceptorTruncated is the acceptor log's truncation point.
+	acceptorTruncated atomic.Uint64
+	installs          atomic.Uint64 // peers' snapshots installed
 
 	metrics  *metrics
 	inflight atomic.Int64 // Propose calls waiting for their answer
@@ -142,7 +145,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		n.store = storage.NewMemory()
 	}
 	sm := cfg.StateMachine
-	if sm == nil {
+	switch {
+	case cfg.Witness:
+		sm = executor.Witness{}
+	case sm == nil:
 		sm = kv.New()
 	}
 	for _, r := range []msg.Role{msg.RoleProposer, msg.RoleAcceptor, msg.RoleLearner, msg.RoleExecutor} {
@@ -205,7 +211,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	var installs uint64
 	specs := []roleSpec{
-		spec(msg.RoleAcceptor, nil),
+		spec(msg.RoleAcceptor, func(c role.Core) {
+			n.acceptorTruncated.Store(c.(*acceptor.Core).Truncated())
+		}),
 		spec(msg.RoleLearner, func(c role.Core) {
 			l := c.(*learner.Core)
 			n.commit.Store(l.Delivered())
@@ -422,6 +430,8 @@ type Status struct {
 	// what it gives this replica (none: not a member).
 	Config uint64
 	Roles  membership.Roles
+	// Witness: this replica holds no data (Config.Witness).
+	Witness bool
 }
 
 // Status reports the replica's state without blocking.
@@ -440,7 +450,7 @@ func (n *Node) Status() Status {
 	}
 	return Status{ID: n.cfg.ID, Leader: p.Leader, IsLeader: p.Role == "leader", Role: p.Role, Ballot: p.Ballot,
 		Commit: n.commit.Load(), Applied: n.applied.Load(), Rev: n.rev.Load(), Peers: peers,
-		Config: latest.Num, Roles: mine}
+		Config: latest.Num, Roles: mine, Witness: n.cfg.Witness}
 }
 
 // Stop stops the replica's actors, then the remoting the replica started,

@@ -109,6 +109,9 @@ func (a attempts) without(at uint32) attempts {
 // session, so Propose can send it again when the leader changes (a request
 // forwarded to a leader that died is lost) without applying it twice.
 func (n *Node) Propose(ctx context.Context, cmd []byte, opts ...ProposeOption) (Result, error) {
+	if n.cfg.Witness {
+		return Result{}, ErrWitness
+	}
 	deadline := n.deadline(ctx)
 	w := n.waiters.open()
 	defer n.waiters.close(w)

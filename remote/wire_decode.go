@@ -193,6 +193,8 @@ func decHeartbeat(d fastDec, v *msg.Heartbeat) fastDec {
 			return d.uint64(&v.Commit)
 		case "k":
 			return d.run(&v.Chosen)
+		case "w":
+			return d.uint64(&v.Floor)
 		}
 		return false
 	})

@@ -167,12 +167,19 @@ func encAccepted(e *encoder, b []byte, v *msg.Accepted) []byte {
 }
 
 func encHeartbeat(e *encoder, b []byte, v *msg.Heartbeat) []byte {
-	b = mpenc.MapLen(b, 5)
+	n := 5
+	if v.Floor != 0 {
+		n++
+	}
+	b = mpenc.MapLen(b, n)
 	b = mpenc.Uint(mpenc.Key(b, "f"), uint64(v.From))
 	b = mpenc.Ballot(mpenc.Key(b, "b"), v.Ballot)
 	b = mpenc.Uint(mpenc.Key(b, "q"), v.Seq)
 	b = mpenc.Uint(mpenc.Key(b, "c"), v.Commit)
 	b = mpenc.Run(mpenc.Key(b, "k"), v.Chosen)
+	if v.Floor != 0 {
+		b = mpenc.Uint(mpenc.Key(b, "w"), v.Floor)
+	}
 	return b
 }
 

@@ -39,6 +39,7 @@ func wireSamples() []any {
 			Chosen: msg.Run{First: 4, Through: 9}},
 		&msg.Accepted{From: 2, Ballot: b, Slots: []uint64{10, 11, 1 << 63}, Values: []*msg.Value{val, nil, val}},
 		&msg.Heartbeat{From: 3, Ballot: b, Seq: 99, Commit: 1234, Chosen: msg.Run{First: 1000, Through: 1234}},
+		&msg.Heartbeat{From: 3, Ballot: b, Seq: 100, Commit: 1234, Chosen: msg.Run{First: 1000, Through: 1234}, Floor: 900},
 		&msg.HeartbeatAck{From: 1, Ballot: b, Seq: 99, Promised: b, Truncated: 77},
 		&msg.CatchupRequest{From: 1, First: 3, Last: 300},
 		&msg.CatchupReply{From: 2, Through: 12, Snapshot: 9, Chosen: []msg.Proposal{{Slot: 3, Value: val}, {Slot: 4, Value: nil}}},

@@ -22,6 +22,11 @@ type Config struct {
 	// Replicas'), with empty storage: the nemesis adds them, and removes
 	// members, with "reconfig" faults, which only runs with spares get.
 	Spares int
+	// Witnesses are how many of the spares (the last ones) run as
+	// witnesses: no state machine, an acceptor log truncated behind the
+	// full replicas' snapshots. The nemesis gives them the acceptor role
+	// only, and no client uses them.
+	Witnesses int
 	// Alpha is how many slots after it is chosen a membership change
 	// takes effect (default 8, below the proposers' window of 16, so
 	// that the gate that keeps leaders within α of their commit point is
@@ -162,6 +167,11 @@ const (
 	// Invariant: a bank audit saw the accounts' total change, or some
 	// accounts without the others.
 	Invariant Kind = "invariant"
+	// WitnessTruncation: a witness made durable a truncation point that a
+	// full acceptor of the configuration in force had not durably
+	// delivered: the witness dropped slots that replica still needs, from
+	// it or from a quorum's acceptors.
+	WitnessTruncation Kind = "witness-truncation"
 )
 
 // Violation is one thing a checker found wrong.
@@ -202,6 +212,9 @@ type Messages struct {
 	// Promotions counts the valid changes that made a replica an
 	// acceptor: each had caught up, by its leader's check.
 	Promotions int
+	// Witnesses counts the promotions that made a witness an acceptor, and
+	// WitnessTruncations the truncation points witnesses made durable.
+	Witnesses, WitnessTruncations int
 }
 
 // Result is what one run did and what its checkers found.

@@ -276,6 +276,13 @@ func (s *sim) reconfigure() {
 		roles = membership.Learner
 	}
 	cur, isMember := latest.Member(id)
+	full := membership.All
+	if s.rep(id).witness {
+		full = membership.Acceptor // a witness votes and holds nothing else
+		if roles == membership.All {
+			roles = full
+		}
+	}
 	switch {
 	case !isMember && !s.oracle.IsRetired(id):
 		// A new id joins as a learner: the leader refuses to make a replica
@@ -286,9 +293,9 @@ func (s *sim) reconfigure() {
 		ch.Op, ch.Member = membership.Add, member(id, roles)
 	case isMember && cur.Roles&membership.Acceptor == 0 && s.rngNem.IntN(3) > 0:
 		// Promote a learner, mostly: growing goes through this step.
-		ch.Op, ch.Member = membership.SetRoles, member(id, membership.All)
+		ch.Op, ch.Member = membership.SetRoles, member(id, full)
 	case isMember && s.rngNem.IntN(3) == 0:
-		if cur.Roles == membership.All {
+		if cur.Roles == full {
 			roles = membership.Learner
 		}
 		ch.Op, ch.Member = membership.SetRoles, member(id, roles)

@@ -81,7 +81,9 @@ func (e simEnv) StopTimers() { e.rc.timerGen++ }
 // buildRole (re)creates one role of replica r from its durable state, as the
 // role's actor does at every start, and carries out what it does on start.
 func (s *sim) buildRole(r *replica, which msg.Role, rng *rand.Rand) (*roleCore, error) {
-	set, err := roles.For(timing(r.id, s.members0))
+	p := timing(r.id, s.members0)
+	p.Witness = r.witness
+	set, err := roles.For(p)
 	if err != nil {
 		return nil, err
 	}

@@ -113,6 +113,8 @@ type replica struct {
 	leaderGen uint64
 	// applied point last checked by the equal-state checker
 	checked uint64
+	// witness: the replica holds no state machine (Config.Witnesses)
+	witness bool
 }
 
 // chosenRec is the first value some learner stored for a slot.
@@ -198,7 +200,8 @@ func Run(cfg Config) *Result {
 	for _, id := range s.ids {
 		lossy := cfg.Bugs.LossyAcceptorLog
 		r := &replica{id: id, store: newSimStore(id, s.onChosen, s.onDurable, lossy),
-			tickPeriod: tickUnits - tickUnits/20 + s.rngNem.Int64N(tickUnits/10)}
+			tickPeriod: tickUnits - tickUnits/20 + s.rngNem.Int64N(tickUnits/10),
+			witness:    int(id) > cfg.Replicas+cfg.Spares-cfg.Witnesses}
 		s.reps = append(s.reps, r)
 	}
 	for _, r := range s.reps {
@@ -287,6 +290,9 @@ func (s *sim) start(r *replica) {
 	})
 	store := kv.New()
 	r.sm = store
+	if r.witness {
+		r.sm = executor.Witness{}
+	}
 	if s.cfg.Bugs.DivergentExecutor && r.id == 1 {
 		r.sm = &divergentSM{Store: store}
 	}
@@ -528,6 +534,9 @@ func valueHash(enc []byte) uint64 {
 
 // onDurable records the acceptances of an acceptor's record, once durable.
 func (s *sim) onDurable(id msg.NodeID, rec storage.AcceptorRecord) {
+	if rec.Truncated > 0 && s.rep(id).witness {
+		s.checkWitnessTruncation(id, rec.Truncated)
+	}
 	for _, e := range rec.Entries {
 		enc, err := msgpack.Marshal(e.Value)
 		if err != nil {
@@ -536,6 +545,23 @@ func (s *sim) onDurable(id msg.NodeID, rec storage.AcceptorRecord) {
 		k := ledgerKey{slot: e.Slot, ballot: e.Ballot, value: valueHash(enc)}
 		if !slices.Contains(s.ledger[k], id) {
 			s.ledger[k] = append(s.ledger[k], id)
+		}
+	}
+}
+
+// checkWitnessTruncation is the witness checker: a witness drops slots only
+// once every full acceptor (acceptor and learner) of the configuration in
+// force at the agreed log's head has them durably, so that a witness never
+// holds the only copy a quorum of the other acceptors would need.
+func (s *sim) checkWitnessTruncation(id msg.NodeID, through uint64) {
+	s.res.Messages.WitnessTruncations++
+	for _, m := range s.oracle.For(s.oracleAt + 1).Members {
+		if !m.Roles.Has(membership.Acceptor) || !m.Roles.Has(membership.Learner) {
+			continue
+		}
+		if held := s.rep(m.ID).store.Chosen().Last(); held < through {
+			s.violate(WitnessTruncation, "witness %d truncated through slot %d; full acceptor %d holds only through %d",
+				id, through, m.ID, held)
 		}
 	}
 }
@@ -685,6 +711,9 @@ func (s *sim) foldMembers() {
 		s.res.Messages.Changes++
 		if id := out.Change.Member.ID; !prev.Runs(id, membership.Acceptor) && s.oracle.Latest().Runs(id, membership.Acceptor) {
 			s.res.Messages.Promotions++
+			if s.rep(id).witness {
+				s.res.Messages.Witnesses++
+			}
 		}
 		s.epochs = append(s.epochs, s.oracle.Epochs[len(s.oracle.Epochs)-1])
 		s.logf("membership: change at slot %d: %s %d makes config %d %v from slot %d", s.oracleAt,
@@ -692,10 +721,11 @@ func (s *sim) foldMembers() {
 	}
 }
 
-// serving reports whether r applies the log: a learner of the latest
-// configuration the agreed log holds.
+// serving reports whether r applies the log and answers clients: a learner
+// of the latest configuration the agreed log holds, and no witness (whose
+// node refuses clients: its state machine holds nothing).
 func (s *sim) serving(r *replica) bool {
-	return s.oracle.Latest().Runs(r.id, membership.Learner)
+	return !r.witness && s.oracle.Latest().Runs(r.id, membership.Learner)
 }
 
 func describeValue(v *msg.Value) string {
@@ -722,7 +752,7 @@ func describeValue(v *msg.Value) string {
 // incarnation) reaching that slot must have the same bytes.
 func (s *sim) checkState(r *replica, core *roleCore) {
 	applied, ok := executorApplied(core)
-	if !ok || applied == r.checked {
+	if !ok || applied == r.checked || r.witness {
 		return
 	}
 	r.checked = applied

@@ -59,7 +59,7 @@ func TestSimSeeds(t *testing.T) {
 			t.Fatalf("RSML_SIM_SEED=%q: %v", v, err)
 		}
 		res := Run(Config{Seed: seed, Replicas: envInt(t, "RSML_SIM_REPLICAS", 0), ChaosTicks: envInt(t, "RSML_SIM_TICKS", 0),
-			Spares: envInt(t, "RSML_SIM_SPARES", 0), Alpha: envInt(t, "RSML_SIM_ALPHA", 0),
+			Spares: envInt(t, "RSML_SIM_SPARES", 0), Witnesses: envInt(t, "RSML_SIM_WITNESSES", 0), Alpha: envInt(t, "RSML_SIM_ALPHA", 0),
 			LogMessages: os.Getenv("RSML_SIM_MSGS") != "", Logf: t.Logf})
 		t.Log(res.Summary())
 		if res.Failed() {
@@ -91,11 +91,12 @@ func TestSimReconfig(t *testing.T) {
 	}
 	n := envInt(t, "RSML_SIM_RECONFIG_SEEDS", def)
 	first := uint64(envInt(t, "RSML_SIM_FIRST", 1))
-	msgs := sweep(t, n, first, " RSML_SIM_SPARES=2", func(seed uint64) Config {
-		return Config{Seed: seed, Replicas: 3, Spares: 2}
+	msgs := sweep(t, n, first, " RSML_SIM_SPARES=2 RSML_SIM_WITNESSES=1", func(seed uint64) Config {
+		return Config{Seed: seed, Replicas: 3, Spares: 2, Witnesses: 1}
 	})
-	if msgs.Changes < n/2 || msgs.Promotions < n/10 {
-		t.Errorf("%d membership changes, %d making an acceptor, in %d runs: the nemesis hardly reconfigured", msgs.Changes, msgs.Promotions, n)
+	if msgs.Changes < n/2 || msgs.Promotions < n/10 || msgs.Witnesses < n/40 || msgs.WitnessTruncations == 0 {
+		t.Errorf("%d membership changes, %d making an acceptor, %d a witness, in %d runs: the nemesis hardly reconfigured",
+			msgs.Changes, msgs.Promotions, msgs.Witnesses, n)
 	}
 	// Five acceptors and α = 2: configurations whose majorities need not
 	// overlap once a replica lags by two changes, and slots that cross a
@@ -135,6 +136,8 @@ func sweep(t *testing.T, n int, first uint64, replay string, cfg func(seed uint6
 		msgs.Changes += r.Messages.Changes
 		msgs.ChangesRefused += r.Messages.ChangesRefused
 		msgs.Promotions += r.Messages.Promotions
+		msgs.Witnesses += r.Messages.Witnesses
+		msgs.WitnessTruncations += r.Messages.WitnessTruncations
 		maxLive = max(maxLive, r.LivenessTicks)
 		for k, v := range r.Faults {
 			faults[k] += v
@@ -150,7 +153,8 @@ func sweep(t *testing.T, n int, first uint64, replay string, cfg func(seed uint6
 	t.Logf("faults: %s", FormatCounts(faults))
 	t.Logf("messages: %d sent, %d dropped, %d duplicated; %d snapshot installs; %d leadership handovers; slowest recovery after healing: %d ticks",
 		msgs.Sent, msgs.Dropped, msgs.Duplicated, msgs.Installs, msgs.Handovers, maxLive)
-	t.Logf("membership changes: %d chosen and valid (%d made an acceptor), %d refused where chosen", msgs.Changes, msgs.Promotions, msgs.ChangesRefused)
+	t.Logf("membership changes: %d chosen and valid (%d made an acceptor, %d of them a witness), %d refused where chosen; %d witness truncations",
+		msgs.Changes, msgs.Promotions, msgs.Witnesses, msgs.ChangesRefused, msgs.WitnessTruncations)
 	t.Logf("violations: %d failing runs", failed)
 	return msgs
 }

@@ -17,6 +17,11 @@ type Config struct {
 	// to promise a challenger. It must be shorter than the shortest election
 	// timeout, or a dead leader's followers could never elect a successor.
 	LeaseTicks int
+	// Witness: this replica keeps no state machine, so its own snapshots
+	// hold nothing of the slots they cover. It truncates only up to the
+	// floor the leader's heartbeats carry, below which every full acceptor
+	// holds every slot in a durable snapshot.
+	Witness bool
 }
 
 // Core is the acceptor's protocol state. It is not safe for concurrent use.
@@ -25,6 +30,9 @@ type Core struct {
 	promised  msg.Ballot
 	truncated uint64 // every slot up to it is chosen, applied and snapshotted; its entry is gone
 	accepted  map[uint64]msg.Entry
+	// A witness's truncation: the highest point asked (want) and the
+	// highest floor heard; it truncates to the lower of the two.
+	want, floor uint64
 
 	now          int        // logical clock, in ticks
 	leaderBallot msg.Ballot // ballot of the leader last heard
@@ -238,6 +246,10 @@ func (c *Core) accept(m *msg.Accept) []msg.Out {
 // it is durable reports only what is true (those slots are chosen), and a
 // restart that lost it reports the entries again.
 func (c *Core) truncate(through uint64) {
+	if c.cfg.Witness {
+		c.want = max(c.want, through)
+		through = min(c.want, c.floor)
+	}
 	if through <= c.truncated {
 		return
 	}
@@ -254,6 +266,12 @@ func (c *Core) truncate(through uint64) {
 func (c *Core) heartbeat(m *msg.Heartbeat) []msg.Out {
 	if !m.Ballot.Less(c.promised) {
 		c.hear(m.Ballot)
+	}
+	if c.cfg.Witness && m.Floor > c.floor {
+		// Any leader's floor will do, a deposed one's too: each is a fact
+		// about durable snapshots, and those only move forward.
+		c.floor = m.Floor
+		c.truncate(c.want)
 	}
 	// (Learners get the heartbeat, and the chosen run it carries, directly.)
 	return []msg.Out{{To: msg.Target{Node: m.From, Role: msg.RoleProposer},

@@ -84,3 +84,43 @@ func TestRestartKeepsTruncationPoint(t *testing.T) {
 		t.Fatalf("promise %+v after restart", p)
 	}
 }
+
+// A witness truncates only as far as the leader's floor allows, whatever
+// its own learner asks, and catches up with the request when a higher floor
+// comes; an ordinary acceptor pays the floor no heed.
+func TestWitnessTruncatesAtTheFloor(t *testing.T) {
+	cfg := testConfig()
+	cfg.Witness = true
+	c := New(cfg, storage.AcceptorState{})
+	var props []msg.Proposal
+	for s := uint64(1); s <= 6; s++ {
+		props = append(props, msg.Proposal{Slot: s, Value: val("v")})
+	}
+	mustStepQuiet(t, c, &msg.Accept{From: 2, Ballot: bal(1, 2), Proposals: props})
+	flushed(t, c)
+	mustStepQuiet(t, c, &msg.Truncate{Through: 5})
+	if c.Truncated() != 0 || c.flushing {
+		t.Fatalf("truncated to %d with no floor heard", c.Truncated())
+	}
+	step(c, &msg.Heartbeat{From: 2, Ballot: bal(1, 2), Seq: 1, Floor: 3})
+	if rec, persist, _ := flushed(t, c); !persist || rec.Truncated != 3 || c.Truncated() != 3 {
+		t.Fatalf("after floor 3: truncated %d, record %+v", c.Truncated(), rec)
+	}
+	if _, ok := c.Accepted(4); !ok {
+		t.Fatal("slot 4, above the floor, dropped")
+	}
+	// A lower floor (another leader's) changes nothing; a higher one lets
+	// the rest of the request through, and no further.
+	step(c, &msg.Heartbeat{From: 3, Ballot: bal(1, 2), Seq: 2, Floor: 2})
+	step(c, &msg.Heartbeat{From: 2, Ballot: bal(1, 2), Seq: 3, Floor: 9})
+	if c.Truncated() != 5 {
+		t.Fatalf("after floor 9 and a request to 5: truncated %d, want 5", c.Truncated())
+	}
+
+	plain := newCore(t)
+	step(plain, &msg.Heartbeat{From: 2, Ballot: bal(1, 2), Seq: 1, Floor: 9})
+	step(plain, &msg.Truncate{Through: 4})
+	if plain.Truncated() != 4 {
+		t.Fatalf("an ordinary acceptor truncated to %d, want 4 as its learner asked", plain.Truncated())
+	}
+}

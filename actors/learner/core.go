@@ -35,6 +35,11 @@ type Config struct {
 	// catch-up reply; MaxCatchupBytes is also the size of a snapshot chunk.
 	MaxCatchup      int
 	MaxCatchupBytes int
+	// Witness: this replica's state machine holds nothing, so its
+	// snapshots describe nothing a peer could use. It never serves one,
+	// nor points a peer at one: a peer asking for slots it dropped is told
+	// only how far it has delivered, and asks another.
+	Witness bool
 }
 
 // A transfer of a peer's snapshot to this replica, pulled one chunk at a time.
@@ -570,7 +575,12 @@ func (c *Core) pickPeer() msg.NodeID {
 func (c *Core) serveCatchup(m *msg.CatchupRequest) {
 	r := &msg.CatchupReply{From: c.cfg.ID, Through: c.delivered}
 	if base := c.log.Base(); m.First <= base && m.First <= c.delivered {
-		// Dropped here: the requester needs our snapshot first.
+		// Dropped here: the requester needs our snapshot first (a
+		// witness's is empty: it asks a full replica).
+		if c.cfg.Witness {
+			c.send(m.From, msg.RoleLearner, r)
+			return
+		}
 		r.Snapshot = base
 		c.send(m.From, msg.RoleLearner, r)
 		return
@@ -689,6 +699,10 @@ func (c *Core) requestChunk() {
 // serveSnapshot sends one chunk of our latest snapshot.
 func (c *Core) serveSnapshot(m *msg.SnapshotRequest) {
 	none := &msg.SnapshotChunk{From: c.cfg.ID}
+	if c.cfg.Witness {
+		c.send(m.From, msg.RoleLearner, none)
+		return
+	}
 	if c.serving == nil || (m.Offset == 0 && m.Slot == 0) || (m.Slot != 0 && c.serving.snap.Slot != m.Slot) {
 		snap, ok, err := c.snaps.Load()
 		if err != nil || !ok || snap.Slot == 0 || (m.Slot != 0 && snap.Slot != m.Slot) {

@@ -186,3 +186,34 @@ func TestPeerWithoutSnapshotEndsTransfer(t *testing.T) {
 		t.Fatalf("delivered %d without a snapshot", p.b.Delivered())
 	}
 }
+
+// A witness's snapshots hold nothing: it never serves one, nor tells a peer
+// asking below its base to take one (the peer asks another); slots it still
+// keeps it serves as any learner does.
+func TestWitnessServesNoSnapshot(t *testing.T) {
+	cfg := testConfig()
+	cfg.Witness = true
+	snaps := storage.NewMemory().Snapshots()
+	c, err := New(cfg, storage.NewMemory().Chosen(), snaps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 6; i++ {
+		deliverSlots(t, c, bal(1, 2), val("v"))
+	}
+	if err := snaps.Save(storage.Snapshot{Slot: 5, Rev: 5}); err != nil {
+		t.Fatal(err)
+	}
+	step(t, c, &msg.Snapshotted{Slot: 3})
+	step(t, c, &msg.Snapshotted{Slot: 5})
+	out := step(t, c, &msg.CatchupRequest{From: 3, First: 2, Last: 6})
+	wantOut(t, "catch-up below a witness's base", out, []msg.Out{{To: msg.Target{Node: 3, Role: msg.RoleLearner},
+		Msg: &msg.CatchupReply{From: self, Through: 6}}})
+	out = step(t, c, &msg.SnapshotRequest{From: 3})
+	wantOut(t, "snapshot request to a witness", out, []msg.Out{{To: msg.Target{Node: 3, Role: msg.RoleLearner},
+		Msg: &msg.SnapshotChunk{From: self}}})
+	out = step(t, c, &msg.CatchupRequest{From: 3, First: 4, Last: 5})
+	if len(out) != 1 || len(out[0].Msg.(*msg.CatchupReply).Chosen) != 2 {
+		t.Fatalf("catch-up of slots the witness keeps: %s", show(out))
+	}
+}

@@ -156,7 +156,10 @@ type Core struct {
 	hbSentAt    int
 	ackSeq      map[msg.NodeID]uint64
 	ackTick     map[msg.NodeID]int
-	reads       []pendingRead
+	// ackTrunc is each acceptor's truncation point from its heartbeat acks:
+	// the floor heartbeats carry for witnesses.
+	ackTrunc map[msg.NodeID]uint64
+	reads    []pendingRead
 	// progress is what the replicas that are no acceptors last reported of
 	// their learners (Progress): who may be promoted to acceptor.
 	progress map[msg.NodeID]learnerProgress
@@ -605,6 +608,7 @@ func (c *Core) becomeLeader() {
 	c.inflight = map[uint64]*inflight{}
 	c.ackSeq = map[msg.NodeID]uint64{}
 	c.ackTick = map[msg.NodeID]int{}
+	c.ackTrunc = map[msg.NodeID]uint64{}
 	c.progress = map[msg.NodeID]learnerProgress{}
 	c.hbSeq = 0
 	c.chosen, c.shipped = msg.Run{}, 0
@@ -1044,6 +1048,7 @@ func stepLeader(c *Core, m any) {
 		if m.Seq > c.ackSeq[m.From] {
 			c.ackSeq[m.From] = m.Seq
 		}
+		c.ackTrunc[m.From] = max(c.ackTrunc[m.From], m.Truncated)
 		c.ackTick[m.From] = c.now
 		c.serveReads()
 	}
@@ -1267,7 +1272,7 @@ func (c *Core) sendHeartbeat() {
 	c.hbSentAt = c.now
 	// The commit point includes slots known chosen through truncation, so
 	// that learners fetch them: ours too, which may be the one behind.
-	hb := &msg.Heartbeat{From: c.cfg.ID, Ballot: c.ballot, Seq: c.hbSeq, Commit: max(c.commit, c.truncated), Chosen: c.chosen}
+	hb := &msg.Heartbeat{From: c.cfg.ID, Ballot: c.ballot, Seq: c.hbSeq, Commit: max(c.commit, c.truncated), Chosen: c.chosen, Floor: c.floor()}
 	for _, id := range c.everyone {
 		c.send(id, msg.RoleAcceptor, hb)
 		c.send(id, msg.RoleLearner, hb)
@@ -1275,6 +1280,27 @@ func (c *Core) sendHeartbeat() {
 			c.send(id, msg.RoleProposer, hb)
 		}
 	}
+}
+
+// floor is the lowest truncation point that the full acceptors (acceptors
+// that are learners too) of every configuration in force or pending
+// reported in this leadership, 0 if one has not: each such point is behind a durable
+// snapshot of that replica, so every full acceptor holds every slot up to
+// the floor, and a witness, whose snapshots hold nothing, may drop them
+// (docs/design/reconfiguration.md, §3.8).
+func (c *Core) floor() uint64 {
+	f, any := ^uint64(0), false
+	for _, cfg := range c.members.Span(c.commit+1, max(c.commit+c.members.Alpha, c.members.LatestFrom())) {
+		for _, m := range cfg.Members {
+			if m.Roles.Has(membership.Acceptor) && m.Roles.Has(membership.Learner) {
+				f, any = min(f, c.ackTrunc[m.ID]), true
+			}
+		}
+	}
+	if !any {
+		return 0
+	}
+	return f
 }
 
 // quorumSeq is the highest heartbeat a quorum of the acceptors of every

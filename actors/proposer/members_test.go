@@ -278,3 +278,62 @@ func TestLearnersReportProgress(t *testing.T) {
 		}
 	}
 }
+
+// The floor a leader's heartbeats carry is the lowest truncation point of
+// the full acceptors (acceptors that are learners), 0 until each has
+// reported; a witness and an observer do not count.
+func TestHeartbeatFloor(t *testing.T) {
+	var ms []membership.Member
+	for _, id := range []msg.NodeID{1, 2} {
+		ms = append(ms, membership.Member{ID: id, Addr: "a" + id.String(), Roles: membership.All})
+	}
+	ms = append(ms, membership.Member{ID: 3, Addr: "a3", Roles: membership.Acceptor},
+		membership.Member{ID: 4, Addr: "a4", Roles: membership.Learner})
+	h, err := membership.Bootstrap(8, ms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(1)
+	cfg.Members = h
+	c := New(cfg, msg.Ballot{}, 100) // slots to 100 delivered: the points below are chosen
+	// Elected by 1 and 3 (2 of the acceptors 1, 2, 3).
+	out := step(c, &Campaign{})
+	probes, _ := find[*msg.Prepare](out)
+	for _, id := range []msg.NodeID{1, 3} {
+		out = append(out, step(c, &msg.Promise{From: id, Ballot: probes[0].Ballot, Probe: true})...)
+	}
+	preps, _ := find[*msg.Prepare](out)
+	for _, id := range []msg.NodeID{1, 3} {
+		step(c, &msg.Promise{From: id, Ballot: preps[len(preps)-1].Ballot})
+	}
+	if !c.IsLeader() {
+		t.Fatal("not elected")
+	}
+	b := c.Ballot()
+	floor := func() uint64 {
+		t.Helper()
+		for range cfg.HeartbeatTicks + 1 {
+			if hbs, _ := find[*msg.Heartbeat](tick(c)); len(hbs) > 0 {
+				return hbs[0].Floor
+			}
+		}
+		t.Fatal("no heartbeat")
+		return 0
+	}
+	ack := func(id msg.NodeID, truncated uint64) {
+		step(c, &msg.HeartbeatAck{From: id, Ballot: b, Seq: 1, Promised: b, Truncated: truncated})
+	}
+	ack(1, 40)
+	ack(3, 0) // the witness, which truncates behind the floor: does not count
+	if f := floor(); f != 0 {
+		t.Fatalf("floor %d before replica 2 reported, want 0", f)
+	}
+	ack(2, 30)
+	if f := floor(); f != 30 {
+		t.Fatalf("floor %d, want 30 (the lower of 1's 40 and 2's 30)", f)
+	}
+	ack(2, 50)
+	if f := floor(); f != 40 {
+		t.Fatalf("floor %d, want 40", f)
+	}
+}

@@ -34,6 +34,9 @@ type Params struct {
 	MaxSessions                               int
 	// MaxCatchup bounds the slots of one catch-up reply.
 	MaxCatchup int
+	// Witness: this replica holds no state machine (acceptor only); its
+	// acceptor and learner keep to what that allows.
+	Witness bool
 }
 
 // The settings every replica shares.
@@ -69,9 +72,10 @@ func For(p Params) (Set, error) {
 		Proposer: proposer.Config{ID: p.ID, Members: p.Members, HeartbeatTicks: p.HeartbeatTicks,
 			ElectionTicks: p.ElectionTicks, ResendTicks: p.ResendTicks, Window: p.Window, HoldBatches: true,
 			MaxBatch: p.MaxBatch, MaxBatchBytes: p.MaxBatchBytes, MaxQueue: p.MaxQueue, MaxHops: maxHops},
-		Acceptor: acceptor.Config{ID: p.ID, LeaseTicks: p.LeaseTicks},
+		Acceptor: acceptor.Config{ID: p.ID, LeaseTicks: p.LeaseTicks, Witness: p.Witness},
 		Learner: learner.Config{ID: p.ID, Members: p.Members, SnapshotMembers: executor.SnapshotMembers,
-			StallTicks: stallTicks, ResendTicks: p.ResendTicks, MaxCatchup: p.MaxCatchup, MaxCatchupBytes: maxCatchupBytes},
+			StallTicks: stallTicks, ResendTicks: p.ResendTicks, MaxCatchup: p.MaxCatchup, MaxCatchupBytes: maxCatchupBytes,
+			Witness: p.Witness},
 		Executor: executor.Config{ID: p.ID, SnapshotEvery: p.SnapshotEvery, MaxSessions: p.MaxSessions, Members: p.Members},
 	}, nil
 }

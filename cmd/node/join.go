@@ -34,6 +34,9 @@ type joinState struct {
 	// Roles of the first configuration's replicas, by id (none: all).
 	Roles map[string]string `json:"roles,omitempty"`
 	Peers map[string]string `json:"peers"` // every member known at the time, this replica included
+	// Witness: this data directory is a witness's. It holds no state
+	// machine, so it can never serve as a full replica's.
+	Witness bool `json:"witness,omitempty"`
 }
 
 // joinTimeout bounds asking the members for the configuration.
@@ -44,7 +47,10 @@ const joinTimeout = 30 * time.Second
 // data directory if it started there before (--peers and --join then only
 // add peers to reach), else from --peers, or from a member (GET
 // /v1/members) with --join; what it finds it records there.
-func resolveMembers(s settings, logger *slog.Logger) (first, peers map[msg.NodeID]string, roles map[msg.NodeID]membership.Roles, join bool, err error) {
+//
+// A witness's data directory stays one: s.witness is set from it, and a
+// full replica's directory refuses --witness.
+func resolveMembers(s *settings, logger *slog.Logger) (first, peers map[msg.NodeID]string, roles map[msg.NodeID]membership.Roles, join bool, err error) {
 	path := ""
 	if s.durable() {
 		path = filepath.Join(s.dataDir, clusterFile)
@@ -77,6 +83,13 @@ func resolveMembers(s settings, logger *slog.Logger) (first, peers map[msg.NodeI
 			if err != nil {
 				return nil, nil, nil, false, fmt.Errorf("%s: %w", path, err)
 			}
+			switch {
+			case s.witness && !js.Witness:
+				return nil, nil, nil, false, fmt.Errorf("--witness: %s is a full replica's data directory, which cannot become a witness's (remove the replica and add a witness under a new id)", s.dataDir)
+			case js.Witness && !s.witness:
+				logger.Info("a witness's data directory: running as a witness", "file", path)
+				s.witness = true
+			}
 			if len(s.peers) > 0 && !sameAddrs(s.peers, first) {
 				logger.Warn("the data directory's first configuration is used; --peers only adds addresses to reach",
 					"file", path, "first", idList(first))
@@ -90,6 +103,10 @@ func resolveMembers(s settings, logger *slog.Logger) (first, peers map[msg.NodeI
 	if len(s.join) == 0 {
 		js := joinState{ClusterID: s.clusterID, ID: s.id, Alpha: membership.DefaultAlpha, First: map[string]string{}, Peers: map[string]string{}}
 		roles = s.firstRoles(s.peers)
+		if roles[s.id] == membership.Acceptor {
+			s.witness = true // the first configuration makes it one
+		}
+		js.Witness = s.witness
 		js.Roles = map[string]string{}
 		for id, addr := range s.peers {
 			js.First[id.String()], js.Peers[id.String()] = addr, addr
@@ -103,7 +120,7 @@ func resolveMembers(s settings, logger *slog.Logger) (first, peers map[msg.NodeI
 		}
 		return s.peers, s.peers, roles, false, nil
 	}
-	first, peers, roles, err = askToJoin(s, path, logger)
+	first, peers, roles, err = askToJoin(*s, path, logger)
 	return first, peers, roles, true, err
 }
 
@@ -138,7 +155,7 @@ func askToJoin(s settings, path string, logger *slog.Logger) (first, peers map[m
 	if m.Alpha != membership.DefaultAlpha {
 		return nil, nil, nil, fmt.Errorf("--join: the cluster's alpha is %d, this version's %d", m.Alpha, membership.DefaultAlpha)
 	}
-	js := joinState{ClusterID: s.clusterID, ID: s.id, Alpha: m.Alpha, First: map[string]string{}, Peers: map[string]string{}}
+	js := joinState{ClusterID: s.clusterID, ID: s.id, Alpha: m.Alpha, First: map[string]string{}, Peers: map[string]string{}, Witness: s.witness}
 	js.Roles = map[string]string{}
 	for _, mb := range m.First {
 		js.First[mb.ID] = mb.Address

@@ -93,6 +93,7 @@ type statusDoc struct {
 	Leader   string `json:"leader"`
 	IsLeader bool   `json:"is_leader"`
 	Applied  uint64 `json:"applied_seq"`
+	Witness  bool   `json:"witness"`
 }
 
 func getStatus(url string) (statusDoc, error) {

@@ -185,7 +185,7 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 	} else {
 		logger.Warn("memory storage: this replica forgets everything when it stops; never restart it into a running cluster")
 	}
-	first, peers, roles, join, err := resolveMembers(s, logger)
+	first, peers, roles, join, err := resolveMembers(&s, logger)
 	if err != nil {
 		fmt.Fprintf(stderr, "rsml-node run: %v\n", err)
 		return 1
@@ -193,7 +193,7 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 	s.peers = peers
 	n, err := node.Start(ctx, node.Config{ID: s.id, ClusterID: s.clusterID, Peers: s.peers, Listen: s.bind, Store: store,
 		Logger: logger, ElectionTimeout: s.electionTimeout, HeartbeatInterval: s.heartbeatInterval,
-		SnapshotEvery: s.snapshotEvery, Join: join, First: first, Roles: roles})
+		SnapshotEvery: s.snapshotEvery, Join: join, First: first, Roles: roles, Witness: s.witness})
 	if err != nil {
 		fmt.Fprintf(stderr, "rsml-node run: %v\n", err)
 		return 1

@@ -46,6 +46,8 @@ type settings struct {
 	// join: run --join, the members' client URLs to ask for the
 	// configuration (peers stays empty until they answer).
 	join []string
+	// witness: run --witness, or a data directory that is a witness's.
+	witness bool
 
 	// dev only: the number of replicas, replica i's HTTP address at
 	// https[i-1], and the file's settings dev does not use.
@@ -153,6 +155,7 @@ func runFlags(fs *flag.FlagSet) func() (settings, error) {
 	maxKey := fs.Int("max-key-bytes", defMaxKeyBytes, "longest key accepted by the HTTP API")
 	maxValue := fs.Int("max-value-bytes", defMaxValueBytes, "largest value accepted by the HTTP API, inclusive")
 	snapEvery := fs.Uint64("snapshot-every", defSnapshotEvery, "applied commands between snapshots; the logs are truncated below each snapshot, so this bounds their size and a restart's replay")
+	witness := fs.Bool("witness", false, "run as a witness: an acceptor that votes and holds no data (no state machine; reads and writes are answered 503 witness, and its log is kept only behind the full replicas' snapshots). Give it the acceptor role only: 'member add ID ADDR --roles acceptor', or list it only under consensus.cluster.acceptors (which makes it a witness without this flag). A data directory stays a witness's")
 	join := fs.String("join", "", "start a replica that is not in the cluster yet: comma-separated client `URLs` of members to ask for the configuration (needs --bind, its consensus address; then 'member add ID ADDR' on the cluster). A data directory that joined before keeps what it learned")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), runUsage)
@@ -163,7 +166,7 @@ func runFlags(fs *flag.FlagSet) func() (settings, error) {
 		s := settings{clusterID: *clusterID, http: *httpAddr, storage: *storage, logFormat: *logFormat,
 			logLevel: *logLevel, electionTimeout: *election, heartbeatInterval: *heartbeat,
 			maxKeyBytes: *maxKey, maxValueBytes: *maxValue, dataDir: *dataDir, bind: *bind, snapshotEvery: *snapEvery,
-			file: *config, src: map[string]string{}}
+			file: *config, src: map[string]string{}, witness: *witness}
 		var cf *configFile
 		if *config != "" {
 			var err error

@@ -1,0 +1,108 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/rsml-go/rsml/actors/membership"
+	"github.com/rsml-go/rsml/kv"
+	"github.com/rsml-go/rsml/msg"
+)
+
+// acceptorTruncated reads replica id's acceptor truncation point from its
+// storage.
+func (tc *testCluster) acceptorTruncated(id msg.NodeID) uint64 {
+	tc.t.Helper()
+	tc.mu.Lock()
+	st := tc.stores[id]
+	tc.mu.Unlock()
+	s, err := st.Acceptor().Load()
+	if err != nil {
+		tc.t.Fatal(err)
+	}
+	return s.Truncated
+}
+
+// A witness (acceptor only) votes and holds no data: it refuses reads and
+// writes, and its acceptor log is truncated, but only behind every full
+// replica's snapshots. With the other full replica away, the leader and the
+// witness go on, and the witness keeps what only they hold: when the leader
+// is then lost for good, the other full replica recovers every
+// acknowledged write from the witness.
+func TestWitness(t *testing.T) {
+	tc := startCluster(t, 3, Config{Roles: map[msg.NodeID]membership.Roles{3: membership.Acceptor}, SnapshotEvery: 10})
+	ctx := ctxFor(t, 60*time.Second)
+	w := tc.Node(3)
+	if !w.cfg.Witness {
+		t.Fatal("an acceptor-only replica of the first configuration is no witness")
+	}
+	if _, err := w.Propose(ctx, kv.Put("k", []byte("v"))); !errors.Is(err, ErrWitness) {
+		t.Fatalf("write through the witness: %v, want ErrWitness", err)
+	}
+	if _, _, _, err := w.Get(ctx, "k"); !errors.Is(err, ErrWitness) {
+		t.Fatalf("read through the witness: %v, want ErrWitness", err)
+	}
+	if _, _, _, err := w.StaleGet(ctx, "k"); !errors.Is(err, ErrWitness) {
+		t.Fatalf("stale read through the witness: %v, want ErrWitness", err)
+	}
+	rec := httptest.NewRecorder()
+	w.Handler(HTTPConfig{}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/kv/k", nil))
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("GET /v1/kv/k on the witness: %d %s, want 503", rec.Code, rec.Body)
+	}
+
+	l := tc.leader()
+	if l.ID() == 3 {
+		t.Fatal("the witness leads")
+	}
+	other := tc.Node(3 - l.ID())
+	acked := map[string]uint64{}
+	put := func(i int) {
+		t.Helper()
+		k := fmt.Sprintf("k%03d", i)
+		r, err := l.Put(ctx, k, []byte(k), kv.Cond{})
+		if err != nil {
+			t.Fatalf("put %s: %v", k, err)
+		}
+		acked[k] = r.Rev
+	}
+	for i := range 100 {
+		put(i)
+	}
+	// Truncated, once both full replicas have snapshots.
+	waitFor(t, func() bool { return tc.acceptorTruncated(3) > 0 })
+
+	// The other full replica goes away; the leader and the witness choose
+	// on, and the leader snapshots and truncates far past it.
+	if err := tc.StopNode(ctx, other.ID()); err != nil {
+		t.Fatal(err)
+	}
+	behind := tc.acceptorTruncated(other.ID())
+	for i := 100; i < 300; i++ {
+		put(i)
+	}
+	waitFor(t, func() bool { return tc.acceptorTruncated(l.ID()) > behind+50 })
+	if got := tc.acceptorTruncated(3); got > behind {
+		t.Fatalf("the witness truncated to %d, past the away replica's %d: slots only the leader keeps", got, behind)
+	}
+
+	// The leader is lost for good; the other full replica and the witness
+	// hold every acknowledged write between them.
+	if err := tc.StopNode(ctx, l.ID()); err != nil {
+		t.Fatal(err)
+	}
+	if err := tc.StartNode(ctx, other.ID()); err != nil {
+		t.Fatal(err)
+	}
+	survivor := tc.Node(other.ID())
+	for k, rev := range acked {
+		v, got, found, err := survivor.Get(ctx, k)
+		if err != nil || !found || string(v) != k || got != rev {
+			t.Fatalf("acknowledged %s@%d reads back through replica %d as %q@%d found=%v err=%v", k, rev, other.ID(), v, got, found, err)
+		}
+	}
+}
