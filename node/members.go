@@ -7,8 +7,12 @@ import (
 	"slices"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
+
 	"github.com/rsml-go/rsml/actors/membership"
+	"github.com/rsml-go/rsml/actors/roles"
 	"github.com/rsml-go/rsml/msg"
+	"github.com/rsml-go/rsml/remote"
 )
 
 // Errors of the membership calls that callers branch on.
@@ -58,6 +62,21 @@ func (n *Node) observeMembers(h *membership.History) {
 	if prev == nil || prev.Latest().Num != latest.Num {
 		n.metrics.configChanges.Inc()
 		n.logger.Info("membership", "config", latest.Num, "members", latest.IDs(), "from_slot", h.LatestFrom())
+	}
+}
+
+// gateAcceptor starts or stops the acceptor as the membership h, as of
+// commit, gives this replica a vote (roles.RunsAcceptor). The answer
+// changes only with h, or when the latest configuration comes into force.
+func (n *Node) gateAcceptor(h *membership.History, commit uint64) {
+	inForce := commit+1 >= h.LatestFrom()
+	if h == n.gateH && inForce == n.gateInForce {
+		return
+	}
+	n.gateH, n.gateInForce = h, inForce
+	if on := roles.RunsAcceptor(h, n.cfg.ID, commit); on != n.acceptorOn {
+		n.acceptorOn = on
+		n.sys.Root.Send(actor.NewPID(n.sys.Address(), remote.SupervisorName), wantRole{role: msg.RoleAcceptor, on: on})
 	}
 }
 

@@ -8,11 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/rsml-go/rsml/actors/membership"
 	"github.com/rsml-go/rsml/kv"
 	"github.com/rsml-go/rsml/msg"
+	"github.com/rsml-go/rsml/remote"
 )
 
 // Replacing a replica in an in-process cluster: a new one joins with empty
@@ -211,4 +213,46 @@ func TestPromotionWaitsForCatchUp(t *testing.T) {
 	if got := tc.Node(4).Status().Applied; got < 50 {
 		t.Fatalf("promoted with %d slots applied, before it had the log", got)
 	}
+}
+
+// A replica runs its acceptor only while the configuration gives it a
+// vote: an observer's acceptor is a stand-in that drops what reaches it;
+// promoted, the replica votes (a write needs it once another acceptor is
+// down); demoted, the stand-in is back.
+func TestAcceptorRunsOnlyWithAVote(t *testing.T) {
+	tc := startCluster(t, 3, Config{Roles: map[msg.NodeID]membership.Roles{3: membership.Learner}})
+	ctx := ctxFor(t, 60*time.Second)
+	obs := tc.Node(3)
+	drops := func() float64 { return testutil.ToFloat64(obs.metrics.dropped.WithLabelValues("role_not_run")) }
+	standIn := func() {
+		t.Helper()
+		before := drops()
+		waitFor(t, func() bool {
+			// Again each time: the first may precede the stand-in's spawn
+			// (a dead letter), and the real acceptor answers, not counts.
+			obs.sys.Root.Send(actor.NewPID(obs.sys.Address(), remote.ActorName(msg.RoleAcceptor)),
+				&msg.Truncate{}) // a no-op for a running acceptor
+			return drops() > before
+		})
+	}
+	standIn()
+	l := tc.leader()
+	if _, err := l.AddMember(ctx, membership.Member{ID: 3, Addr: tc.Addr(3)}); err != nil {
+		t.Fatal(err)
+	}
+	// With 3 voting, the leader and 3 are a majority of {1, 2, 3}.
+	if err := tc.StopNode(ctx, 3-l.ID()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Propose(ctx, kv.Put("k", []byte("v"))); err != nil {
+		t.Fatalf("write with the promoted replica's vote: %v", err)
+	}
+	if err := tc.StartNode(ctx, 3-l.ID()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.changeMembers(ctx, membership.SetRoles, membership.Member{ID: 3, Addr: tc.Addr(3), Roles: membership.Learner}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return obs.commit.Load() >= l.commit.Load() })
+	standIn()
 }

@@ -68,7 +68,13 @@ type Node struct {
 	rev         atomic.Uint64
 	// acceptorTruncated is the acceptor log's truncation point.
 	acceptorTruncated atomic.Uint64
-	installs          atomic.Uint64 // peers' snapshots installed
+	// acceptorOn: the acceptor runs, or was asked to (gateAcceptor);
+	// gateH and gateInForce are what it was last decided on. The learner's
+	// goroutine alone uses them once the replica runs.
+	acceptorOn  bool
+	gateH       *membership.History
+	gateInForce bool
+	installs    atomic.Uint64 // peers' snapshots installed
 
 	metrics  *metrics
 	inflight atomic.Int64 // Propose calls waiting for their answer
@@ -198,7 +204,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	// is built from storage at every start.
 	spec := func(r msg.Role, observe func(role.Core)) roleSpec {
 		logger := n.logger.With("role", r.String())
-		return roleSpec{r, actor.PropsFromProducer(func() actor.Actor {
+		return roleSpec{role: r, run: true, props: actor.PropsFromProducer(func() actor.Actor {
 			env := proposerEnv
 			if r == msg.RoleProposer {
 				restarts++ // producers run on the supervisor's goroutine, one at a time
@@ -210,16 +216,37 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		}, roleMbox())}
 	}
 	var installs uint64
+	// The acceptor runs only while the configuration gives this replica a
+	// vote (roles.RunsAcceptor), by the membership its log holds.
+	logged, err := roles.Members(first, n.store)
+	if err != nil {
+		n.closeDispatchers()
+		n.shutdownSystem()
+		return nil, fmt.Errorf("node: membership from storage: %w", err)
+	}
+	n.acceptorOn = roles.RunsAcceptor(logged, cfg.ID, n.store.Chosen().Last())
+	acc := spec(msg.RoleAcceptor, func(c role.Core) {
+		n.acceptorTruncated.Store(c.(*acceptor.Core).Truncated())
+	})
+	acc.run = n.acceptorOn
+	acc.standIn = actor.PropsFromProducer(func() actor.Actor {
+		return &standIn{role: msg.RoleAcceptor, dropped: func(r msg.Role, m any) {
+			n.metrics.dropped.WithLabelValues("role_not_run").Inc()
+			n.logger.Debug("dropped a message for a role this replica does not run", "role", r.String(), "type", fmt.Sprintf("%T", m))
+		}}
+	})
+	if !n.acceptorOn {
+		n.logger.Info("no acceptor: the configuration gives this replica no vote")
+	}
 	specs := []roleSpec{
-		spec(msg.RoleAcceptor, func(c role.Core) {
-			n.acceptorTruncated.Store(c.(*acceptor.Core).Truncated())
-		}),
+		acc,
 		spec(msg.RoleLearner, func(c role.Core) {
 			l := c.(*learner.Core)
 			n.commit.Store(l.Delivered())
 			if h := l.Members(); h != n.members.Load() {
 				n.observeMembers(h)
 			}
+			n.gateAcceptor(l.Members(), l.Delivered())
 			n.checkRemoved(l.Delivered())
 			if k := l.Installs(); k != installs {
 				// Each incarnation counts from zero; a restart is no install.
@@ -237,7 +264,13 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		}),
 		spec(msg.RoleProposer, nil),
 	}
-	sup := &supervisor{specs: specs, tick: cfg.TickInterval}
+	sup := &supervisor{specs: specs, tick: cfg.TickInterval, onSwitch: func(r msg.Role, on bool) {
+		if on {
+			n.logger.Info("role started: the configuration gives this replica a vote", "role", r.String())
+		} else {
+			n.logger.Info("role stopped: the configuration gives this replica no vote any more", "role", r.String())
+		}
+	}}
 	n.restarts = newRestarts(cfg.MaxRestarts, cfg.RestartWindow,
 		func(role string) { n.metrics.roleRestarts.WithLabelValues(role).Inc() },
 		func(role string, failures int, reason any) {

@@ -196,6 +196,9 @@ func (s *sim) nemesisStep() {
 			return
 		}
 		role := roleOrder[s.rngNem.IntN(len(roleOrder))]
+		if r.roles[role] == nil {
+			return // a role the replica does not run
+		}
 		kind = "restart-" + role.String()
 		s.res.Faults[kind]++
 		s.logf("fault: restart %s of replica %d", role, id)

@@ -13,9 +13,11 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/rsml-go/rsml/actors/executor"
+	"github.com/rsml-go/rsml/actors/learner"
 	"github.com/rsml-go/rsml/actors/membership"
 	"github.com/rsml-go/rsml/actors/proposer"
 	"github.com/rsml-go/rsml/actors/quorum"
+	"github.com/rsml-go/rsml/actors/roles"
 	"github.com/rsml-go/rsml/kv"
 	"github.com/rsml-go/rsml/msg"
 	"github.com/rsml-go/rsml/storage"
@@ -115,6 +117,8 @@ type replica struct {
 	checked uint64
 	// witness: the replica holds no state machine (Config.Witnesses)
 	witness bool
+	// voter: its acceptor runs (roles.RunsAcceptor)
+	voter bool
 }
 
 // chosenRec is the first value some learner stored for a slot.
@@ -299,8 +303,36 @@ func (s *sim) start(r *replica) {
 	if s.cfg.Bugs.BlindTxn {
 		r.sm = &blindTxnSM{Store: store}
 	}
+	// The acceptor runs only while the configuration gives the replica a
+	// vote, by the membership its log holds (as node.Start decides).
+	logged, err := roles.Members(s.members0, r.store)
+	if err != nil {
+		s.violate(CoreError, "replica %d: membership from storage: %v", r.id, err)
+		s.halt = true
+		return
+	}
+	r.voter = roles.RunsAcceptor(logged, r.id, r.store.Chosen().Last())
 	for _, role := range roleOrder {
-		s.build(r, role)
+		if role != msg.RoleAcceptor || r.voter {
+			s.build(r, role)
+		}
+	}
+}
+
+// gateAcceptor starts or stops r's acceptor as its learner's membership
+// gives it a vote or not (node's gateAcceptor).
+func (s *sim) gateAcceptor(r *replica, l *learner.Core) {
+	on := roles.RunsAcceptor(l.Members(), r.id, l.Delivered())
+	if on == r.voter {
+		return
+	}
+	r.voter = on
+	if on {
+		s.logf("replica %d: acceptor started (a vote in the configuration)", r.id)
+		s.build(r, msg.RoleAcceptor)
+	} else {
+		s.logf("replica %d: acceptor stopped (no vote any more)", r.id)
+		r.roles[msg.RoleAcceptor] = nil
 	}
 }
 
@@ -405,6 +437,10 @@ func (s *sim) afterStep(r *replica, role msg.Role) {
 		}
 	case msg.RoleExecutor:
 		s.checkState(r, core)
+	case msg.RoleLearner:
+		if l, ok := core.d.Core().(*learner.Core); ok {
+			s.gateAcceptor(r, l)
+		}
 	}
 }
 
@@ -789,7 +825,7 @@ func (d *divergentSM) Apply(rev uint64, cmd []byte) []byte {
 func (s *sim) describeCluster() string {
 	var b bytes.Buffer
 	for _, r := range s.reps {
-		fmt.Fprintf(&b, "\n    replica %d (up %v):", r.id, r.up)
+		fmt.Fprintf(&b, "\n    replica %d (up %v voter %v):", r.id, r.up, r.voter)
 		for _, role := range roleOrder {
 			fmt.Fprintf(&b, " [%s]", describeRole(r.roles[role]))
 		}

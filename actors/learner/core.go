@@ -103,6 +103,10 @@ type Core struct {
 	fetchedAt  int
 	fetching   bool
 	peerTurn   int
+	// heardAt is when a leader's heartbeat last came, probedAt when we
+	// last asked a peer what follows our delivered point without knowing
+	// we were behind (probe).
+	heardAt, probedAt int
 
 	installs   uint64            // peers' snapshots installed by this incarnation
 	lastSnap   uint64            // the executor's latest durable snapshot this incarnation heard of
@@ -210,7 +214,7 @@ func (c *Core) Step(m any) {
 	case *msg.Accept:
 		c.acceptCopy(m)
 	case *msg.Heartbeat:
-		c.leader = m.From
+		c.leader, c.heardAt = m.From, c.now
 		if m.Commit > c.commit {
 			c.commit = m.Commit
 		}
@@ -270,6 +274,26 @@ func (c *Core) Tick() {
 		return
 	}
 	c.maybeFetch()
+	c.probe()
+}
+
+// probe asks a peer for what follows our delivered point when no leader
+// has been heard for a while: without heartbeats nothing says we are
+// behind, and a replica may need slots it has not delivered before it can
+// help elect a leader (its acceptor runs only once it has delivered the
+// change that gives it a vote, roles.RunsAcceptor).
+func (c *Core) probe() {
+	quiet := 3 * max(c.cfg.ResendTicks, 1)
+	if c.fetching || c.incoming != nil || c.installing != nil || c.now-c.heardAt < quiet || c.now-c.probedAt < quiet {
+		return
+	}
+	peer := c.pickPeer()
+	if peer == 0 {
+		return
+	}
+	c.probedAt = c.now
+	c.peerTurn++
+	c.send(peer, msg.RoleLearner, &msg.CatchupRequest{From: c.cfg.ID, First: c.delivered + 1, Last: c.delivered + uint64(max(c.cfg.MaxCatchup, 1))})
 }
 
 func (c *Core) flush() []msg.Out {

@@ -269,6 +269,8 @@ func TestStaleAcceptedChangesNothing(t *testing.T) {
 		t.Fatalf("stale accepts left state: votes %v local %v waiting %v ready %v", c.votes, c.local, c.waiting, c.ready)
 	}
 	for i := 0; i < 10; i++ {
+		// A leader beats (or the learner would probe a peer).
+		wantOut(t, "heartbeat", step(t, c, &msg.Heartbeat{From: 2, Ballot: bal(1, 2), Seq: uint64(i + 1), Commit: 2}), nil)
 		wantOut(t, "idle tick", tick(t, c), nil)
 	}
 }
@@ -381,6 +383,9 @@ func TestHeartbeatCommitFetchesAfterStall(t *testing.T) {
 				deliverSlots(t, c, b, val("v"))
 			}
 			for i := 0; i < tt.idle; i++ {
+				// Not behind; the leader's beats keep the learner from
+				// probing a peer.
+				step(t, c, &msg.Heartbeat{From: 3, Ballot: bal(1, 3), Commit: uint64(tt.delivered)})
 				wantOut(t, "idle", tick(t, c), nil)
 			}
 			d := uint64(tt.delivered)

@@ -47,3 +47,31 @@ func TestCommittedCarriesTheChosenRun(t *testing.T) {
 		t.Fatalf("Committed = %+v, want commit 3 with run 1..3 in %v", last, b)
 	}
 }
+
+// A learner that hears no leader asks a peer, now and then, for what
+// follows its delivered point: nothing else would tell it it is behind,
+// and it may need those slots before its acceptor can help elect a leader.
+func TestProbeWithoutALeader(t *testing.T) {
+	c, _ := newCore(t)
+	step(t, c, &msg.Heartbeat{From: 2, Ballot: bal(1, 2), Seq: 1})
+	var reqs []*msg.CatchupRequest
+	for range 3 * testConfig().ResendTicks * 3 {
+		for _, o := range tick(t, c) {
+			if r, ok := o.Msg.(*msg.CatchupRequest); ok {
+				reqs = append(reqs, r)
+			}
+		}
+	}
+	if len(reqs) < 2 || reqs[0].First != 1 {
+		t.Fatalf("probes %+v, want some from slot 1 on", reqs)
+	}
+	// Heartbeats keep it quiet.
+	for i := range 20 {
+		step(t, c, &msg.Heartbeat{From: 2, Ballot: bal(1, 2), Seq: uint64(i + 2)})
+		for _, o := range tick(t, c) {
+			if _, ok := o.Msg.(*msg.CatchupRequest); ok {
+				t.Fatalf("probed while the leader beats: %v", o)
+			}
+		}
+	}
+}

@@ -1273,8 +1273,16 @@ func (c *Core) sendHeartbeat() {
 	// The commit point includes slots known chosen through truncation, so
 	// that learners fetch them: ours too, which may be the one behind.
 	hb := &msg.Heartbeat{From: c.cfg.ID, Ballot: c.ballot, Seq: c.hbSeq, Commit: max(c.commit, c.truncated), Chosen: c.chosen, Floor: c.floor()}
+	span := c.governing()
 	for _, id := range c.everyone {
-		c.send(id, msg.RoleAcceptor, hb)
+		for _, cfg := range span {
+			// Only acceptors of a configuration still to govern a slot
+			// run one (roles.RunsAcceptor).
+			if cfg.Runs(id, membership.Acceptor) {
+				c.send(id, msg.RoleAcceptor, hb)
+				break
+			}
+		}
 		c.send(id, msg.RoleLearner, hb)
 		if id != c.cfg.ID {
 			c.send(id, msg.RoleProposer, hb)
@@ -1290,7 +1298,7 @@ func (c *Core) sendHeartbeat() {
 // (docs/design/reconfiguration.md, §3.8).
 func (c *Core) floor() uint64 {
 	f, any := ^uint64(0), false
-	for _, cfg := range c.members.Span(c.commit+1, max(c.commit+c.members.Alpha, c.members.LatestFrom())) {
+	for _, cfg := range c.governing() {
 		for _, m := range cfg.Members {
 			if m.Roles.Has(membership.Acceptor) && m.Roles.Has(membership.Learner) {
 				f, any = min(f, c.ackTrunc[m.ID]), true
@@ -1303,12 +1311,19 @@ func (c *Core) floor() uint64 {
 	return f
 }
 
+// governing returns the configurations that govern a slot after our commit
+// point, in force or pending: the only ones whose acceptors still decide
+// anything (and the only ones that run an acceptor, roles.RunsAcceptor).
+func (c *Core) governing() []*membership.Config {
+	return c.members.Span(c.commit+1, max(c.commit+c.members.Alpha, c.members.LatestFrom()))
+}
+
 // quorumSeq is the highest heartbeat a quorum of the acceptors of every
-// configuration we know (in force or pending) has acknowledged.
+// governing configuration has acknowledged.
 func (c *Core) quorumSeq() uint64 {
 	q := ^uint64(0)
-	for _, e := range c.members.Epochs {
-		q = min(q, e.Config.Quorum().Committed(func(id msg.NodeID) uint64 { return c.ackSeq[id] }))
+	for _, cfg := range c.governing() {
+		q = min(q, cfg.Quorum().Committed(func(id msg.NodeID) uint64 { return c.ackSeq[id] }))
 	}
 	return q
 }
@@ -1364,8 +1379,8 @@ func (c *Core) tickLeader() {
 	// timeout steps down, so its clients learn there is no leader instead of
 	// waiting on a partitioned one.
 	if c.now-c.leaderSince >= c.cfg.ElectionTicks {
-		for _, e := range c.members.Epochs {
-			if !countIn(e.Config.Quorum(), c.live) {
+		for _, cfg := range c.governing() {
+			if !countIn(cfg.Quorum(), c.live) {
 				c.becomeFollower(0, msg.Ballot{})
 				return
 			}

@@ -148,3 +148,20 @@ func (s Set) Build(r msg.Role, st role.Storage, sm executor.StateMachine, env En
 	}
 	return nil, fmt.Errorf("roles: no role %v", r)
 }
+
+// RunsAcceptor reports whether replica id runs its acceptor, by membership h
+// as of its commit point: while it is an acceptor of a configuration that
+// governs a slot after commit (in force or pending). A replica that is none
+// (an observer, a replica not yet promoted, one demoted or removed once the
+// slots it had a vote in are decided) has nothing to vote on; its acceptor's
+// durable state stays on disk for a later promotion, since its promises
+// must hold then. A replica whose view is behind only starts or stops its
+// acceptor late: a stopped acceptor is as safe as a crashed one.
+func RunsAcceptor(h *membership.History, id msg.NodeID, commit uint64) bool {
+	for _, c := range h.Span(commit+1, max(commit+h.Alpha, h.LatestFrom())) {
+		if c.Runs(id, membership.Acceptor) {
+			return true
+		}
+	}
+	return false
+}
