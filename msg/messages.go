@@ -173,10 +173,12 @@ type Accepted struct {
 //
 // Chosen is as in Accept: slots a quorum accepted in this ballot.
 //
-// Floor is the lowest truncation point the acceptors of the latest
-// configuration that are also learners reported to this leader (0 until
-// each has): every one of them holds every slot up to it in a durable
-// snapshot, so a witness, which holds no state, may drop them.
+// Floor is the lowest truncation point the full acceptors (acceptors that
+// are learners, and no witnesses) of the governing configurations reported
+// to this leader (0 until each has, or while too few of them are full to
+// outlive a minority's loss): every one of them holds every slot up to it
+// in a durable snapshot, so a witness, which holds no state, may drop
+// them.
 type Heartbeat struct {
 	From   NodeID `msgpack:"f"`
 	Ballot Ballot `msgpack:"b"`
@@ -192,12 +194,18 @@ type Heartbeat struct {
 // Truncated is the acceptor's truncation point: a leader whose own log is
 // behind it learns that those slots are chosen (the acceptor ignores Accepts
 // for them, so without this the leader would resend them forever).
+//
+// Witness says the acceptor is a witness's, whatever its roles; Floor is
+// then the highest floor it holds (it may truncate up to it later): what
+// a leader must know before it lets a full acceptor go.
 type HeartbeatAck struct {
 	From      NodeID `msgpack:"f"`
 	Ballot    Ballot `msgpack:"b"`
 	Seq       uint64 `msgpack:"q"`
 	Promised  Ballot `msgpack:"p"`
 	Truncated uint64 `msgpack:"t,omitempty"`
+	Witness   bool   `msgpack:"x,omitempty"`
+	Floor     uint64 `msgpack:"w,omitempty"`
 }
 
 // Progress answers a Heartbeat from the proposer of a replica that is no

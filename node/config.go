@@ -48,7 +48,9 @@ type Config struct {
 	// StateMachine must be nil), its reads and writes fail with ErrWitness,
 	// and its acceptor truncates only behind every full replica's
 	// snapshots. Give it the acceptor role only. A replica that Roles makes
-	// acceptor-only is a witness without it.
+	// acceptor-only is a witness without it. Start a store with the same
+	// setting every time: a witness's store holds no state a full replica
+	// could serve from (rsml-node records it in cluster.json).
 	Witness bool
 	// Listen is the address to listen on for consensus traffic over TCP
 	// (default: Peers[ID]); useful behind NAT or to bind 0.0.0.0.

@@ -21,9 +21,11 @@ var (
 	// id or address in use, an unknown or retired id, or a configuration
 	// left without an acceptor or a proposer. Nothing changed.
 	ErrMemberConflict = errors.New("rsml: membership change refused")
-	// ErrNotCaughtUp: the member is a learner still catching up with the
-	// log (or not running), so the leader would not make it an acceptor
-	// yet. It stays a learner; asking again later promotes it.
+	// ErrNotCaughtUp: the change waits for a replica to catch up with the
+	// log: a learner to be made an acceptor (it stays a learner; asking
+	// again later promotes it), or, where witnesses keep no data, the full
+	// replicas that remain before one of them is removed or demoted.
+	// Nothing changed.
 	ErrNotCaughtUp = errors.New("rsml: the member has not caught up with the log")
 	// ErrRemoved: the latest configuration no longer names this replica.
 	ErrRemoved = errors.New("rsml: replica removed from the configuration")
@@ -195,7 +197,11 @@ func (n *Node) changeMembers(ctx context.Context, op membership.Op, m membership
 						return 0, fmt.Errorf("%w: %w", ErrIndeterminate, ctxErr(ctx))
 					}
 					if got.Reason == msg.RejectNotCaughtUp {
-						return 0, fmt.Errorf("%w: replica %d is a learner until it does: %w", ErrNotCaughtUp, m.ID, ctxErr(ctx))
+						if op != membership.Remove && m.Roles.Has(membership.Acceptor) {
+							return 0, fmt.Errorf("%w: replica %d stays a learner until it has: %w", ErrNotCaughtUp, m.ID, ctxErr(ctx))
+						}
+						return 0, fmt.Errorf("%w: replica %d stays a full replica until the full replicas that remain hold what the witnesses dropped (and every witness answers the leader): %w",
+							ErrNotCaughtUp, m.ID, ctxErr(ctx))
 					}
 					return 0, fmt.Errorf("%w: %w", ErrNoLeader, ctxErr(ctx))
 				}

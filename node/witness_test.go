@@ -27,6 +27,20 @@ func (tc *testCluster) acceptorTruncated(id msg.NodeID) uint64 {
 	return s.Truncated
 }
 
+// chosenLast and chosenBase read replica id's chosen log: the last slot it
+// holds, and the highest it dropped behind a snapshot.
+func (tc *testCluster) chosenLast(id msg.NodeID) uint64 {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	return tc.stores[id].Chosen().Last()
+}
+
+func (tc *testCluster) chosenBase(id msg.NodeID) uint64 {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	return tc.stores[id].Chosen().Base()
+}
+
 // A witness (acceptor only) votes and holds no data: it refuses reads and
 // writes, and its acceptor log is truncated, but only behind every full
 // replica's snapshots. With the other full replica away, the leader and the
@@ -70,22 +84,38 @@ func TestWitness(t *testing.T) {
 		}
 		acked[k] = r.Rev
 	}
-	for i := range 100 {
-		put(i)
+	next := 0
+	// writeUntil writes until cond holds: a replica snapshots only as it
+	// applies, so an idle cluster would never get there.
+	writeUntil := func(what string, cond func() bool) {
+		t.Helper()
+		for start := next; !cond(); next++ {
+			if next-start > 2000 {
+				t.Fatalf("%d writes and still not %s", next-start, what)
+			}
+			put(next)
+		}
 	}
-	// Truncated, once both full replicas have snapshots.
-	waitFor(t, func() bool { return tc.acceptorTruncated(3) > 0 })
+	writeUntil("a witness truncation", func() bool { return next >= 100 && tc.acceptorTruncated(3) > 0 })
 
 	// The other full replica goes away; the leader and the witness choose
 	// on, and the leader snapshots and truncates far past it.
 	if err := tc.StopNode(ctx, other.ID()); err != nil {
 		t.Fatal(err)
 	}
-	behind := tc.acceptorTruncated(other.ID())
-	for i := 100; i < 300; i++ {
-		put(i)
+	behind := tc.chosenLast(other.ID()) // all the away replica holds
+	// The leader and the witness snapshot far past it (the witness asks its
+	// acceptor to truncate there), and a few linearizable reads, each
+	// confirmed by the witness's answer to a heartbeat, make sure the
+	// witness has heard the leader's latest floor.
+	writeUntil("truncated past the away replica", func() bool {
+		return tc.acceptorTruncated(l.ID()) > behind+50 && tc.chosenBase(3) > behind+50
+	})
+	for range 3 {
+		if _, _, _, err := l.Get(ctx, "k000"); err != nil {
+			t.Fatal(err)
+		}
 	}
-	waitFor(t, func() bool { return tc.acceptorTruncated(l.ID()) > behind+50 })
 	if got := tc.acceptorTruncated(3); got > behind {
 		t.Fatalf("the witness truncated to %d, past the away replica's %d: slots only the leader keeps", got, behind)
 	}

@@ -214,6 +214,10 @@ func decHeartbeatAck(d fastDec, v *msg.HeartbeatAck) fastDec {
 			return d.ballot(&v.Promised)
 		case "t":
 			return d.uint64(&v.Truncated)
+		case "x":
+			return d.bool(&v.Witness)
+		case "w":
+			return d.uint64(&v.Floor)
 		}
 		return false
 	})

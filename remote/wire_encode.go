@@ -196,6 +196,12 @@ func encHeartbeatAck(e *encoder, b []byte, v *msg.HeartbeatAck) []byte {
 	if v.Truncated != 0 {
 		n++
 	}
+	if v.Witness {
+		n++
+	}
+	if v.Floor != 0 {
+		n++
+	}
 	b = mpenc.MapLen(b, n)
 	b = mpenc.Uint(mpenc.Key(b, "f"), uint64(v.From))
 	b = mpenc.Ballot(mpenc.Key(b, "b"), v.Ballot)
@@ -203,6 +209,12 @@ func encHeartbeatAck(e *encoder, b []byte, v *msg.HeartbeatAck) []byte {
 	b = mpenc.Ballot(mpenc.Key(b, "p"), v.Promised)
 	if v.Truncated != 0 {
 		b = mpenc.Uint(mpenc.Key(b, "t"), v.Truncated)
+	}
+	if v.Witness {
+		b = mpenc.Bool(mpenc.Key(b, "x"), true)
+	}
+	if v.Floor != 0 {
+		b = mpenc.Uint(mpenc.Key(b, "w"), v.Floor)
 	}
 	return b
 }

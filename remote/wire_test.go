@@ -41,6 +41,7 @@ func wireSamples() []any {
 		&msg.Heartbeat{From: 3, Ballot: b, Seq: 99, Commit: 1234, Chosen: msg.Run{First: 1000, Through: 1234}},
 		&msg.Heartbeat{From: 3, Ballot: b, Seq: 100, Commit: 1234, Chosen: msg.Run{First: 1000, Through: 1234}, Floor: 900},
 		&msg.HeartbeatAck{From: 1, Ballot: b, Seq: 99, Promised: b, Truncated: 77},
+		&msg.HeartbeatAck{From: 5, Ballot: b, Seq: 99, Promised: b, Truncated: 70, Witness: true, Floor: 75},
 		&msg.CatchupRequest{From: 1, First: 3, Last: 300},
 		&msg.CatchupReply{From: 2, Through: 12, Snapshot: 9, Chosen: []msg.Proposal{{Slot: 3, Value: val}, {Slot: 4, Value: nil}}},
 		&msg.ClientRequest{Cmd: msg.Command{Client: 1, Seq: 2, Acked: 1, Origin: 3, Reply: "w$1", Data: []byte("x")}, Hops: 2, Attempt: 3},

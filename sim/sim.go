@@ -162,7 +162,9 @@ type sim struct {
 	// slot; ledger is every acceptance any acceptor made durable, by slot,
 	// ballot and value: the quorum checker's evidence.
 	epochs []membership.Epoch
-	ledger map[ledgerKey][]msg.NodeID
+	// witnessTrunc is the highest truncation point a witness made durable.
+	witnessTrunc uint64
+	ledger       map[ledgerKey][]msg.NodeID
 	// promisers are the acceptors whose promise of a ballot reached its
 	// proposer; proposed, for each slot and ballot, the promisers its
 	// proposer had heard when it first sent an Accept there.
@@ -585,19 +587,57 @@ func (s *sim) onDurable(id msg.NodeID, rec storage.AcceptorRecord) {
 	}
 }
 
-// checkWitnessTruncation is the witness checker: a witness drops slots only
-// once every full acceptor (acceptor and learner) of the configuration in
-// force at the agreed log's head has them durably, so that a witness never
-// holds the only copy a quorum of the other acceptors would need.
+// fullIn reports whether replica id is a full acceptor of c: an acceptor
+// and a learner, and no witness.
+func (s *sim) fullIn(c *membership.Config, id msg.NodeID) bool {
+	return c.Runs(id, membership.Acceptor) && c.Runs(id, membership.Learner) && !s.rep(id).witness
+}
+
+// checkWitnessTruncation is the first witness checker: a witness drops a
+// slot only once every full acceptor that has been one since that slot's
+// configuration (so that every floor a leader computed since counted it)
+// holds it durably. A full acceptor added later may lag; the second
+// checker (checkLetGo) sees that it has caught up before another full
+// acceptor leaves.
 func (s *sim) checkWitnessTruncation(id msg.NodeID, through uint64) {
 	s.res.Messages.WitnessTruncations++
-	for _, m := range s.oracle.For(s.oracleAt + 1).Members {
-		if !m.Roles.Has(membership.Acceptor) || !m.Roles.Has(membership.Learner) {
+	s.witnessTrunc = max(s.witnessTrunc, through)
+	first := 0
+	for i, e := range s.epochs {
+		if e.From <= through {
+			first = i
+		}
+	}
+	for _, m := range s.epochs[first].Config.Members {
+		always := true
+		for _, e := range s.epochs[first:] {
+			always = always && s.fullIn(e.Config, m.ID)
+		}
+		if !always {
 			continue
 		}
 		if held := s.rep(m.ID).store.Chosen().Last(); held < through {
 			s.violate(WitnessTruncation, "witness %d truncated through slot %d; full acceptor %d holds only through %d",
 				id, through, m.ID, held)
+		}
+	}
+}
+
+// checkLetGo is the second witness checker: a change that takes a full
+// acceptor out (removes or demotes it) comes only once every full acceptor
+// that stays holds every slot a witness has dropped; otherwise losing one
+// of them could lose a slot the witnesses no longer keep.
+func (s *sim) checkLetGo(prev, next *membership.Config, gone msg.NodeID, slot uint64) {
+	if !s.fullIn(prev, gone) || s.fullIn(next, gone) {
+		return
+	}
+	for _, m := range next.Members {
+		if !s.fullIn(next, m.ID) {
+			continue
+		}
+		if held := s.rep(m.ID).store.Chosen().Last(); held < s.witnessTrunc {
+			s.violate(WitnessTruncation, "the change at slot %d lets full acceptor %d go while full acceptor %d holds only through %d and a witness dropped up to %d",
+				slot, gone, m.ID, held, s.witnessTrunc)
 		}
 	}
 }
@@ -745,6 +785,7 @@ func (s *sim) foldMembers() {
 			continue
 		}
 		s.res.Messages.Changes++
+		s.checkLetGo(prev, s.oracle.Latest(), out.Change.Member.ID, s.oracleAt)
 		if id := out.Change.Member.ID; !prev.Runs(id, membership.Acceptor) && s.oracle.Latest().Runs(id, membership.Acceptor) {
 			s.res.Messages.Promotions++
 			if s.rep(id).witness {

@@ -267,13 +267,18 @@ func (c *Core) heartbeat(m *msg.Heartbeat) []msg.Out {
 	if !m.Ballot.Less(c.promised) {
 		c.hear(m.Ballot)
 	}
-	if c.cfg.Witness && m.Floor > c.floor {
-		// Any leader's floor will do, a deposed one's too: each is a fact
-		// about durable snapshots, and those only move forward.
+	if c.cfg.Witness && m.Floor > c.floor && !m.Ballot.Less(c.promised) {
+		// Only the leader we promised (or a newer one): a deposed leader's
+		// floor may leave out a full acceptor added since, and the leader
+		// that lets a full acceptor go counts on us ignoring it once we
+		// have promised its ballot.
 		c.floor = m.Floor
 		c.truncate(c.want)
 	}
 	// (Learners get the heartbeat, and the chosen run it carries, directly.)
-	return []msg.Out{{To: msg.Target{Node: m.From, Role: msg.RoleProposer},
-		Msg: &msg.HeartbeatAck{From: c.cfg.ID, Ballot: m.Ballot, Seq: m.Seq, Promised: c.promised, Truncated: c.truncated}}}
+	ack := &msg.HeartbeatAck{From: c.cfg.ID, Ballot: m.Ballot, Seq: m.Seq, Promised: c.promised, Truncated: c.truncated}
+	if c.cfg.Witness {
+		ack.Witness, ack.Floor = true, c.floor
+	}
+	return []msg.Out{{To: msg.Target{Node: m.From, Role: msg.RoleProposer}, Msg: ack}}
 }

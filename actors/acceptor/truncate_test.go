@@ -124,3 +124,30 @@ func TestWitnessTruncatesAtTheFloor(t *testing.T) {
 		t.Fatalf("an ordinary acceptor truncated to %d, want 4 as its learner asked", plain.Truncated())
 	}
 }
+
+// A witness takes a floor only from the leader it promised or a newer one:
+// a deposed leader's may leave out a full acceptor added since. Its acks
+// say it is a witness and which floor it holds.
+func TestWitnessTakesTheFloorOfItsLeader(t *testing.T) {
+	cfg := testConfig()
+	cfg.Witness = true
+	c := New(cfg, storage.AcceptorState{Promised: bal(5, 3)})
+	mustStepQuiet(t, c, &msg.Truncate{Through: 9})
+	out := step(c, &msg.Heartbeat{From: 2, Ballot: bal(4, 2), Seq: 1, Floor: 8})
+	if c.Truncated() != 0 {
+		t.Fatalf("truncated to %d on a deposed leader's floor", c.Truncated())
+	}
+	if a := out[0].Msg.(*msg.HeartbeatAck); !a.Witness || a.Floor != 0 {
+		t.Fatalf("ack %+v, want a witness's holding no floor", a)
+	}
+	out = step(c, &msg.Heartbeat{From: 3, Ballot: bal(5, 3), Seq: 1, Floor: 6})
+	if c.Truncated() != 6 {
+		t.Fatalf("truncated to %d on its leader's floor 6", c.Truncated())
+	}
+	if a := out[0].Msg.(*msg.HeartbeatAck); !a.Witness || a.Floor != 6 || a.Truncated != 6 {
+		t.Fatalf("ack %+v, want a witness's holding floor 6, truncated 6", a)
+	}
+	if a := step(newCore(t), &msg.Heartbeat{From: 3, Ballot: bal(5, 3), Seq: 1, Floor: 6})[0].Msg.(*msg.HeartbeatAck); a.Witness || a.Floor != 0 {
+		t.Fatalf("an ordinary acceptor's ack %+v", a)
+	}
+}

@@ -413,6 +413,8 @@ func describe(m any) string {
 		return fmt.Sprintf("Heartbeat %s seq %d commit %d%s", m.Ballot, m.Seq, m.Commit, run(" chosen", m.Chosen))
 	case *msg.HeartbeatAck:
 		return fmt.Sprintf("HeartbeatAck %s seq %d promised %s%s", m.Ballot, m.Seq, m.Promised, trunc(m.Truncated))
+	case *msg.Progress:
+		return fmt.Sprintf("Progress %s delivered %d of %d", m.Ballot, m.Delivered, m.Commit)
 	case *msg.ChosenRun:
 		return fmt.Sprintf("ChosenRun %s%s", m.Ballot, run("", m.Run))
 	case *msg.Committed:

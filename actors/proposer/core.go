@@ -156,10 +156,19 @@ type Core struct {
 	hbSentAt    int
 	ackSeq      map[msg.NodeID]uint64
 	ackTick     map[msg.NodeID]int
-	// ackTrunc is each acceptor's truncation point from its heartbeat acks:
-	// the floor heartbeats carry for witnesses.
-	ackTrunc map[msg.NodeID]uint64
-	reads    []pendingRead
+	// From the heartbeat acks: each acceptor's truncation point (the floor
+	// heartbeats carry for witnesses), its promise, and for a witness
+	// whether it is one and the highest floor it holds.
+	ackTrunc    map[msg.NodeID]uint64
+	ackPromised map[msg.NodeID]msg.Ballot
+	ackWitness  map[msg.NodeID]bool
+	ackFloor    map[msg.NodeID]uint64
+	// maxFloor is the highest floor this leadership sent. recoveredTop is
+	// the highest slot phase 1 told of (a change may hide up to it): until
+	// our learner has it, the configurations we know may miss one, and we
+	// send no floor.
+	maxFloor, recoveredTop uint64
+	reads                  []pendingRead
 	// progress is what the replicas that are no acceptors last reported of
 	// their learners (Progress): who may be promoted to acceptor.
 	progress map[msg.NodeID]learnerProgress
@@ -609,6 +618,10 @@ func (c *Core) becomeLeader() {
 	c.ackSeq = map[msg.NodeID]uint64{}
 	c.ackTick = map[msg.NodeID]int{}
 	c.ackTrunc = map[msg.NodeID]uint64{}
+	c.ackPromised = map[msg.NodeID]msg.Ballot{}
+	c.ackWitness = map[msg.NodeID]bool{}
+	c.ackFloor = map[msg.NodeID]uint64{}
+	c.maxFloor, c.recoveredTop = 0, 0
 	c.progress = map[msg.NodeID]learnerProgress{}
 	c.hbSeq = 0
 	c.chosen, c.shipped = msg.Run{}, 0
@@ -659,6 +672,7 @@ func (c *Core) promise(p *msg.Promise) {
 // it: a slot whose configuration is not known yet, or whose acceptors have
 // not promised, waits (the commit point grows, promises arrive).
 func (c *Core) recover() {
+	c.recoveredTop = max(c.recoveredTop, c.bestTop, c.truncated)
 	var props []msg.Proposal
 	for c.nextSlot <= c.bestTop && c.gate(c.nextSlot) {
 		s := c.nextSlot
@@ -807,9 +821,9 @@ func (c *Core) heartbeat(m *msg.Heartbeat) {
 		if !m.Ballot.Less(c.leaderBallot) {
 			c.leader, c.leaderBallot = m.From, m.Ballot
 			c.resetElectionTimer()
-			if !c.members.Latest().Runs(c.cfg.ID, membership.Acceptor) {
-				c.send(m.From, msg.RoleProposer, &msg.Progress{From: c.cfg.ID, Ballot: m.Ballot, Delivered: c.commit, Commit: m.Commit})
-			}
+			// How far our learner is: whether we may be promoted, or
+			// a full acceptor let go (holdersCaughtUp).
+			c.send(m.From, msg.RoleProposer, &msg.Progress{From: c.cfg.ID, Ballot: m.Ballot, Delivered: c.commit, Commit: m.Commit})
 		}
 	}
 	if c.takeOver && c.takeOverFrom.Less(m.Ballot) {
@@ -1049,6 +1063,8 @@ func stepLeader(c *Core, m any) {
 			c.ackSeq[m.From] = m.Seq
 		}
 		c.ackTrunc[m.From] = max(c.ackTrunc[m.From], m.Truncated)
+		c.ackPromised[m.From], c.ackWitness[m.From] = m.Promised, m.Witness
+		c.ackFloor[m.From] = max(c.ackFloor[m.From], m.Floor)
 		c.ackTick[m.From] = c.now
 		c.serveReads()
 	}
@@ -1227,6 +1243,10 @@ func (c *Core) proposeChange(m *msg.ChangeRequest) {
 		c.reject(m, msg.RejectNotCaughtUp)
 		return
 	}
+	if id, ok := c.letsGo(m.Change); ok && !c.holdersCaughtUp(id) {
+		c.reject(m, msg.RejectNotCaughtUp)
+		return
+	}
 	c.change = m
 	c.propose()
 }
@@ -1252,15 +1272,19 @@ func (c *Core) promotes(b []byte) (msg.NodeID, bool) {
 // slots of the commit point the heartbeat carried. A new id never has: it
 // is added as a learner first, which hears our heartbeats.
 func (c *Core) caughtUp(id msg.NodeID) bool {
+	if id == c.cfg.ID {
+		return true // our learner is as far as the log goes
+	}
 	p, ok := c.progress[id]
 	return ok && c.now-p.at <= c.cfg.ElectionTicks && p.delivered+max(c.members.Alpha, catchUpSlack) >= p.commit
 }
 
 // catchUpSlack is how far behind the log a learner may be and still be
 // made an acceptor: its snapshot is installed and the rest is one catch-up
-// batch, so it keeps up by the time the promotion is in force. Voting needs
-// no log; the check only keeps a replica that does not run, or is still far
-// behind, out of the quorums the cluster waits on.
+// batch, so it keeps up by the time the promotion is in force. The check
+// keeps a replica that does not run, or is still far behind, out of the
+// quorums the cluster waits on; what a promoted replica still lacks, the
+// full acceptors that stay hold (holdersCaughtUp).
 const catchUpSlack = 1024
 
 // batchSize is what a command counts against MaxBatchBytes: its data and a
@@ -1273,6 +1297,7 @@ func (c *Core) sendHeartbeat() {
 	// The commit point includes slots known chosen through truncation, so
 	// that learners fetch them: ours too, which may be the one behind.
 	hb := &msg.Heartbeat{From: c.cfg.ID, Ballot: c.ballot, Seq: c.hbSeq, Commit: max(c.commit, c.truncated), Chosen: c.chosen, Floor: c.floor()}
+	c.maxFloor = max(c.maxFloor, hb.Floor)
 	span := c.governing()
 	for _, id := range c.everyone {
 		for _, cfg := range span {
@@ -1290,25 +1315,107 @@ func (c *Core) sendHeartbeat() {
 	}
 }
 
-// floor is the lowest truncation point that the full acceptors (acceptors
-// that are learners too) of every configuration in force or pending
-// reported in this leadership, 0 if one has not: each such point is behind a durable
-// snapshot of that replica, so every full acceptor holds every slot up to
-// the floor, and a witness, whose snapshots hold nothing, may drop them
-// (docs/design/reconfiguration.md, §3.8).
+// full reports whether m is a full acceptor: an acceptor and a learner,
+// and not a witness's (whose acks say so, whatever its roles).
+func (c *Core) full(m membership.Member) bool {
+	return m.Roles.Has(membership.Acceptor) && m.Roles.Has(membership.Learner) && !c.ackWitness[m.ID]
+}
+
+// floor is the lowest truncation point that the full acceptors of the
+// governing configurations reported in this leadership, 0 if one has not:
+// each such point is behind a durable snapshot of that replica, so every
+// full acceptor holds every slot up to the floor, and a witness, whose
+// snapshots hold nothing, may drop them (docs/design/reconfiguration.md,
+// §3.8). None while a configuration has too few full acceptors to outlive
+// the loss of a minority of its acceptors (then the witnesses keep
+// everything), or while phase 1 told of slots our learner has not
+// delivered (a change among them may have added a full acceptor).
 func (c *Core) floor() uint64 {
-	f, any := ^uint64(0), false
-	for _, cfg := range c.governing() {
-		for _, m := range cfg.Members {
-			if m.Roles.Has(membership.Acceptor) && m.Roles.Has(membership.Learner) {
-				f, any = min(f, c.ackTrunc[m.ID]), true
-			}
-		}
-	}
-	if !any {
+	if c.best != nil || c.commit < c.recoveredTop {
 		return 0
 	}
+	f := ^uint64(0)
+	for _, cfg := range c.governing() {
+		voters, full := 0, 0
+		for _, m := range cfg.Members {
+			if m.Roles.Has(membership.Acceptor) {
+				voters++
+			}
+			if c.full(m) {
+				full++
+				f = min(f, c.ackTrunc[m.ID])
+			}
+		}
+		if full == 0 || full < (voters+1)/2 {
+			return 0
+		}
+	}
 	return f
+}
+
+// holdersCaughtUp reports whether the full acceptors that the change
+// leaves (every one but id) hold every slot a witness may drop: the
+// highest floor this leadership sent, and every witness's truncation point
+// and held floor, each witness having promised our ballot lately (so that
+// no older leader's floor reaches it any more). Letting a full acceptor
+// go before the others have what the witnesses dropped would leave some
+// slots with fewer holders than the configuration can lose. A witness that
+// has not promised our ballot is sent a Prepare, so that a later attempt
+// finds it has.
+func (c *Core) holdersCaughtUp(id msg.NodeID) bool {
+	need := c.maxFloor
+	for _, cfg := range c.governing() {
+		for _, m := range cfg.Members {
+			if !m.Roles.Has(membership.Acceptor) || c.full(m) {
+				continue
+			}
+			if c.now-c.ackTick[m.ID] > c.cfg.ElectionTicks {
+				return false
+			}
+			if c.ackPromised[m.ID] != c.ballot {
+				// Promoted after our election, it never promised our
+				// ballot: ask it to, so that the change asked again finds
+				// it has.
+				c.send(m.ID, msg.RoleAcceptor, &msg.Prepare{From: c.cfg.ID, Ballot: c.ballot, FromSlot: c.commit + 1})
+				return false
+			}
+			need = max(need, c.ackTrunc[m.ID], c.ackFloor[m.ID])
+		}
+	}
+	if need == 0 {
+		return true
+	}
+	for _, m := range c.members.Latest().Members {
+		if m.ID == id || !c.full(m) || m.ID == c.cfg.ID {
+			continue
+		}
+		p, ok := c.progress[m.ID]
+		if !ok || c.now-p.at > c.cfg.ElectionTicks || p.delivered < need {
+			return false
+		}
+	}
+	return c.commit >= need || c.cfg.ID == id
+}
+
+// letsGo reports whether the encoded change takes a full acceptor out of
+// the full acceptors (removes it, or takes its acceptor or learner role),
+// and which.
+func (c *Core) letsGo(b []byte) (msg.NodeID, bool) {
+	ch, err := membership.DecodeChange(b)
+	if err != nil {
+		return 0, false
+	}
+	cur, ok := c.members.Latest().Member(ch.Member.ID)
+	if !ok || !c.full(cur) {
+		return 0, false
+	}
+	switch ch.Op {
+	case membership.Remove:
+		return cur.ID, true
+	case membership.SetRoles:
+		return cur.ID, !ch.Member.Roles.Has(membership.Acceptor) || !ch.Member.Roles.Has(membership.Learner)
+	}
+	return 0, false
 }
 
 // governing returns the configurations that govern a slot after our commit

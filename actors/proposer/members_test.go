@@ -251,9 +251,10 @@ func TestPromotionWaitsForTheLearnerToCatchUp(t *testing.T) {
 	}
 }
 
-// A follower that is no acceptor answers the leader's heartbeats with its
-// progress; an acceptor does not (its acceptor answers).
-func TestLearnersReportProgress(t *testing.T) {
+// Every follower answers the leader's heartbeats with its learner's
+// progress: a learner's decides whether it may be promoted, a full
+// acceptor's whether another may be let go.
+func TestFollowersReportProgress(t *testing.T) {
 	var ms []membership.Member
 	for _, id := range []msg.NodeID{1, 2, 3} {
 		ms = append(ms, membership.Member{ID: id, Addr: "a" + id.String(), Roles: membership.All})
@@ -269,71 +270,169 @@ func TestLearnersReportProgress(t *testing.T) {
 		c := New(cfg, msg.Ballot{}, 7)
 		b := msg.Ballot{Round: 3, ID: 1}
 		got, to := find[*msg.Progress](step(c, &msg.Heartbeat{From: 1, Ballot: b, Seq: 1, Commit: 9}))
-		switch {
-		case id == 2 && len(got) != 0:
-			t.Fatalf("acceptor 2 reported progress %+v", got)
-		case id == 4 && (len(got) != 1 || *got[0] != msg.Progress{From: 4, Ballot: b, Delivered: 7, Commit: 9} ||
-			to[0] != msg.Target{Node: 1, Role: msg.RoleProposer}):
-			t.Fatalf("learner 4 reported %v to %v, want delivered 7 of 9 to the leader's proposer", got, to)
+		if len(got) != 1 || *got[0] != (msg.Progress{From: id, Ballot: b, Delivered: 7, Commit: 9}) ||
+			to[0] != (msg.Target{Node: 1, Role: msg.RoleProposer}) {
+			t.Fatalf("replica %d reported %v to %v, want delivered 7 of 9 to the leader's proposer", id, got, to)
 		}
 	}
 }
 
-// The floor a leader's heartbeats carry is the lowest truncation point of
-// the full acceptors (acceptors that are learners), 0 until each has
-// reported; a witness and an observer do not count.
-func TestHeartbeatFloor(t *testing.T) {
-	var ms []membership.Member
-	for _, id := range []msg.NodeID{1, 2} {
-		ms = append(ms, membership.Member{ID: id, Addr: "a" + id.String(), Roles: membership.All})
-	}
-	ms = append(ms, membership.Member{ID: 3, Addr: "a3", Roles: membership.Acceptor},
-		membership.Member{ID: 4, Addr: "a4", Roles: membership.Learner})
+// leadWith returns replica 1 leading members at commit 100 (slots up to
+// it delivered), elected by voters.
+func leadWith(t *testing.T, ms []membership.Member, voters ...msg.NodeID) (*Core, Config) {
+	t.Helper()
 	h, err := membership.Bootstrap(8, ms)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := testConfig(1)
 	cfg.Members = h
-	c := New(cfg, msg.Ballot{}, 100) // slots to 100 delivered: the points below are chosen
-	// Elected by 1 and 3 (2 of the acceptors 1, 2, 3).
+	c := New(cfg, msg.Ballot{}, 100)
 	out := step(c, &Campaign{})
 	probes, _ := find[*msg.Prepare](out)
-	for _, id := range []msg.NodeID{1, 3} {
+	for _, id := range voters {
 		out = append(out, step(c, &msg.Promise{From: id, Ballot: probes[0].Ballot, Probe: true})...)
 	}
 	preps, _ := find[*msg.Prepare](out)
-	for _, id := range []msg.NodeID{1, 3} {
+	for _, id := range voters {
 		step(c, &msg.Promise{From: id, Ballot: preps[len(preps)-1].Ballot})
 	}
 	if !c.IsLeader() {
 		t.Fatal("not elected")
 	}
-	b := c.Ballot()
-	floor := func() uint64 {
-		t.Helper()
-		for range cfg.HeartbeatTicks + 1 {
-			if hbs, _ := find[*msg.Heartbeat](tick(c)); len(hbs) > 0 {
-				return hbs[0].Floor
-			}
+	return c, cfg
+}
+
+// nextFloor ticks c until it heartbeats and returns the floor it sent.
+func nextFloor(t *testing.T, c *Core, cfg Config) uint64 {
+	t.Helper()
+	for range cfg.HeartbeatTicks + 1 {
+		if hbs, _ := find[*msg.Heartbeat](tick(c)); len(hbs) > 0 {
+			return hbs[0].Floor
 		}
-		t.Fatal("no heartbeat")
-		return 0
 	}
+	t.Fatal("no heartbeat")
+	return 0
+}
+
+func members(roles ...membership.Roles) []membership.Member {
+	var ms []membership.Member
+	for i, r := range roles {
+		id := msg.NodeID(i + 1)
+		ms = append(ms, membership.Member{ID: id, Addr: "a" + id.String(), Roles: r})
+	}
+	return ms
+}
+
+// The floor a leader's heartbeats carry is the lowest truncation point of
+// the full acceptors (acceptors that are learners), 0 until each has
+// reported; a witness and an observer do not count.
+func TestHeartbeatFloor(t *testing.T) {
+	c, cfg := leadWith(t, members(membership.All, membership.All, membership.Acceptor, membership.Learner), 1, 3)
+	b := c.Ballot()
 	ack := func(id msg.NodeID, truncated uint64) {
 		step(c, &msg.HeartbeatAck{From: id, Ballot: b, Seq: 1, Promised: b, Truncated: truncated})
 	}
 	ack(1, 40)
 	ack(3, 0) // the witness, which truncates behind the floor: does not count
-	if f := floor(); f != 0 {
+	if f := nextFloor(t, c, cfg); f != 0 {
 		t.Fatalf("floor %d before replica 2 reported, want 0", f)
 	}
 	ack(2, 30)
-	if f := floor(); f != 30 {
+	if f := nextFloor(t, c, cfg); f != 30 {
 		t.Fatalf("floor %d, want 30 (the lower of 1's 40 and 2's 30)", f)
 	}
 	ack(2, 50)
-	if f := floor(); f != 40 {
+	if f := nextFloor(t, c, cfg); f != 40 {
 		t.Fatalf("floor %d, want 40", f)
+	}
+}
+
+// No floor where too few acceptors are full to outlive the loss of a
+// minority (one full replica and two witnesses: losing it would lose what
+// they dropped), and a witness's acceptor is no full one whatever its
+// roles say.
+func TestFloorNeedsEnoughFullAcceptors(t *testing.T) {
+	c, cfg := leadWith(t, members(membership.All, membership.Acceptor, membership.Acceptor), 1, 2)
+	b := c.Ballot()
+	for _, id := range []msg.NodeID{1, 2, 3} {
+		step(c, &msg.HeartbeatAck{From: id, Ballot: b, Seq: 1, Promised: b, Truncated: 40})
+	}
+	if f := nextFloor(t, c, cfg); f != 0 {
+		t.Fatalf("floor %d with one full acceptor of three, want 0", f)
+	}
+	c, cfg = leadWith(t, members(membership.All, membership.All, membership.All), 1, 2)
+	b = c.Ballot()
+	step(c, &msg.HeartbeatAck{From: 1, Ballot: b, Seq: 1, Promised: b, Truncated: 40})
+	step(c, &msg.HeartbeatAck{From: 2, Ballot: b, Seq: 1, Promised: b, Truncated: 50})
+	step(c, &msg.HeartbeatAck{From: 3, Ballot: b, Seq: 1, Promised: b, Witness: true})
+	if f := nextFloor(t, c, cfg); f != 40 {
+		t.Fatalf("floor %d, want 40: replica 3's acks say it is a witness", f)
+	}
+}
+
+// A full acceptor is let go (removed, or demoted) only once the full
+// acceptors that stay hold every slot a witness may drop, and every witness
+// has promised the leader's ballot, so that no older leader's floor
+// reaches it any more.
+func TestLettingAFullAcceptorGo(t *testing.T) {
+	c, cfg := leadWith(t, members(membership.All, membership.All, membership.All, membership.Acceptor), 1, 2, 4)
+	b := c.Ballot()
+	for _, id := range []msg.NodeID{1, 2, 3} {
+		step(c, &msg.HeartbeatAck{From: id, Ballot: b, Seq: 1, Promised: b, Truncated: 40})
+	}
+	older := msg.Ballot{Round: b.Round - 1, ID: 2}
+	step(c, &msg.HeartbeatAck{From: 4, Ballot: b, Seq: 1, Promised: older, Truncated: 35, Witness: true, Floor: 38})
+	if f := nextFloor(t, c, cfg); f != 40 {
+		t.Fatalf("floor %d, want 40", f)
+	}
+	remove2 := (&membership.Change{Base: 1, Op: membership.Remove, Member: membership.Member{ID: 2}}).Encode()
+	rejected := func() bool {
+		t.Helper()
+		out := step(c, &msg.ChangeRequest{Change: remove2, Origin: 1, Reply: "c"})
+		rej, _ := find[*msg.Reject](out)
+		if len(rej) > 0 && rej[0].Reason != msg.RejectNotCaughtUp {
+			t.Fatalf("rejected as %v", rej[0].Reason)
+		}
+		return len(rej) > 0
+	}
+	if !rejected() {
+		t.Fatal("let 2 go with no word from 3 on how far it is")
+	}
+	step(c, &msg.Progress{From: 3, Ballot: b, Delivered: 39, Commit: 100})
+	if !rejected() {
+		t.Fatal("let 2 go while 3 holds only up to 39 and floor 40 was sent")
+	}
+	step(c, &msg.Progress{From: 3, Ballot: b, Delivered: 100, Commit: 100})
+	out := step(c, &msg.ChangeRequest{Change: remove2, Origin: 1, Reply: "c"})
+	if rej, _ := find[*msg.Reject](out); len(rej) == 0 {
+		t.Fatal("let 2 go while the witness had not promised our ballot")
+	}
+	if preps, to := find[*msg.Prepare](out); len(preps) != 1 || preps[0].Ballot != b || to[0].Node != 4 {
+		t.Fatalf("prepares %v to %v, want our ballot to the witness", preps, to)
+	}
+	step(c, &msg.HeartbeatAck{From: 4, Ballot: b, Seq: 2, Promised: b, Truncated: 35, Witness: true, Floor: 40})
+	if rejected() {
+		t.Fatal("refused to let 2 go once 3 holds everything and the witness promised our ballot")
+	}
+}
+
+// No floor while phase 1 told the leader of slots its learner has not
+// delivered: a change among them may have added a full acceptor it does
+// not count yet.
+func TestNoFloorBeforeTheRecoveredSlotsAreDelivered(t *testing.T) {
+	c, cfg := leadWith(t, members(membership.All, membership.All, membership.All), 1, 2)
+	b := c.Ballot()
+	// A late promise tells of slot 105, accepted under an older ballot.
+	step(c, &msg.Promise{From: 3, Ballot: b, Entries: []msg.Entry{{Slot: 105, Ballot: msg.Ballot{Round: b.Round - 1, ID: 3}, Value: &msg.Value{}}}})
+	for _, id := range []msg.NodeID{1, 2, 3} {
+		step(c, &msg.HeartbeatAck{From: id, Ballot: b, Seq: 1, Promised: b, Truncated: 40})
+	}
+	if f := nextFloor(t, c, cfg); f != 0 {
+		t.Fatalf("floor %d with recovered slots up to 105 undelivered (commit 100), want 0", f)
+	}
+	step(c, &msg.Committed{Commit: 105})
+	if f := nextFloor(t, c, cfg); f != 40 {
+		t.Fatalf("floor %d once they are delivered, want 40", f)
 	}
 }
