@@ -115,7 +115,7 @@ func wasMember(h *membership.History, id msg.NodeID) bool {
 // number once it is in force. A member with the acceptor role is added in
 // two changes: first as a learner, which never counts in a quorum, and then
 // with its roles once the leader has heard from it that it is close behind
-// the log (1024 slots, or α), so that the cluster never waits on a replica that has
+// the log (64 slots, or α), so that the cluster never waits on a replica that has
 // not started or is still fetching a snapshot. Until then the promotion is
 // asked again; at ctx's deadline it is ErrNotCaughtUp, and the replica
 // stays a learner. m.Roles 0 means every role. A retry of an add that went

@@ -1280,12 +1280,16 @@ func (c *Core) caughtUp(id msg.NodeID) bool {
 }
 
 // catchUpSlack is how far behind the log a learner may be and still be
-// made an acceptor: its snapshot is installed and the rest is one catch-up
-// batch, so it keeps up by the time the promotion is in force. The check
-// keeps a replica that does not run, or is still far behind, out of the
-// quorums the cluster waits on; what a promoted replica still lacks, the
-// full acceptors that stay hold (holdersCaughtUp).
-const catchUpSlack = 1024
+// made an acceptor: a few slots more than a live follower trails the
+// leader by (its window of slots in flight), so that the replica has
+// installed the snapshot and replayed the log before it counts. Slots, not
+// commands, are the unit, and a slot may hold a batch of thousands of
+// commands: a larger slack would let a replica count with most of the
+// state still to fetch. The check keeps a replica that does not run, or is
+// still far behind, out of the quorums the cluster waits on; what a
+// promoted replica still lacks, the full acceptors that stay hold
+// (holdersCaughtUp).
+const catchUpSlack = 64
 
 // batchSize is what a command counts against MaxBatchBytes: its data and a
 // fixed allowance for its other fields.
