@@ -214,11 +214,15 @@ type HeartbeatAck struct {
 // leader's commit point was Commit. A leader promotes a learner to acceptor
 // only once it is within α of the log, so that a replica still fetching a
 // snapshot or the log never counts in a quorum the cluster waits on.
+//
+// Witness says the sender is a witness (it holds no data, whatever its
+// roles): it never counts as holding what it delivered.
 type Progress struct {
 	From      NodeID `msgpack:"f"`
 	Ballot    Ballot `msgpack:"b"`
 	Delivered uint64 `msgpack:"d,omitempty"`
 	Commit    uint64 `msgpack:"c,omitempty"`
+	Witness   bool   `msgpack:"x,omitempty"`
 }
 
 // Committed tells the replica's own proposer how far its learner has delivered
@@ -431,6 +435,10 @@ const (
 	// new id, before it was added as a learner): it would count in quorums
 	// while it cannot vote on what the cluster is deciding.
 	RejectNotCaughtUp
+	// RejectWitnessRoles answers a change that would make a witness (a
+	// replica that holds no data, by its own Progress reports) both an
+	// acceptor and a learner: it would count as a full replica.
+	RejectWitnessRoles
 )
 
 // String describes the reason.
@@ -448,6 +456,8 @@ func (r RejectReason) String() string {
 		return "another membership change is under way"
 	case RejectNotCaughtUp:
 		return "the replica has not caught up with the log"
+	case RejectWitnessRoles:
+		return "a witness takes the acceptor role only"
 	}
 	return "rejected"
 }

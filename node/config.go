@@ -200,6 +200,13 @@ func (c *Config) Validate() error {
 	if c.Witness && c.StateMachine != nil {
 		return errors.New("config: a witness has no state machine: leave StateMachine nil")
 	}
+	if r, ok := c.Roles[c.ID]; c.Witness && !c.Join && (!ok || r != membership.Acceptor) {
+		if !ok {
+			r = membership.All
+		}
+		return fmt.Errorf("config: replica %d is a witness in the first configuration, which gives it the roles %s: a witness takes the acceptor role only (Roles[%d] = membership.Acceptor)",
+			c.ID, r, c.ID)
+	}
 	if c.Join && len(c.Peers) < 2 {
 		return errors.New("config: Join needs Peers to name the cluster's first configuration besides this replica")
 	}

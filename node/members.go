@@ -70,16 +70,27 @@ func (n *Node) observeMembers(h *membership.History) {
 // gateAcceptor starts or stops the acceptor as the membership h, as of
 // commit, gives this replica a vote (roles.RunsAcceptor). The answer
 // changes only with h, or when the latest configuration comes into force.
+// It starts at once, and stops only after roles.StopGrace election
+// timeouts without a vote: replicas behind us may still campaign in the
+// configuration that had one, as a removed replica's run waits before it
+// exits.
 func (n *Node) gateAcceptor(h *membership.History, commit uint64) {
-	inForce := commit+1 >= h.LatestFrom()
-	if h == n.gateH && inForce == n.gateInForce {
+	if inForce := commit+1 >= h.LatestFrom(); h != n.gateH || inForce != n.gateInForce {
+		n.gateH, n.gateInForce = h, inForce
+		n.gateWant = roles.RunsAcceptor(h, n.cfg.ID, commit)
+		n.gateOffSince = time.Time{}
+		if !n.gateWant {
+			n.gateOffSince = time.Now()
+		}
+	}
+	switch {
+	case n.gateWant && !n.acceptorOn:
+	case !n.gateWant && n.acceptorOn && time.Since(n.gateOffSince) >= roles.StopGrace*n.cfg.ElectionTimeout:
+	default:
 		return
 	}
-	n.gateH, n.gateInForce = h, inForce
-	if on := roles.RunsAcceptor(h, n.cfg.ID, commit); on != n.acceptorOn {
-		n.acceptorOn = on
-		n.sys.Root.Send(actor.NewPID(n.sys.Address(), remote.SupervisorName), wantRole{role: msg.RoleAcceptor, on: on})
-	}
+	n.acceptorOn = n.gateWant
+	n.sys.Root.Send(actor.NewPID(n.sys.Address(), remote.SupervisorName), wantRole{role: msg.RoleAcceptor, on: n.acceptorOn})
 }
 
 // checkRemoved closes Removed once a configuration without us is in force:
@@ -174,6 +185,9 @@ func (n *Node) changeMembers(ctx context.Context, op membership.Op, m membership
 			case *msg.ChangeResult:
 				res = got
 			case *msg.Reject:
+				if got.Reason == msg.RejectWitnessRoles && !sent {
+					return 0, fmt.Errorf("%w: replica %d is a witness, which takes the acceptor role only", ErrMemberConflict, m.ID)
+				}
 				// Not proposed: wait for a leader, or for the change under
 				// way to take effect, then ask again.
 				reason, wait := "no_leader", n.cfg.TickInterval

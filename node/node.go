@@ -71,10 +71,12 @@ type Node struct {
 	// acceptorOn: the acceptor runs, or was asked to (gateAcceptor);
 	// gateH and gateInForce are what it was last decided on. The learner's
 	// goroutine alone uses them once the replica runs.
-	acceptorOn  bool
-	gateH       *membership.History
-	gateInForce bool
-	installs    atomic.Uint64 // peers' snapshots installed
+	acceptorOn   bool
+	gateH        *membership.History
+	gateInForce  bool
+	gateWant     bool          // what the last membership said
+	gateOffSince time.Time     // since when it said no vote
+	installs     atomic.Uint64 // peers' snapshots installed
 
 	metrics  *metrics
 	inflight atomic.Int64 // Propose calls waiting for their answer
@@ -225,6 +227,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: membership from storage: %w", err)
 	}
 	n.acceptorOn = roles.RunsAcceptor(logged, cfg.ID, n.store.Chosen().Last())
+	n.gateWant = n.acceptorOn
 	acc := spec(msg.RoleAcceptor, func(c role.Core) {
 		n.acceptorTruncated.Store(c.(*acceptor.Core).Truncated())
 	})

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -134,5 +135,30 @@ func TestWitness(t *testing.T) {
 		if err != nil || !found || string(v) != k || got != rev {
 			t.Fatalf("acknowledged %s@%d reads back through replica %d as %q@%d found=%v err=%v", k, rev, other.ID(), v, got, found, err)
 		}
+	}
+}
+
+// A witness in the first configuration takes the acceptor role only, and
+// has no state machine: Start refuses anything else, saying why.
+func TestWitnessConfig(t *testing.T) {
+	peers := map[msg.NodeID]string{1: "a1", 2: "a2", 3: "a3"}
+	for _, tt := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{ID: 3, Peers: peers, Witness: true}, "acceptor role only"},
+		{Config{ID: 3, Peers: peers, Witness: true, Roles: map[msg.NodeID]membership.Roles{3: membership.All}}, "acceptor role only"},
+		{Config{ID: 3, Peers: peers, Roles: map[msg.NodeID]membership.Roles{3: membership.Acceptor}, StateMachine: kv.New()}, "no state machine"},
+	} {
+		cfg := tt.cfg
+		cfg.setDefaults()
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%+v: %v, want an error saying %q", tt.cfg, err, tt.want)
+		}
+	}
+	ok := Config{ID: 3, Peers: peers, Roles: map[msg.NodeID]membership.Roles{3: membership.Acceptor}}
+	ok.setDefaults()
+	if err := ok.Validate(); err != nil || !ok.Witness {
+		t.Fatalf("an acceptor-only replica: witness %v, %v", ok.Witness, err)
 	}
 }

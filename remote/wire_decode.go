@@ -91,6 +91,8 @@ func decProgress(d fastDec, v *msg.Progress) fastDec {
 			return d.uint64(&v.Delivered)
 		case "c":
 			return d.uint64(&v.Commit)
+		case "x":
+			return d.bool(&v.Witness)
 		}
 		return false
 	})

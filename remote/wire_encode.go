@@ -79,6 +79,9 @@ func encProgress(e *encoder, b []byte, v *msg.Progress) []byte {
 	if v.Commit != 0 {
 		n++
 	}
+	if v.Witness {
+		n++
+	}
 	b = mpenc.MapLen(b, n)
 	b = mpenc.Uint(mpenc.Key(b, "f"), uint64(v.From))
 	b = mpenc.Ballot(mpenc.Key(b, "b"), v.Ballot)
@@ -87,6 +90,9 @@ func encProgress(e *encoder, b []byte, v *msg.Progress) []byte {
 	}
 	if v.Commit != 0 {
 		b = mpenc.Uint(mpenc.Key(b, "c"), v.Commit)
+	}
+	if v.Witness {
+		b = mpenc.Bool(mpenc.Key(b, "x"), true)
 	}
 	return b
 }

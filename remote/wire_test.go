@@ -58,6 +58,7 @@ func wireSamples() []any {
 		&msg.TimeoutNow{From: 1, Ballot: b, Commit: 1 << 36},
 		&msg.ChangeRequest{Change: []byte{0x81, 0xa1, 0x62, 0x01}, Origin: 3, Reply: "w$5", Hops: 2},
 		&msg.Progress{From: 4, Ballot: b, Delivered: 1 << 34, Commit: 1<<34 + 9},
+		&msg.Progress{From: 5, Ballot: b, Delivered: 7, Commit: 9, Witness: true},
 	}
 }
 

@@ -117,8 +117,10 @@ type replica struct {
 	checked uint64
 	// witness: the replica holds no state machine (Config.Witnesses)
 	witness bool
-	// voter: its acceptor runs (roles.RunsAcceptor)
-	voter bool
+	// voter: its acceptor runs (roles.RunsAcceptor); offSince: since when
+	// the membership has given it no vote (-1: it gives one)
+	voter    bool
+	offSince int64
 }
 
 // chosenRec is the first value some learner stored for a slot.
@@ -313,7 +315,7 @@ func (s *sim) start(r *replica) {
 		s.halt = true
 		return
 	}
-	r.voter = roles.RunsAcceptor(logged, r.id, r.store.Chosen().Last())
+	r.voter, r.offSince = roles.RunsAcceptor(logged, r.id, r.store.Chosen().Last()), -1
 	for _, role := range roleOrder {
 		if role != msg.RoleAcceptor || r.voter {
 			s.build(r, role)
@@ -325,7 +327,14 @@ func (s *sim) start(r *replica) {
 // gives it a vote or not (node's gateAcceptor).
 func (s *sim) gateAcceptor(r *replica, l *learner.Core) {
 	on := roles.RunsAcceptor(l.Members(), r.id, l.Delivered())
-	if on == r.voter {
+	switch {
+	case on:
+		r.offSince = -1
+	case r.offSince < 0:
+		r.offSince = s.now // it stops only after the grace, as node's does
+	}
+	grace := int64(roles.StopGrace * timing(r.id, s.members0).ElectionTicks * tickUnits)
+	if on == r.voter || !on && s.now-r.offSince < grace {
 		return
 	}
 	r.voter = on

@@ -58,6 +58,8 @@ type Config struct {
 	MaxQueue int
 	// MaxHops bounds forwarding between proposers that disagree on the leader.
 	MaxHops uint8
+	// Witness: this replica holds no data (its Progress reports say so).
+	Witness bool
 	// Rand draws election timeouts; seed it for reproducible simulations.
 	Rand *rand.Rand
 	// Planted plants deliberate bugs, so that the simulator can show its
@@ -200,6 +202,7 @@ type Core struct {
 type learnerProgress struct {
 	delivered, commit uint64
 	at                int
+	witness           bool
 }
 
 // reqKey names one attempt of one client call: its origin replica, its
@@ -370,7 +373,7 @@ func (c *Core) Step(m any) {
 		c.committed(m)
 	case *msg.Progress:
 		if c.role == leader && m.Ballot == c.ballot {
-			c.progress[m.From] = learnerProgress{delivered: m.Delivered, commit: m.Commit, at: c.now}
+			c.progress[m.From] = learnerProgress{delivered: m.Delivered, commit: m.Commit, at: c.now, witness: m.Witness}
 		}
 	case *msg.Nack:
 		c.nack(m)
@@ -822,8 +825,8 @@ func (c *Core) heartbeat(m *msg.Heartbeat) {
 			c.leader, c.leaderBallot = m.From, m.Ballot
 			c.resetElectionTimer()
 			// How far our learner is: whether we may be promoted, or
-			// a full acceptor let go (holdersCaughtUp).
-			c.send(m.From, msg.RoleProposer, &msg.Progress{From: c.cfg.ID, Ballot: m.Ballot, Delivered: c.commit, Commit: m.Commit})
+			// a full acceptor let go (keepsHolders).
+			c.send(m.From, msg.RoleProposer, &msg.Progress{From: c.cfg.ID, Ballot: m.Ballot, Delivered: c.commit, Commit: m.Commit, Witness: c.cfg.Witness})
 		}
 	}
 	if c.takeOver && c.takeOverFrom.Less(m.Ballot) {
@@ -1243,7 +1246,11 @@ func (c *Core) proposeChange(m *msg.ChangeRequest) {
 		c.reject(m, msg.RejectNotCaughtUp)
 		return
 	}
-	if id, ok := c.letsGo(m.Change); ok && !c.holdersCaughtUp(id) {
+	if c.witnessAsFull(m.Change) {
+		c.reject(m, msg.RejectWitnessRoles)
+		return
+	}
+	if !c.keepsHolders(m.Change) {
 		c.reject(m, msg.RejectNotCaughtUp)
 		return
 	}
@@ -1288,7 +1295,7 @@ func (c *Core) caughtUp(id msg.NodeID) bool {
 // state still to fetch. The check keeps a replica that does not run, or is
 // still far behind, out of the quorums the cluster waits on; what a
 // promoted replica still lacks, the full acceptors that stay hold
-// (holdersCaughtUp).
+// (keepsHolders).
 const catchUpSlack = 64
 
 // batchSize is what a command counts against MaxBatchBytes: its data and a
@@ -1319,10 +1326,25 @@ func (c *Core) sendHeartbeat() {
 	}
 }
 
-// full reports whether m is a full acceptor: an acceptor and a learner,
-// and not a witness's (whose acks say so, whatever its roles).
+// full reports whether m is a full acceptor: an acceptor and a learner.
+// A witness never is one (witnessAsFull refuses the roles), and one whose
+// acks or reports say it is a witness is not counted as one.
 func (c *Core) full(m membership.Member) bool {
-	return m.Roles.Has(membership.Acceptor) && m.Roles.Has(membership.Learner) && !c.ackWitness[m.ID]
+	return m.Roles.Has(membership.Acceptor) && m.Roles.Has(membership.Learner) &&
+		!c.ackWitness[m.ID] && !c.progress[m.ID].witness
+}
+
+// witnessAsFull reports whether the encoded change would make a replica
+// that reports itself a witness both an acceptor and a learner. A witness
+// added as a learner, then given the acceptor role alone, never is; one
+// that does not report is not promoted at all (caughtUp).
+func (c *Core) witnessAsFull(b []byte) bool {
+	ch, err := membership.DecodeChange(b)
+	if err != nil || ch.Op == membership.Remove {
+		return false
+	}
+	r := ch.Member.Roles
+	return r.Has(membership.Acceptor) && r.Has(membership.Learner) && c.progress[ch.Member.ID].witness
 }
 
 // floor is the lowest truncation point that the full acceptors of the
@@ -1357,16 +1379,29 @@ func (c *Core) floor() uint64 {
 	return f
 }
 
-// holdersCaughtUp reports whether the full acceptors that the change
-// leaves (every one but id) hold every slot a witness may drop: the
-// highest floor this leadership sent, and every witness's truncation point
-// and held floor, each witness having promised our ballot lately (so that
-// no older leader's floor reaches it any more). Letting a full acceptor
-// go before the others have what the witnesses dropped would leave some
-// slots with fewer holders than the configuration can lose. A witness that
-// has not promised our ballot is sent a Prepare, so that a later attempt
-// finds it has.
-func (c *Core) holdersCaughtUp(id msg.NodeID) bool {
+// keepsHolders reports whether the encoded change leaves enough full
+// acceptors holding every slot a witness may have dropped: more than the
+// resulting configuration can lose (n - q + 1 of its n acceptors, q a
+// majority). A change that leaves the acceptors and the full acceptors as
+// they are needs nothing. What a witness may drop is the highest floor
+// this leadership sent and every witness's truncation point and held
+// floor; each witness must have answered lately with our ballot promised
+// (so that no older leader's floor reaches it any more; one that has not
+// promised it is sent a Prepare, for a later attempt). A full acceptor
+// holds a slot once it reported delivering it (Progress). Without this, a
+// full acceptor let go while the others still lagged, or one added while
+// lagging to a configuration that can lose more, could leave a slot with
+// fewer holders than the configuration can lose (docs/design/reconfiguration.md, §3.8).
+func (c *Core) keepsHolders(b []byte) bool {
+	next, out := c.members.Apply(c.commit+1, b)
+	if out.Err != nil || out.Done {
+		return true // refused where it is applied, or changes nothing
+	}
+	cur, res := c.members.Latest(), next.Latest()
+	if slices.Equal(cur.With(membership.Acceptor), res.With(membership.Acceptor)) &&
+		slices.Equal(c.fullIDs(cur), c.fullIDs(res)) {
+		return true
+	}
 	need := c.maxFloor
 	for _, cfg := range c.governing() {
 		for _, m := range cfg.Members {
@@ -1377,9 +1412,6 @@ func (c *Core) holdersCaughtUp(id msg.NodeID) bool {
 				return false
 			}
 			if c.ackPromised[m.ID] != c.ballot {
-				// Promoted after our election, it never promised our
-				// ballot: ask it to, so that the change asked again finds
-				// it has.
 				c.send(m.ID, msg.RoleAcceptor, &msg.Prepare{From: c.cfg.ID, Ballot: c.ballot, FromSlot: c.commit + 1})
 				return false
 			}
@@ -1389,37 +1421,35 @@ func (c *Core) holdersCaughtUp(id msg.NodeID) bool {
 	if need == 0 {
 		return true
 	}
-	for _, m := range c.members.Latest().Members {
-		if m.ID == id || !c.full(m) || m.ID == c.cfg.ID {
-			continue
-		}
-		p, ok := c.progress[m.ID]
-		if !ok || c.now-p.at > c.cfg.ElectionTicks || p.delivered < need {
-			return false
+	voters := len(res.With(membership.Acceptor))
+	holders := 0
+	for _, m := range res.Members {
+		if c.full(m) && c.holds(m.ID, need) {
+			holders++
 		}
 	}
-	return c.commit >= need || c.cfg.ID == id
+	return holders >= voters-(voters/2+1)+1
 }
 
-// letsGo reports whether the encoded change takes a full acceptor out of
-// the full acceptors (removes it, or takes its acceptor or learner role),
-// and which.
-func (c *Core) letsGo(b []byte) (msg.NodeID, bool) {
-	ch, err := membership.DecodeChange(b)
-	if err != nil {
-		return 0, false
+// fullIDs lists cfg's full acceptors.
+func (c *Core) fullIDs(cfg *membership.Config) []msg.NodeID {
+	var ids []msg.NodeID
+	for _, m := range cfg.Members {
+		if c.full(m) {
+			ids = append(ids, m.ID)
+		}
 	}
-	cur, ok := c.members.Latest().Member(ch.Member.ID)
-	if !ok || !c.full(cur) {
-		return 0, false
+	return ids
+}
+
+// holds reports whether replica id reported (lately) delivering every slot
+// up to s; our own learner has what our commit point says.
+func (c *Core) holds(id msg.NodeID, s uint64) bool {
+	if id == c.cfg.ID {
+		return c.commit >= s
 	}
-	switch ch.Op {
-	case membership.Remove:
-		return cur.ID, true
-	case membership.SetRoles:
-		return cur.ID, !ch.Member.Roles.Has(membership.Acceptor) || !ch.Member.Roles.Has(membership.Learner)
-	}
-	return 0, false
+	p, ok := c.progress[id]
+	return ok && c.now-p.at <= c.cfg.ElectionTicks && p.delivered >= s
 }
 
 // governing returns the configurations that govern a slot after our commit

@@ -371,10 +371,22 @@ func TestFloorNeedsEnoughFullAcceptors(t *testing.T) {
 	}
 }
 
-// A full acceptor is let go (removed, or demoted) only once the full
-// acceptors that stay hold every slot a witness may drop, and every witness
-// has promised the leader's ballot, so that no older leader's floor
-// reaches it any more.
+// changeRejected steps a change request and reports whether it was
+// refused, failing on a refusal other than want.
+func changeRejected(t *testing.T, c *Core, change []byte, want msg.RejectReason) bool {
+	t.Helper()
+	out := step(c, &msg.ChangeRequest{Change: change, Origin: 1, Reply: "c"})
+	rej, _ := find[*msg.Reject](out)
+	if len(rej) > 0 && rej[0].Reason != want {
+		t.Fatalf("rejected as %v, want %v", rej[0].Reason, want)
+	}
+	return len(rej) > 0
+}
+
+// A full acceptor is let go (removed, or demoted) only once enough of the
+// full acceptors that stay hold every slot a witness may drop, and every
+// witness has promised the leader's ballot, so that no older leader's
+// floor reaches it any more.
 func TestLettingAFullAcceptorGo(t *testing.T) {
 	c, cfg := leadWith(t, members(membership.All, membership.All, membership.All, membership.Acceptor), 1, 2, 4)
 	b := c.Ballot()
@@ -386,24 +398,8 @@ func TestLettingAFullAcceptorGo(t *testing.T) {
 	if f := nextFloor(t, c, cfg); f != 40 {
 		t.Fatalf("floor %d, want 40", f)
 	}
-	remove2 := (&membership.Change{Base: 1, Op: membership.Remove, Member: membership.Member{ID: 2}}).Encode()
-	rejected := func() bool {
-		t.Helper()
-		out := step(c, &msg.ChangeRequest{Change: remove2, Origin: 1, Reply: "c"})
-		rej, _ := find[*msg.Reject](out)
-		if len(rej) > 0 && rej[0].Reason != msg.RejectNotCaughtUp {
-			t.Fatalf("rejected as %v", rej[0].Reason)
-		}
-		return len(rej) > 0
-	}
-	if !rejected() {
-		t.Fatal("let 2 go with no word from 3 on how far it is")
-	}
-	step(c, &msg.Progress{From: 3, Ballot: b, Delivered: 39, Commit: 100})
-	if !rejected() {
-		t.Fatal("let 2 go while 3 holds only up to 39 and floor 40 was sent")
-	}
 	step(c, &msg.Progress{From: 3, Ballot: b, Delivered: 100, Commit: 100})
+	remove2 := (&membership.Change{Base: 1, Op: membership.Remove, Member: membership.Member{ID: 2}}).Encode()
 	out := step(c, &msg.ChangeRequest{Change: remove2, Origin: 1, Reply: "c"})
 	if rej, _ := find[*msg.Reject](out); len(rej) == 0 {
 		t.Fatal("let 2 go while the witness had not promised our ballot")
@@ -412,8 +408,56 @@ func TestLettingAFullAcceptorGo(t *testing.T) {
 		t.Fatalf("prepares %v to %v, want our ballot to the witness", preps, to)
 	}
 	step(c, &msg.HeartbeatAck{From: 4, Ballot: b, Seq: 2, Promised: b, Truncated: 35, Witness: true, Floor: 40})
-	if rejected() {
+	// 3 (and 1) must hold up to 40: {1, 3, witness 4} can lose one.
+	step(c, &msg.Progress{From: 3, Ballot: b, Delivered: 39, Commit: 100})
+	if !changeRejected(t, c, remove2, msg.RejectNotCaughtUp) {
+		t.Fatal("let 2 go while 3 holds only up to 39 and floor 40 was sent")
+	}
+	step(c, &msg.Progress{From: 3, Ballot: b, Delivered: 100, Commit: 100})
+	if changeRejected(t, c, remove2, msg.RejectNotCaughtUp) {
 		t.Fatal("refused to let 2 go once 3 holds everything and the witness promised our ballot")
+	}
+}
+
+// Adding an acceptor grows what the configuration can lose: a learner is
+// promoted only while enough full acceptors, counting it if it holds them,
+// hold what the witnesses dropped. A replica that reports itself a witness
+// is never made a full acceptor.
+func TestPromotingWhereWitnessesDropped(t *testing.T) {
+	c, cfg := leadWith(t, members(membership.All, membership.All, membership.Acceptor, membership.Acceptor, membership.Learner), 1, 2, 3)
+	b := c.Ballot()
+	for _, id := range []msg.NodeID{1, 2} {
+		step(c, &msg.HeartbeatAck{From: id, Ballot: b, Seq: 1, Promised: b, Truncated: 40})
+	}
+	for _, id := range []msg.NodeID{3, 4} {
+		step(c, &msg.HeartbeatAck{From: id, Ballot: b, Seq: 1, Promised: b, Truncated: 40, Witness: true, Floor: 40})
+	}
+	if f := nextFloor(t, c, cfg); f != 40 {
+		t.Fatalf("floor %d, want 40 (2 full of 4 acceptors)", f)
+	}
+	step(c, &msg.Progress{From: 2, Ballot: b, Delivered: 100, Commit: 100})
+	promote5 := (&membership.Change{Base: 1, Op: membership.SetRoles, Member: membership.Member{ID: 5, Addr: "a5", Roles: membership.All}}).Encode()
+	// 5 is within the slack of the log, but holds only up to 30: with it
+	// {1, 2, 3, 4, 5} can lose two, and only 1 and 2 hold slots 31 to 40.
+	step(c, &msg.Progress{From: 5, Ballot: b, Delivered: 30, Commit: 90})
+	if !changeRejected(t, c, promote5, msg.RejectNotCaughtUp) {
+		t.Fatal("promoted 5 while it lacks slots the witnesses dropped and only two full acceptors hold them")
+	}
+	step(c, &msg.Progress{From: 5, Ballot: b, Delivered: 100, Commit: 100})
+	if changeRejected(t, c, promote5, msg.RejectNotCaughtUp) {
+		t.Fatal("refused to promote 5 once it holds everything")
+	}
+
+	c, _ = leadWith(t, members(membership.All, membership.All, membership.All, membership.Learner), 1, 2)
+	b = c.Ballot()
+	step(c, &msg.Progress{From: 4, Ballot: b, Delivered: 100, Commit: 100, Witness: true})
+	full4 := (&membership.Change{Base: 1, Op: membership.SetRoles, Member: membership.Member{ID: 4, Addr: "a4", Roles: membership.All}}).Encode()
+	if !changeRejected(t, c, full4, msg.RejectWitnessRoles) {
+		t.Fatal("made a witness a full acceptor")
+	}
+	witness4 := (&membership.Change{Base: 1, Op: membership.SetRoles, Member: membership.Member{ID: 4, Addr: "a4", Roles: membership.Acceptor}}).Encode()
+	if changeRejected(t, c, witness4, msg.RejectWitnessRoles) {
+		t.Fatal("refused to give a witness the acceptor role alone")
 	}
 }
 

@@ -149,6 +149,11 @@ func (s Set) Build(r msg.Role, st role.Storage, sm executor.StateMachine, env En
 	return nil, fmt.Errorf("roles: no role %v", r)
 }
 
+// StopGrace is how many election timeouts a replica keeps its acceptor
+// after the configuration stopped giving it a vote: replicas behind it may
+// still need that vote to elect a leader in the configuration that had it.
+const StopGrace = 3
+
 // RunsAcceptor reports whether replica id runs its acceptor, by membership h
 // as of its commit point: while it is an acceptor of a configuration that
 // governs a slot after commit (in force or pending). A replica that is none

@@ -103,8 +103,11 @@ func resolveMembers(s *settings, logger *slog.Logger) (first, peers map[msg.Node
 	if len(s.join) == 0 {
 		js := joinState{ClusterID: s.clusterID, ID: s.id, Alpha: membership.DefaultAlpha, First: map[string]string{}, Peers: map[string]string{}}
 		roles = s.firstRoles(s.peers)
-		if roles[s.id] == membership.Acceptor {
+		switch {
+		case roles[s.id] == membership.Acceptor:
 			s.witness = true // the first configuration makes it one
+		case s.witness:
+			return nil, nil, nil, false, fmt.Errorf("--witness: the first configuration gives replica %d the roles %s; a witness takes the acceptor role only (list it only under consensus.cluster.acceptors)", s.id, roles[s.id])
 		}
 		js.Witness = s.witness
 		js.Roles = map[string]string{}

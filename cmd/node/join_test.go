@@ -69,3 +69,14 @@ func TestWitnessDataDirectory(t *testing.T) {
 		t.Fatalf("--witness on a full replica's directory: %v", err)
 	}
 }
+
+// --witness on a replica the first configuration makes a full one is
+// refused: a witness takes the acceptor role only.
+func TestWitnessFlagNeedsTheAcceptorRoleOnly(t *testing.T) {
+	logger := slog.New(slog.NewTextHandler(&strings.Builder{}, nil))
+	s := settings{id: 3, clusterID: "c", storage: "nutsdb", dataDir: t.TempDir(), witness: true,
+		peers: map[msg.NodeID]string{1: "h:1", 2: "h:2", 3: "h:3"}}
+	if _, _, _, _, err := resolveMembers(&s, logger); err == nil || !strings.Contains(err.Error(), "acceptor role only") {
+		t.Fatalf("--witness with every role: %v", err)
+	}
+}
