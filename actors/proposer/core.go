@@ -1355,12 +1355,14 @@ func (c *Core) witnessAsFull(b []byte) bool {
 // §3.8). None while a configuration has too few full acceptors to outlive
 // the loss of a minority of its acceptors (then the witnesses keep
 // everything), or while phase 1 told of slots our learner has not
-// delivered (a change among them may have added a full acceptor).
+// delivered (a change among them may have added a full acceptor). None
+// either without a witness: the floor would only bind later changes
+// (keepsHolders) for nothing.
 func (c *Core) floor() uint64 {
 	if c.best != nil || c.commit < c.recoveredTop {
 		return 0
 	}
-	f := ^uint64(0)
+	f, witnesses := ^uint64(0), false
 	for _, cfg := range c.governing() {
 		voters, full := 0, 0
 		for _, m := range cfg.Members {
@@ -1372,9 +1374,13 @@ func (c *Core) floor() uint64 {
 				f = min(f, c.ackTrunc[m.ID])
 			}
 		}
+		witnesses = witnesses || full < voters
 		if full == 0 || full < (voters+1)/2 {
 			return 0
 		}
+	}
+	if !witnesses {
+		return 0 // nobody to tell: a floor would only bind later changes
 	}
 	return f
 }

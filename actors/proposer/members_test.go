@@ -350,8 +350,8 @@ func TestHeartbeatFloor(t *testing.T) {
 
 // No floor where too few acceptors are full to outlive the loss of a
 // minority (one full replica and two witnesses: losing it would lose what
-// they dropped), and a witness's acceptor is no full one whatever its
-// roles say.
+// they dropped), nor where there is no witness to tell; and a witness's
+// acceptor is no full one whatever its roles say.
 func TestFloorNeedsEnoughFullAcceptors(t *testing.T) {
 	c, cfg := leadWith(t, members(membership.All, membership.Acceptor, membership.Acceptor), 1, 2)
 	b := c.Ballot()
@@ -360,6 +360,14 @@ func TestFloorNeedsEnoughFullAcceptors(t *testing.T) {
 	}
 	if f := nextFloor(t, c, cfg); f != 0 {
 		t.Fatalf("floor %d with one full acceptor of three, want 0", f)
+	}
+	c, cfg = leadWith(t, members(membership.All, membership.All), 1, 2)
+	b = c.Ballot()
+	for _, id := range []msg.NodeID{1, 2} {
+		step(c, &msg.HeartbeatAck{From: id, Ballot: b, Seq: 1, Promised: b, Truncated: 40})
+	}
+	if f := nextFloor(t, c, cfg); f != 0 {
+		t.Fatalf("floor %d with no witness, want 0", f)
 	}
 	c, cfg = leadWith(t, members(membership.All, membership.All, membership.All), 1, 2)
 	b = c.Ballot()
@@ -465,7 +473,7 @@ func TestPromotingWhereWitnessesDropped(t *testing.T) {
 // delivered: a change among them may have added a full acceptor it does
 // not count yet.
 func TestNoFloorBeforeTheRecoveredSlotsAreDelivered(t *testing.T) {
-	c, cfg := leadWith(t, members(membership.All, membership.All, membership.All), 1, 2)
+	c, cfg := leadWith(t, members(membership.All, membership.All, membership.All, membership.Acceptor), 1, 2, 4)
 	b := c.Ballot()
 	// A late promise tells of slot 105, accepted under an older ballot.
 	step(c, &msg.Promise{From: 3, Ballot: b, Entries: []msg.Entry{{Slot: 105, Ballot: msg.Ballot{Round: b.Round - 1, ID: 3}, Value: &msg.Value{}}}})
