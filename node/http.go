@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"strconv"
 	"strings"
@@ -31,6 +32,10 @@ type HTTPConfig struct {
 	// MaxTxnBytes is the largest transaction body accepted, inclusive
 	// (default 4 MiB).
 	MaxTxnBytes int
+	// Pprof serves Go's profiles (net/http/pprof) under /debug/pprof/.
+	// Off by default: a profile shows keys and values in memory, and
+	// taking one costs the replica CPU.
+	Pprof bool
 }
 
 func (c *HTTPConfig) setDefaults() {
@@ -59,6 +64,15 @@ const kvPrefix = "/v1/kv/"
 func (n *Node) Handler(cfg HTTPConfig) http.Handler {
 	cfg.setDefaults()
 	h := &httpAPI{n: n, cfg: cfg, metrics: n.metrics.handler()}
+	if cfg.Pprof {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		h.pprof = mux
+	}
 	return h
 }
 
@@ -66,6 +80,7 @@ type httpAPI struct {
 	n       *Node
 	cfg     HTTPConfig
 	metrics http.Handler
+	pprof   http.Handler // nil unless HTTPConfig.Pprof
 }
 
 // statusRecorder remembers the status code for the request counter.
@@ -114,6 +129,8 @@ func (h *httpAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if allow(rec, r, http.MethodGet) {
 			h.metrics.ServeHTTP(rec, r)
 		}
+	case h.pprof != nil && strings.HasPrefix(path, "/debug/pprof/"):
+		h.pprof.ServeHTTP(rec, r)
 	default:
 		writeError(rec, http.StatusNotFound, "not_found", "no such path: "+r.URL.Path)
 	}

@@ -223,3 +223,23 @@ func TestHTTPTruncatedAndSlowBodies(t *testing.T) {
 		t.Fatal("a slow, incomplete request changed the store")
 	}
 }
+
+// /debug/pprof/ is served only with HTTPConfig.Pprof.
+func TestHTTPPprof(t *testing.T) {
+	tc := startCluster(t, 1, Config{})
+	n := tc.Node(1)
+	get := func(h http.Handler, path string) int {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		return rec.Code
+	}
+	if code := get(n.Handler(HTTPConfig{}), "/debug/pprof/"); code != http.StatusNotFound {
+		t.Fatalf("pprof off: GET /debug/pprof/ = %d, want 404", code)
+	}
+	on := n.Handler(HTTPConfig{Pprof: true})
+	for _, p := range []string{"/debug/pprof/", "/debug/pprof/heap", "/debug/pprof/cmdline"} {
+		if code := get(on, p); code != http.StatusOK {
+			t.Fatalf("pprof on: GET %s = %d, want 200", p, code)
+		}
+	}
+}

@@ -198,7 +198,7 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "rsml-node run: %v\n", err)
 		return 1
 	}
-	hs, err := n.ListenHTTP(s.http, node.HTTPConfig{MaxKeyBytes: s.maxKeyBytes, MaxValueBytes: s.maxValueBytes})
+	hs, err := n.ListenHTTP(s.http, node.HTTPConfig{MaxKeyBytes: s.maxKeyBytes, MaxValueBytes: s.maxValueBytes, Pprof: s.pprof})
 	if err != nil {
 		fmt.Fprintf(stderr, "rsml-node run: %v\n", err)
 		sctx, cancel := context.WithTimeout(context.Background(), stopGrace)
@@ -315,7 +315,7 @@ func devCommand(args []string, stdout, stderr io.Writer) int {
 	}
 	var servers []*node.HTTPServer
 	stopAll := func(ctx context.Context) error { return c.Stop(ctx) }
-	hc := node.HTTPConfig{MaxKeyBytes: s.maxKeyBytes, MaxValueBytes: s.maxValueBytes}
+	hc := node.HTTPConfig{MaxKeyBytes: s.maxKeyBytes, MaxValueBytes: s.maxValueBytes, Pprof: s.pprof}
 	for i := 1; i <= s.nodes; i++ {
 		hs, err := c.Node(msg.NodeID(i)).ListenHTTP(s.https[i-1], hc)
 		if err != nil {

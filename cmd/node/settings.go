@@ -48,6 +48,8 @@ type settings struct {
 	join []string
 	// witness: run --witness, or a data directory that is a witness's.
 	witness bool
+	// pprof: serve net/http/pprof on the HTTP address.
+	pprof bool
 
 	// dev only: the number of replicas, replica i's HTTP address at
 	// https[i-1], and the file's settings dev does not use.
@@ -155,6 +157,7 @@ func runFlags(fs *flag.FlagSet) func() (settings, error) {
 	maxKey := fs.Int("max-key-bytes", defMaxKeyBytes, "longest key accepted by the HTTP API")
 	maxValue := fs.Int("max-value-bytes", defMaxValueBytes, "largest value accepted by the HTTP API, inclusive")
 	snapEvery := fs.Uint64("snapshot-every", defSnapshotEvery, "applied commands between snapshots; the logs are truncated below each snapshot, so this bounds their size and a restart's replay")
+	pprofOn := fs.Bool("pprof", false, "serve Go's profiles (net/http/pprof) under /debug/pprof/ on the HTTP address: go tool pprof http://HOST:PORT/debug/pprof/heap (off by default: profiles show data in memory)")
 	witness := fs.Bool("witness", false, "run as a witness: an acceptor that votes and holds no data (no state machine; reads and writes are answered 503 witness, and its log is kept only behind the full replicas' snapshots). Give it the acceptor role only: 'member add ID ADDR --roles acceptor', or list it only under consensus.cluster.acceptors (which makes it a witness without this flag). A data directory stays a witness's")
 	join := fs.String("join", "", "start a replica that is not in the cluster yet: comma-separated client `URLs` of members to ask for the configuration (needs --bind, its consensus address; then 'member add ID ADDR' on the cluster). A data directory that joined before keeps what it learned")
 	fs.Usage = func() {
@@ -166,7 +169,7 @@ func runFlags(fs *flag.FlagSet) func() (settings, error) {
 		s := settings{clusterID: *clusterID, http: *httpAddr, storage: *storage, logFormat: *logFormat,
 			logLevel: *logLevel, electionTimeout: *election, heartbeatInterval: *heartbeat,
 			maxKeyBytes: *maxKey, maxValueBytes: *maxValue, dataDir: *dataDir, bind: *bind, snapshotEvery: *snapEvery,
-			file: *config, src: map[string]string{}, witness: *witness}
+			file: *config, src: map[string]string{}, witness: *witness, pprof: *pprofOn}
 		var cf *configFile
 		if *config != "" {
 			var err error
@@ -491,6 +494,7 @@ func devFlags(fs *flag.FlagSet) func() (settings, error) {
 	dataDir := fs.String("data-dir", "", "parent data directory for --storage nutsdb (replica i uses DIR/replica-i)")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error (SIGHUP applies a changed log.level from the file)")
+	pprofOn := fs.Bool("pprof", false, "serve Go's profiles (net/http/pprof) under /debug/pprof/ on every replica's HTTP address (off by default)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), devUsage)
 		fs.PrintDefaults()
@@ -501,7 +505,7 @@ func devFlags(fs *flag.FlagSet) func() (settings, error) {
 			logFormat: *logFormat, logLevel: *logLevel, clusterID: "rsml",
 			electionTimeout: defElectionTimeout, heartbeatInterval: defHeartbeatInterval,
 			maxKeyBytes: defMaxKeyBytes, maxValueBytes: defMaxValueBytes, snapshotEvery: defSnapshotEvery,
-			file: *config, src: map[string]string{}}
+			file: *config, src: map[string]string{}, pprof: *pprofOn}
 		var endpoints map[msg.NodeID]endpoint
 		if *config != "" {
 			cf, err := readConfig(*config)
