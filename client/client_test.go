@@ -623,3 +623,31 @@ func TestFindsTheNewLeaderAfterAFailure(t *testing.T) {
 		t.Errorf("KV requests per replica = %v, want [2 3 0]: the 503 moves the write on, and later writes go to the new leader", got)
 	}
 }
+
+// WithEndpointsInOrder sends every call to the first endpoint, leader or
+// not, and to the next only once it fails: clients given the endpoints in
+// different orders spread the load over the replicas.
+func TestEndpointsInOrder(t *testing.T) {
+	_, nodes := newFakeCluster(t, 3, "3")
+	c, _ := newTestClient(t, []string{nodes[1].srv.URL, nodes[2].srv.URL, nodes[0].srv.URL}, WithEndpointsInOrder())
+	ctx := context.Background()
+	for i := range 4 {
+		if _, err := c.Put(ctx, "k", []byte{byte(i)}, Cond{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := [3]int{nodes[0].kvHits(), nodes[1].kvHits(), nodes[2].kvHits()}; got != [3]int{0, 4, 0} {
+		t.Errorf("KV requests per replica = %v, want all 4 on replica 2, the first endpoint", got)
+	}
+	nodes[1].srv.Close()
+	c.CloseIdleConnections() // a new connection is refused: nothing was sent
+	if _, err := c.Put(ctx, "k", []byte("x"), Cond{}); err != nil {
+		t.Fatalf("Put with the first endpoint down: %v", err)
+	}
+	if _, err := c.Put(ctx, "k", []byte("y"), Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	if h := nodes[2].kvHits(); h != 2 {
+		t.Errorf("the second endpoint got %d writes after the first went down, want 2", h)
+	}
+}

@@ -17,6 +17,11 @@ type discovery struct {
 // the next endpoint in turn.
 func (c *Client) start(ctx context.Context) int {
 	c.mu.Lock()
+	if c.set.inOrder {
+		i := max(c.preferred, 0) // forget moves it on
+		c.mu.Unlock()
+		return i
+	}
 	if c.preferred >= 0 && (c.isLeader || time.Since(c.chosenAt) < rediscoverAfter) {
 		i := c.preferred
 		c.mu.Unlock()
@@ -64,7 +69,10 @@ func (c *Client) start(ctx context.Context) int {
 // next round looks for the leader again.
 func (c *Client) forget(i int) {
 	c.mu.Lock()
-	if c.preferred == i {
+	switch {
+	case c.set.inOrder && max(c.preferred, 0) == i:
+		c.preferred = (i + 1) % len(c.endpoints)
+	case c.preferred == i:
 		c.preferred = -1
 	}
 	c.mu.Unlock()
@@ -72,7 +80,7 @@ func (c *Client) forget(i int) {
 
 // prefer records what a status answer says about endpoint i.
 func (c *Client) prefer(i int, st Status) {
-	if !st.IsLeader {
+	if !st.IsLeader || c.set.inOrder {
 		return
 	}
 	c.mu.Lock()

@@ -23,6 +23,7 @@ type settings struct {
 	backoffMin  time.Duration
 	backoffMax  time.Duration
 	httpClient  *http.Client
+	inOrder     bool
 }
 
 func defaults() settings {
@@ -52,6 +53,13 @@ func WithBackoff(lo, hi time.Duration) Option {
 // WithHTTPClient sends requests through hc instead of the client's own. Do
 // not let hc follow redirects or retry writes by itself.
 func WithHTTPClient(hc *http.Client) Option { return func(s *settings) { s.httpClient = hc } }
+
+// WithEndpointsInOrder makes calls go to the first endpoint, and to the
+// next only once one failed, rather than to the leader the client finds:
+// every replica forwards writes and linearizable reads to the leader, so
+// clients given their endpoints in different orders spread the load of
+// parsing and answering requests over the replicas (at the cost of a hop).
+func WithEndpointsInOrder() Option { return func(s *settings) { s.inOrder = true } }
 
 func (s *settings) validate() error {
 	switch {

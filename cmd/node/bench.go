@@ -50,6 +50,7 @@ type benchFlags struct {
 	keys       int
 	dir        string
 	endpoints  []string
+	spread     bool
 	logLevel   string
 	cpuProfile string
 	memProfile string
@@ -75,6 +76,8 @@ type benchResult struct {
 	// MaxRSSKB is the process's peak resident set, cluster and clients
 	// together, as getrusage reports it.
 	MaxRSSKB int64 `json:"max_rss_kb"`
+	// Spread: --spread (the clients over every endpoint).
+	Spread bool `json:"spread,omitempty"`
 }
 
 // benchFlagSet declares the bench command's flags on f; --endpoints, a list,
@@ -90,6 +93,7 @@ func benchFlagSet(f *benchFlags, endpoints *string) *flag.FlagSet {
 	fs.IntVar(&f.keys, "keys", 1000, "keys are drawn at random from key-0 to key-(N-1)")
 	fs.StringVar(&f.dir, "dir", os.TempDir(), "parent `directory` of the temporary nutsdb data, which is removed at exit")
 	fs.StringVar(endpoints, "endpoints", "", "comma-separated base `URLs` of a running cluster to load over HTTP instead of starting one; the JSON then says transport \"http\", storage \"unknown\"")
+	fs.BoolVar(&f.spread, "spread", false, "with --endpoints: spread the clients over every endpoint (client i asks endpoint i mod n first) rather than sending them all to the first that answers; the JSON then adds \"spread\": true")
 	fs.StringVar(&f.logLevel, "log-level", "warn", "level of the replicas' logs on stderr: debug, info, warn or error")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured interval (not the setup) to `FILE`")
 	fs.StringVar(&f.trace, "trace", "", "write a runtime execution trace of the measured interval to `FILE` (go tool trace; large: keep the run short)")
@@ -151,6 +155,8 @@ func parseBenchFlags(args []string, stdout, stderr io.Writer) (benchFlags, int, 
 		return bad("%v", levelErr)
 	case set["endpoints"] && len(f.endpoints) == 0:
 		return bad("--endpoints: no URL given")
+	case f.spread && len(f.endpoints) < 2:
+		return bad("--spread needs --endpoints with at least two URLs")
 	}
 	if len(f.endpoints) > 0 {
 		for _, name := range []string{"transport", "storage", "nodes", "dir"} {
@@ -247,7 +253,7 @@ func measure(ctx context.Context, f benchFlags, tgt *benchTarget, stderr io.Writ
 	return benchResult{
 		System: "rsml", Transport: tgt.transport, Storage: tgt.storage, Nodes: tgt.nodes,
 		Clients: f.clients, Value: f.valueSize, Keys: f.keys,
-		Ops: len(l.lats), Errors: l.errors,
+		Ops: len(l.lats), Errors: l.errors, Spread: tgt.spread,
 		OpsPerSec: math.Round(float64(len(l.lats))/l.elapsed.Seconds()*10) / 10,
 		P50us:     percentile(l.lats, 50).Microseconds(),
 		P99us:     percentile(l.lats, 99).Microseconds(),

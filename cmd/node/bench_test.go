@@ -7,8 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -42,6 +46,8 @@ func TestBenchRefusesBadFlags(t *testing.T) {
 		{[]string{"--endpoints", "ftp://x"}, `scheme "ftp"`},
 		{[]string{"--endpoints", "http://127.0.0.1:1", "--storage", "nutsdb"}, "--storage does not apply with --endpoints"},
 		{[]string{"--endpoints", "http://127.0.0.1:1", "--nodes", "3"}, "--nodes does not apply with --endpoints"},
+		{[]string{"--endpoints", "http://127.0.0.1:1", "--spread"}, "--spread needs --endpoints with at least two URLs"},
+		{[]string{"--spread"}, "--spread needs --endpoints"},
 	}
 	for _, tt := range tests {
 		var out, errb bytes.Buffer
@@ -152,7 +158,36 @@ func TestBenchProcess(t *testing.T) {
 		urls := startDev(t, bin)
 		out := bench(t, "--endpoints", strings.Join(urls, ","))
 		checkBenchOutput(t, out, "http", "unknown", 3, 4)
+		if strings.Contains(out, `"spread"`) {
+			t.Errorf("spread in a run without --spread: %s", out)
+		}
+		before := putsServed(t, urls[1])
+		out = bench(t, "--endpoints", strings.Join(urls, ","), "--spread")
+		checkBenchOutput(t, out, "http", "unknown", 3, 4)
+		if !strings.Contains(out, `"spread":true`) {
+			t.Errorf("no spread in a --spread run: %s", out)
+		}
+		if after := putsServed(t, urls[1]); after <= before {
+			t.Errorf("replica 2 served %v PUTs before the --spread run and %v after: the clients were not spread", before, after)
+		}
 	})
+}
+
+// putsServed sums the PUTs a replica's HTTP API answered, by its /metrics.
+func putsServed(t *testing.T, url string) float64 {
+	t.Helper()
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	sum := 0.0
+	for _, m := range regexp.MustCompile(`(?m)^rsml_http_requests_total\{[^}]*method="PUT"[^}]*\} (\S+)$`).FindAllSubmatch(b, -1) {
+		v, _ := strconv.ParseFloat(string(m[1]), 64)
+		sum += v
+	}
+	return sum
 }
 
 // startDev starts rsml-node dev on free ports and returns its replicas'
@@ -235,7 +270,10 @@ func TestRunLoad(t *testing.T) {
 	var seen atomic.Int64
 	cfg := loadConfig{
 		clients: 3, duration: 50 * time.Millisecond, valueSize: 16, keys: 5,
-		put: func(_ context.Context, key string, value []byte) error {
+		put: func(_ context.Context, cl int, key string, value []byte) error {
+			if cl < 0 || cl >= 3 {
+				t.Errorf("put by client %d: want 0 to 2", cl)
+			}
 			n := calls.Add(1)
 			if len(value) != 16 || !strings.HasPrefix(key, "key-") || key > "key-4" {
 				t.Errorf("put(%q, %d bytes): want key-0..key-4 and 16 bytes", key, len(value))
@@ -269,7 +307,7 @@ func TestRunLoadWaitsForTheLastPut(t *testing.T) {
 	const hold = 200 * time.Millisecond
 	var calls atomic.Int64
 	res := runLoad(context.Background(), loadConfig{clients: 1, duration: time.Millisecond, keys: 1,
-		put: func(context.Context, string, []byte) error {
+		put: func(context.Context, int, string, []byte) error {
 			calls.Add(1)
 			<-time.After(hold) // a put that outlasts the deadline
 			return nil

@@ -18,7 +18,8 @@ import (
 // loadConfig is one load run. Its rules are hraft-bench's, so that the two
 // are compared like for like.
 type loadConfig struct {
-	put       func(ctx context.Context, key string, value []byte) error
+	// put does one put for client number client (0 .. clients-1).
+	put       func(ctx context.Context, client int, key string, value []byte) error
 	clients   int
 	duration  time.Duration
 	valueSize int
@@ -46,7 +47,7 @@ func runLoad(ctx context.Context, cfg loadConfig) loadResult {
 	)
 	start := time.Now()
 	deadline := start.Add(cfg.duration)
-	for range cfg.clients {
+	for cl := range cfg.clients {
 		wg.Go(func() {
 			// One random value per client, as hraft-bench: each command is
 			// still a new slice, encoded per put.
@@ -59,7 +60,7 @@ func runLoad(ctx context.Context, cfg loadConfig) loadResult {
 			for time.Now().Before(deadline) && ctx.Err() == nil {
 				key := fmt.Sprintf("key-%d", rand.IntN(cfg.keys))
 				t0 := time.Now()
-				err := cfg.put(ctx, key, val)
+				err := cfg.put(ctx, cl, key, val)
 				d := time.Since(t0)
 				if cfg.onOp != nil {
 					cfg.onOp(err == nil)

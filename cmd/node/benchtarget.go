@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/rsml-go/rsml/client"
@@ -23,7 +24,9 @@ import (
 type benchTarget struct {
 	transport, storage string
 	nodes              int
-	put                func(ctx context.Context, key string, value []byte) error
+	put                func(ctx context.Context, client int, key string, value []byte) error
+	// spread: the clients are spread over every endpoint.
+	spread bool
 	// stop releases everything the target started.
 	stop func() error
 }
@@ -78,14 +81,14 @@ func localTarget(ctx context.Context, f benchFlags, logger *slog.Logger) (_ *ben
 	if err != nil {
 		return nil, err
 	}
-	put := func(ctx context.Context, key string, value []byte) error {
+	put := func(ctx context.Context, _ int, key string, value []byte) error {
 		r, err := leader.Put(ctx, key, value, kv.Cond{})
 		if err == nil && !r.OK {
 			err = fmt.Errorf("put %s: refused without a condition", key)
 		}
 		return err
 	}
-	if err := put(ctx, "key-0", make([]byte, f.valueSize)); err != nil {
+	if err := put(ctx, 0, "key-0", make([]byte, f.valueSize)); err != nil {
 		return nil, fmt.Errorf("first write: %w", err)
 	}
 	return &benchTarget{transport: f.transport, storage: f.storage, nodes: f.nodes, put: put, stop: stop}, nil
@@ -179,6 +182,21 @@ func httpTarget(ctx context.Context, f benchFlags) (*benchTarget, error) {
 	if err != nil {
 		return nil, err
 	}
+	// With --spread, client i goes first to endpoint i mod n (and on to
+	// the others if it fails); otherwise every client to the first that
+	// answers.
+	cs := []*client.Client{c}
+	if f.spread {
+		cs = cs[:0]
+		for i := range f.endpoints {
+			c, err := client.New(append(slices.Clone(f.endpoints[i:]), f.endpoints[:i]...), client.WithHTTPClient(hc),
+				client.WithEndpointsInOrder())
+			if err != nil {
+				return nil, err
+			}
+			cs = append(cs, c)
+		}
+	}
 	sts, err := c.StatusAll(ctx)
 	if err != nil {
 		return nil, err
@@ -190,13 +208,13 @@ func httpTarget(ctx context.Context, f benchFlags) (*benchTarget, error) {
 			break
 		}
 	}
-	put := func(ctx context.Context, key string, value []byte) error {
-		_, err := c.Put(ctx, key, value, client.Cond{})
+	put := func(ctx context.Context, cl int, key string, value []byte) error {
+		_, err := cs[cl%len(cs)].Put(ctx, key, value, client.Cond{})
 		return err
 	}
-	if err := put(ctx, "key-0", make([]byte, f.valueSize)); err != nil {
+	if err := put(ctx, 0, "key-0", make([]byte, f.valueSize)); err != nil {
 		return nil, fmt.Errorf("first write: %w", err)
 	}
-	return &benchTarget{transport: "http", storage: "unknown", nodes: nodes, put: put,
+	return &benchTarget{transport: "http", storage: "unknown", nodes: nodes, put: put, spread: f.spread,
 		stop: func() error { c.CloseIdleConnections(); return nil }}, nil
 }
