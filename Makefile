@@ -2,7 +2,7 @@
 GO        ?= go
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: all build run test test-short chaos sim longrun bench failover join lint fmt clean
+.PHONY: all build run test test-short chaos sim longrun bench bench-e2e failover join lint fmt clean
 
 all: build
 
@@ -79,6 +79,14 @@ bench: build
 	    $(call bench_one,$(HRAFT_BIN) $(BENCH_HRAFT_$(c)) -duration $(BENCH_DURATION)) || exit 1;) \
 	done
 	@./bin/benchtable $(BENCH_OUT)
+
+## bench-e2e: what users run, against etcd: 3 rsml-node run processes loaded
+## over HTTP by rsml-node bench --endpoints (leader only, and --spread), on
+## nutsdb and in memory, against ../shared/bench/etcd with and without fsync;
+## ROUNDS rounds alternating which system runs first (scripts/bench-e2e.sh)
+ROUNDS ?= 5
+bench-e2e:
+	ROUNDS=$(ROUNDS) DURATION=$(BENCH_DURATION) GO=$(GO) scripts/bench-e2e.sh
 
 ## longrun: write to a durable 3-replica cluster for LONGRUN_DURATION and
 ## check that disk use, live heap and goroutines stay flat (make test runs 6s)

@@ -1,14 +1,18 @@
-// Command benchtable turns the JSON lines of rsml-node bench and of the
-// hashicorp/raft reference (../shared/bench/hraft) into one table: per
+// Command benchtable turns the JSON lines of rsml-node bench and of a
+// reference (hashicorp/raft, ../shared/bench/hraft, for the engine; etcd,
+// ../shared/bench/etcd, for processes over HTTP) into one table: per
 // configuration the medians over the runs of ops/s, p50 and p99, and the
-// ratios rsml/hraft. `make bench` feeds it.
+// ratios rsml/reference. `make bench` and `make bench-e2e` feed it.
 //
 //	benchtable [FILE...]   (no FILE: stdin)
 //
 // Lines that do not start with "{" are skipped, so a whole log can be fed in.
 // The two programs name the same settings differently (inmem/memory,
 // mem/memory, store/storage); a run of nutsdb is paired with one of bolt, as
-// each system's durable store.
+// each system's durable store. An rsml run over HTTP (transport "http") is
+// paired with an etcd run (its own client protocol) of the same target
+// (leader, or all: spread over the members) and durability (etcd without
+// fsync against rsml in memory).
 package main
 
 import (
@@ -72,6 +76,8 @@ type result struct {
 	Storage   string  `json:"storage"` // rsml
 	Store     string  `json:"store"`   // hraft
 	Clients   int     `json:"clients"`
+	Target    string  `json:"target"` // etcd: leader or all
+	Spread    bool    `json:"spread"` // rsml: the clients over every endpoint
 	OpsPerSec float64 `json:"ops_per_sec"`
 	P50us     float64 `json:"p50_us"`
 	P99us     float64 `json:"p99_us"`
@@ -101,22 +107,43 @@ func parse(r io.Reader) ([]result, error) {
 
 // config identifies what the two systems are compared on.
 type config struct {
-	transport string // memory or tcp
+	transport string // memory, tcp, or http (processes, each system's client protocol)
 	durable   bool
 	clients   int
+	target    string // http: leader or all
 }
 
 func (r result) config() config {
 	t := r.Transport
-	if t == "inmem" {
+	switch {
+	case t == "inmem":
 		t = "memory"
+	case r.System == "etcd":
+		t = "http"
+	}
+	target := r.Target
+	if r.Spread {
+		target = "all"
+	}
+	if t == "http" && target == "" {
+		target = "leader"
 	}
 	s := r.Storage + r.Store
-	return config{transport: t, durable: s != "memory" && s != "mem", clients: r.Clients}
+	return config{transport: t, durable: s != "memory" && s != "mem" && !strings.HasSuffix(s, "nofsync"),
+		clients: r.Clients, target: target}
 }
 
 // label names a system's own settings, as its flags spell them.
-func (r result) label() string { return r.Transport + "+" + r.Storage + r.Store }
+func (r result) label() string {
+	l := r.Transport + "+" + r.Storage + r.Store
+	if r.System == "etcd" {
+		l = "etcd " + l
+	}
+	if c := r.config(); c.target != "" {
+		l += " (" + c.target + ")"
+	}
+	return l
+}
 
 // stats are the medians of one system's runs of one configuration.
 type stats struct {
@@ -192,8 +219,8 @@ func median(xs []float64) float64 {
 
 // writeTable prints a Markdown table, ready for an issue note.
 func writeTable(w io.Writer, rows []row) {
-	head := []string{"rsml", "hraft", "clients", "runs", "rsml ops/s", "hraft ops/s", "ratio",
-		"rsml p50 µs", "hraft p50 µs", "ratio", "rsml p99 µs", "hraft p99 µs", "ratio", "errors"}
+	head := []string{"rsml", "reference", "clients", "runs", "rsml ops/s", "ref ops/s", "ratio",
+		"rsml p50 µs", "ref p50 µs", "ratio", "rsml p99 µs", "ref p99 µs", "ratio", "errors"}
 	cells := [][]string{head}
 	for _, r := range rows {
 		cells = append(cells, []string{
@@ -232,7 +259,7 @@ func writeTable(w io.Writer, rows []row) {
 			fmt.Fprintln(w, "|")
 		}
 	}
-	fmt.Fprintln(w, "\nMedians over the runs; ratio = rsml/hraft (ops/s: above 1 is faster; latency: below 1 is faster). errors: rsml/hraft, summed.")
+	fmt.Fprintln(w, "\nMedians over the runs; ratio = rsml/reference (ops/s: above 1 is faster; latency: below 1 is faster). errors: rsml/reference, summed.")
 }
 
 func orDash(s string) string {

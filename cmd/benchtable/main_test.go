@@ -62,9 +62,9 @@ func TestSummarizePairsTheSystems(t *testing.T) {
 		rsmlLabel           string
 		hraftLabel          string
 	}{
-		{config{"memory", false, 64}, 2, 2, 80000, 50000, 4000, 5000, "memory+memory", "inmem+mem"},
-		{config{"tcp", true, 64}, 1, 1, 20000, 5000, 8000, 30000, "tcp+nutsdb", "tcp+bolt"},
-		{config{"tcp", false, 1}, 1, 0, 4000, 0, 700, 0, "tcp+memory", ""},
+		{config{"memory", false, 64, ""}, 2, 2, 80000, 50000, 4000, 5000, "memory+memory", "inmem+mem"},
+		{config{"tcp", true, 64, ""}, 1, 1, 20000, 5000, 8000, 30000, "tcp+nutsdb", "tcp+bolt"},
+		{config{"tcp", false, 1, ""}, 1, 0, 4000, 0, 700, 0, "tcp+memory", ""},
 	}
 	if len(rows) != len(want) {
 		t.Fatalf("%d rows, want %d: %+v", len(rows), len(want), rows)
@@ -89,7 +89,7 @@ func TestTable(t *testing.T) {
 	}
 	lines := strings.Split(out.String(), "\n")
 	wants := []string{
-		// rows: labels, runs, medians, ratios rsml/hraft
+		// rows: labels, runs, medians, ratios rsml/reference
 		"| memory+memory | inmem+mem | 64 | 2/2 | 80,000 | 50,000 | 1.60 | 700 | 800 | 0.88 | 4,000 | 5,000 | 0.80 | 2/0 |",
 		"| tcp+nutsdb | tcp+bolt | 64 | 1/1 | 20,000 | 5,000 | 4.00 | 3,000 | 9,000 | 0.33 | 8,000 | 30,000 | 0.27 | 0/0 |",
 		"| tcp+memory | – | 1 | 1/0 | 4,000 | – | – | 200 | – | – | 700 | – | – | 0/0 |",
@@ -119,5 +119,29 @@ func TestBadInput(t *testing.T) {
 	}
 	if err := run([]string{"-h"}, strings.NewReader(""), &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "usage") {
 		t.Errorf("a flag: err = %v, want the usage", err)
+	}
+}
+
+// Process runs over HTTP pair with etcd's of the same target and
+// durability: nutsdb with etcd's fsynced WAL, memory with its WAL unsynced.
+func TestProcessRunsPairWithEtcd(t *testing.T) {
+	const lines = `{"system":"rsml","transport":"http","storage":"nutsdb","clients":64,"ops_per_sec":9000,"p50_us":5000,"p99_us":12000,"errors":0}
+{"system":"etcd","transport":"tcp","storage":"wal+bbolt","clients":64,"target":"leader","ops_per_sec":5000,"p50_us":11000,"p99_us":27000,"errors":0}
+{"system":"rsml","transport":"http","storage":"memory","clients":64,"spread":true,"ops_per_sec":10000,"p50_us":4000,"p99_us":10000,"errors":0}
+{"system":"etcd","transport":"tcp","storage":"wal+bbolt-nofsync","clients":64,"target":"all","ops_per_sec":8000,"p50_us":6000,"p99_us":16000,"errors":0}
+`
+	runs, err := parse(strings.NewReader(lines))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := summarize(runs)
+	if len(rows) != 2 {
+		t.Fatalf("%d rows, want 2: %+v", len(rows), rows)
+	}
+	if c := rows[0].cfg; c != (config{"http", true, 64, "leader"}) || rows[0].hraft.runs != 1 || rows[0].hraft.label != "etcd tcp+wal+bbolt (leader)" {
+		t.Errorf("durable row %+v", rows[0])
+	}
+	if c := rows[1].cfg; c != (config{"http", false, 64, "all"}) || rows[1].hraft.runs != 1 || rows[1].rsml.label != "http+memory (all)" {
+		t.Errorf("memory row %+v", rows[1])
 	}
 }
