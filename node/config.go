@@ -44,10 +44,10 @@ type Config struct {
 	// role. Every replica must be started with the same.
 	Roles map[msg.NodeID]membership.Roles
 	// Witness makes this replica a witness: it votes as an acceptor and
-	// keeps nothing else. Its state machine is executor.Witness (Config's
-	// StateMachine must be nil), its reads and writes fail with ErrWitness,
-	// and its acceptor truncates only behind every full replica's
-	// snapshots. Give it the acceptor role only. A replica that Roles makes
+	// holds no state machine. Its state machine is executor.Witness
+	// (Config's StateMachine must be nil), its reads and writes fail with
+	// ErrWitness, and its acceptor keeps every value it accepted (nothing
+	// lets it truncate yet). Give it the acceptor role only. A replica that Roles makes
 	// acceptor-only is a witness without it. Start a store with the same
 	// setting every time: a witness's store holds no state a full replica
 	// could serve from (rsml-node records it in cluster.json).

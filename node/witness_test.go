@@ -42,12 +42,12 @@ func (tc *testCluster) chosenBase(id msg.NodeID) uint64 {
 	return tc.stores[id].Chosen().Base()
 }
 
-// A witness (acceptor only) votes and holds no data: it refuses reads and
-// writes, and its acceptor log is truncated, but only behind every full
-// replica's snapshots. With the other full replica away, the leader and the
-// witness go on, and the witness keeps what only they hold: when the leader
-// is then lost for good, the other full replica recovers every
-// acknowledged write from the witness.
+// A witness (acceptor only) votes and holds no state: it refuses reads and
+// writes, and keeps every value it accepted (no floor lets it truncate
+// yet). With the other full replica away, the leader and the witness go
+// on, and the witness keeps what only they hold: when the leader is then
+// lost for good, the other full replica recovers every acknowledged write
+// from the witness.
 func TestWitness(t *testing.T) {
 	tc := startCluster(t, 3, Config{Roles: map[msg.NodeID]membership.Roles{3: membership.Acceptor}, SnapshotEvery: 10})
 	ctx := ctxFor(t, 60*time.Second)
@@ -97,7 +97,12 @@ func TestWitness(t *testing.T) {
 			put(next)
 		}
 	}
-	writeUntil("a witness truncation", func() bool { return next >= 100 && tc.acceptorTruncated(3) > 0 })
+	writeUntil("both full replicas truncating", func() bool {
+		return next >= 100 && tc.acceptorTruncated(1) > 0 && tc.acceptorTruncated(2) > 0
+	})
+	if got := tc.acceptorTruncated(3); got != 0 {
+		t.Fatalf("the witness truncated its acceptor log to %d: it keeps everything (no floor yet)", got)
+	}
 
 	// The other full replica goes away; the leader and the witness choose
 	// on, and the leader snapshots and truncates far past it.

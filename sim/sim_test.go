@@ -94,7 +94,10 @@ func TestSimReconfig(t *testing.T) {
 	msgs := sweep(t, n, first, " RSML_SIM_SPARES=2 RSML_SIM_WITNESSES=1", func(seed uint64) Config {
 		return Config{Seed: seed, Replicas: 3, Spares: 2, Witnesses: 1}
 	})
-	if msgs.Changes < n/2 || msgs.Promotions < n/10 || msgs.Witnesses < n/40 || msgs.WitnessTruncations == 0 {
+	if msgs.WitnessTruncations != 0 {
+		t.Errorf("%d witness truncations: witnesses keep their whole log (no floor yet)", msgs.WitnessTruncations)
+	}
+	if msgs.Changes < n/2 || msgs.Promotions < n/10 || msgs.Witnesses < n/40 {
 		t.Errorf("%d membership changes, %d making an acceptor, %d a witness, in %d runs: the nemesis hardly reconfigured",
 			msgs.Changes, msgs.Promotions, msgs.Witnesses, n)
 	}

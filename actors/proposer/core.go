@@ -158,19 +158,9 @@ type Core struct {
 	hbSentAt    int
 	ackSeq      map[msg.NodeID]uint64
 	ackTick     map[msg.NodeID]int
-	// From the heartbeat acks: each acceptor's truncation point (the floor
-	// heartbeats carry for witnesses), its promise, and for a witness
-	// whether it is one and the highest floor it holds.
-	ackTrunc    map[msg.NodeID]uint64
-	ackPromised map[msg.NodeID]msg.Ballot
-	ackWitness  map[msg.NodeID]bool
-	ackFloor    map[msg.NodeID]uint64
-	// maxFloor is the highest floor this leadership sent. recoveredTop is
-	// the highest slot phase 1 told of (a change may hide up to it): until
-	// our learner has it, the configurations we know may miss one, and we
-	// send no floor.
-	maxFloor, recoveredTop uint64
-	reads                  []pendingRead
+	// ackWitness: the acceptor's heartbeat acks say it is a witness's.
+	ackWitness map[msg.NodeID]bool
+	reads      []pendingRead
 	// progress is what the replicas that are no acceptors last reported of
 	// their learners (Progress): who may be promoted to acceptor.
 	progress map[msg.NodeID]learnerProgress
@@ -620,11 +610,7 @@ func (c *Core) becomeLeader() {
 	c.inflight = map[uint64]*inflight{}
 	c.ackSeq = map[msg.NodeID]uint64{}
 	c.ackTick = map[msg.NodeID]int{}
-	c.ackTrunc = map[msg.NodeID]uint64{}
-	c.ackPromised = map[msg.NodeID]msg.Ballot{}
 	c.ackWitness = map[msg.NodeID]bool{}
-	c.ackFloor = map[msg.NodeID]uint64{}
-	c.maxFloor, c.recoveredTop = 0, 0
 	c.progress = map[msg.NodeID]learnerProgress{}
 	c.hbSeq = 0
 	c.chosen, c.shipped = msg.Run{}, 0
@@ -675,7 +661,6 @@ func (c *Core) promise(p *msg.Promise) {
 // it: a slot whose configuration is not known yet, or whose acceptors have
 // not promised, waits (the commit point grows, promises arrive).
 func (c *Core) recover() {
-	c.recoveredTop = max(c.recoveredTop, c.bestTop, c.truncated)
 	var props []msg.Proposal
 	for c.nextSlot <= c.bestTop && c.gate(c.nextSlot) {
 		s := c.nextSlot
@@ -824,8 +809,8 @@ func (c *Core) heartbeat(m *msg.Heartbeat) {
 		if !m.Ballot.Less(c.leaderBallot) {
 			c.leader, c.leaderBallot = m.From, m.Ballot
 			c.resetElectionTimer()
-			// How far our learner is: whether we may be promoted, or
-			// a full acceptor let go (keepsHolders).
+			// How far our learner is (whether we may be promoted),
+			// and whether we are a witness.
 			c.send(m.From, msg.RoleProposer, &msg.Progress{From: c.cfg.ID, Ballot: m.Ballot, Delivered: c.commit, Commit: m.Commit, Witness: c.cfg.Witness})
 		}
 	}
@@ -1065,9 +1050,7 @@ func stepLeader(c *Core, m any) {
 		if m.Seq > c.ackSeq[m.From] {
 			c.ackSeq[m.From] = m.Seq
 		}
-		c.ackTrunc[m.From] = max(c.ackTrunc[m.From], m.Truncated)
-		c.ackPromised[m.From], c.ackWitness[m.From] = m.Promised, m.Witness
-		c.ackFloor[m.From] = max(c.ackFloor[m.From], m.Floor)
+		c.ackWitness[m.From] = m.Witness
 		c.ackTick[m.From] = c.now
 		c.serveReads()
 	}
@@ -1250,10 +1233,6 @@ func (c *Core) proposeChange(m *msg.ChangeRequest) {
 		c.reject(m, msg.RejectWitnessRoles)
 		return
 	}
-	if !c.keepsHolders(m.Change) {
-		c.reject(m, msg.RejectNotCaughtUp)
-		return
-	}
 	c.change = m
 	c.propose()
 }
@@ -1294,8 +1273,7 @@ func (c *Core) caughtUp(id msg.NodeID) bool {
 // commands: a larger slack would let a replica count with most of the
 // state still to fetch. The check keeps a replica that does not run, or is
 // still far behind, out of the quorums the cluster waits on; what a
-// promoted replica still lacks, the full acceptors that stay hold
-// (keepsHolders).
+// promoted replica still lacks, the acceptors of the slots hold.
 const catchUpSlack = 64
 
 // batchSize is what a command counts against MaxBatchBytes: its data and a
@@ -1307,8 +1285,9 @@ func (c *Core) sendHeartbeat() {
 	c.hbSentAt = c.now
 	// The commit point includes slots known chosen through truncation, so
 	// that learners fetch them: ours too, which may be the one behind.
-	hb := &msg.Heartbeat{From: c.cfg.ID, Ballot: c.ballot, Seq: c.hbSeq, Commit: max(c.commit, c.truncated), Chosen: c.chosen, Floor: c.floor()}
-	c.maxFloor = max(c.maxFloor, hb.Floor)
+	// No Floor: witnesses keep their whole acceptor log for now
+	// (docs/design/reconfiguration.md, §3.8, says why).
+	hb := &msg.Heartbeat{From: c.cfg.ID, Ballot: c.ballot, Seq: c.hbSeq, Commit: max(c.commit, c.truncated), Chosen: c.chosen}
 	span := c.governing()
 	for _, id := range c.everyone {
 		for _, cfg := range span {
@@ -1326,136 +1305,18 @@ func (c *Core) sendHeartbeat() {
 	}
 }
 
-// full reports whether m is a full acceptor: an acceptor and a learner.
-// A witness never is one (witnessAsFull refuses the roles), and one whose
-// acks or reports say it is a witness is not counted as one.
-func (c *Core) full(m membership.Member) bool {
-	return m.Roles.Has(membership.Acceptor) && m.Roles.Has(membership.Learner) &&
-		!c.ackWitness[m.ID] && !c.progress[m.ID].witness
-}
-
 // witnessAsFull reports whether the encoded change would make a replica
-// that reports itself a witness both an acceptor and a learner. A witness
-// added as a learner, then given the acceptor role alone, never is; one
-// that does not report is not promoted at all (caughtUp).
+// that reports itself a witness (in its Progress or its acceptor's acks)
+// both an acceptor and a learner: it would serve reads and snapshots of a
+// state it does not hold. A witness added as a learner, then given the
+// acceptor role alone, never is.
 func (c *Core) witnessAsFull(b []byte) bool {
 	ch, err := membership.DecodeChange(b)
 	if err != nil || ch.Op == membership.Remove {
 		return false
 	}
-	r := ch.Member.Roles
-	return r.Has(membership.Acceptor) && r.Has(membership.Learner) && c.progress[ch.Member.ID].witness
-}
-
-// floor is the lowest truncation point that the full acceptors of the
-// governing configurations reported in this leadership, 0 if one has not:
-// each such point is behind a durable snapshot of that replica, so every
-// full acceptor holds every slot up to the floor, and a witness, whose
-// snapshots hold nothing, may drop them (docs/design/reconfiguration.md,
-// §3.8). None while a configuration has too few full acceptors to outlive
-// the loss of a minority of its acceptors (then the witnesses keep
-// everything), or while phase 1 told of slots our learner has not
-// delivered (a change among them may have added a full acceptor). None
-// either without a witness: the floor would only bind later changes
-// (keepsHolders) for nothing.
-func (c *Core) floor() uint64 {
-	if c.best != nil || c.commit < c.recoveredTop {
-		return 0
-	}
-	f, witnesses := ^uint64(0), false
-	for _, cfg := range c.governing() {
-		voters, full := 0, 0
-		for _, m := range cfg.Members {
-			if m.Roles.Has(membership.Acceptor) {
-				voters++
-			}
-			if c.full(m) {
-				full++
-				f = min(f, c.ackTrunc[m.ID])
-			}
-		}
-		witnesses = witnesses || full < voters
-		if full == 0 || full < (voters+1)/2 {
-			return 0
-		}
-	}
-	if !witnesses {
-		return 0 // nobody to tell: a floor would only bind later changes
-	}
-	return f
-}
-
-// keepsHolders reports whether the encoded change leaves enough full
-// acceptors holding every slot a witness may have dropped: more than the
-// resulting configuration can lose (n - q + 1 of its n acceptors, q a
-// majority). A change that leaves the acceptors and the full acceptors as
-// they are needs nothing. What a witness may drop is the highest floor
-// this leadership sent and every witness's truncation point and held
-// floor; each witness must have answered lately with our ballot promised
-// (so that no older leader's floor reaches it any more; one that has not
-// promised it is sent a Prepare, for a later attempt). A full acceptor
-// holds a slot once it reported delivering it (Progress). Without this, a
-// full acceptor let go while the others still lagged, or one added while
-// lagging to a configuration that can lose more, could leave a slot with
-// fewer holders than the configuration can lose (docs/design/reconfiguration.md, §3.8).
-func (c *Core) keepsHolders(b []byte) bool {
-	next, out := c.members.Apply(c.commit+1, b)
-	if out.Err != nil || out.Done {
-		return true // refused where it is applied, or changes nothing
-	}
-	cur, res := c.members.Latest(), next.Latest()
-	if slices.Equal(cur.With(membership.Acceptor), res.With(membership.Acceptor)) &&
-		slices.Equal(c.fullIDs(cur), c.fullIDs(res)) {
-		return true
-	}
-	need := c.maxFloor
-	for _, cfg := range c.governing() {
-		for _, m := range cfg.Members {
-			if !m.Roles.Has(membership.Acceptor) || c.full(m) {
-				continue
-			}
-			if c.now-c.ackTick[m.ID] > c.cfg.ElectionTicks {
-				return false
-			}
-			if c.ackPromised[m.ID] != c.ballot {
-				c.send(m.ID, msg.RoleAcceptor, &msg.Prepare{From: c.cfg.ID, Ballot: c.ballot, FromSlot: c.commit + 1})
-				return false
-			}
-			need = max(need, c.ackTrunc[m.ID], c.ackFloor[m.ID])
-		}
-	}
-	if need == 0 {
-		return true
-	}
-	voters := len(res.With(membership.Acceptor))
-	holders := 0
-	for _, m := range res.Members {
-		if c.full(m) && c.holds(m.ID, need) {
-			holders++
-		}
-	}
-	return holders >= voters-(voters/2+1)+1
-}
-
-// fullIDs lists cfg's full acceptors.
-func (c *Core) fullIDs(cfg *membership.Config) []msg.NodeID {
-	var ids []msg.NodeID
-	for _, m := range cfg.Members {
-		if c.full(m) {
-			ids = append(ids, m.ID)
-		}
-	}
-	return ids
-}
-
-// holds reports whether replica id reported (lately) delivering every slot
-// up to s; our own learner has what our commit point says.
-func (c *Core) holds(id msg.NodeID, s uint64) bool {
-	if id == c.cfg.ID {
-		return c.commit >= s
-	}
-	p, ok := c.progress[id]
-	return ok && c.now-p.at <= c.cfg.ElectionTicks && p.delivered >= s
+	r, id := ch.Member.Roles, ch.Member.ID
+	return r.Has(membership.Acceptor) && r.Has(membership.Learner) && (c.progress[id].witness || c.ackWitness[id])
 }
 
 // governing returns the configurations that govern a slot after our commit
