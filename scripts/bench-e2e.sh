@@ -6,7 +6,9 @@
 # WAL fsync, ROUNDS times. Each round alternates which system runs first,
 # every run waits for an idle machine, and each JSON line gets
 # "other_cpu_s" (CPU the rest of the machine used meanwhile) and, for rsml,
-# "server_cpu_us" (the three processes' CPU per successful put). Both sides
+# "server_cpu_us" (the three processes' CPU per successful operation).
+# Each round also runs rsml alone with transactions of 100 puts (durable,
+# leader: keys_per_sec in its line). Both sides
 # run their default settings. The lines go to OUT; the table at the end
 # comes from benchtable.
 # Usage: scripts/bench-e2e.sh   (make bench-e2e; ROUNDS, DURATION, CLIENTS, OUT)
@@ -37,9 +39,10 @@ wait_idle() {
 }
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
-# rsml STORAGE TARGET: one run against three fresh processes.
+# rsml STORAGE TARGET [BENCH FLAGS...]: one run against three fresh processes.
 rsml() {
 	local storage=$1 target=$2 cons=() http=() urls=() leader="" i
+	shift 2
 	for i in 1 2 3; do cons[$i]=127.0.0.1:$(port); http[$i]=127.0.0.1:$(port); urls[$i]=http://${http[$i]}; done
 	local peers="1=${cons[1]},2=${cons[2]},3=${cons[3]}"
 	PIDS=()
@@ -63,7 +66,7 @@ rsml() {
 	b0=$(busy)
 	for p in "${PIDS[@]}"; do s0=$((s0 + $(ticks "$p"))); done
 	line=$(/usr/bin/time -f '%U %S' -o "$WORK/time" "$WORK/rsml-node" bench "${args[@]}" \
-		--clients "$CLIENTS" --duration "$DURATION" 2>/dev/null | tail -n 1)
+		--clients "$CLIENTS" --duration "$DURATION" "$@" 2>/dev/null | tail -n 1)
 	for p in "${PIDS[@]}"; do s1=$((s1 + $(ticks "$p"))); done
 	local b1; b1=$(busy)
 	read -r u sy <"$WORK/time"
@@ -113,6 +116,8 @@ for round in $(seq "$ROUNDS"); do
 			etcd "$fsync" "$target"; rsml "$storage" "$target"
 		fi
 	done
+	# Transactions of 100 puts, durable (etcd's bench has no counterpart).
+	rsml nutsdb leader --txn-size 100
 done
 echo "Both systems run their default settings (rsml-node run and bench's defaults; etcd's embed.NewConfig()); medians of $ROUNDS rounds:"
 "$WORK/benchtable" "$OUT"

@@ -78,6 +78,7 @@ type result struct {
 	Clients   int     `json:"clients"`
 	Target    string  `json:"target"` // etcd: leader or all
 	Spread    bool    `json:"spread"` // rsml: the clients over every endpoint
+	TxnSize   int     `json:"txn_size"`
 	OpsPerSec float64 `json:"ops_per_sec"`
 	P50us     float64 `json:"p50_us"`
 	P99us     float64 `json:"p99_us"`
@@ -111,6 +112,7 @@ type config struct {
 	durable   bool
 	clients   int
 	target    string // http: leader or all
+	txnSize   int    // puts per transaction (0: single puts)
 }
 
 func (r result) config() config {
@@ -130,7 +132,7 @@ func (r result) config() config {
 	}
 	s := r.Storage + r.Store
 	return config{transport: t, durable: s != "memory" && s != "mem" && !strings.HasSuffix(s, "nofsync"),
-		clients: r.Clients, target: target}
+		clients: r.Clients, target: target, txnSize: r.TxnSize}
 }
 
 // label names a system's own settings, as its flags spell them.
@@ -141,6 +143,9 @@ func (r result) label() string {
 	}
 	if c := r.config(); c.target != "" {
 		l += " (" + c.target + ")"
+	}
+	if r.TxnSize > 0 {
+		l += fmt.Sprintf(" txn %d", r.TxnSize)
 	}
 	return l
 }

@@ -62,9 +62,9 @@ func TestSummarizePairsTheSystems(t *testing.T) {
 		rsmlLabel           string
 		hraftLabel          string
 	}{
-		{config{"memory", false, 64, ""}, 2, 2, 80000, 50000, 4000, 5000, "memory+memory", "inmem+mem"},
-		{config{"tcp", true, 64, ""}, 1, 1, 20000, 5000, 8000, 30000, "tcp+nutsdb", "tcp+bolt"},
-		{config{"tcp", false, 1, ""}, 1, 0, 4000, 0, 700, 0, "tcp+memory", ""},
+		{config{"memory", false, 64, "", 0}, 2, 2, 80000, 50000, 4000, 5000, "memory+memory", "inmem+mem"},
+		{config{"tcp", true, 64, "", 0}, 1, 1, 20000, 5000, 8000, 30000, "tcp+nutsdb", "tcp+bolt"},
+		{config{"tcp", false, 1, "", 0}, 1, 0, 4000, 0, 700, 0, "tcp+memory", ""},
 	}
 	if len(rows) != len(want) {
 		t.Fatalf("%d rows, want %d: %+v", len(rows), len(want), rows)
@@ -138,10 +138,10 @@ func TestProcessRunsPairWithEtcd(t *testing.T) {
 	if len(rows) != 2 {
 		t.Fatalf("%d rows, want 2: %+v", len(rows), rows)
 	}
-	if c := rows[0].cfg; c != (config{"http", true, 64, "leader"}) || rows[0].hraft.runs != 1 || rows[0].hraft.label != "etcd tcp+wal+bbolt (leader)" {
+	if c := rows[0].cfg; c != (config{"http", true, 64, "leader", 0}) || rows[0].hraft.runs != 1 || rows[0].hraft.label != "etcd tcp+wal+bbolt (leader)" {
 		t.Errorf("durable row %+v", rows[0])
 	}
-	if c := rows[1].cfg; c != (config{"http", false, 64, "all"}) || rows[1].hraft.runs != 1 || rows[1].rsml.label != "http+memory (all)" {
+	if c := rows[1].cfg; c != (config{"http", false, 64, "all", 0}) || rows[1].hraft.runs != 1 || rows[1].rsml.label != "http+memory (all)" {
 		t.Errorf("memory row %+v", rows[1])
 	}
 }

@@ -51,6 +51,7 @@ type benchFlags struct {
 	dir        string
 	endpoints  []string
 	spread     bool
+	txnSize    int
 	logLevel   string
 	cpuProfile string
 	memProfile string
@@ -78,6 +79,10 @@ type benchResult struct {
 	MaxRSSKB int64 `json:"max_rss_kb"`
 	// Spread: --spread (the clients over every endpoint).
 	Spread bool `json:"spread,omitempty"`
+	// TxnSize and KeysPerSec: with --txn-size, each operation is one
+	// transaction of TxnSize puts (ops_per_sec counts transactions).
+	TxnSize    int     `json:"txn_size,omitempty"`
+	KeysPerSec float64 `json:"keys_per_sec,omitempty"`
 }
 
 // benchFlagSet declares the bench command's flags on f; --endpoints, a list,
@@ -93,6 +98,7 @@ func benchFlagSet(f *benchFlags, endpoints *string) *flag.FlagSet {
 	fs.IntVar(&f.keys, "keys", 1000, "keys are drawn at random from key-0 to key-(N-1)")
 	fs.StringVar(&f.dir, "dir", os.TempDir(), "parent `directory` of the temporary nutsdb data, which is removed at exit")
 	fs.StringVar(endpoints, "endpoints", "", "comma-separated base `URLs` of a running cluster to load over HTTP instead of starting one; the JSON then says transport \"http\", storage \"unknown\"")
+	fs.IntVar(&f.txnSize, "txn-size", 0, "each operation is one transaction of `N` puts (N >= 2; POST /v1/txn over HTTP, Txn in the Go API); the JSON then adds txn_size and keys_per_sec, and ops_per_sec counts transactions")
 	fs.BoolVar(&f.spread, "spread", false, "with --endpoints: spread the clients over every endpoint (client i asks endpoint i mod n first) rather than sending them all to the first that answers; the JSON then adds \"spread\": true")
 	fs.StringVar(&f.logLevel, "log-level", "warn", "level of the replicas' logs on stderr: debug, info, warn or error")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured interval (not the setup) to `FILE`")
@@ -155,6 +161,8 @@ func parseBenchFlags(args []string, stdout, stderr io.Writer) (benchFlags, int, 
 		return bad("%v", levelErr)
 	case set["endpoints"] && len(f.endpoints) == 0:
 		return bad("--endpoints: no URL given")
+	case set["txn-size"] && (f.txnSize < 2 || f.txnSize > 1000):
+		return bad("--txn-size %d: want 2 to 1000 puts per transaction", f.txnSize)
 	case f.spread && len(f.endpoints) < 2:
 		return bad("--spread needs --endpoints with at least two URLs")
 	}
@@ -233,7 +241,7 @@ func measure(ctx context.Context, f benchFlags, tgt *benchTarget, stderr io.Writ
 		}
 	}
 	bar := newProgress(stderr, f.duration)
-	l := runLoad(ctx, loadConfig{put: tgt.put, clients: f.clients, duration: f.duration,
+	l := runLoad(ctx, loadConfig{put: tgt.put, clients: f.clients, duration: f.duration, txnSize: f.txnSize,
 		valueSize: f.valueSize, keys: f.keys, onOp: bar.onOp()})
 	bar.stop()
 	if f.cpuProfile != "" {
@@ -250,7 +258,7 @@ func measure(ctx context.Context, f benchFlags, tgt *benchTarget, stderr io.Writ
 			return benchResult{}, err
 		}
 	}
-	return benchResult{
+	res := benchResult{
 		System: "rsml", Transport: tgt.transport, Storage: tgt.storage, Nodes: tgt.nodes,
 		Clients: f.clients, Value: f.valueSize, Keys: f.keys,
 		Ops: len(l.lats), Errors: l.errors, Spread: tgt.spread,
@@ -259,7 +267,12 @@ func measure(ctx context.Context, f benchFlags, tgt *benchTarget, stderr io.Writ
 		P99us:     percentile(l.lats, 99).Microseconds(),
 		ElapsedS:  math.Round(l.elapsed.Seconds()*1000) / 1000,
 		MaxRSSKB:  maxRSSKB(),
-	}, nil
+	}
+	if f.txnSize >= 2 {
+		res.TxnSize = f.txnSize
+		res.KeysPerSec = math.Round(float64(len(l.lats)*f.txnSize)/l.elapsed.Seconds()*10) / 10
+	}
+	return res, nil
 }
 
 func writeHeapProfile(path string) error {

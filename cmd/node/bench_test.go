@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -48,6 +49,7 @@ func TestBenchRefusesBadFlags(t *testing.T) {
 		{[]string{"--endpoints", "http://127.0.0.1:1", "--nodes", "3"}, "--nodes does not apply with --endpoints"},
 		{[]string{"--endpoints", "http://127.0.0.1:1", "--spread"}, "--spread needs --endpoints with at least two URLs"},
 		{[]string{"--spread"}, "--spread needs --endpoints"},
+		{[]string{"--txn-size", "1"}, "--txn-size 1: want 2 to 1000"},
 	}
 	for _, tt := range tests {
 		var out, errb bytes.Buffer
@@ -154,6 +156,15 @@ func TestBenchProcess(t *testing.T) {
 			t.Errorf("the nutsdb data was not removed: %v %v", left, err)
 		}
 	})
+	t.Run("txn", func(t *testing.T) {
+		out := bench(t, "--transport", "memory", "--storage", "memory", "--txn-size", "10")
+		checkBenchOutput(t, out, "memory", "memory", 3, 4)
+		var r benchResult
+		if err := json.Unmarshal([]byte(strings.TrimSpace(out)), &r); err != nil || r.TxnSize != 10 ||
+			math.Abs(r.KeysPerSec-10*r.OpsPerSec) > 10 {
+			t.Errorf("--txn-size 10: %s (%v), want txn_size 10 and keys_per_sec 10 times ops_per_sec", out, err)
+		}
+	})
 	t.Run("endpoints", func(t *testing.T) {
 		urls := startDev(t, bin)
 		out := bench(t, "--endpoints", strings.Join(urls, ","))
@@ -169,6 +180,11 @@ func TestBenchProcess(t *testing.T) {
 		}
 		if after := putsServed(t, urls[1]); after <= before {
 			t.Errorf("replica 2 served %v PUTs before the --spread run and %v after: the clients were not spread", before, after)
+		}
+		out = bench(t, "--endpoints", strings.Join(urls, ","), "--txn-size", "5")
+		checkBenchOutput(t, out, "http", "unknown", 3, 4)
+		if !strings.Contains(out, `"txn_size":5`) {
+			t.Errorf("no txn_size in a --txn-size run over HTTP: %s", out)
 		}
 	})
 }
@@ -270,13 +286,13 @@ func TestRunLoad(t *testing.T) {
 	var seen atomic.Int64
 	cfg := loadConfig{
 		clients: 3, duration: 50 * time.Millisecond, valueSize: 16, keys: 5,
-		put: func(_ context.Context, cl int, key string, value []byte) error {
+		put: func(_ context.Context, cl int, keys []string, value []byte) error {
 			if cl < 0 || cl >= 3 {
 				t.Errorf("put by client %d: want 0 to 2", cl)
 			}
 			n := calls.Add(1)
-			if len(value) != 16 || !strings.HasPrefix(key, "key-") || key > "key-4" {
-				t.Errorf("put(%q, %d bytes): want key-0..key-4 and 16 bytes", key, len(value))
+			if len(keys) != 1 || len(value) != 16 || !strings.HasPrefix(keys[0], "key-") || keys[0] > "key-4" {
+				t.Errorf("put(%q, %d bytes): want one of key-0..key-4 and 16 bytes", keys, len(value))
 			}
 			if n%3 == 0 {
 				fails.Add(1)
@@ -307,7 +323,7 @@ func TestRunLoadWaitsForTheLastPut(t *testing.T) {
 	const hold = 200 * time.Millisecond
 	var calls atomic.Int64
 	res := runLoad(context.Background(), loadConfig{clients: 1, duration: time.Millisecond, keys: 1,
-		put: func(context.Context, int, string, []byte) error {
+		put: func(context.Context, int, []string, []byte) error {
 			calls.Add(1)
 			<-time.After(hold) // a put that outlasts the deadline
 			return nil

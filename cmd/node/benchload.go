@@ -18,8 +18,12 @@ import (
 // loadConfig is one load run. Its rules are hraft-bench's, so that the two
 // are compared like for like.
 type loadConfig struct {
-	// put does one put for client number client (0 .. clients-1).
-	put       func(ctx context.Context, client int, key string, value []byte) error
+	// put does one operation for client number client (0 .. clients-1):
+	// a put of keys[0], or with several keys a transaction that puts every
+	// one of them.
+	put func(ctx context.Context, client int, keys []string, value []byte) error
+	// txnSize is how many keys each operation writes (0 or 1: one put).
+	txnSize   int
 	clients   int
 	duration  time.Duration
 	valueSize int
@@ -57,10 +61,13 @@ func runLoad(ctx context.Context, cfg loadConfig) loadResult {
 			}
 			var mine []time.Duration
 			fails := 0
+			keys := make([]string, max(cfg.txnSize, 1))
 			for time.Now().Before(deadline) && ctx.Err() == nil {
-				key := fmt.Sprintf("key-%d", rand.IntN(cfg.keys))
+				for i := range keys {
+					keys[i] = fmt.Sprintf("key-%d", rand.IntN(cfg.keys))
+				}
 				t0 := time.Now()
-				err := cfg.put(ctx, cl, key, val)
+				err := cfg.put(ctx, cl, keys, val)
 				d := time.Since(t0)
 				if cfg.onOp != nil {
 					cfg.onOp(err == nil)

@@ -24,7 +24,7 @@ import (
 type benchTarget struct {
 	transport, storage string
 	nodes              int
-	put                func(ctx context.Context, client int, key string, value []byte) error
+	put                func(ctx context.Context, client int, keys []string, value []byte) error
 	// spread: the clients are spread over every endpoint.
 	spread bool
 	// stop releases everything the target started.
@@ -81,14 +81,25 @@ func localTarget(ctx context.Context, f benchFlags, logger *slog.Logger) (_ *ben
 	if err != nil {
 		return nil, err
 	}
-	put := func(ctx context.Context, _ int, key string, value []byte) error {
-		r, err := leader.Put(ctx, key, value, kv.Cond{})
+	put := func(ctx context.Context, _ int, keys []string, value []byte) error {
+		if len(keys) > 1 {
+			t := kv.Txn{Then: make([]kv.Op, len(keys))}
+			for i, k := range keys {
+				t.Then[i] = kv.PutOp(k, value)
+			}
+			r, err := leader.Txn(ctx, t)
+			if err == nil && !r.Succeeded {
+				err = errors.New("txn: refused without a condition")
+			}
+			return err
+		}
+		r, err := leader.Put(ctx, keys[0], value, kv.Cond{})
 		if err == nil && !r.OK {
-			err = fmt.Errorf("put %s: refused without a condition", key)
+			err = fmt.Errorf("put %s: refused without a condition", keys[0])
 		}
 		return err
 	}
-	if err := put(ctx, 0, "key-0", make([]byte, f.valueSize)); err != nil {
+	if err := put(ctx, 0, []string{"key-0"}, make([]byte, f.valueSize)); err != nil {
 		return nil, fmt.Errorf("first write: %w", err)
 	}
 	return &benchTarget{transport: f.transport, storage: f.storage, nodes: f.nodes, put: put, stop: stop}, nil
@@ -208,11 +219,23 @@ func httpTarget(ctx context.Context, f benchFlags) (*benchTarget, error) {
 			break
 		}
 	}
-	put := func(ctx context.Context, cl int, key string, value []byte) error {
-		_, err := cs[cl%len(cs)].Put(ctx, key, value, client.Cond{})
+	put := func(ctx context.Context, cl int, keys []string, value []byte) error {
+		c := cs[cl%len(cs)]
+		if len(keys) > 1 {
+			t := client.Txn{Then: make([]client.Op, len(keys))}
+			for i, k := range keys {
+				t.Then[i] = client.PutOp(k, value)
+			}
+			r, err := c.Txn(ctx, t)
+			if err == nil && !r.Succeeded {
+				err = errors.New("txn: refused without a condition")
+			}
+			return err
+		}
+		_, err := c.Put(ctx, keys[0], value, client.Cond{})
 		return err
 	}
-	if err := put(ctx, 0, "key-0", make([]byte, f.valueSize)); err != nil {
+	if err := put(ctx, 0, []string{"key-0"}, make([]byte, f.valueSize)); err != nil {
 		return nil, fmt.Errorf("first write: %w", err)
 	}
 	return &benchTarget{transport: "http", storage: "unknown", nodes: nodes, put: put, spread: f.spread,
