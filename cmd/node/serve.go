@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -171,6 +173,7 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	logger, level := leveledLogger(stderr, s)
+	applyMemoryLimit(s, logger)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	var store storage.Store
@@ -290,6 +293,7 @@ func devCommand(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	logger, level := leveledLogger(stderr, s)
+	applyMemoryLimit(s, logger)
 	if len(s.ignored) > 0 {
 		logger.Warn("dev runs every replica in this process: these settings of the config file do not apply",
 			"file", s.file, "settings", strings.Join(s.ignored, ", "))
@@ -333,4 +337,15 @@ func devCommand(args []string, stdout, stderr io.Writer) int {
 		return failedExit(stderr, ferr)
 	}
 	return code
+}
+
+// applyMemoryLimit sets Go's soft memory limit from --memory-limit, and
+// logs the one in force either way.
+func applyMemoryLimit(s settings, logger *slog.Logger) {
+	if s.memoryLimit > 0 {
+		debug.SetMemoryLimit(s.memoryLimit)
+	}
+	if limit := debug.SetMemoryLimit(-1); limit < math.MaxInt64 {
+		logger.Info("memory limit", "bytes", limit)
+	}
 }

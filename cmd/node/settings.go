@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"net"
 	"sort"
 	"strconv"
@@ -50,6 +51,8 @@ type settings struct {
 	witness bool
 	// pprof: serve net/http/pprof on the HTTP address.
 	pprof bool
+	// memoryLimit: Go's soft memory limit in bytes (0: not set here).
+	memoryLimit int64
 
 	// dev only: the number of replicas, replica i's HTTP address at
 	// https[i-1], and the file's settings dev does not use.
@@ -158,6 +161,7 @@ func runFlags(fs *flag.FlagSet) func() (settings, error) {
 	maxValue := fs.Int("max-value-bytes", defMaxValueBytes, "largest value accepted by the HTTP API, inclusive")
 	snapEvery := fs.Uint64("snapshot-every", defSnapshotEvery, "applied commands between snapshots; the logs are truncated below each snapshot, so this bounds their size and a restart's replay")
 	pprofOn := fs.Bool("pprof", false, "serve Go's profiles (net/http/pprof) under /debug/pprof/ on the HTTP address: go tool pprof http://HOST:PORT/debug/pprof/heap (off by default: profiles show data in memory)")
+	memLimit := fs.String("memory-limit", "", memoryLimitHelp)
 	witness := fs.Bool("witness", false, "run as a witness: an acceptor that votes and holds no data (no state machine; reads and writes are answered 503 witness; it keeps every value it accepted, so its log grows). Give it the acceptor role only: 'member add ID ADDR --roles acceptor', or list it only under consensus.cluster.acceptors (which makes it a witness without this flag). A data directory stays a witness's")
 	join := fs.String("join", "", "start a replica that is not in the cluster yet: comma-separated client `URLs` of members to ask for the configuration (needs --bind, its consensus address; then 'member add ID ADDR' on the cluster). A data directory that joined before keeps what it learned")
 	fs.Usage = func() {
@@ -170,6 +174,9 @@ func runFlags(fs *flag.FlagSet) func() (settings, error) {
 			logLevel: *logLevel, electionTimeout: *election, heartbeatInterval: *heartbeat,
 			maxKeyBytes: *maxKey, maxValueBytes: *maxValue, dataDir: *dataDir, bind: *bind, snapshotEvery: *snapEvery,
 			file: *config, src: map[string]string{}, witness: *witness, pprof: *pprofOn}
+		if err := s.setMemoryLimit(*memLimit); err != nil {
+			return s, err
+		}
 		var cf *configFile
 		if *config != "" {
 			var err error
@@ -495,6 +502,7 @@ func devFlags(fs *flag.FlagSet) func() (settings, error) {
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error (SIGHUP applies a changed log.level from the file)")
 	pprofOn := fs.Bool("pprof", false, "serve Go's profiles (net/http/pprof) under /debug/pprof/ on every replica's HTTP address (off by default)")
+	memLimit := fs.String("memory-limit", "", memoryLimitHelp)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), devUsage)
 		fs.PrintDefaults()
@@ -506,6 +514,9 @@ func devFlags(fs *flag.FlagSet) func() (settings, error) {
 			electionTimeout: defElectionTimeout, heartbeatInterval: defHeartbeatInterval,
 			maxKeyBytes: defMaxKeyBytes, maxValueBytes: defMaxValueBytes, snapshotEvery: defSnapshotEvery,
 			file: *config, src: map[string]string{}, pprof: *pprofOn}
+		if err := s.setMemoryLimit(*memLimit); err != nil {
+			return s, err
+		}
 		var endpoints map[msg.NodeID]endpoint
 		if *config != "" {
 			cf, err := readConfig(*config)
@@ -672,4 +683,46 @@ func restartNeeded(running, next *settings) []settingChange {
 		out = append(out, settingChange{name, a[i].value, b[i].value})
 	}
 	return out
+}
+
+const memoryLimitHelp = "soft memory limit of the Go runtime (GOMEMLIMIT) in `BYTES`, such as 512MiB, 2GiB or 1000000000: the garbage collector works harder as the heap nears it (default: GOMEMLIMIT from the environment, else none)"
+
+// setMemoryLimit takes --memory-limit (empty: not set).
+func (s *settings) setMemoryLimit(v string) error {
+	if v == "" {
+		return nil
+	}
+	n, err := parseBytes(v)
+	if err != nil {
+		return fmt.Errorf("--memory-limit %q: %w", v, err)
+	}
+	s.memoryLimit = n
+	return nil
+}
+
+// parseBytes reads a size as GOMEMLIMIT spells it (a number, then B, KiB,
+// MiB, GiB or TiB) or with decimal units (KB, MB, GB, TB).
+func parseBytes(v string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+		{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1}}
+	num, mult := strings.TrimSpace(v), int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(num, u.suffix) {
+			num, mult = strings.TrimSpace(strings.TrimSuffix(num, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	switch {
+	case err != nil:
+		return 0, errors.New("want a whole number of bytes, then B, KiB, MiB, GiB, TiB, KB, MB, GB or TB")
+	case n <= 0:
+		return 0, errors.New("want a positive size")
+	case n > math.MaxInt64/mult:
+		return 0, errors.New("too large")
+	}
+	return n * mult, nil
 }

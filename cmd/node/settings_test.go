@@ -98,6 +98,7 @@ func TestBadSettingsAreRefusedWithAClearError(t *testing.T) {
 		{"nutsdb without a data dir", []string{"--id", "1", "--peers", peers}, "", "--storage nutsdb needs --data-dir"},
 		{"unknown storage", []string{"--id", "1", "--peers", peers, "--storage", "tape"}, "", `--storage "tape": want nutsdb, wal`},
 		{"bad log format", []string{"--id", "1", "--peers", peers, "--storage", "memory", "--log-format", "xml"}, "", "--log-format"},
+		{"bad memory limit", []string{"--id", "1", "--peers", peers, "--storage", "memory", "--memory-limit", "lots"}, "", `--memory-limit "lots": want a whole number`},
 		{"bad log level", []string{"--id", "1", "--peers", peers, "--storage", "memory", "--log-level", "loud"}, "", "--log-level"},
 		{"heartbeat not below election", []string{"--id", "1", "--peers", peers, "--storage", "memory", "--heartbeat-interval", "1s"}, "", "must be positive and below"},
 		{"unknown flag", []string{"--id", "1", "--peers", peers, "--bogus"}, "", "flag provided but not defined"},
@@ -135,5 +136,25 @@ func TestRunRefusesAnAddressInUse(t *testing.T) {
 		strings.NewReader(""), &out, &errb)
 	if code != 1 || !strings.Contains(errb.String(), "address already in use") {
 		t.Fatalf("exit %d, stderr %q: want 1 and a message about the address", code, errb.String())
+	}
+}
+
+func TestParseBytes(t *testing.T) {
+	for in, want := range map[string]int64{
+		"1000000000": 1e9, "512MiB": 512 << 20, "2GiB": 2 << 30, "1 TiB": 1 << 40, "64KiB": 64 << 10,
+		"500MB": 500e6, "3GB": 3e9, "100B": 100,
+	} {
+		if got, err := parseBytes(in); err != nil || got != want {
+			t.Errorf("parseBytes(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "MiB", "-5MiB", "0", "1.5GiB", "12 parsecs", "99999999999TiB"} {
+		if _, err := parseBytes(bad); err == nil {
+			t.Errorf("parseBytes(%q) accepted", bad)
+		}
+	}
+	s, err := loadSettings(t, "--id", "1", "--peers", "1=127.0.0.1:7001", "--storage", "memory", "--memory-limit", "256MiB")
+	if err != nil || s.memoryLimit != 256<<20 {
+		t.Fatalf("--memory-limit 256MiB: %d, %v", s.memoryLimit, err)
 	}
 }
