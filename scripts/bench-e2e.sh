@@ -37,13 +37,23 @@ wait_idle() {
 		a=$(busy); sleep 1; [ $(($(busy) - a)) -lt $((HZ / 10)) ] && return
 	done
 }
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+# ports N: N distinct free loopback ports (all bound at once, so no two
+# are the same).
+ports() {
+	python3 -c 'import socket,sys
+ss=[socket.socket() for _ in range(int(sys.argv[1]))]
+for s in ss: s.bind(("127.0.0.1",0))
+print(" ".join(str(s.getsockname()[1]) for s in ss))' "$1"
+}
 
 # rsml STORAGE TARGET [BENCH FLAGS...]: one run against three fresh processes.
 rsml() {
-	local storage=$1 target=$2 cons=() http=() urls=() leader="" i
+	local storage=$1 target=$2 cons=() http=() urls=() leader="" i p
 	shift 2
-	for i in 1 2 3; do cons[$i]=127.0.0.1:$(port); http[$i]=127.0.0.1:$(port); urls[$i]=http://${http[$i]}; done
+	read -r -a p <<<"$(ports 6)"
+	for i in 1 2 3; do
+		cons[$i]=127.0.0.1:${p[$((i - 1))]}; http[$i]=127.0.0.1:${p[$((i + 2))]}; urls[$i]=http://${http[$i]}
+	done
 	local peers="1=${cons[1]},2=${cons[2]},3=${cons[3]}"
 	PIDS=()
 	for i in 1 2 3; do
@@ -58,11 +68,14 @@ rsml() {
 		[ -n "$leader" ] && break
 		sleep 0.05
 	done
-	[ -n "$leader" ] || { echo "bench-e2e: no leader among the rsml processes" >&2; exit 1; }
+	[ -n "$leader" ] || { echo "bench-e2e: no leader among the rsml processes" >&2; tail -n 5 "$WORK"/log? >&2; exit 1; }
 	local args=(--endpoints "${urls[$leader]}")
 	[ "$target" = all ] && args=(--endpoints "${urls[1]},${urls[2]},${urls[3]}" --spread)
 	wait_idle
-	local b0 s0=0 s1=0 p line
+	for p in "${PIDS[@]}"; do
+		kill -0 "$p" 2>/dev/null || { echo "bench-e2e: an rsml process exited before the run" >&2; tail -n 5 "$WORK"/log? >&2; exit 1; }
+	done
+	local b0 s0=0 s1=0 line
 	b0=$(busy)
 	for p in "${PIDS[@]}"; do s0=$((s0 + $(ticks "$p"))); done
 	line=$(/usr/bin/time -f '%U %S' -o "$WORK/time" "$WORK/rsml-node" bench "${args[@]}" \
