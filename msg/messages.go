@@ -173,12 +173,9 @@ type Accepted struct {
 //
 // Chosen is as in Accept: slots a quorum accepted in this ballot.
 //
-// Floor is the lowest truncation point the full acceptors (acceptors that
-// are learners, and no witnesses) of the governing configurations reported
-// to this leader (0 until each has, or while too few of them are full to
-// outlive a minority's loss): every one of them holds every slot up to it
-// in a durable snapshot, so a witness, which holds no state, may drop
-// them.
+// Floor is how far a witness may truncate its acceptor log. No leader
+// sets it yet: the rules for a safe floor are an open problem
+// (docs/design/reconfiguration.md, §3.8), so witnesses keep everything.
 type Heartbeat struct {
 	From   NodeID `msgpack:"f"`
 	Ballot Ballot `msgpack:"b"`

@@ -18,9 +18,10 @@ type Config struct {
 	// timeout, or a dead leader's followers could never elect a successor.
 	LeaseTicks int
 	// Witness: this replica keeps no state machine, so its own snapshots
-	// hold nothing of the slots they cover. It truncates only up to the
-	// floor the leader's heartbeats carry, below which every full acceptor
-	// holds every slot in a durable snapshot.
+	// hold nothing of the slots they cover. It truncates only up to a floor
+	// that a leader's heartbeat carries; no leader sends one yet
+	// (docs/design/reconfiguration.md, §3.8), so a witness keeps every
+	// value it accepted.
 	Witness bool
 }
 
