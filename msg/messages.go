@@ -172,17 +172,12 @@ type Accepted struct {
 // acks prove leadership at a point in time (read-index).
 //
 // Chosen is as in Accept: slots a quorum accepted in this ballot.
-//
-// Floor is how far a witness may truncate its acceptor log. No leader
-// sets it yet: the rules for a safe floor are an open problem
-// (docs/design/reconfiguration.md, §3.8), so witnesses keep everything.
 type Heartbeat struct {
 	From   NodeID `msgpack:"f"`
 	Ballot Ballot `msgpack:"b"`
 	Seq    uint64 `msgpack:"q"`
 	Commit uint64 `msgpack:"c"`
 	Chosen Run    `msgpack:"k"`
-	Floor  uint64 `msgpack:"w,omitempty"`
 }
 
 // HeartbeatAck answers a Heartbeat from an acceptor with its current promise.
@@ -192,9 +187,7 @@ type Heartbeat struct {
 // behind it learns that those slots are chosen (the acceptor ignores Accepts
 // for them, so without this the leader would resend them forever).
 //
-// Witness says the acceptor is a witness's, whatever its roles; Floor is
-// then the highest floor it holds (it may truncate up to it later): what
-// a leader must know before it lets a full acceptor go.
+// Witness says the acceptor is a witness's, whatever its roles.
 type HeartbeatAck struct {
 	From      NodeID `msgpack:"f"`
 	Ballot    Ballot `msgpack:"b"`
@@ -202,34 +195,39 @@ type HeartbeatAck struct {
 	Promised  Ballot `msgpack:"p"`
 	Truncated uint64 `msgpack:"t,omitempty"`
 	Witness   bool   `msgpack:"x,omitempty"`
-	Floor     uint64 `msgpack:"w,omitempty"`
 }
 
-// Progress answers a Heartbeat from the proposer of a replica that is no
-// acceptor in the latest configuration it knows (a learner catching up, an
-// observer): how far its learner had delivered (Delivered) when the
-// leader's commit point was Commit. A leader promotes a learner to acceptor
-// only once it is within α of the log, so that a replica still fetching a
-// snapshot or the log never counts in a quorum the cluster waits on.
+// Progress answers a Heartbeat from a follower's proposer: how far its
+// learner had delivered (Delivered) when the leader's commit point was
+// Commit. A leader promotes a learner to acceptor only once it is within α
+// of the log, so that a replica still fetching a snapshot or the log never
+// counts in a quorum the cluster waits on.
+//
+// Snapshot is the slot of the newest durable snapshot the replica keeps:
+// what a leader puts in a witness floor (membership.Floor).
 //
 // Witness says the sender is a witness (it holds no data, whatever its
-// roles): it never counts as holding what it delivered.
+// roles): it never counts as holding what it delivered or snapshotted.
 type Progress struct {
 	From      NodeID `msgpack:"f"`
 	Ballot    Ballot `msgpack:"b"`
 	Delivered uint64 `msgpack:"d,omitempty"`
 	Commit    uint64 `msgpack:"c,omitempty"`
 	Witness   bool   `msgpack:"x,omitempty"`
+	Snapshot  uint64 `msgpack:"s,omitempty"`
 }
 
 // Committed tells the replica's own proposer how far its learner has delivered
 // the chosen log (every slot up to Commit is chosen). Run, in Ballot, is the
 // latest stretch of delivered slots each seen chosen by a quorum in Ballot:
 // a leader passes it on for its own ballot.
+//
+// Snapshot is the slot of the newest snapshot the learner knows durable.
 type Committed struct {
-	Commit uint64
-	Ballot Ballot
-	Run    Run
+	Commit   uint64
+	Ballot   Ballot
+	Run      Run
+	Snapshot uint64
 	// Members is the membership as of Commit (immutable; a
 	// *membership.History, kept as any so that msg stays data only).
 	Members any
@@ -298,8 +296,14 @@ type SnapshotSaved struct {
 
 // Truncate tells the replica's acceptor that every slot up to Through is
 // chosen, applied and in a durable snapshot, so its entries may go.
+//
+// A witness's snapshots hold nothing, so its acceptor truncates no further
+// than Floor, the highest floor its learner delivered that held
+// (membership.History.Holds): every replica with state has those slots in
+// a durable snapshot. A Truncate carries one of the two (the other 0).
 type Truncate struct {
 	Through uint64
+	Floor   uint64
 }
 
 // Install hands the executor a peer's snapshot that the learner received and

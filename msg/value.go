@@ -29,17 +29,23 @@ type Value struct {
 	// Change is a membership change (package membership's encoding), alone
 	// in its slot: it takes no rev.
 	Change []byte `msgpack:"g,omitempty"`
+	// Floor lets witnesses truncate their acceptor logs (package
+	// membership's encoding of a Floor), alone in its slot: it takes no rev.
+	Floor []byte `msgpack:"w,omitempty"`
 }
 
-// IsNoop reports whether the value carries neither a command nor a change.
-func (v *Value) IsNoop() bool { return v == nil || len(v.Cmds) == 0 && len(v.Change) == 0 }
+// IsNoop reports whether the value carries neither a command, a change nor
+// a floor.
+func (v *Value) IsNoop() bool {
+	return v == nil || len(v.Cmds) == 0 && len(v.Change) == 0 && len(v.Floor) == 0
+}
 
 // Size estimates the value's encoded size, used to bound batches and replies.
 func (v *Value) Size() int {
 	if v == nil {
 		return 1
 	}
-	n := 4 + len(v.Change)
+	n := 4 + len(v.Change) + len(v.Floor)
 	for i := range v.Cmds {
 		n += len(v.Cmds[i].Data) + len(v.Cmds[i].Reply) + 24
 	}

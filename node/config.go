@@ -46,8 +46,9 @@ type Config struct {
 	// Witness makes this replica a witness: it votes as an acceptor and
 	// holds no state machine. Its state machine is executor.Witness
 	// (Config's StateMachine must be nil), its reads and writes fail with
-	// ErrWitness, and its acceptor keeps every value it accepted (nothing
-	// lets it truncate yet). Give it the acceptor role only. A replica that Roles makes
+	// ErrWitness, and its acceptor truncates only behind the floors chosen
+	// through the log (membership.Floor): slots every replica with state
+	// holds in a durable snapshot. Give it the acceptor role only. A replica that Roles makes
 	// acceptor-only is a witness without it. Start a store with the same
 	// setting every time: a witness's store holds no state a full replica
 	// could serve from (rsml-node records it in cluster.json).

@@ -77,6 +77,9 @@ type Node struct {
 	gateWant     bool          // what the last membership said
 	gateOffSince time.Time     // since when it said no vote
 	installs     atomic.Uint64 // peers' snapshots installed
+	// witness floors this replica's learner delivered: passed to its
+	// acceptor, or void at their slot (membership.History.Holds)
+	floorsTaken, floorsRefused atomic.Uint64
 
 	metrics  *metrics
 	inflight atomic.Int64 // Propose calls waiting for their answer
@@ -218,6 +221,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		}, roleMbox())}
 	}
 	var installs uint64
+	var floors learner.FloorStats
 	// The acceptor runs only while the configuration gives this replica a
 	// vote (roles.RunsAcceptor), by the membership its log holds.
 	logged, err := roles.Members(first, n.store)
@@ -258,6 +262,16 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 					n.logger.Info("installed a peer's snapshot", "slot", l.Delivered())
 				}
 				installs = k
+			}
+			if f := l.Floors(); f != floors {
+				if f.Taken >= floors.Taken && f.Refused >= floors.Refused {
+					n.floorsTaken.Add(f.Taken - floors.Taken)
+					if k := f.Refused - floors.Refused; k > 0 {
+						n.floorsRefused.Add(k)
+						n.logger.Info("a witness floor was void at its slot: a membership change came first", "slot", l.Delivered())
+					}
+				}
+				floors = f
 			}
 		}),
 		spec(msg.RoleExecutor, func(c role.Core) {

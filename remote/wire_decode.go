@@ -93,6 +93,8 @@ func decProgress(d fastDec, v *msg.Progress) fastDec {
 			return d.uint64(&v.Commit)
 		case "x":
 			return d.bool(&v.Witness)
+		case "s":
+			return d.uint64(&v.Snapshot)
 		}
 		return false
 	})
@@ -195,8 +197,6 @@ func decHeartbeat(d fastDec, v *msg.Heartbeat) fastDec {
 			return d.uint64(&v.Commit)
 		case "k":
 			return d.run(&v.Chosen)
-		case "w":
-			return d.uint64(&v.Floor)
 		}
 		return false
 	})
@@ -218,8 +218,6 @@ func decHeartbeatAck(d fastDec, v *msg.HeartbeatAck) fastDec {
 			return d.uint64(&v.Truncated)
 		case "x":
 			return d.bool(&v.Witness)
-		case "w":
-			return d.uint64(&v.Floor)
 		}
 		return false
 	})
@@ -755,8 +753,11 @@ func (d *fastDec) value(v **msg.Value) bool {
 	}
 	val := new(msg.Value)
 	if !d.fields(func(key []byte) bool {
-		if string(key) == "g" {
+		switch string(key) {
+		case "g":
 			return d.bin(&val.Change)
+		case "w":
+			return d.bin(&val.Floor)
 		}
 		if string(key) != "c" {
 			return false

@@ -82,6 +82,9 @@ func encProgress(e *encoder, b []byte, v *msg.Progress) []byte {
 	if v.Witness {
 		n++
 	}
+	if v.Snapshot != 0 {
+		n++
+	}
 	b = mpenc.MapLen(b, n)
 	b = mpenc.Uint(mpenc.Key(b, "f"), uint64(v.From))
 	b = mpenc.Ballot(mpenc.Key(b, "b"), v.Ballot)
@@ -93,6 +96,9 @@ func encProgress(e *encoder, b []byte, v *msg.Progress) []byte {
 	}
 	if v.Witness {
 		b = mpenc.Bool(mpenc.Key(b, "x"), true)
+	}
+	if v.Snapshot != 0 {
+		b = mpenc.Uint(mpenc.Key(b, "s"), v.Snapshot)
 	}
 	return b
 }
@@ -173,19 +179,12 @@ func encAccepted(e *encoder, b []byte, v *msg.Accepted) []byte {
 }
 
 func encHeartbeat(e *encoder, b []byte, v *msg.Heartbeat) []byte {
-	n := 5
-	if v.Floor != 0 {
-		n++
-	}
-	b = mpenc.MapLen(b, n)
+	b = mpenc.MapLen(b, 5)
 	b = mpenc.Uint(mpenc.Key(b, "f"), uint64(v.From))
 	b = mpenc.Ballot(mpenc.Key(b, "b"), v.Ballot)
 	b = mpenc.Uint(mpenc.Key(b, "q"), v.Seq)
 	b = mpenc.Uint(mpenc.Key(b, "c"), v.Commit)
 	b = mpenc.Run(mpenc.Key(b, "k"), v.Chosen)
-	if v.Floor != 0 {
-		b = mpenc.Uint(mpenc.Key(b, "w"), v.Floor)
-	}
 	return b
 }
 
@@ -205,9 +204,6 @@ func encHeartbeatAck(e *encoder, b []byte, v *msg.HeartbeatAck) []byte {
 	if v.Witness {
 		n++
 	}
-	if v.Floor != 0 {
-		n++
-	}
 	b = mpenc.MapLen(b, n)
 	b = mpenc.Uint(mpenc.Key(b, "f"), uint64(v.From))
 	b = mpenc.Ballot(mpenc.Key(b, "b"), v.Ballot)
@@ -218,9 +214,6 @@ func encHeartbeatAck(e *encoder, b []byte, v *msg.HeartbeatAck) []byte {
 	}
 	if v.Witness {
 		b = mpenc.Bool(mpenc.Key(b, "x"), true)
-	}
-	if v.Floor != 0 {
-		b = mpenc.Uint(mpenc.Key(b, "w"), v.Floor)
 	}
 	return b
 }

@@ -35,13 +35,13 @@ func wireSamples() []any {
 		}},
 		&msg.Nack{From: 1, Ballot: b, Promised: msg.Ballot{Round: 1<<40 + 1, ID: 1}, LeaderAlive: true},
 		&msg.Accept{From: 3, Ballot: b, Proposals: []msg.Proposal{{Slot: 10, Value: val}, {Slot: 11, Value: &msg.Value{}},
-			{Slot: 12, Value: &msg.Value{Change: []byte{0x81, 0xa1, 0x62, 0x01}}}},
+			{Slot: 12, Value: &msg.Value{Change: []byte{0x81, 0xa1, 0x62, 0x01}}},
+			{Slot: 13, Value: &msg.Value{Floor: []byte{0x82, 0xa1, 0x74, 0x05, 0xa1, 0x68, 0x90}}}},
 			Chosen: msg.Run{First: 4, Through: 9}},
 		&msg.Accepted{From: 2, Ballot: b, Slots: []uint64{10, 11, 1 << 63}, Values: []*msg.Value{val, nil, val}},
 		&msg.Heartbeat{From: 3, Ballot: b, Seq: 99, Commit: 1234, Chosen: msg.Run{First: 1000, Through: 1234}},
-		&msg.Heartbeat{From: 3, Ballot: b, Seq: 100, Commit: 1234, Chosen: msg.Run{First: 1000, Through: 1234}, Floor: 900},
 		&msg.HeartbeatAck{From: 1, Ballot: b, Seq: 99, Promised: b, Truncated: 77},
-		&msg.HeartbeatAck{From: 5, Ballot: b, Seq: 99, Promised: b, Truncated: 70, Witness: true, Floor: 75},
+		&msg.HeartbeatAck{From: 5, Ballot: b, Seq: 99, Promised: b, Truncated: 70, Witness: true},
 		&msg.CatchupRequest{From: 1, First: 3, Last: 300},
 		&msg.CatchupReply{From: 2, Through: 12, Snapshot: 9, Chosen: []msg.Proposal{{Slot: 3, Value: val}, {Slot: 4, Value: nil}}},
 		&msg.ClientRequest{Cmd: msg.Command{Client: 1, Seq: 2, Acked: 1, Origin: 3, Reply: "w$1", Data: []byte("x")}, Hops: 2, Attempt: 3},
@@ -59,6 +59,7 @@ func wireSamples() []any {
 		&msg.ChangeRequest{Change: []byte{0x81, 0xa1, 0x62, 0x01}, Origin: 3, Reply: "w$5", Hops: 2},
 		&msg.Progress{From: 4, Ballot: b, Delivered: 1 << 34, Commit: 1<<34 + 9},
 		&msg.Progress{From: 5, Ballot: b, Delivered: 7, Commit: 9, Witness: true},
+		&msg.Progress{From: 6, Ballot: b, Delivered: 7, Commit: 9, Snapshot: 1 << 33},
 	}
 }
 

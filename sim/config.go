@@ -168,9 +168,9 @@ const (
 	// accounts without the others.
 	Invariant Kind = "invariant"
 	// WitnessTruncation: a witness made durable a truncation point that a
-	// full acceptor of the configuration in force had not durably
-	// delivered: the witness dropped slots that replica still needs, from
-	// it or from a quorum's acceptors.
+	// replica with state had not in a durable snapshot, or a full acceptor
+	// left while one that stays had not delivered what a witness dropped:
+	// the witness's copies of those slots may have been their last.
 	WitnessTruncation Kind = "witness-truncation"
 )
 

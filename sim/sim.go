@@ -603,11 +603,11 @@ func (s *sim) fullIn(c *membership.Config, id msg.NodeID) bool {
 }
 
 // checkWitnessTruncation is the first witness checker: a witness drops a
-// slot only once every full acceptor that has been one since that slot's
-// configuration (so that every floor a leader computed since counted it)
-// holds it durably. A full acceptor added later may lag; the second
-// checker (checkLetGo) sees that it has caught up before another full
-// acceptor leaves.
+// slot only once every replica with state that has been a learner since
+// that slot's configuration (so that the floor's slot, which comes later,
+// counted it) holds the slot in a durable snapshot. A learner added later
+// may lag; the second checker (checkLetGo) sees that it has caught up
+// before a full acceptor leaves.
 func (s *sim) checkWitnessTruncation(id msg.NodeID, through uint64) {
 	s.res.Messages.WitnessTruncations++
 	s.witnessTrunc = max(s.witnessTrunc, through)
@@ -618,16 +618,17 @@ func (s *sim) checkWitnessTruncation(id msg.NodeID, through uint64) {
 		}
 	}
 	for _, m := range s.epochs[first].Config.Members {
-		always := true
+		always := !s.rep(m.ID).witness
 		for _, e := range s.epochs[first:] {
-			always = always && s.fullIn(e.Config, m.ID)
+			always = always && e.Config.Runs(m.ID, membership.Learner)
 		}
 		if !always {
 			continue
 		}
-		if held := s.rep(m.ID).store.Chosen().Last(); held < through {
-			s.violate(WitnessTruncation, "witness %d truncated through slot %d; full acceptor %d holds only through %d",
-				id, through, m.ID, held)
+		snap, ok, err := s.rep(m.ID).store.Snapshots().Load()
+		if err != nil || !ok || snap.Slot < through {
+			s.violate(WitnessTruncation, "witness %d truncated through slot %d; replica %d holds a durable snapshot only through %d",
+				id, through, m.ID, snap.Slot)
 		}
 	}
 }

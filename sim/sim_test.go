@@ -94,8 +94,8 @@ func TestSimReconfig(t *testing.T) {
 	msgs := sweep(t, n, first, " RSML_SIM_SPARES=2 RSML_SIM_WITNESSES=1", func(seed uint64) Config {
 		return Config{Seed: seed, Replicas: 3, Spares: 2, Witnesses: 1}
 	})
-	if msgs.WitnessTruncations != 0 {
-		t.Errorf("%d witness truncations: witnesses keep their whole log (no floor yet)", msgs.WitnessTruncations)
+	if msgs.Witnesses > 0 && msgs.WitnessTruncations == 0 {
+		t.Errorf("%d promotions made a witness, and no witness ever truncated: the floors never came", msgs.Witnesses)
 	}
 	if msgs.Changes < n/2 || msgs.Promotions < n/10 || msgs.Witnesses < n/40 {
 		t.Errorf("%d membership changes, %d making an acceptor, %d a witness, in %d runs: the nemesis hardly reconfigured",

@@ -50,7 +50,7 @@ func valueSize(v *msg.Value) int {
 	if v == nil {
 		return 1
 	}
-	n := 16 + len(v.Change)
+	n := 16 + len(v.Change) + len(v.Floor)
 	for i := range v.Cmds {
 		n += len(v.Cmds[i].Data) + len(v.Cmds[i].Reply) + 56
 	}

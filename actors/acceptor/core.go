@@ -18,10 +18,9 @@ type Config struct {
 	// timeout, or a dead leader's followers could never elect a successor.
 	LeaseTicks int
 	// Witness: this replica keeps no state machine, so its own snapshots
-	// hold nothing of the slots they cover. It truncates only up to a floor
-	// that a leader's heartbeat carries; no leader sends one yet
-	// (docs/design/reconfiguration.md, §3.8), so a witness keeps every
-	// value it accepted.
+	// hold nothing of the slots they cover. It truncates only up to the
+	// floor its learner delivered (msg.Truncate.Floor): a point every
+	// replica with state holds in a durable snapshot.
 	Witness bool
 }
 
@@ -31,8 +30,10 @@ type Core struct {
 	promised  msg.Ballot
 	truncated uint64 // every slot up to it is chosen, applied and snapshotted; its entry is gone
 	accepted  map[uint64]msg.Entry
-	// A witness's truncation: the highest point asked (want) and the
-	// highest floor heard; it truncates to the lower of the two.
+	// A witness's truncation: the highest point its learner asked (want)
+	// and the highest floor it delivered; it truncates to the lower of the
+	// two. Both are kept in memory only: after a restart it waits for the
+	// next floor, and the truncation point already made durable stays.
 	want, floor uint64
 
 	now          int        // logical clock, in ticks
@@ -108,6 +109,9 @@ func (c *Core) Step(m any) {
 	case *msg.Heartbeat:
 		c.immediate = append(c.immediate, c.heartbeat(m)...)
 	case *msg.Truncate:
+		if c.cfg.Witness && m.Floor > c.floor {
+			c.floor = m.Floor
+		}
 		c.truncate(m.Through)
 	case flush:
 		c.flushing, c.flushNow = false, true
@@ -268,18 +272,10 @@ func (c *Core) heartbeat(m *msg.Heartbeat) []msg.Out {
 	if !m.Ballot.Less(c.promised) {
 		c.hear(m.Ballot)
 	}
-	if c.cfg.Witness && m.Floor > c.floor && !m.Ballot.Less(c.promised) {
-		// Only the leader we promised (or a newer one): a deposed leader's
-		// floor may leave out a full acceptor added since, and the leader
-		// that lets a full acceptor go counts on us ignoring it once we
-		// have promised its ballot.
-		c.floor = m.Floor
-		c.truncate(c.want)
-	}
 	// (Learners get the heartbeat, and the chosen run it carries, directly.)
 	ack := &msg.HeartbeatAck{From: c.cfg.ID, Ballot: m.Ballot, Seq: m.Seq, Promised: c.promised, Truncated: c.truncated}
 	if c.cfg.Witness {
-		ack.Witness, ack.Floor = true, c.floor
+		ack.Witness = true
 	}
 	return []msg.Out{{To: msg.Target{Node: m.From, Role: msg.RoleProposer}, Msg: ack}}
 }

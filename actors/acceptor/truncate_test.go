@@ -85,9 +85,10 @@ func TestRestartKeepsTruncationPoint(t *testing.T) {
 	}
 }
 
-// A witness truncates only as far as the leader's floor allows, whatever
-// its own learner asks, and catches up with the request when a higher floor
-// comes; an ordinary acceptor pays the floor no heed.
+// A witness truncates only as far as the floor its learner delivered
+// allows, whatever its own learner's snapshots ask, and catches up with the
+// request when a higher floor comes; a lower floor changes nothing, and an
+// ordinary acceptor pays floors no heed. Its acks say it is a witness.
 func TestWitnessTruncatesAtTheFloor(t *testing.T) {
 	cfg := testConfig()
 	cfg.Witness = true
@@ -100,54 +101,31 @@ func TestWitnessTruncatesAtTheFloor(t *testing.T) {
 	flushed(t, c)
 	mustStepQuiet(t, c, &msg.Truncate{Through: 5})
 	if c.Truncated() != 0 || c.flushing {
-		t.Fatalf("truncated to %d with no floor heard", c.Truncated())
+		t.Fatalf("truncated to %d with no floor delivered", c.Truncated())
 	}
-	step(c, &msg.Heartbeat{From: 2, Ballot: bal(1, 2), Seq: 1, Floor: 3})
+	step(c, &msg.Truncate{Floor: 3})
 	if rec, persist, _ := flushed(t, c); !persist || rec.Truncated != 3 || c.Truncated() != 3 {
 		t.Fatalf("after floor 3: truncated %d, record %+v", c.Truncated(), rec)
 	}
 	if _, ok := c.Accepted(4); !ok {
 		t.Fatal("slot 4, above the floor, dropped")
 	}
-	// A lower floor (another leader's) changes nothing; a higher one lets
-	// the rest of the request through, and no further.
-	step(c, &msg.Heartbeat{From: 3, Ballot: bal(1, 2), Seq: 2, Floor: 2})
-	step(c, &msg.Heartbeat{From: 2, Ballot: bal(1, 2), Seq: 3, Floor: 9})
+	step(c, &msg.Truncate{Floor: 2})
+	step(c, &msg.Truncate{Floor: 9})
 	if c.Truncated() != 5 {
 		t.Fatalf("after floor 9 and a request to 5: truncated %d, want 5", c.Truncated())
 	}
+	if a := step(c, &msg.Heartbeat{From: 2, Ballot: bal(1, 2), Seq: 1})[0].Msg.(*msg.HeartbeatAck); !a.Witness || a.Truncated != 5 {
+		t.Fatalf("witness's ack %+v", a)
+	}
 
 	plain := newCore(t)
-	step(plain, &msg.Heartbeat{From: 2, Ballot: bal(1, 2), Seq: 1, Floor: 9})
+	step(plain, &msg.Truncate{Floor: 2})
 	step(plain, &msg.Truncate{Through: 4})
 	if plain.Truncated() != 4 {
 		t.Fatalf("an ordinary acceptor truncated to %d, want 4 as its learner asked", plain.Truncated())
 	}
-}
-
-// A witness takes a floor only from the leader it promised or a newer one:
-// a deposed leader's may leave out a full acceptor added since. Its acks
-// say it is a witness and which floor it holds.
-func TestWitnessTakesTheFloorOfItsLeader(t *testing.T) {
-	cfg := testConfig()
-	cfg.Witness = true
-	c := New(cfg, storage.AcceptorState{Promised: bal(5, 3)})
-	mustStepQuiet(t, c, &msg.Truncate{Through: 9})
-	out := step(c, &msg.Heartbeat{From: 2, Ballot: bal(4, 2), Seq: 1, Floor: 8})
-	if c.Truncated() != 0 {
-		t.Fatalf("truncated to %d on a deposed leader's floor", c.Truncated())
-	}
-	if a := out[0].Msg.(*msg.HeartbeatAck); !a.Witness || a.Floor != 0 {
-		t.Fatalf("ack %+v, want a witness's holding no floor", a)
-	}
-	out = step(c, &msg.Heartbeat{From: 3, Ballot: bal(5, 3), Seq: 1, Floor: 6})
-	if c.Truncated() != 6 {
-		t.Fatalf("truncated to %d on its leader's floor 6", c.Truncated())
-	}
-	if a := out[0].Msg.(*msg.HeartbeatAck); !a.Witness || a.Floor != 6 || a.Truncated != 6 {
-		t.Fatalf("ack %+v, want a witness's holding floor 6, truncated 6", a)
-	}
-	if a := step(newCore(t), &msg.Heartbeat{From: 3, Ballot: bal(5, 3), Seq: 1, Floor: 6})[0].Msg.(*msg.HeartbeatAck); a.Witness || a.Floor != 0 {
+	if a := step(plain, &msg.Heartbeat{From: 2, Ballot: bal(1, 2), Seq: 1})[0].Msg.(*msg.HeartbeatAck); a.Witness {
 		t.Fatalf("an ordinary acceptor's ack %+v", a)
 	}
 }

@@ -108,8 +108,10 @@ type Core struct {
 	// we were behind (probe).
 	heardAt, probedAt int
 
-	installs   uint64            // peers' snapshots installed by this incarnation
-	lastSnap   uint64            // the executor's latest durable snapshot this incarnation heard of
+	installs   uint64 // peers' snapshots installed by this incarnation
+	lastSnap   uint64 // the executor's latest durable snapshot this incarnation heard of
+	held       uint64 // the newest snapshot known durable, this incarnation's or loaded at start
+	floors     FloorStats
 	incoming   *transfer         // a peer's snapshot being received
 	installing *storage.Snapshot // a peer's snapshot being saved, to install once durable
 	serving    *serving          // our snapshot being sent
@@ -145,7 +147,7 @@ func New(cfg Config, log storage.ChosenLog, snaps storage.SnapshotStore) (*Core,
 		if err != nil {
 			return nil, fmt.Errorf("learner: snapshot at slot %d: %w", snap.Slot, err)
 		}
-		c.members, from = h, snap.Slot
+		c.members, from, c.held = h, snap.Slot, snap.Slot
 		if snap.Slot > c.delivered {
 			c.writes = role.ChosenWrites{Reset: true, ResetTo: snap.Slot}
 			c.delivered = snap.Slot
@@ -194,6 +196,16 @@ func (c *Core) Delivered() uint64 { return c.delivered }
 // Installs counts the peers' snapshots this core installed.
 func (c *Core) Installs() uint64 { return c.installs }
 
+// FloorStats counts the witness floors a witness's learner delivered: those
+// it passed to its acceptor, and those that did not hold at their slot (a
+// membership change the leader had not counted came first).
+type FloorStats struct {
+	Taken, Refused uint64
+}
+
+// Floors returns the floor counts of this incarnation.
+func (c *Core) Floors() FloorStats { return c.floors }
+
 // start queues what a (re)started learner sends: the last delivered slot
 // again, so that an executor that missed it notices the gap and resyncs, and
 // the commit point for the proposer.
@@ -202,7 +214,7 @@ func (c *Core) start() {
 		if v, ok := c.log.Get(c.delivered); ok {
 			c.send(c.cfg.ID, msg.RoleExecutor, &msg.Deliver{First: c.delivered, Values: []*msg.Value{v}})
 		}
-		c.send(c.cfg.ID, msg.RoleProposer, &msg.Committed{Commit: c.delivered, Members: c.members})
+		c.send(c.cfg.ID, msg.RoleProposer, &msg.Committed{Commit: c.delivered, Members: c.members, Snapshot: c.held})
 	}
 }
 
@@ -310,7 +322,7 @@ func (c *Core) accepted(m *msg.Accepted) {
 	if m.From == c.cfg.ID && len(m.Slots) > 0 && m.Slots[0] <= c.delivered {
 		// A leader re-proposing what we already delivered (a restarted
 		// proposer that campaigned before hearing our commit point): tell it.
-		c.send(c.cfg.ID, msg.RoleProposer, &msg.Committed{Commit: c.delivered})
+		c.send(c.cfg.ID, msg.RoleProposer, &msg.Committed{Commit: c.delivered, Snapshot: c.held})
 	}
 	for i, s := range m.Slots {
 		if s <= c.delivered || c.ready[s] != nil {
@@ -500,6 +512,9 @@ func (c *Core) advance() {
 		if len(v.Change) > 0 {
 			c.members, _ = c.members.Apply(s, v.Change)
 		}
+		if len(v.Floor) > 0 && c.cfg.Witness {
+			c.floor(s, v.Floor)
+		}
 		if b, ok := c.readyAt[s]; ok {
 			delete(c.readyAt, s)
 			if b == c.mineBallot && c.mine.Through == s-1 && !c.mine.Empty() {
@@ -520,7 +535,7 @@ func (c *Core) advance() {
 		c.commit = c.delivered
 	}
 	c.send(c.cfg.ID, msg.RoleExecutor, &msg.Deliver{First: first, Values: vals})
-	c.send(c.cfg.ID, msg.RoleProposer, &msg.Committed{Commit: c.delivered, Ballot: c.mineBallot, Run: c.mine, Members: c.members})
+	c.send(c.cfg.ID, msg.RoleProposer, &msg.Committed{Commit: c.delivered, Ballot: c.mineBallot, Run: c.mine, Members: c.members, Snapshot: c.held})
 }
 
 // behind reports whether slots past the delivered point are known chosen but
@@ -691,6 +706,21 @@ func (c *Core) resync(from uint64) {
 	}
 }
 
+// floor hands a witness's acceptor the floor chosen at slot, if it holds
+// there: every replica with state then has its slots in a durable
+// snapshot, so the witness's copies of them are no longer anyone's last.
+// The check is on the membership as of slot, which every replica folds
+// alike; the leader that proposed the floor may have known an older one.
+func (c *Core) floor(slot uint64, b []byte) {
+	f, err := membership.DecodeFloor(b)
+	if err != nil || !c.members.Holds(slot, f) {
+		c.floors.Refused++
+		return
+	}
+	c.floors.Taken++
+	c.send(c.cfg.ID, msg.RoleAcceptor, &msg.Truncate{Floor: f.Through})
+}
+
 // snapshotted is the executor's word that a snapshot of slots up to slot is
 // durable. The acceptor and the chosen log keep back to the previous
 // snapshot: lagging peers catch up from the chosen log without a snapshot
@@ -705,6 +735,7 @@ func (c *Core) snapshotted(slot uint64) {
 	}
 	prev := c.lastSnap
 	c.lastSnap = slot
+	c.held = max(c.held, slot)
 	if prev > 0 {
 		c.send(c.cfg.ID, msg.RoleAcceptor, &msg.Truncate{Through: prev})
 	}
@@ -857,11 +888,12 @@ func (c *Core) install(snap storage.Snapshot) {
 	c.delivered = snap.Slot
 	c.commit = max(c.commit, snap.Slot)
 	c.lastSnap = snap.Slot
+	c.held = max(c.held, snap.Slot)
 	c.installs++
 	c.fetching = false
 	c.send(c.cfg.ID, msg.RoleExecutor, &msg.Install{Slot: snap.Slot, Rev: snap.Rev, Data: snap.Data})
 	c.send(c.cfg.ID, msg.RoleAcceptor, &msg.Truncate{Through: snap.Slot})
-	c.send(c.cfg.ID, msg.RoleProposer, &msg.Committed{Commit: snap.Slot, Members: c.members})
+	c.send(c.cfg.ID, msg.RoleProposer, &msg.Committed{Commit: snap.Slot, Members: c.members, Snapshot: c.held})
 	c.advance()
 	if c.behind() {
 		// Stream the slots that follow the snapshot without waiting.

@@ -2,8 +2,10 @@ package learner
 
 import (
 	"bytes"
+	"slices"
 	"testing"
 
+	"github.com/rsml-go/rsml/actors/membership"
 	"github.com/rsml-go/rsml/msg"
 	"github.com/rsml-go/rsml/storage"
 )
@@ -215,5 +217,53 @@ func TestWitnessServesNoSnapshot(t *testing.T) {
 	out = step(t, c, &msg.CatchupRequest{From: 3, First: 4, Last: 5})
 	if len(out) != 1 || len(out[0].Msg.(*msg.CatchupReply).Chosen) != 2 {
 		t.Fatalf("catch-up of slots the witness keeps: %s", show(out))
+	}
+}
+
+// A witness's learner hands its acceptor each floor it delivers that holds
+// at its slot (every learner of the membership reported a snapshot through
+// it), and counts the rest; a full replica's learner never does.
+func TestWitnessTakesFloorsThatHold(t *testing.T) {
+	ms := []membership.Member{{ID: self, Addr: "a1", Roles: membership.Acceptor},
+		{ID: 2, Addr: "a2", Roles: membership.All}, {ID: 3, Addr: "a3", Roles: membership.All}}
+	h, err := membership.Bootstrap(4, ms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	floor := func(through, snap2 uint64) *msg.Value {
+		f := &membership.Floor{Through: through, Holds: []membership.Hold{{ID: 2, Snapshot: snap2}, {ID: 3, Snapshot: 9}}}
+		return &msg.Value{Floor: f.Encode()}
+	}
+	for _, witness := range []bool{true, false} {
+		cfg := testConfig()
+		cfg.Members, cfg.Witness = h, witness
+		c, err := New(cfg, storage.NewMemory().Chosen(), storage.NewMemory().Snapshots())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var floors []uint64
+		for _, v := range []*msg.Value{val("a"), val("b"), val("c"), floor(2, 3), floor(3, 2), val("d"), floor(4, 9)} {
+			s := c.Delivered() + 1
+			b := bal(1, 2)
+			step(t, c, own(b, s, v))
+			for _, o := range step(t, c, peerVote(2, b, s)) {
+				if tr, ok := o.Msg.(*msg.Truncate); ok {
+					if o.To != (msg.Target{Node: self, Role: msg.RoleAcceptor}) || tr.Through != 0 {
+						t.Fatalf("%+v to %v", tr, o.To)
+					}
+					floors = append(floors, tr.Floor)
+				}
+			}
+			if c.Delivered() != s {
+				t.Fatalf("slot %d not delivered", s)
+			}
+		}
+		want, stats := []uint64{2, 4}, FloorStats{Taken: 2, Refused: 1}
+		if !witness {
+			want, stats = nil, FloorStats{}
+		}
+		if !slices.Equal(floors, want) || c.Floors() != stats {
+			t.Fatalf("witness %v: floors %v (%+v), want %v (%+v)", witness, floors, c.Floors(), want, stats)
+		}
 	}
 }

@@ -143,8 +143,15 @@ type Core struct {
 	bestTop uint64
 	// change is a membership change waiting for a slot; changeSlot is
 	// where one is in flight (0: none).
-	change      *msg.ChangeRequest
-	changeSlot  uint64
+	change     *msg.ChangeRequest
+	changeSlot uint64
+	// A witness floor (membership.Floor) waiting for a slot, where one is
+	// in flight (0: none), and the highest this leader proposed.
+	floor      []byte
+	floorSlot  uint64
+	floorAbove uint64
+	// snapshot is our learner's newest durable snapshot (Committed).
+	snapshot    uint64
 	leaderSince int
 	nextSlot    uint64
 	chosen      msg.Run // our learner saw these chosen in our ballot
@@ -190,9 +197,9 @@ type Core struct {
 
 // learnerProgress is one Progress report, and the tick it arrived at.
 type learnerProgress struct {
-	delivered, commit uint64
-	at                int
-	witness           bool
+	delivered, commit, snapshot uint64
+	at                          int
+	witness                     bool
 }
 
 // reqKey names one attempt of one client call: its origin replica, its
@@ -363,7 +370,7 @@ func (c *Core) Step(m any) {
 		c.committed(m)
 	case *msg.Progress:
 		if c.role == leader && m.Ballot == c.ballot {
-			c.progress[m.From] = learnerProgress{delivered: m.Delivered, commit: m.Commit, at: c.now, witness: m.Witness}
+			c.progress[m.From] = learnerProgress{delivered: m.Delivered, commit: m.Commit, snapshot: m.Snapshot, at: c.now, witness: m.Witness}
 		}
 	case *msg.Nack:
 		c.nack(m)
@@ -615,6 +622,7 @@ func (c *Core) becomeLeader() {
 	c.hbSeq = 0
 	c.chosen, c.shipped = msg.Run{}, 0
 	c.change, c.changeSlot = nil, 0
+	c.floor, c.floorSlot, c.floorAbove = nil, 0, 0
 
 	// Every open slot gets the value accepted in the highest ballot any
 	// promiser reported, holes a no-op (recover, as the gate allows).
@@ -811,7 +819,11 @@ func (c *Core) heartbeat(m *msg.Heartbeat) {
 			c.resetElectionTimer()
 			// How far our learner is (whether we may be promoted),
 			// and whether we are a witness.
-			c.send(m.From, msg.RoleProposer, &msg.Progress{From: c.cfg.ID, Ballot: m.Ballot, Delivered: c.commit, Commit: m.Commit, Witness: c.cfg.Witness})
+			p := &msg.Progress{From: c.cfg.ID, Ballot: m.Ballot, Delivered: c.commit, Commit: m.Commit, Witness: c.cfg.Witness}
+			if !c.cfg.Witness {
+				p.Snapshot = c.snapshot
+			}
+			c.send(m.From, msg.RoleProposer, p)
 		}
 	}
 	if c.takeOver && c.takeOverFrom.Less(m.Ballot) {
@@ -821,6 +833,7 @@ func (c *Core) heartbeat(m *msg.Heartbeat) {
 
 func (c *Core) committed(m *msg.Committed) {
 	commit := m.Commit
+	c.snapshot = max(c.snapshot, m.Snapshot)
 	if c.role == leader && m.Ballot == c.ballot && !m.Run.Empty() {
 		// What our learner saw chosen in our ballot: the other learners
 		// deliver it from their own acceptors' copies.
@@ -851,6 +864,9 @@ func (c *Core) committed(m *msg.Committed) {
 	if c.changeSlot != 0 && commit >= c.changeSlot {
 		c.changeSlot = 0
 		c.serveReads()
+	}
+	if c.floorSlot != 0 && commit >= c.floorSlot {
+		c.floorSlot = 0
 	}
 	if c.role == leader {
 		local, remote := 0, 0 // commands freed, from our clients and from other replicas'
@@ -1161,6 +1177,11 @@ func (c *Core) propose() {
 		c.change = nil
 		c.openSlot(&msg.Value{Change: ch.Change})
 	}
+	if f := c.floor; f != nil && c.gate(c.nextSlot) && len(c.inflight) < c.cfg.Window {
+		c.floor = nil
+		c.floorSlot = c.nextSlot
+		c.openSlot(&msg.Value{Floor: f})
+	}
 	eager, full := c.batching()
 	if c.holdTarget > 0 && len(c.queue) < c.holdTarget && c.queueBytes < c.cfg.MaxBatchBytes {
 		return
@@ -1285,8 +1306,6 @@ func (c *Core) sendHeartbeat() {
 	c.hbSentAt = c.now
 	// The commit point includes slots known chosen through truncation, so
 	// that learners fetch them: ours too, which may be the one behind.
-	// No Floor: witnesses keep their whole acceptor log for now
-	// (docs/design/reconfiguration.md, §3.8, says why).
 	hb := &msg.Heartbeat{From: c.cfg.ID, Ballot: c.ballot, Seq: c.hbSeq, Commit: max(c.commit, c.truncated), Chosen: c.chosen}
 	span := c.governing()
 	for _, id := range c.everyone {
@@ -1303,6 +1322,55 @@ func (c *Core) sendHeartbeat() {
 			c.send(id, msg.RoleProposer, hb)
 		}
 	}
+}
+
+// proposeFloor proposes a witness floor when the cluster has a witness and
+// every replica with state has reported a durable snapshot past the last
+// floor: the lowest of those snapshots, with the reports as evidence. The
+// witnesses' learners check the evidence against the membership as of the
+// floor's slot (membership.History.Holds), so a change chosen before it that
+// adds a learner this leader has not counted voids the floor rather than
+// letting witnesses drop what that learner may need. Without a witness no
+// floor is ever proposed.
+func (c *Core) proposeFloor() {
+	if c.floor != nil || c.floorSlot != 0 || c.best != nil || c.transferTo != 0 {
+		return
+	}
+	span := c.members.Span(c.commit+1, c.members.LatestFrom())
+	witness := false
+	for _, cfg := range span {
+		for _, id := range cfg.With(membership.Acceptor) {
+			witness = witness || c.ackWitness[id] || c.progress[id].witness
+		}
+	}
+	if !witness {
+		return
+	}
+	var f membership.Floor
+	for _, cfg := range span {
+		for _, id := range cfg.With(membership.Learner) {
+			snap := c.snapshot
+			if id != c.cfg.ID {
+				p, ok := c.progress[id]
+				if !ok || p.witness || c.ackWitness[id] {
+					return // no report yet, or a witness with a learner: nothing to count on
+				}
+				snap = p.snapshot
+			}
+			if f.Through == 0 || snap < f.Through {
+				f.Through = snap
+			}
+			if !slices.ContainsFunc(f.Holds, func(h membership.Hold) bool { return h.ID == id }) {
+				f.Holds = append(f.Holds, membership.Hold{ID: id, Snapshot: snap})
+			}
+		}
+	}
+	if f.Through <= c.floorAbove || f.Through >= c.nextSlot {
+		return
+	}
+	c.floorAbove = f.Through
+	c.floor = f.Encode()
+	c.propose()
 }
 
 // witnessAsFull reports whether the encoded change would make a replica
@@ -1375,6 +1443,7 @@ func (c *Core) tickLeader() {
 	}
 	c.release() // a hold lasts less than a tick
 	c.fillToChange()
+	c.proposeFloor()
 	if !c.proposer() && c.transferTo == 0 {
 		// The latest configuration makes us no proposer: hand over to one
 		// that is (none live yet: try again next tick).

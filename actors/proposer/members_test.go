@@ -303,16 +303,36 @@ func leadWith(t *testing.T, ms []membership.Member, voters ...msg.NodeID) (*Core
 	return c, cfg
 }
 
-// nextFloor ticks c until it heartbeats and returns the floor it sent.
-func nextFloor(t *testing.T, c *Core, cfg Config) uint64 {
+// floorsSent returns the witness floors proposed in out, one per slot, and
+// their slots.
+func floorsSent(t *testing.T, out []msg.Out) (fs []*membership.Floor, slots []uint64) {
 	t.Helper()
-	for range cfg.HeartbeatTicks + 1 {
-		if hbs, _ := find[*msg.Heartbeat](tick(c)); len(hbs) > 0 {
-			return hbs[0].Floor
+	accs, _ := find[*msg.Accept](out)
+	for _, a := range accs {
+		for _, p := range a.Proposals {
+			if p.Value == nil || len(p.Value.Floor) == 0 {
+				continue
+			}
+			if slices.Contains(slots, p.Slot) {
+				continue // a resend
+			}
+			f, err := membership.DecodeFloor(p.Value.Floor)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fs, slots = append(fs, f), append(slots, p.Slot)
 		}
 	}
-	t.Fatal("no heartbeat")
-	return 0
+	return fs, slots
+}
+
+// ticks ticks c n times and returns everything it sent.
+func ticks(c *Core, n int) []msg.Out {
+	var out []msg.Out
+	for range n {
+		out = append(out, tick(c)...)
+	}
+	return out
 }
 
 func members(roles ...membership.Roles) []membership.Member {
@@ -324,18 +344,80 @@ func members(roles ...membership.Roles) []membership.Member {
 	return ms
 }
 
-// A leader tells witnesses no floor: until the rules for letting them
-// truncate are sound (docs/design/reconfiguration.md, §3.8), a witness
-// keeps every value it accepted, whatever the acceptors report.
-func TestNoFloorForWitnesses(t *testing.T) {
-	c, cfg := leadWith(t, members(membership.All, membership.All, membership.Acceptor), 1, 3)
-	b := c.Ballot()
-	for _, id := range []msg.NodeID{1, 2} {
-		step(c, &msg.HeartbeatAck{From: id, Ballot: b, Seq: 1, Promised: b, Truncated: 40})
+// A leader of a cluster with a witness proposes a floor: the lowest durable
+// snapshot of the replicas with state, their reports as evidence. It
+// proposes none without a witness, while a replica with state has not
+// reported, while a witness is a learner, nor again at the same point.
+func TestLeaderProposesWitnessFloor(t *testing.T) {
+	setup := func(t *testing.T) (*Core, msg.Ballot) {
+		c, _ := leadWith(t, members(membership.All, membership.All, membership.Acceptor), 1, 3)
+		b := c.Ballot()
+		step(c, &msg.Committed{Commit: 100, Snapshot: 60})
+		return c, b
 	}
-	step(c, &msg.HeartbeatAck{From: 3, Ballot: b, Seq: 1, Promised: b, Witness: true})
-	if f := nextFloor(t, c, cfg); f != 0 {
-		t.Fatalf("floor %d sent, want none", f)
+	t.Run("proposed", func(t *testing.T) {
+		c, b := setup(t)
+		step(c, &msg.HeartbeatAck{From: 3, Ballot: b, Seq: 1, Promised: b, Witness: true})
+		step(c, &msg.Progress{From: 2, Ballot: b, Delivered: 100, Commit: 100, Snapshot: 40})
+		fs, slots := floorsSent(t, ticks(c, 2))
+		if len(fs) != 1 || fs[0].Through != 40 ||
+			!slices.Equal(fs[0].Holds, []membership.Hold{{ID: 1, Snapshot: 60}, {ID: 2, Snapshot: 40}}) {
+			t.Fatalf("floors %+v, want one through 40 held by 1 at 60 and 2 at 40", fs)
+		}
+		if fs, _ := floorsSent(t, ticks(c, 3)); len(fs) != 0 {
+			t.Fatalf("proposed %+v while one is in flight", fs)
+		}
+		step(c, &msg.Committed{Commit: slots[0], Snapshot: 60})
+		if fs, _ := floorsSent(t, ticks(c, 3)); len(fs) != 0 {
+			t.Fatalf("proposed %+v at the same point again", fs)
+		}
+		step(c, &msg.Progress{From: 2, Ballot: b, Delivered: 100, Commit: 100, Snapshot: 70})
+		if fs, _ := floorsSent(t, ticks(c, 2)); len(fs) != 1 || fs[0].Through != 60 {
+			t.Fatalf("floors %+v after new snapshots, want one through 60", fs)
+		}
+	})
+	t.Run("no witness", func(t *testing.T) {
+		c, b := setup(t)
+		step(c, &msg.HeartbeatAck{From: 3, Ballot: b, Seq: 1, Promised: b})
+		step(c, &msg.Progress{From: 2, Ballot: b, Delivered: 100, Commit: 100, Snapshot: 40})
+		if fs, _ := floorsSent(t, ticks(c, 5)); len(fs) != 0 {
+			t.Fatalf("floors %+v in a cluster without a witness", fs)
+		}
+	})
+	t.Run("no report", func(t *testing.T) {
+		c, b := setup(t)
+		step(c, &msg.HeartbeatAck{From: 3, Ballot: b, Seq: 1, Promised: b, Witness: true})
+		if fs, _ := floorsSent(t, ticks(c, 5)); len(fs) != 0 {
+			t.Fatalf("floors %+v with replica 2's snapshot unknown", fs)
+		}
+	})
+	t.Run("witness learner", func(t *testing.T) {
+		c, b := setup(t)
+		step(c, &msg.HeartbeatAck{From: 3, Ballot: b, Seq: 1, Promised: b, Witness: true})
+		step(c, &msg.Progress{From: 2, Ballot: b, Delivered: 100, Commit: 100, Snapshot: 40, Witness: true})
+		if fs, _ := floorsSent(t, ticks(c, 5)); len(fs) != 0 {
+			t.Fatalf("floors %+v counting a witness's snapshot", fs)
+		}
+	})
+}
+
+// A follower reports its durable snapshot, unless it is a witness (whose
+// snapshots hold nothing).
+func TestProgressCarriesTheSnapshot(t *testing.T) {
+	for _, witness := range []bool{false, true} {
+		cfg := testConfig(2)
+		cfg.Witness = witness
+		c := New(cfg, msg.Ballot{}, 7)
+		step(c, &msg.Committed{Commit: 7, Snapshot: 5})
+		b := msg.Ballot{Round: 3, ID: 1}
+		got, _ := find[*msg.Progress](step(c, &msg.Heartbeat{From: 1, Ballot: b, Seq: 1, Commit: 9}))
+		want := uint64(5)
+		if witness {
+			want = 0
+		}
+		if len(got) != 1 || got[0].Snapshot != want || got[0].Witness != witness {
+			t.Fatalf("witness %v: reported %+v, want snapshot %d", witness, got, want)
+		}
 	}
 }
 

@@ -142,7 +142,7 @@ func (r *Runner) track(out []msg.Out) {
 		for _, p := range acc.Proposals {
 			if _, seen := r.sent[p.Slot]; !seen {
 				r.sent[p.Slot] = r.now()
-				if r.hooks.Batch != nil && !p.Value.IsNoop() {
+				if r.hooks.Batch != nil && p.Value != nil && len(p.Value.Cmds) > 0 {
 					r.hooks.Batch(len(p.Value.Cmds))
 				}
 			}

@@ -162,7 +162,7 @@ func runFlags(fs *flag.FlagSet) func() (settings, error) {
 	snapEvery := fs.Uint64("snapshot-every", defSnapshotEvery, "applied commands between snapshots; the logs are truncated below each snapshot, so this bounds their size and a restart's replay")
 	pprofOn := fs.Bool("pprof", false, "serve Go's profiles (net/http/pprof) under /debug/pprof/ on the HTTP address: go tool pprof http://HOST:PORT/debug/pprof/heap (off by default: profiles show data in memory)")
 	memLimit := fs.String("memory-limit", "", memoryLimitHelp)
-	witness := fs.Bool("witness", false, "run as a witness: an acceptor that votes and holds no data (no state machine; reads and writes are answered 503 witness; it keeps every value it accepted, so its log grows). Give it the acceptor role only: 'member add ID ADDR --roles acceptor', or list it only under consensus.cluster.acceptors (which makes it a witness without this flag). A data directory stays a witness's")
+	witness := fs.Bool("witness", false, "run as a witness: an acceptor that votes and holds no data (no state machine; reads and writes are answered 503 witness; its acceptor log is truncated only behind the full replicas' durable snapshots). Give it the acceptor role only: 'member add ID ADDR --roles acceptor', or list it only under consensus.cluster.acceptors (which makes it a witness without this flag). A data directory stays a witness's")
 	join := fs.String("join", "", "start a replica that is not in the cluster yet: comma-separated client `URLs` of members to ask for the configuration (needs --bind, its consensus address; then 'member add ID ADDR' on the cluster). A data directory that joined before keeps what it learned")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), runUsage)

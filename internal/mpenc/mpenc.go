@@ -78,11 +78,14 @@ func (e *Enc) Value(b []byte, v *msg.Value) []byte {
 	if v == nil {
 		return Nil(b)
 	}
+	n := 1
 	if len(v.Change) > 0 {
-		b = MapLen(b, 2)
-	} else {
-		b = MapLen(b, 1)
+		n++
 	}
+	if len(v.Floor) > 0 {
+		n++
+	}
+	b = MapLen(b, n)
 	b = Key(b, "c")
 	if v.Cmds == nil {
 		b = Nil(b)
@@ -94,6 +97,9 @@ func (e *Enc) Value(b []byte, v *msg.Value) []byte {
 	}
 	if len(v.Change) > 0 {
 		b = e.Bin(Key(b, "g"), v.Change)
+	}
+	if len(v.Floor) > 0 {
+		b = e.Bin(Key(b, "w"), v.Floor)
 	}
 	return b
 }
