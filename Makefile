@@ -2,7 +2,7 @@
 GO        ?= go
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: all build run test test-short chaos sim longrun bench bench-e2e failover join lint fmt clean
+.PHONY: all build run test test-short chaos sim longrun bench bench-engine bench-e2e failover join lint fmt clean
 
 all: build
 
@@ -47,10 +47,15 @@ chaos:
 sim:
 	RSML_SIM_SEEDS=$(SIM_SEEDS) $(GO) test -count=1 -run TestSimSeeds -timeout 30m -v ./sim
 
-## bench: rsml against hashicorp/raft (../shared/bench/hraft, built outside
-## shared/), BENCH_RUNS rounds of every configuration below, BENCH_DURATION
-## each, rsml and hraft back to back; the JSON lines go to BENCH_OUT and the
-## medians to a table at the end. Leave the machine idle while it runs.
+## bench: the whole comparison, engine then end to end (bench-engine, then
+## bench-e2e with ROUNDS = BENCH_RUNS). Leave the machine idle while it runs.
+bench: bench-engine
+	$(MAKE) --no-print-directory bench-e2e ROUNDS=$(BENCH_RUNS)
+
+## bench-engine: rsml against hashicorp/raft (../shared/bench/hraft, built
+## outside shared/), BENCH_RUNS rounds of every configuration below,
+## BENCH_DURATION each, rsml and hraft back to back; the JSON lines go to
+## BENCH_OUT and the medians to a table at the end.
 BENCH_RUNS ?= 5
 BENCH_DURATION ?= 5s
 BENCH_OUT ?= bin/bench.jsonl
@@ -68,7 +73,7 @@ BENCH_RSML_durable-64  := --transport tcp --storage nutsdb --clients 64
 BENCH_HRAFT_durable-64 := -transport tcp -store bolt -clients 64
 # bench_one runs one benchmark, appends its JSON line to BENCH_OUT and shows it.
 bench_one = $(1) >>$(BENCH_OUT) && tail -n 1 $(BENCH_OUT)
-bench: build
+bench-engine: build
 	cd $(HRAFT_DIR) && $(GO) build -o $(HRAFT_BIN) .
 	$(GO) build -o bin/benchtable ./cmd/benchtable
 	@: >$(BENCH_OUT)

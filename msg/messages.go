@@ -203,8 +203,9 @@ type HeartbeatAck struct {
 // of the log, so that a replica still fetching a snapshot or the log never
 // counts in a quorum the cluster waits on.
 //
-// Snapshot is the slot of the newest durable snapshot the replica keeps:
-// what a leader puts in a witness floor (membership.Floor).
+// Snapshot is the slot of the older of the two newest durable snapshots
+// the replica keeps: what a leader puts in a witness floor
+// (membership.Floor).
 //
 // Witness says the sender is a witness (it holds no data, whatever its
 // roles): it never counts as holding what it delivered or snapshotted.
@@ -222,12 +223,15 @@ type Progress struct {
 // latest stretch of delivered slots each seen chosen by a quorum in Ballot:
 // a leader passes it on for its own ballot.
 //
-// Snapshot is the slot of the newest snapshot the learner knows durable.
+// Snapshot is the slot of the older of the two newest snapshots the
+// learner knows durable, and Floor the highest witness floor it delivered
+// that held (membership.Floor).
 type Committed struct {
 	Commit   uint64
 	Ballot   Ballot
 	Run      Run
 	Snapshot uint64
+	Floor    uint64
 	// Members is the membership as of Commit (immutable; a
 	// *membership.History, kept as any so that msg stays data only).
 	Members any

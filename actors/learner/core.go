@@ -108,9 +108,16 @@ type Core struct {
 	// we were behind (probe).
 	heardAt, probedAt int
 
-	installs   uint64 // peers' snapshots installed by this incarnation
-	lastSnap   uint64 // the executor's latest durable snapshot this incarnation heard of
-	held       uint64 // the newest snapshot known durable, this incarnation's or loaded at start
+	installs uint64 // peers' snapshots installed by this incarnation
+	lastSnap uint64 // the executor's latest durable snapshot this incarnation heard of
+	// The two newest snapshots known durable (loaded at start, made or
+	// installed since): held, the older, is what the replica reports
+	// holding (msg.Committed.Snapshot), which one damaged file cannot
+	// make false.
+	newest, held uint64
+	// floorHeld is the highest witness floor delivered that held at its
+	// slot (this incarnation: floors below its snapshot are not seen).
+	floorHeld  uint64
 	floors     FloorStats
 	incoming   *transfer         // a peer's snapshot being received
 	installing *storage.Snapshot // a peer's snapshot being saved, to install once durable
@@ -147,7 +154,7 @@ func New(cfg Config, log storage.ChosenLog, snaps storage.SnapshotStore) (*Core,
 		if err != nil {
 			return nil, fmt.Errorf("learner: snapshot at slot %d: %w", snap.Slot, err)
 		}
-		c.members, from, c.held = h, snap.Slot, snap.Slot
+		c.members, from, c.newest = h, snap.Slot, snap.Slot
 		if snap.Slot > c.delivered {
 			c.writes = role.ChosenWrites{Reset: true, ResetTo: snap.Slot}
 			c.delivered = snap.Slot
@@ -214,7 +221,7 @@ func (c *Core) start() {
 		if v, ok := c.log.Get(c.delivered); ok {
 			c.send(c.cfg.ID, msg.RoleExecutor, &msg.Deliver{First: c.delivered, Values: []*msg.Value{v}})
 		}
-		c.send(c.cfg.ID, msg.RoleProposer, &msg.Committed{Commit: c.delivered, Members: c.members, Snapshot: c.held})
+		c.send(c.cfg.ID, msg.RoleProposer, &msg.Committed{Commit: c.delivered, Members: c.members, Snapshot: c.held, Floor: c.floorHeld})
 	}
 }
 
@@ -322,7 +329,7 @@ func (c *Core) accepted(m *msg.Accepted) {
 	if m.From == c.cfg.ID && len(m.Slots) > 0 && m.Slots[0] <= c.delivered {
 		// A leader re-proposing what we already delivered (a restarted
 		// proposer that campaigned before hearing our commit point): tell it.
-		c.send(c.cfg.ID, msg.RoleProposer, &msg.Committed{Commit: c.delivered, Snapshot: c.held})
+		c.send(c.cfg.ID, msg.RoleProposer, &msg.Committed{Commit: c.delivered, Snapshot: c.held, Floor: c.floorHeld})
 	}
 	for i, s := range m.Slots {
 		if s <= c.delivered || c.ready[s] != nil {
@@ -512,7 +519,7 @@ func (c *Core) advance() {
 		if len(v.Change) > 0 {
 			c.members, _ = c.members.Apply(s, v.Change)
 		}
-		if len(v.Floor) > 0 && c.cfg.Witness {
+		if len(v.Floor) > 0 {
 			c.floor(s, v.Floor)
 		}
 		if b, ok := c.readyAt[s]; ok {
@@ -535,7 +542,7 @@ func (c *Core) advance() {
 		c.commit = c.delivered
 	}
 	c.send(c.cfg.ID, msg.RoleExecutor, &msg.Deliver{First: first, Values: vals})
-	c.send(c.cfg.ID, msg.RoleProposer, &msg.Committed{Commit: c.delivered, Ballot: c.mineBallot, Run: c.mine, Members: c.members, Snapshot: c.held})
+	c.send(c.cfg.ID, msg.RoleProposer, &msg.Committed{Commit: c.delivered, Ballot: c.mineBallot, Run: c.mine, Members: c.members, Snapshot: c.held, Floor: c.floorHeld})
 }
 
 // behind reports whether slots past the delivered point are known chosen but
@@ -706,19 +713,33 @@ func (c *Core) resync(from uint64) {
 	}
 }
 
-// floor hands a witness's acceptor the floor chosen at slot, if it holds
-// there: every replica with state then has its slots in a durable
-// snapshot, so the witness's copies of them are no longer anyone's last.
-// The check is on the membership as of slot, which every replica folds
-// alike; the leader that proposed the floor may have known an older one.
+// floor takes the floor chosen at slot if it holds there: every replica
+// with state then has its slots in a durable snapshot, so a witness's
+// copies of them are no longer anyone's last, and a witness's acceptor may
+// drop them. The check is on the membership as of slot, which every
+// replica folds alike; the leader that proposed the floor may have known
+// an older one. Every replica notes the floor (its proposer proposes the
+// next one only above it); only a witness counts them.
 func (c *Core) floor(slot uint64, b []byte) {
 	f, err := membership.DecodeFloor(b)
 	if err != nil || !c.members.Holds(slot, f) {
-		c.floors.Refused++
+		if c.cfg.Witness {
+			c.floors.Refused++
+		}
 		return
 	}
-	c.floors.Taken++
-	c.send(c.cfg.ID, msg.RoleAcceptor, &msg.Truncate{Floor: f.Through})
+	c.floorHeld = max(c.floorHeld, f.Through)
+	if c.cfg.Witness {
+		c.floors.Taken++
+		c.send(c.cfg.ID, msg.RoleAcceptor, &msg.Truncate{Floor: f.Through})
+	}
+}
+
+// durable notes a new durable snapshot at slot.
+func (c *Core) durable(slot uint64) {
+	if slot > c.newest {
+		c.held, c.newest = c.newest, slot
+	}
 }
 
 // snapshotted is the executor's word that a snapshot of slots up to slot is
@@ -735,13 +756,16 @@ func (c *Core) snapshotted(slot uint64) {
 	}
 	prev := c.lastSnap
 	c.lastSnap = slot
-	c.held = max(c.held, slot)
+	c.durable(slot)
 	if prev > 0 {
 		c.send(c.cfg.ID, msg.RoleAcceptor, &msg.Truncate{Through: prev})
 	}
 	if prev > c.log.Base() {
 		c.writes.Truncate = prev
 	}
+	// The proposer reports what we hold (for witness floors) without
+	// waiting for the next slot, which an idle cluster may not choose.
+	c.send(c.cfg.ID, msg.RoleProposer, &msg.Committed{Commit: c.delivered, Snapshot: c.held, Floor: c.floorHeld})
 }
 
 func (c *Core) requestChunk() {
@@ -888,12 +912,12 @@ func (c *Core) install(snap storage.Snapshot) {
 	c.delivered = snap.Slot
 	c.commit = max(c.commit, snap.Slot)
 	c.lastSnap = snap.Slot
-	c.held = max(c.held, snap.Slot)
+	c.durable(snap.Slot)
 	c.installs++
 	c.fetching = false
 	c.send(c.cfg.ID, msg.RoleExecutor, &msg.Install{Slot: snap.Slot, Rev: snap.Rev, Data: snap.Data})
 	c.send(c.cfg.ID, msg.RoleAcceptor, &msg.Truncate{Through: snap.Slot})
-	c.send(c.cfg.ID, msg.RoleProposer, &msg.Committed{Commit: snap.Slot, Members: c.members, Snapshot: c.held})
+	c.send(c.cfg.ID, msg.RoleProposer, &msg.Committed{Commit: snap.Slot, Members: c.members, Snapshot: c.held, Floor: c.floorHeld})
 	c.advance()
 	if c.behind() {
 		// Stream the slots that follow the snapshot without waiting.

@@ -432,13 +432,14 @@ func TestCatchupReplyBehindGapIsHeld(t *testing.T) {
 	wantOut(t, "gap closed", step(t, c, peerVote(3, bal(1, 2), 1)), delivery(1, v1, v2, v3))
 }
 
-// withoutRuns drops the chosen run from Committed messages: the tests that
-// compare whole outputs check deliveries; chosen runs have tests of their own.
+// withoutRuns drops the chosen run and the membership from Committed
+// messages: the tests that compare whole outputs check deliveries; chosen
+// runs have tests of their own.
 func withoutRuns(out []msg.Out) []msg.Out {
 	var res []msg.Out
 	for _, o := range out {
 		if c, ok := o.Msg.(*msg.Committed); ok {
-			o.Msg = &msg.Committed{Commit: c.Commit}
+			o.Msg = &msg.Committed{Commit: c.Commit, Snapshot: c.Snapshot, Floor: c.Floor}
 		}
 		res = append(res, o)
 	}

@@ -18,14 +18,18 @@ func TestSnapshottedTruncates(t *testing.T) {
 	for i := 0; i < 6; i++ {
 		deliverSlots(t, c, bal(1, 2), val("v"))
 	}
-	if out := step(t, c, &msg.Snapshotted{Slot: 3}); len(out) != 0 {
-		t.Fatalf("first snapshot: %s, want nothing dropped yet", show(out))
+	// The proposer hears which snapshot the replica holds: the older of
+	// the two newest, none after the first.
+	toProp := func(snap uint64) msg.Out {
+		return msg.Out{To: msg.Target{Node: self, Role: msg.RoleProposer}, Msg: &msg.Committed{Commit: 6, Snapshot: snap}}
 	}
+	out := step(t, c, &msg.Snapshotted{Slot: 3})
+	wantOut(t, "first snapshot: nothing dropped yet", out, []msg.Out{toProp(0)})
 	if log.Base() != 0 {
 		t.Fatalf("chosen log base %d after the first snapshot, want 0", log.Base())
 	}
-	out := step(t, c, &msg.Snapshotted{Slot: 5})
-	wantOut(t, "second snapshot", out, []msg.Out{{To: msg.Target{Node: self, Role: msg.RoleAcceptor}, Msg: &msg.Truncate{Through: 3}}})
+	out = step(t, c, &msg.Snapshotted{Slot: 5})
+	wantOut(t, "second snapshot", out, []msg.Out{{To: msg.Target{Node: self, Role: msg.RoleAcceptor}, Msg: &msg.Truncate{Through: 3}}, toProp(3)})
 	if log.Base() != 3 {
 		t.Fatalf("chosen log base %d after the second snapshot, want 3 (the previous one)", log.Base())
 	}
@@ -222,7 +226,8 @@ func TestWitnessServesNoSnapshot(t *testing.T) {
 
 // A witness's learner hands its acceptor each floor it delivers that holds
 // at its slot (every learner of the membership reported a snapshot through
-// it), and counts the rest; a full replica's learner never does.
+// it), and counts the rest; a full replica's learner never does. Both tell
+// their proposer the highest floor that held.
 func TestWitnessTakesFloorsThatHold(t *testing.T) {
 	ms := []membership.Member{{ID: self, Addr: "a1", Roles: membership.Acceptor},
 		{ID: 2, Addr: "a2", Roles: membership.All}, {ID: 3, Addr: "a3", Roles: membership.All}}
@@ -242,11 +247,15 @@ func TestWitnessTakesFloorsThatHold(t *testing.T) {
 			t.Fatal(err)
 		}
 		var floors []uint64
+		var held uint64 // the floor the last Committed carried
 		for _, v := range []*msg.Value{val("a"), val("b"), val("c"), floor(2, 3), floor(3, 2), val("d"), floor(4, 9)} {
 			s := c.Delivered() + 1
 			b := bal(1, 2)
 			step(t, c, own(b, s, v))
 			for _, o := range step(t, c, peerVote(2, b, s)) {
+				if cm, ok := o.Msg.(*msg.Committed); ok {
+					held = cm.Floor
+				}
 				if tr, ok := o.Msg.(*msg.Truncate); ok {
 					if o.To != (msg.Target{Node: self, Role: msg.RoleAcceptor}) || tr.Through != 0 {
 						t.Fatalf("%+v to %v", tr, o.To)
@@ -264,6 +273,9 @@ func TestWitnessTakesFloorsThatHold(t *testing.T) {
 		}
 		if !slices.Equal(floors, want) || c.Floors() != stats {
 			t.Fatalf("witness %v: floors %v (%+v), want %v (%+v)", witness, floors, c.Floors(), want, stats)
+		}
+		if held != 4 {
+			t.Fatalf("witness %v: its proposer heard of floor %d held, want 4", witness, held)
 		}
 	}
 }

@@ -26,8 +26,10 @@ type Floor struct {
 }
 
 // Hold is a replica's report that it keeps a durable snapshot through
-// Snapshot. Snapshots only ever advance under one id (an id whose disk was
-// lost is never reused: History.Retired), so an old report stays true.
+// Snapshot: the older of its two newest, so that one damaged file does not
+// make the report false (as an ordinary acceptor truncates only behind the
+// older one). Snapshots only ever advance under one id (an id whose disk
+// was lost is never reused: History.Retired), so an old report stays true.
 type Hold struct {
 	ID       msg.NodeID `msgpack:"i"`
 	Snapshot uint64     `msgpack:"s"`
@@ -57,6 +59,12 @@ func DecodeFloor(b []byte) (*Floor, error) {
 // f.Through. h must be the history as of slot (every slot before it
 // applied), as the learner has it when it delivers slot.
 //
+// Each of those configurations must also have more learners than the
+// failures its acceptors tolerate: the witnesses' copies were the other
+// copies, and once they are gone the learners' snapshots must survive as
+// many lost disks as the log did. A configuration of one full replica and
+// two witnesses never lets them truncate.
+//
 // A replica added later starts empty and fetches the state from those
 // learners; one removed later took nothing the others lack. A witness is
 // never a learner that counts: it reports no snapshot (its own are of an
@@ -67,7 +75,11 @@ func (h *History) Holds(slot uint64, f *Floor) bool {
 		return false
 	}
 	for _, c := range h.Span(slot, h.LatestFrom()) {
-		for _, id := range c.With(Learner) {
+		learners := c.With(Learner)
+		if tolerated := (len(c.With(Acceptor)) - 1) / 2; len(learners) <= tolerated {
+			return false
+		}
+		for _, id := range learners {
 			held := false
 			for _, hd := range f.Holds {
 				if hd.ID == id && hd.Snapshot >= f.Through {

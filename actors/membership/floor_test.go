@@ -47,6 +47,16 @@ func TestFloorHolds(t *testing.T) {
 		t.Error("floor with every learner's report refused")
 	}
 
+	// One full replica and two witnesses: the witnesses' copies are the
+	// only others, so no floor ever holds.
+	lone, err := Bootstrap(4, []Member{{ID: 1, Addr: "h:1", Roles: All}, {ID: 2, Addr: "h:2", Roles: Acceptor}, {ID: 3, Addr: "h:3", Roles: Acceptor}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lone.Holds(20, &Floor{Through: 10, Holds: []Hold{{ID: 1, Snapshot: 12}}}) {
+		t.Error("floor held with one replica holding the state against three acceptors")
+	}
+
 	f2, err := DecodeFloor(with4.Encode())
 	if err != nil || f2.Through != 10 || len(f2.Holds) != 3 || f2.Holds[2] != (Hold{ID: 4, Snapshot: 10}) {
 		t.Fatalf("round trip: %+v, %v", f2, err)

@@ -145,26 +145,26 @@ type Core struct {
 	// where one is in flight (0: none).
 	change     *msg.ChangeRequest
 	changeSlot uint64
-	// A witness floor (membership.Floor) waiting for a slot, where one is
-	// in flight (0: none), and the highest this leader proposed.
-	floor      []byte
-	floorSlot  uint64
-	floorAbove uint64
-	// snapshot is our learner's newest durable snapshot (Committed).
-	snapshot    uint64
-	leaderSince int
-	nextSlot    uint64
-	chosen      msg.Run // our learner saw these chosen in our ballot
-	shipped     uint64  // the highest chosen slot sent to the other learners
-	inflight    map[uint64]*inflight
-	queue       []msg.Command
-	queueBytes  int      // batchSize of the queued commands
-	holdTarget  int      // > 0: no eager slot opens until this many commands queue (HoldBatches)
-	attempts    []uint32 // the ClientRequest.Attempt of each queued command
-	hbSeq       uint64
-	hbSentAt    int
-	ackSeq      map[msg.NodeID]uint64
-	ackTick     map[msg.NodeID]int
+	// A witness floor (membership.Floor) waiting for a slot, and where one
+	// is in flight (0: none).
+	floor     []byte
+	floorSlot uint64
+	// What our learner says (Committed): the snapshot it holds durably,
+	// and the highest floor it delivered that held.
+	snapshot, floorHeld uint64
+	leaderSince         int
+	nextSlot            uint64
+	chosen              msg.Run // our learner saw these chosen in our ballot
+	shipped             uint64  // the highest chosen slot sent to the other learners
+	inflight            map[uint64]*inflight
+	queue               []msg.Command
+	queueBytes          int      // batchSize of the queued commands
+	holdTarget          int      // > 0: no eager slot opens until this many commands queue (HoldBatches)
+	attempts            []uint32 // the ClientRequest.Attempt of each queued command
+	hbSeq               uint64
+	hbSentAt            int
+	ackSeq              map[msg.NodeID]uint64
+	ackTick             map[msg.NodeID]int
 	// ackWitness: the acceptor's heartbeat acks say it is a witness's.
 	ackWitness map[msg.NodeID]bool
 	reads      []pendingRead
@@ -622,7 +622,7 @@ func (c *Core) becomeLeader() {
 	c.hbSeq = 0
 	c.chosen, c.shipped = msg.Run{}, 0
 	c.change, c.changeSlot = nil, 0
-	c.floor, c.floorSlot, c.floorAbove = nil, 0, 0
+	c.floor, c.floorSlot = nil, 0
 
 	// Every open slot gets the value accepted in the highest ballot any
 	// promiser reported, holes a no-op (recover, as the gate allows).
@@ -833,7 +833,8 @@ func (c *Core) heartbeat(m *msg.Heartbeat) {
 
 func (c *Core) committed(m *msg.Committed) {
 	commit := m.Commit
-	c.snapshot = max(c.snapshot, m.Snapshot)
+	// As is: a restarted learner may hold less than its last incarnation.
+	c.snapshot, c.floorHeld = m.Snapshot, m.Floor
 	if c.role == leader && m.Ballot == c.ballot && !m.Run.Empty() {
 		// What our learner saw chosen in our ballot: the other learners
 		// deliver it from their own acceptors' copies.
@@ -1326,12 +1327,13 @@ func (c *Core) sendHeartbeat() {
 
 // proposeFloor proposes a witness floor when the cluster has a witness and
 // every replica with state has reported a durable snapshot past the last
-// floor: the lowest of those snapshots, with the reports as evidence. The
-// witnesses' learners check the evidence against the membership as of the
-// floor's slot (membership.History.Holds), so a change chosen before it that
-// adds a learner this leader has not counted voids the floor rather than
-// letting witnesses drop what that learner may need. Without a witness no
-// floor is ever proposed.
+// floor that held: the lowest of those snapshots, with the reports as
+// evidence, if it holds in the membership this leader knows. The learners
+// check it again against the membership as of the floor's slot
+// (membership.History.Holds), so a change chosen before it that adds a
+// learner this leader has not counted voids the floor rather than letting
+// witnesses drop what that learner may need. Without a witness no floor is
+// ever proposed.
 func (c *Core) proposeFloor() {
 	if c.floor != nil || c.floorSlot != 0 || c.best != nil || c.transferTo != 0 {
 		return
@@ -1357,7 +1359,7 @@ func (c *Core) proposeFloor() {
 				}
 				snap = p.snapshot
 			}
-			if f.Through == 0 || snap < f.Through {
+			if len(f.Holds) == 0 || snap < f.Through {
 				f.Through = snap
 			}
 			if !slices.ContainsFunc(f.Holds, func(h membership.Hold) bool { return h.ID == id }) {
@@ -1365,10 +1367,9 @@ func (c *Core) proposeFloor() {
 			}
 		}
 	}
-	if f.Through <= c.floorAbove || f.Through >= c.nextSlot {
+	if f.Through <= c.floorHeld || !c.members.Holds(c.nextSlot, &f) {
 		return
 	}
-	c.floorAbove = f.Through
 	c.floor = f.Encode()
 	c.propose()
 }

@@ -367,9 +367,9 @@ func TestLeaderProposesWitnessFloor(t *testing.T) {
 		if fs, _ := floorsSent(t, ticks(c, 3)); len(fs) != 0 {
 			t.Fatalf("proposed %+v while one is in flight", fs)
 		}
-		step(c, &msg.Committed{Commit: slots[0], Snapshot: 60})
+		step(c, &msg.Committed{Commit: slots[0], Snapshot: 60, Floor: 40})
 		if fs, _ := floorsSent(t, ticks(c, 3)); len(fs) != 0 {
-			t.Fatalf("proposed %+v at the same point again", fs)
+			t.Fatalf("proposed %+v at the point that held", fs)
 		}
 		step(c, &msg.Progress{From: 2, Ballot: b, Delivered: 100, Commit: 100, Snapshot: 70})
 		if fs, _ := floorsSent(t, ticks(c, 2)); len(fs) != 1 || fs[0].Through != 60 {
@@ -389,6 +389,27 @@ func TestLeaderProposesWitnessFloor(t *testing.T) {
 		step(c, &msg.HeartbeatAck{From: 3, Ballot: b, Seq: 1, Promised: b, Witness: true})
 		if fs, _ := floorsSent(t, ticks(c, 5)); len(fs) != 0 {
 			t.Fatalf("floors %+v with replica 2's snapshot unknown", fs)
+		}
+	})
+	t.Run("one learner", func(t *testing.T) {
+		// Two witnesses and one full replica: the witnesses' copies are
+		// the only others, so they never truncate.
+		c, _ := leadWith(t, members(membership.All, membership.Acceptor, membership.Acceptor), 1, 2)
+		b := c.Ballot()
+		step(c, &msg.Committed{Commit: 100, Snapshot: 60})
+		step(c, &msg.HeartbeatAck{From: 2, Ballot: b, Seq: 1, Promised: b, Witness: true})
+		step(c, &msg.HeartbeatAck{From: 3, Ballot: b, Seq: 1, Promised: b, Witness: true})
+		if fs, _ := floorsSent(t, ticks(c, 5)); len(fs) != 0 {
+			t.Fatalf("floors %+v with one replica holding the state", fs)
+		}
+	})
+	t.Run("a snapshot of 0", func(t *testing.T) {
+		c, b := setup(t)
+		step(c, &msg.Committed{Commit: 100})
+		step(c, &msg.HeartbeatAck{From: 3, Ballot: b, Seq: 1, Promised: b, Witness: true})
+		step(c, &msg.Progress{From: 2, Ballot: b, Delivered: 100, Commit: 100, Snapshot: 40})
+		if fs, _ := floorsSent(t, ticks(c, 5)); len(fs) != 0 {
+			t.Fatalf("floors %+v while the leader holds no snapshot", fs)
 		}
 	})
 	t.Run("witness learner", func(t *testing.T) {
