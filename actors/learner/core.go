@@ -105,8 +105,9 @@ type Core struct {
 	peerTurn   int
 	// heardAt is when a leader's heartbeat last came, probedAt when we
 	// last asked a peer what follows our delivered point without knowing
-	// we were behind (probe).
+	// we were behind (probe); probing says that probe is unanswered.
 	heardAt, probedAt int
+	probing           bool
 
 	installs uint64 // peers' snapshots installed by this incarnation
 	lastSnap uint64 // the executor's latest durable snapshot this incarnation heard of
@@ -310,8 +311,15 @@ func (c *Core) probe() {
 	if peer == 0 {
 		return
 	}
-	c.probedAt = c.now
-	c.peerTurn++
+	if c.probing {
+		// The last probe got no answer: that peer may be gone. (An answer
+		// with nothing turns to the next peer itself; turning here too
+		// would skip every other peer, and with two peers ask the same
+		// one forever.)
+		c.peerTurn++
+		peer = c.pickPeer()
+	}
+	c.probedAt, c.probing = c.now, true
 	c.send(peer, msg.RoleLearner, &msg.CatchupRequest{From: c.cfg.ID, First: c.delivered + 1, Last: c.delivered + uint64(max(c.cfg.MaxCatchup, 1))})
 }
 
@@ -647,6 +655,7 @@ func (c *Core) serveCatchup(m *msg.CatchupRequest) {
 }
 
 func (c *Core) catchupReply(m *msg.CatchupReply) {
+	c.probing = false
 	if m.Through > c.commit {
 		c.commit = m.Through
 	}

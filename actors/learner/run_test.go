@@ -3,7 +3,9 @@ package learner
 import (
 	"testing"
 
+	"github.com/rsml-go/rsml/actors/membership"
 	"github.com/rsml-go/rsml/msg"
+	"github.com/rsml-go/rsml/storage"
 )
 
 // A follower's learner counts no votes: it delivers its own acceptor's copy
@@ -71,6 +73,43 @@ func TestProbeWithoutALeader(t *testing.T) {
 		for _, o := range tick(t, c) {
 			if _, ok := o.Msg.(*msg.CatchupRequest); ok {
 				t.Fatalf("probed while the leader beats: %v", o)
+			}
+		}
+	}
+}
+
+// Probes turn through every peer, whether each answers with nothing (a
+// peer as far behind) or not at all (one that is down): the one peer that
+// has the slots must be asked in the end. Turning twice per probe had
+// skipped every other peer, and with two peers asked the same one forever.
+func TestProbeAsksEveryPeer(t *testing.T) {
+	for _, answer := range []bool{true, false} {
+		h, err := membership.Bootstrap(8, Everyone([]msg.NodeID{1, 2, 3, 4, 5}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := testConfig()
+		cfg.Members = h
+		c, err := New(cfg, storage.NewMemory().Chosen(), storage.NewMemory().Snapshots())
+		if err != nil {
+			t.Fatal(err)
+		}
+		start(t, c)
+		step(t, c, &msg.Heartbeat{From: 2, Ballot: bal(1, 2), Seq: 1})
+		asked := map[msg.NodeID]int{}
+		for range 3 * cfg.ResendTicks * 12 {
+			for _, o := range tick(t, c) {
+				if _, ok := o.Msg.(*msg.CatchupRequest); ok {
+					asked[o.To.Node]++
+					if answer {
+						step(t, c, &msg.CatchupReply{From: o.To.Node, Through: 0})
+					}
+				}
+			}
+		}
+		for _, id := range []msg.NodeID{2, 3, 4, 5} {
+			if asked[id] == 0 {
+				t.Errorf("answered %v: peer %d never asked (asked %v)", answer, id, asked)
 			}
 		}
 	}
