@@ -122,14 +122,12 @@ func (h *httpAPI) txnKey(where string, text, b64 *string) (string, error) {
 // parseTxn turns the JSON body into a kv.Txn, checking everything the store
 // would refuse, so that a bad request is a 400 and nothing is proposed.
 func (h *httpAPI) parseTxn(body []byte) (kv.Txn, error) {
-	var req txnRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return kv.Txn{}, bad("malformed transaction: %v", err)
-	}
-	if dec.More() {
-		return kv.Txn{}, bad("malformed transaction: data after the JSON object")
+	req, ok := decodeTxnFast(body)
+	if !ok {
+		var err error
+		if req, err = decodeTxn(body); err != nil {
+			return kv.Txn{}, err
+		}
 	}
 	if len(req.If) > kv.MaxTxnCompares {
 		return kv.Txn{}, bad("%d conditions, at most %d", len(req.If), kv.MaxTxnCompares)
@@ -165,6 +163,21 @@ func (h *httpAPI) parseTxn(body []byte) (kv.Txn, error) {
 		return kv.Txn{}, bad("%v", err)
 	}
 	return t, nil
+}
+
+// decodeTxn decodes a transaction's body with encoding/json: the
+// definition of what a body means, and of the errors a bad one gets.
+func decodeTxn(body []byte) (txnRequest, error) {
+	var req txnRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return txnRequest{}, bad("malformed transaction: %v", err)
+	}
+	if dec.More() {
+		return txnRequest{}, bad("malformed transaction: data after the JSON object")
+	}
+	return req, nil
 }
 
 func (h *httpAPI) parseOps(branch string, in []txnOp) ([]kv.Op, error) {
