@@ -12,6 +12,7 @@ import (
 	"github.com/rsml-go/rsml/actors/membership"
 	"github.com/rsml-go/rsml/actors/roles"
 	"github.com/rsml-go/rsml/msg"
+	"github.com/rsml-go/rsml/remote"
 	"github.com/rsml-go/rsml/storage"
 )
 
@@ -88,6 +89,12 @@ type Config struct {
 	// holding msgpack, so they share the host's remoting with its own
 	// messages. Stop never shuts a host's system down.
 	System *actor.ActorSystem
+	// PeerTLS makes the remoting the replica starts (the first case above)
+	// mutual TLS (remote.LoadPeerTLS): it accepts only peers whose
+	// certificate chains to the peer CA and never speaks plaintext. Remoting
+	// a host started is the host's: start it with remote.WithTLS instead;
+	// Start refuses PeerTLS with it, and with the in-process network.
+	PeerTLS *remote.PeerTLS
 	// StateMachine is what the replica replicates; nil means a new kv.Store.
 	StateMachine executor.StateMachine
 	// Store is the replica's storage; nil means a new in-memory store.

@@ -325,6 +325,10 @@ func (n *Node) startTransport() (wire bool, err error) {
 		}
 		return nil
 	}
+	if cfg.PeerTLS != nil && (remote.Remoting(sys) != nil || !remote.Unaddressed(sys) || len(cfg.Peers) == 1) {
+		return false, fmt.Errorf("config: PeerTLS applies only to the remoting the replica starts itself (an actor " +
+			"system without remoting or an address, and peers): start the host's remoting with remote.WithTLS instead")
+	}
 	switch {
 	case remote.Remoting(sys) != nil:
 		if t := remote.TCPOf(sys); t != nil && t.Stopped() {
@@ -360,12 +364,19 @@ func (n *Node) startTransport() (wire bool, err error) {
 			bind = self
 		}
 		// Peers address us exactly as Peers spells it.
-		tcp, err := remote.StartTCP(sys, bind, remote.WithAdvertisedAddr(self))
+		opts := []remote.TCPOption{remote.WithAdvertisedAddr(self)}
+		if cfg.PeerTLS != nil {
+			opts = append(opts, remote.WithTLS(cfg.PeerTLS))
+		}
+		tcp, err := remote.StartTCP(sys, bind, opts...)
 		if err != nil {
 			return false, fmt.Errorf("node: consensus transport: %w", err)
 		}
 		n.tcp = tcp
 		n.transport = "tcp"
+		if cfg.PeerTLS != nil {
+			n.transport = "tcp, mutual TLS"
+		}
 		return true, nil
 	default:
 		// An address and no remoting: a remote.Network routes it.

@@ -65,6 +65,7 @@ type tcpConfig struct {
 	writerBatch     int
 	maxMessage      int
 	shutdownTimeout time.Duration
+	tls             *PeerTLS
 }
 
 // TCPOption configures StartTCP.
@@ -264,6 +265,12 @@ func StartTCP(sys *actor.ActorSystem, bind string, opts ...TCPOption) (*TCP, err
 	if strings.Contains(host, ":") {
 		host = "[" + host + "]" // protoactor joins host and port with a bare colon
 	}
+	creds, dialCreds := grpc.EmptyServerOption{}, grpc.WithTransportCredentials(insecure.NewCredentials())
+	var serverCreds grpc.ServerOption = creds
+	if cfg.tls != nil {
+		serverCreds = grpc.Creds(peerCreds{cfg.tls})
+		dialCreds = grpc.WithTransportCredentials(peerCreds{cfg.tls})
+	}
 	rc := pa.Configure(host, port,
 		pa.WithEndpointWriterQueueSize(cfg.writerQueue),
 		pa.WithEndpointWriterBatchSize(cfg.writerBatch),
@@ -271,6 +278,7 @@ func StartTCP(sys *actor.ActorSystem, bind string, opts ...TCPOption) (*TCP, err
 		// 1M slots if a later one uses it.
 		pa.WithEndpointManagerQueueSize(cfg.writerQueue),
 		pa.WithServerOptions(
+			serverCreds,
 			grpc.MaxRecvMsgSize(cfg.maxMessage),
 			grpc.InitialWindowSize(flowWindow),
 			grpc.InitialConnWindowSize(flowWindow),
@@ -278,7 +286,7 @@ func StartTCP(sys *actor.ActorSystem, bind string, opts ...TCPOption) (*TCP, err
 			grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: keepaliveTime / 2, PermitWithoutStream: true}),
 		),
 		pa.WithDialOptions(
-			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			dialCreds,
 			grpc.WithInitialWindowSize(flowWindow),
 			grpc.WithInitialConnWindowSize(flowWindow),
 			grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: keepaliveTime, Timeout: keepaliveTimeout, PermitWithoutStream: true}),

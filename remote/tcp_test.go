@@ -44,6 +44,7 @@ const (
 	envBind     = "RSML_TCP_BIND"      // bind address (default 127.0.0.1:0)
 	envAdvert   = "RSML_TCP_ADVERTISE" // WithAdvertisedAddr, if set
 	envBusy     = "RSML_TCP_BUSY"      // "1": first try StartTCP on a port in use
+	envTLS      = "RSML_TCP_TLS"       // CERT,KEY,CA: mutual TLS (WithTLS)
 )
 
 // child is the parent's handle on one child process.
@@ -284,6 +285,29 @@ func TestTCPRoundTripEveryType(t *testing.T) {
 	stopAll(cs)
 }
 
+// Replicas with mutual TLS talk as plaintext ones do (which peers a TLS
+// replica refuses: TestPeerTLSAcceptsOnlyTheClusterCA).
+func TestTCPMutualTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca := newCA(t, "cluster")
+	var envs [][]string
+	for _, name := range []string{"r1", "r2"} {
+		cert, key, caFile := tlsFiles(t, dir, name, ca, replicaLeaf(name))
+		envs = append(envs, []string{envTLS + "=" + cert + "," + key + "," + caFile})
+	}
+	cs := startChildren(t, envs...)
+	m := &msg.Heartbeat{From: 1, Ballot: msg.Ballot{Round: 2, ID: 1}, Seq: 9}
+	url, h := encodeHex(t, testCluster, m)
+	cs[0].send("send 2 acceptor - %s %s", url, h)
+	cs[1].send("send 1 acceptor - %s %s", url, h)
+	for _, c := range cs {
+		if v := c.expectMsg("got"); !reflect.DeepEqual(v, m) {
+			t.Errorf("replica %d got %#v, want %#v", c.id, v, m)
+		}
+	}
+	stopAll(cs)
+}
+
 // TestTCPDropsForeignAndGarbage: what another cluster sends, and Anys that
 // are not ours or do not decode, are dropped and reported, to an actor
 // (DecodeMiddleware) and to a waiter (Unwrap); the replica keeps working. A
@@ -425,6 +449,13 @@ func TestTCPChild(t *testing.T) {
 	var opts []TCPOption
 	if adv := os.Getenv(envAdvert); adv != "" {
 		opts = append(opts, WithAdvertisedAddr(adv))
+	}
+	if files := strings.Split(os.Getenv(envTLS), ","); len(files) == 3 {
+		p, err := LoadPeerTLS(files[0], files[1], files[2])
+		if err != nil {
+			fail("%v", err)
+		}
+		opts = append(opts, WithTLS(p))
 	}
 	tcp, err := StartTCP(sys, bind, opts...)
 	if err != nil {

@@ -50,7 +50,12 @@ type fileConsensus struct {
 	MaxKeyBytes       *int    `toml:"max_key_bytes" json:"max_key_bytes"`
 	MaxValueBytes     *int    `toml:"max_value_bytes" json:"max_value_bytes"`
 	SnapshotEvery     *uint64 `toml:"snapshot_every" json:"snapshot_every"`
-	Cluster           struct {
+	TLS               struct {
+		PeerCert *string `toml:"peer_cert" json:"peer_cert"`
+		PeerKey  *string `toml:"peer_key" json:"peer_key"`
+		PeerCA   *string `toml:"peer_ca" json:"peer_ca"`
+	} `toml:"tls" json:"tls"`
+	Cluster struct {
 		Acceptors []string      `toml:"acceptors" json:"acceptors"`
 		Proposers []string      `toml:"proposers" json:"proposers"`
 		Learners  []string      `toml:"learners" json:"learners"`

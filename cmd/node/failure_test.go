@@ -30,7 +30,7 @@ func TestRunExitsWhenTheReplicaFails(t *testing.T) {
 	var level slog.LevelVar
 	done := make(chan error, 1)
 	go func() {
-		done <- serveUntilStopped(ctx, hup, quiet, &level, settings{}, nil, failures(ctx, c.Nodes()...))
+		done <- serveUntilStopped(ctx, hup, quiet, &level, settings{}, nil, failures(ctx, c.Nodes()...), nil)
 	}()
 	n.InjectCrash(msg.RoleExecutor)
 	n.InjectCrash(msg.RoleExecutor)

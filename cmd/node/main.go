@@ -28,6 +28,7 @@ Usage:
   rsml-node leader transfer [ID] [--endpoints URL,...]                    move leadership to replica ID (none: any other)
   rsml-node member list|add ID ADDR|remove ID [--endpoints URL,...]       the cluster's members; add or remove one
   rsml-node bench [--transport memory|tcp] [--storage memory|nutsdb]      measure puts per second and latency
+  rsml-node certs --dir DIR [--replicas 3]                                a development CA and certificates
   rsml-node help                                                          this help
 
 Run "rsml-node COMMAND --help" for a command's flags.
@@ -57,6 +58,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return memberCommand(args[1:], stdout, stderr)
 	case "bench":
 		return benchCommand(args[1:], stdout, stderr)
+	case "certs":
+		return certsCommand(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

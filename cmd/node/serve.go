@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/rsml-go/rsml/msg"
 	"github.com/rsml-go/rsml/node"
+	"github.com/rsml-go/rsml/remote"
 	"github.com/rsml-go/rsml/storage"
 )
 
@@ -44,10 +46,11 @@ func leveledLogger(w io.Writer, s settings) (*slog.Logger, *slog.LevelVar) {
 }
 
 // serveUntilStopped waits for SIGINT or SIGTERM (ctx), reloading the config
-// file on every SIGHUP meanwhile, or for a replica to fail (failed gives the
-// error of the first that did): then it returns that error.
+// file on every SIGHUP meanwhile (and with peers non-nil, the TLS files),
+// or for a replica to fail (failed gives the error of the first that did):
+// then it returns that error.
 func serveUntilStopped(ctx context.Context, hup <-chan os.Signal, logger *slog.Logger, level *slog.LevelVar, s settings,
-	load func() (settings, error), failed <-chan error) error {
+	load func() (settings, error), failed <-chan error, peers *remote.PeerTLS) error {
 	for {
 		select {
 		case <-ctx.Done():
@@ -56,8 +59,22 @@ func serveUntilStopped(ctx context.Context, hup <-chan os.Signal, logger *slog.L
 			return err
 		case <-hup:
 			s = reload(logger, level, s, load)
+			reloadPeerTLS(logger, peers)
 		}
 	}
+}
+
+// reloadPeerTLS re-reads the peer certificate, key and CA: connections made
+// after it use them. Files that no longer load change nothing.
+func reloadPeerTLS(logger *slog.Logger, peers *remote.PeerTLS) {
+	if peers == nil {
+		return
+	}
+	if err := peers.Reload(); err != nil {
+		logger.Error("SIGHUP: peer TLS files not reloaded; the running ones stay", "err", err)
+		return
+	}
+	logger.Info("SIGHUP: peer TLS files reloaded; new connections use them", "certificate_valid_until", peers.NotAfter())
 }
 
 // failures reports the nodes that fail until ctx ends.
@@ -194,9 +211,21 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	s.peers = peers
+	var peerTLS *remote.PeerTLS
+	if s.peerTLS() {
+		if peerTLS, err = remote.LoadPeerTLS(s.peerCert, s.peerKey, s.peerCA); err != nil {
+			fmt.Fprintf(stderr, "rsml-node run: %v\n", err)
+			return 1
+		}
+		logger.Info("mutual TLS between replicas", "certificate", s.peerCert, "ca", s.peerCA, "certificate_valid_until", peerTLS.NotAfter())
+	} else if a := s.bind; !loopback(a) || a == "" && !loopback(peers[s.id]) {
+		logger.Warn("NO TLS between replicas on a non-loopback address: anyone who reaches the consensus port can "+
+			"take part in the cluster; give --peer-cert, --peer-key and --peer-ca (rsml-node certs makes a development set)",
+			"consensus", peers[s.id])
+	}
 	n, err := node.Start(ctx, node.Config{ID: s.id, ClusterID: s.clusterID, Peers: s.peers, Listen: s.bind, Store: store,
 		Logger: logger, ElectionTimeout: s.electionTimeout, HeartbeatInterval: s.heartbeatInterval,
-		SnapshotEvery: s.snapshotEvery, Join: join, First: first, Roles: roles, Witness: s.witness})
+		SnapshotEvery: s.snapshotEvery, Join: join, First: first, Roles: roles, Witness: s.witness, PeerTLS: peerTLS})
 	if err != nil {
 		fmt.Fprintf(stderr, "rsml-node run: %v\n", err)
 		return 1
@@ -211,7 +240,11 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 	}
 	logger.Info("serving", "http", hs.URL(), "consensus", s.peers[s.id], "cluster", s.clusterID, "config", s.file)
 	fmt.Fprintf(stdout, "replica %d: %s\n", s.id, hs.URL())
-	ferr := serveUntilStopped(ctx, hup, logger, level, s, load, failuresOrRemoval(ctx, n, 3*s.electionTimeout))
+	if !loopback(s.http) {
+		logger.Warn("NO TLS or authentication on the HTTP API on a non-loopback address: anyone who reaches it can "+
+			"read and write", "http", s.http)
+	}
+	ferr := serveUntilStopped(ctx, hup, logger, level, s, load, failuresOrRemoval(ctx, n, 3*s.electionTimeout), peerTLS)
 	if errors.Is(ferr, node.ErrRemoved) {
 		logger.Info("removed from the configuration: stopping", "config", n.Status().Config)
 		ferr = nil
@@ -331,7 +364,7 @@ func devCommand(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "replica %d: %s\n", i, hs.URL())
 	}
 	logger.Info("dev cluster running; Ctrl-C stops it", "replicas", s.nodes, "config", s.file)
-	ferr := serveUntilStopped(ctx, hup, logger, level, s, load, failures(ctx, c.Nodes()...))
+	ferr := serveUntilStopped(ctx, hup, logger, level, s, load, failures(ctx, c.Nodes()...), nil)
 	code := shutdown(stderr, servers, stopAll)
 	if ferr != nil {
 		return failedExit(stderr, ferr)
@@ -348,4 +381,21 @@ func applyMemoryLimit(s settings, logger *slog.Logger) {
 	if limit := debug.SetMemoryLimit(-1); limit < math.MaxInt64 {
 		logger.Info("memory limit", "bytes", limit)
 	}
+}
+
+// loopback reports whether HOST:PORT listens on a loopback address only
+// ("" counts as loopback: nothing to say about it).
+func loopback(hostport string) bool {
+	if hostport == "" {
+		return true
+	}
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

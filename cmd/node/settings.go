@@ -53,6 +53,9 @@ type settings struct {
 	pprof bool
 	// memoryLimit: Go's soft memory limit in bytes (0: not set here).
 	memoryLimit int64
+	// peerCert, peerKey, peerCA: mutual TLS between replicas (all three,
+	// or none).
+	peerCert, peerKey, peerCA string
 
 	// dev only: the number of replicas, replica i's HTTP address at
 	// https[i-1], and the file's settings dev does not use.
@@ -162,6 +165,9 @@ func runFlags(fs *flag.FlagSet) func() (settings, error) {
 	snapEvery := fs.Uint64("snapshot-every", defSnapshotEvery, "applied commands between snapshots; the logs are truncated below each snapshot, so this bounds their size and a restart's replay")
 	pprofOn := fs.Bool("pprof", false, "serve Go's profiles (net/http/pprof) under /debug/pprof/ on the HTTP address: go tool pprof http://HOST:PORT/debug/pprof/heap (off by default: profiles show data in memory)")
 	memLimit := fs.String("memory-limit", "", memoryLimitHelp)
+	peerCert := fs.String("peer-cert", "", "this replica's certificate (PEM) for mutual TLS with the other replicas; with --peer-key and --peer-ca, remoting accepts only peers whose certificate chains to --peer-ca and never speaks plaintext (default: consensus.tls.peer_cert; SIGHUP reloads the files)")
+	peerKey := fs.String("peer-key", "", "the key (PEM) of --peer-cert (default: consensus.tls.peer_key)")
+	peerCA := fs.String("peer-ca", "", "the peer CA's certificate (PEM): the replicas' certificates must chain to it; keep client certificates under another CA (default: consensus.tls.peer_ca)")
 	witness := fs.Bool("witness", false, "run as a witness: an acceptor that votes and holds no data (no state machine; reads and writes are answered 503 witness; its acceptor log is truncated only behind the full replicas' durable snapshots). Give it the acceptor role only: 'member add ID ADDR --roles acceptor', or list it only under consensus.cluster.acceptors (which makes it a witness without this flag). A data directory stays a witness's")
 	join := fs.String("join", "", "start a replica that is not in the cluster yet: comma-separated client `URLs` of members to ask for the configuration (needs --bind, its consensus address; then 'member add ID ADDR' on the cluster). A data directory that joined before keeps what it learned")
 	fs.Usage = func() {
@@ -173,7 +179,8 @@ func runFlags(fs *flag.FlagSet) func() (settings, error) {
 		s := settings{clusterID: *clusterID, http: *httpAddr, storage: *storage, logFormat: *logFormat,
 			logLevel: *logLevel, electionTimeout: *election, heartbeatInterval: *heartbeat,
 			maxKeyBytes: *maxKey, maxValueBytes: *maxValue, dataDir: *dataDir, bind: *bind, snapshotEvery: *snapEvery,
-			file: *config, src: map[string]string{}, witness: *witness, pprof: *pprofOn}
+			file: *config, src: map[string]string{}, witness: *witness, pprof: *pprofOn,
+			peerCert: *peerCert, peerKey: *peerKey, peerCA: *peerCA}
 		if err := s.setMemoryLimit(*memLimit); err != nil {
 			return s, err
 		}
@@ -189,6 +196,9 @@ func runFlags(fs *flag.FlagSet) func() (settings, error) {
 				return s, s.fileErr("consensus.transport.type", " %q: run supports tcp (memory is the in-process cluster of dev)", *t)
 			}
 			take(&s, set, "bind", "consensus.transport.bind", c.Transport.Bind, &s.bind)
+			take(&s, set, "peer-cert", "consensus.tls.peer_cert", c.TLS.PeerCert, &s.peerCert)
+			take(&s, set, "peer-key", "consensus.tls.peer_key", c.TLS.PeerKey, &s.peerKey)
+			take(&s, set, "peer-ca", "consensus.tls.peer_ca", c.TLS.PeerCA, &s.peerCA)
 			if c.ReplicaID != nil && !set["id"] {
 				v, err := parseID(*c.ReplicaID)
 				if err != nil {
@@ -210,6 +220,9 @@ func runFlags(fs *flag.FlagSet) func() (settings, error) {
 				return s, fmt.Errorf("--id: %w", err)
 			}
 			s.id = v
+		}
+		if err := s.validatePeerTLS(); err != nil {
+			return s, err
 		}
 		if *join != "" {
 			for _, u := range strings.Split(*join, ",") {
@@ -647,6 +660,7 @@ func (s *settings) values() []settingValue {
 		{"election-timeout", s.electionTimeout.String()}, {"heartbeat-interval", s.heartbeatInterval.String()},
 		{"max-key-bytes", fmt.Sprint(s.maxKeyBytes)}, {"max-value-bytes", fmt.Sprint(s.maxValueBytes)},
 		{"snapshot-every", fmt.Sprint(s.snapshotEvery)},
+		{"peer-cert", s.peerCert}, {"peer-key", s.peerKey}, {"peer-ca", s.peerCA},
 	}
 	roles := map[string]string{}
 	for _, r := range s.roles {
@@ -726,3 +740,21 @@ func parseBytes(v string) (int64, error) {
 	}
 	return n * mult, nil
 }
+
+// validatePeerTLS: the three files of mutual TLS come together.
+func (s *settings) validatePeerTLS() error {
+	n := 0
+	for _, f := range []string{s.peerCert, s.peerKey, s.peerCA} {
+		if f != "" {
+			n++
+		}
+	}
+	if n != 0 && n != 3 {
+		return fmt.Errorf("%s, %s and %s: give all three for mutual TLS between replicas, or none",
+			s.label("peer-cert"), s.label("peer-key"), s.label("peer-ca"))
+	}
+	return nil
+}
+
+// peerTLS reports whether the replicas talk mutual TLS.
+func (s *settings) peerTLS() bool { return s.peerCert != "" }

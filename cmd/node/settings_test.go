@@ -68,6 +68,11 @@ func TestConfigFileAndFlagsOverride(t *testing.T) {
 		s.storage != "nutsdb" || s.dataDir != "/tmp/rsml-test-2" {
 		t.Fatalf("settings from file: %+v", s)
 	}
+	tlsFile := writeFile(t, goodConfig+"\n[consensus.tls]\npeer_cert = \"r.crt\"\npeer_key = \"r.key\"\npeer_ca = \"ca.crt\"\n")
+	s, err = loadSettings(t, "--config", tlsFile, "--peer-ca", "other.crt")
+	if err != nil || s.peerCert != "r.crt" || s.peerKey != "r.key" || s.peerCA != "other.crt" || !s.peerTLS() {
+		t.Fatalf("peer TLS from the file, --peer-ca from the flag: %+v, %v", s, err)
+	}
 	s, err = loadSettings(t, "--config", p, "--http", "127.0.0.1:9999", "--id", "3", "--election-timeout", "1s")
 	if err != nil {
 		t.Fatal(err)
@@ -108,6 +113,11 @@ func TestBadSettingsAreRefusedWithAClearError(t *testing.T) {
 		{"partial role sets", nil, strings.Replace(goodConfig, `learners  = ["1", "2", "3"]`, `learners  = ["1"]`, 1), "consensus.cluster: invalid configuration: member 2: a proposer must also be a learner"},
 		{"memory transport in run", nil, strings.Replace(goodConfig, `type = "tcp"`, `type = "memory"`, 1), "run supports tcp"},
 		{"bad duration", nil, strings.Replace(goodConfig, `"300ms"`, `"soon"`, 1), "consensus.election_timeout"},
+		{"peer TLS without a CA", []string{"--id", "1", "--peers", peers, "--storage", "memory", "--peer-cert", "a.crt", "--peer-key", "a.key"}, "",
+			"--peer-cert, --peer-key and --peer-ca: give all three"},
+		{"peer TLS key from the file only", nil, goodConfig + "\n[consensus.tls]\npeer_key = \"a.key\"\n",
+			"--peer-cert, consensus.tls.peer_key and --peer-ca: give all three"},
+		{"client TLS not built", nil, goodConfig + "\n[consensus.tls]\nclient_cert = \"c.crt\"\n", "unknown settings: consensus.tls.client_cert"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
