@@ -72,11 +72,23 @@ func New(endpoints []string, opts ...Option) (*Client, error) {
 	if hc == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.MaxIdleConnsPerHost = 64
+		if set.tls != nil {
+			tr.TLSClientConfig = set.tls.Clone()
+		}
 		hc = &http.Client{
 			Transport: tr,
 			// The API never redirects; following one would re-send a write.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
+	}
+	if set.token != "" {
+		base := hc.Transport
+		if base == nil {
+			base = http.DefaultTransport
+		}
+		withToken := *hc
+		withToken.Transport = bearerTransport{base: base, value: "Bearer " + set.token}
+		hc = &withToken
 	}
 	return &Client{endpoints: eps, hc: hc, set: set, sleep: sleepCtx, preferred: -1}, nil
 }

@@ -34,6 +34,11 @@ var (
 	// ErrTimeout: an operation on the cluster did not complete in time (504
 	// "timeout"), for example a leadership transfer to a replica that is down.
 	ErrTimeout = errors.New("timed out")
+	// ErrUnauthenticated: the cluster needs credentials and got none, or a
+	// token it does not know (401): WithToken, or a client certificate.
+	ErrUnauthenticated = errors.New("unauthenticated")
+	// ErrForbidden: the credentials' role does not allow the request (403).
+	ErrForbidden = errors.New("forbidden")
 )
 
 // APIError is an error answer of the HTTP API: its status code and the
@@ -76,6 +81,10 @@ func (e *APIError) Is(target error) bool {
 		return e.Status == http.StatusConflict
 	case ErrTimeout:
 		return e.Status == http.StatusGatewayTimeout && e.Code == "timeout"
+	case ErrUnauthenticated:
+		return e.Status == http.StatusUnauthorized
+	case ErrForbidden:
+		return e.Status == http.StatusForbidden
 	}
 	return false
 }

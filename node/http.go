@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,7 +37,18 @@ type HTTPConfig struct {
 	// Off by default: a profile shows keys and values in memory, and
 	// taking one costs the replica CPU.
 	Pprof bool
+	// TLS serves HTTPS (LoadClientTLS); with a client CA, a client
+	// certificate that chains to it authenticates as RoleAdmin.
+	TLS *ClientTLS
+	// Tokens are the bearer tokens accepted (LoadTokens). With Tokens or a
+	// client CA, every request but /healthz needs credentials: 401
+	// unauthenticated without valid ones, 403 forbidden when the role does
+	// not allow the request (Role).
+	Tokens *Tokens
 }
+
+// authOn reports whether requests need credentials.
+func (c *HTTPConfig) authOn() bool { return c.Tokens != nil || c.TLS != nil && c.TLS.ClientCA() }
 
 func (c *HTTPConfig) setDefaults() {
 	if c.MaxKeyBytes == 0 {
@@ -98,6 +110,25 @@ func (h *httpAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 	defer func() { h.n.metrics.observeRequest(r.Method, rec.code) }()
 	path := r.URL.EscapedPath()
+	if h.cfg.authOn() {
+		need := needs(r, path)
+		role, badToken := h.authorize(r)
+		switch {
+		case need > RoleNone && role == RoleNone:
+			// The token itself is never logged.
+			h.n.logger.Debug("HTTP request refused: no valid credentials", "method", r.Method, "path", r.URL.Path,
+				"remote", r.RemoteAddr, "unknown_token", badToken)
+			rec.Header().Set("WWW-Authenticate", `Bearer realm="rsml"`)
+			writeError(rec, http.StatusUnauthorized, "unauthenticated", "valid credentials required: a bearer token or a client certificate")
+			return
+		case role < need:
+			h.n.logger.Debug("HTTP request refused: role too low", "method", r.Method, "path", r.URL.Path,
+				"remote", r.RemoteAddr, "role", role.String(), "needs", need.String())
+			writeError(rec, http.StatusForbidden, "forbidden", fmt.Sprintf("role %s may not do this (needs %s)", role, need))
+			return
+		}
+		r = r.WithContext(context.WithValue(r.Context(), roleKey{}, role))
+	}
 	switch {
 	case path == "/v1/kv" || path == kvPrefix && (r.Method == http.MethodGet || r.Method == http.MethodHead):
 		if allow(rec, r, http.MethodGet) {
@@ -356,6 +387,7 @@ type HTTPServer struct {
 	ln        net.Listener
 	done      chan error
 	drainFrom atomic.Int64 // UnixNano when Drain began; 0: serving
+	scheme    string       // http, or https with HTTPConfig.TLS
 }
 
 // ListenHTTP serves the replica's HTTP API on addr (host:port; port 0 picks a
@@ -366,7 +398,11 @@ func (n *Node) ListenHTTP(addr string, cfg HTTPConfig) (*HTTPServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("http: listen on %s: %w", addr, err)
 	}
-	s := &HTTPServer{ln: ln, done: make(chan error, 1)}
+	s := &HTTPServer{ln: ln, done: make(chan error, 1), scheme: "http"}
+	if cfg.TLS != nil {
+		ln = tls.NewListener(ln, cfg.TLS.config())
+		s.scheme = "https"
+	}
 	h := n.Handler(cfg)
 	s.srv = &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -397,7 +433,7 @@ func (n *Node) ListenHTTP(addr string, cfg HTTPConfig) (*HTTPServer, error) {
 func (s *HTTPServer) Addr() string { return s.ln.Addr().String() }
 
 // URL is the server's base URL.
-func (s *HTTPServer) URL() string { return "http://" + s.Addr() }
+func (s *HTTPServer) URL() string { return s.scheme + "://" + s.Addr() }
 
 // drainGrace is how long Close answers on with "Connection: close" before
 // it closes idle connections.
@@ -434,4 +470,16 @@ func (s *HTTPServer) Close(ctx context.Context) error {
 		return serr
 	}
 	return err
+}
+
+// roleKey carries the caller's role in a request's context (auth on).
+type roleKey struct{}
+
+// mayWrite reports whether the caller may write: always without auth.
+func (h *httpAPI) mayWrite(r *http.Request) bool {
+	if !h.cfg.authOn() {
+		return true
+	}
+	role, _ := r.Context().Value(roleKey{}).(Role)
+	return role >= RoleWrite
 }

@@ -236,6 +236,11 @@ func (h *httpAPI) txn(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	if !t.ReadOnly() && !h.mayWrite(r) {
+		h.n.logger.Debug("HTTP request refused: a writing transaction from a read role", "remote", r.RemoteAddr)
+		writeError(w, http.StatusForbidden, "forbidden", "role read may not run a transaction that writes (needs write)")
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.RequestTimeout)
 	defer cancel()
 	res, err := h.n.Txn(ctx, t)

@@ -56,6 +56,8 @@ type benchFlags struct {
 	cpuProfile string
 	memProfile string
 	trace      string
+	// with --endpoints: credentials, as the client commands take them
+	cacert, cert, key, token string
 }
 
 // benchResult is the JSON line of DESIGN.md §4.3; the fields after Errors
@@ -99,6 +101,7 @@ func benchFlagSet(f *benchFlags, endpoints *string) *flag.FlagSet {
 	fs.StringVar(&f.dir, "dir", os.TempDir(), "parent `directory` of the temporary nutsdb data, which is removed at exit")
 	fs.StringVar(endpoints, "endpoints", "", "comma-separated base `URLs` of a running cluster to load over HTTP instead of starting one; the JSON then says transport \"http\", storage \"unknown\"")
 	fs.IntVar(&f.txnSize, "txn-size", 0, "each operation is one transaction of `N` puts (N >= 2; POST /v1/txn over HTTP, Txn in the Go API); the JSON then adds txn_size and keys_per_sec, and ops_per_sec counts transactions")
+	addCredFlags(fs, &f.cacert, &f.cert, &f.key, &f.token)
 	fs.BoolVar(&f.spread, "spread", false, "with --endpoints: spread the clients over every endpoint (client i asks endpoint i mod n first) rather than sending them all to the first that answers; the JSON then adds \"spread\": true")
 	fs.StringVar(&f.logLevel, "log-level", "warn", "level of the replicas' logs on stderr: debug, info, warn or error")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured interval (not the setup) to `FILE`")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -187,9 +188,20 @@ func waitForLeader(ctx context.Context, nodes []*node.Node) (*node.Node, error) 
 func httpTarget(ctx context.Context, f benchFlags) (*benchTarget, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = f.clients // one kept-alive connection per client
+	var creds []client.Option
+	if f.cacert != "" || f.cert != "" || f.key != "" {
+		cfg, err := client.LoadTLS(f.cacert, f.cert, f.key)
+		if err != nil {
+			return nil, err
+		}
+		tr.TLSClientConfig = cfg
+	}
+	if tok := cmp.Or(f.token, os.Getenv("RSML_TOKEN")); tok != "" {
+		creds = append(creds, client.WithToken(tok))
+	}
 	hc := &http.Client{Transport: tr,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	c, err := client.New(f.endpoints, client.WithHTTPClient(hc))
+	c, err := client.New(f.endpoints, append(creds, client.WithHTTPClient(hc))...)
 	if err != nil {
 		return nil, err
 	}
@@ -200,8 +212,8 @@ func httpTarget(ctx context.Context, f benchFlags) (*benchTarget, error) {
 	if f.spread {
 		cs = cs[:0]
 		for i := range f.endpoints {
-			c, err := client.New(append(slices.Clone(f.endpoints[i:]), f.endpoints[:i]...), client.WithHTTPClient(hc),
-				client.WithEndpointsInOrder())
+			c, err := client.New(append(slices.Clone(f.endpoints[i:]), f.endpoints[:i]...), append(creds, client.WithHTTPClient(hc),
+				client.WithEndpointsInOrder())...)
 			if err != nil {
 				return nil, err
 			}

@@ -85,6 +85,8 @@ type cliFlags struct {
 	all         bool
 	memberHTTP  string // member add
 	roles       string // member add
+	// credentials, as etcdctl spells them
+	cacert, cert, key, token string
 }
 
 // cliMaxListLimit is the largest page GET /v1/kv?prefix= serves.
@@ -103,6 +105,7 @@ func (cmd cliCommand) flagSet(f *cliFlags, stderr io.Writer) *flag.FlagSet {
 		timeoutHelp += "; with --all, for each page"
 	}
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, timeoutHelp)
+	addCredFlags(fs, &f.cacert, &f.cert, &f.key, &f.token)
 	switch {
 	case cmd.name == "kv get":
 		fs.BoolVar(&f.stale, "stale", false, "read the answering replica's local copy: faster, but it may miss recent writes")
@@ -222,7 +225,12 @@ func (cmd cliCommand) client(f cliFlags, stderr io.Writer) (*client.Client, cont
 		}
 	}
 	opts := append([]client.Option{client.WithTimeout(min(client.DefaultTimeout, f.timeout))}, cliOptions...)
-	c, err := client.New(eps, opts...)
+	creds, err := credOptions(f.cacert, f.cert, f.key, f.token)
+	if err != nil {
+		fmt.Fprintf(stderr, "rsml-node %s: %v\n", cmd.name, err)
+		return nil, nil, nil, false
+	}
+	c, err := client.New(eps, append(opts, creds...)...)
 	if err != nil {
 		fmt.Fprintf(stderr, "rsml-node %s: --endpoints: %v\n", cmd.name, err)
 		return nil, nil, nil, false
@@ -690,4 +698,32 @@ func statusCommand(args []string, stdout, stderr io.Writer) int {
 		return cliExitError
 	}
 	return cliExitOK
+}
+
+// addCredFlags declares the credential flags of the client commands and of
+// bench --endpoints, as etcdctl names them.
+func addCredFlags(fs *flag.FlagSet, cacert, cert, key, token *string) {
+	fs.StringVar(cacert, "cacert", "", "`FILE` (PEM) of the CA that signed the replicas' HTTPS certificates (https:// endpoints)")
+	fs.StringVar(cert, "cert", "", "client certificate `FILE` (PEM), with --key: authenticates as admin where the replicas trust its CA")
+	fs.StringVar(key, "key", "", "`FILE` (PEM) of the key of --cert")
+	fs.StringVar(token, "token", "", "bearer `TOKEN` sent with every request (default: $RSML_TOKEN; a flag shows in ps)")
+}
+
+// credOptions turns the credential flags into client options.
+func credOptions(cacert, cert, key, token string) ([]client.Option, error) {
+	var opts []client.Option
+	if cacert != "" || cert != "" || key != "" {
+		cfg, err := client.LoadTLS(cacert, cert, key)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, client.WithTLS(cfg))
+	}
+	if token == "" {
+		token = os.Getenv("RSML_TOKEN")
+	}
+	if token != "" {
+		opts = append(opts, client.WithToken(token))
+	}
+	return opts, nil
 }

@@ -51,9 +51,13 @@ type fileConsensus struct {
 	MaxValueBytes     *int    `toml:"max_value_bytes" json:"max_value_bytes"`
 	SnapshotEvery     *uint64 `toml:"snapshot_every" json:"snapshot_every"`
 	TLS               struct {
-		PeerCert *string `toml:"peer_cert" json:"peer_cert"`
-		PeerKey  *string `toml:"peer_key" json:"peer_key"`
-		PeerCA   *string `toml:"peer_ca" json:"peer_ca"`
+		PeerCert   *string `toml:"peer_cert" json:"peer_cert"`
+		PeerKey    *string `toml:"peer_key" json:"peer_key"`
+		PeerCA     *string `toml:"peer_ca" json:"peer_ca"`
+		ClientCert *string `toml:"client_cert" json:"client_cert"`
+		ClientKey  *string `toml:"client_key" json:"client_key"`
+		ClientCA   *string `toml:"client_ca" json:"client_ca"`
+		AuthTokens *string `toml:"auth_tokens" json:"auth_tokens"`
 	} `toml:"tls" json:"tls"`
 	Cluster struct {
 		Acceptors []string      `toml:"acceptors" json:"acceptors"`

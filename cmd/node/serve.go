@@ -46,11 +46,11 @@ func leveledLogger(w io.Writer, s settings) (*slog.Logger, *slog.LevelVar) {
 }
 
 // serveUntilStopped waits for SIGINT or SIGTERM (ctx), reloading the config
-// file on every SIGHUP meanwhile (and with peers non-nil, the TLS files),
-// or for a replica to fail (failed gives the error of the first that did):
-// then it returns that error.
+// file and the credentials files (files) on every SIGHUP meanwhile, or for
+// a replica to fail (failed gives the error of the first that did): then
+// it returns that error.
 func serveUntilStopped(ctx context.Context, hup <-chan os.Signal, logger *slog.Logger, level *slog.LevelVar, s settings,
-	load func() (settings, error), failed <-chan error, peers *remote.PeerTLS) error {
+	load func() (settings, error), failed <-chan error, files []credFiles) error {
 	for {
 		select {
 		case <-ctx.Done():
@@ -59,22 +59,22 @@ func serveUntilStopped(ctx context.Context, hup <-chan os.Signal, logger *slog.L
 			return err
 		case <-hup:
 			s = reload(logger, level, s, load)
-			reloadPeerTLS(logger, peers)
+			for _, f := range files {
+				if err := f.reload(); err != nil {
+					logger.Error("SIGHUP: "+f.what+" not reloaded; the running ones stay", "err", err)
+				} else {
+					logger.Info("SIGHUP: " + f.what + " reloaded; new connections and requests use them")
+				}
+			}
 		}
 	}
 }
 
-// reloadPeerTLS re-reads the peer certificate, key and CA: connections made
-// after it use them. Files that no longer load change nothing.
-func reloadPeerTLS(logger *slog.Logger, peers *remote.PeerTLS) {
-	if peers == nil {
-		return
-	}
-	if err := peers.Reload(); err != nil {
-		logger.Error("SIGHUP: peer TLS files not reloaded; the running ones stay", "err", err)
-		return
-	}
-	logger.Info("SIGHUP: peer TLS files reloaded; new connections use them", "certificate_valid_until", peers.NotAfter())
+// credFiles are credentials SIGHUP re-reads: TLS material, tokens. A
+// reload that fails keeps what is in use.
+type credFiles struct {
+	what   string
+	reload func() error
 }
 
 // failures reports the nodes that fail until ctx ends.
@@ -211,6 +211,7 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	s.peers = peers
+	var files []credFiles
 	var peerTLS *remote.PeerTLS
 	if s.peerTLS() {
 		if peerTLS, err = remote.LoadPeerTLS(s.peerCert, s.peerKey, s.peerCA); err != nil {
@@ -218,10 +219,29 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		logger.Info("mutual TLS between replicas", "certificate", s.peerCert, "ca", s.peerCA, "certificate_valid_until", peerTLS.NotAfter())
+		files = append(files, credFiles{"peer TLS files", peerTLS.Reload})
 	} else if a := s.bind; !loopback(a) || a == "" && !loopback(peers[s.id]) {
 		logger.Warn("NO TLS between replicas on a non-loopback address: anyone who reaches the consensus port can "+
 			"take part in the cluster; give --peer-cert, --peer-key and --peer-ca (rsml-node certs makes a development set)",
 			"consensus", peers[s.id])
+	}
+	hcfg := node.HTTPConfig{MaxKeyBytes: s.maxKeyBytes, MaxValueBytes: s.maxValueBytes, Pprof: s.pprof}
+	if s.clientCert != "" {
+		if hcfg.TLS, err = node.LoadClientTLS(s.clientCert, s.clientKey, s.clientCA); err != nil {
+			fmt.Fprintf(stderr, "rsml-node run: %v\n", err)
+			return 1
+		}
+		files = append(files, credFiles{"HTTPS files", hcfg.TLS.Reload})
+	}
+	if s.authTokens != "" {
+		if hcfg.Tokens, err = node.LoadTokens(s.authTokens); err != nil {
+			fmt.Fprintf(stderr, "rsml-node run: %v\n", err)
+			return 1
+		}
+		files = append(files, credFiles{"token file", hcfg.Tokens.Reload})
+		logger.Info("HTTP API needs credentials", "tokens", hcfg.Tokens.Len(), "client_ca", s.clientCA)
+	} else if s.clientCA != "" {
+		logger.Info("HTTP API needs credentials: client certificates", "client_ca", s.clientCA)
 	}
 	n, err := node.Start(ctx, node.Config{ID: s.id, ClusterID: s.clusterID, Peers: s.peers, Listen: s.bind, Store: store,
 		Logger: logger, ElectionTimeout: s.electionTimeout, HeartbeatInterval: s.heartbeatInterval,
@@ -230,21 +250,19 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "rsml-node run: %v\n", err)
 		return 1
 	}
-	hs, err := n.ListenHTTP(s.http, node.HTTPConfig{MaxKeyBytes: s.maxKeyBytes, MaxValueBytes: s.maxValueBytes, Pprof: s.pprof})
+	hs, err := n.ListenHTTP(s.http, hcfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "rsml-node run: %v\n", err)
-		sctx, cancel := context.WithTimeout(context.Background(), stopGrace)
-		defer cancel()
-		_ = n.Stop(sctx)
+		stopNode(n)
 		return 1
 	}
 	logger.Info("serving", "http", hs.URL(), "consensus", s.peers[s.id], "cluster", s.clusterID, "config", s.file)
 	fmt.Fprintf(stdout, "replica %d: %s\n", s.id, hs.URL())
-	if !loopback(s.http) {
-		logger.Warn("NO TLS or authentication on the HTTP API on a non-loopback address: anyone who reaches it can "+
-			"read and write", "http", s.http)
+	if !loopback(s.http) && (s.clientCert == "" || s.authTokens == "" && s.clientCA == "") {
+		logger.Warn("NO TLS or NO authentication on the HTTP API on a non-loopback address: give --client-cert and "+
+			"--client-key, and --auth-tokens or --client-ca", "http", s.http)
 	}
-	ferr := serveUntilStopped(ctx, hup, logger, level, s, load, failuresOrRemoval(ctx, n, 3*s.electionTimeout), peerTLS)
+	ferr := serveUntilStopped(ctx, hup, logger, level, s, load, failuresOrRemoval(ctx, n, 3*s.electionTimeout), files)
 	if errors.Is(ferr, node.ErrRemoved) {
 		logger.Info("removed from the configuration: stopping", "config", n.Status().Config)
 		ferr = nil
@@ -398,4 +416,12 @@ func loopback(hostport string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// stopNode stops a replica that will not serve (a setting found bad after
+// it started), within stopGrace.
+func stopNode(n *node.Node) {
+	sctx, cancel := context.WithTimeout(context.Background(), stopGrace)
+	defer cancel()
+	_ = n.Stop(sctx)
 }

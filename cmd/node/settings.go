@@ -56,6 +56,9 @@ type settings struct {
 	// peerCert, peerKey, peerCA: mutual TLS between replicas (all three,
 	// or none).
 	peerCert, peerKey, peerCA string
+	// clientCert, clientKey: HTTPS; clientCA: client certificates
+	// authenticate (as admin); authTokens: the bearer token file.
+	clientCert, clientKey, clientCA, authTokens string
 
 	// dev only: the number of replicas, replica i's HTTP address at
 	// https[i-1], and the file's settings dev does not use.
@@ -168,6 +171,10 @@ func runFlags(fs *flag.FlagSet) func() (settings, error) {
 	peerCert := fs.String("peer-cert", "", "this replica's certificate (PEM) for mutual TLS with the other replicas; with --peer-key and --peer-ca, remoting accepts only peers whose certificate chains to --peer-ca and never speaks plaintext (default: consensus.tls.peer_cert; SIGHUP reloads the files)")
 	peerKey := fs.String("peer-key", "", "the key (PEM) of --peer-cert (default: consensus.tls.peer_key)")
 	peerCA := fs.String("peer-ca", "", "the peer CA's certificate (PEM): the replicas' certificates must chain to it; keep client certificates under another CA (default: consensus.tls.peer_ca)")
+	clientCert := fs.String("client-cert", "", "certificate (PEM) to serve the HTTP API over HTTPS with, with --client-key (default: consensus.tls.client_cert; SIGHUP reloads it)")
+	clientKey := fs.String("client-key", "", "the key (PEM) of --client-cert (default: consensus.tls.client_key)")
+	clientCA := fs.String("client-ca", "", "CA (PEM) of client certificates: a client whose certificate chains to it is admin; needs --client-cert (default: consensus.tls.client_ca)")
+	authTokens := fs.String("auth-tokens", "", "`FILE` of bearer tokens, one 'TOKEN ROLE' per line (role read, write or admin; '#' starts a comment): with it or --client-ca, every request but /healthz needs credentials (default: consensus.tls.auth_tokens; SIGHUP reloads it)")
 	witness := fs.Bool("witness", false, "run as a witness: an acceptor that votes and holds no data (no state machine; reads and writes are answered 503 witness; its acceptor log is truncated only behind the full replicas' durable snapshots). Give it the acceptor role only: 'member add ID ADDR --roles acceptor', or list it only under consensus.cluster.acceptors (which makes it a witness without this flag). A data directory stays a witness's")
 	join := fs.String("join", "", "start a replica that is not in the cluster yet: comma-separated client `URLs` of members to ask for the configuration (needs --bind, its consensus address; then 'member add ID ADDR' on the cluster). A data directory that joined before keeps what it learned")
 	fs.Usage = func() {
@@ -180,7 +187,8 @@ func runFlags(fs *flag.FlagSet) func() (settings, error) {
 			logLevel: *logLevel, electionTimeout: *election, heartbeatInterval: *heartbeat,
 			maxKeyBytes: *maxKey, maxValueBytes: *maxValue, dataDir: *dataDir, bind: *bind, snapshotEvery: *snapEvery,
 			file: *config, src: map[string]string{}, witness: *witness, pprof: *pprofOn,
-			peerCert: *peerCert, peerKey: *peerKey, peerCA: *peerCA}
+			peerCert: *peerCert, peerKey: *peerKey, peerCA: *peerCA,
+			clientCert: *clientCert, clientKey: *clientKey, clientCA: *clientCA, authTokens: *authTokens}
 		if err := s.setMemoryLimit(*memLimit); err != nil {
 			return s, err
 		}
@@ -199,6 +207,10 @@ func runFlags(fs *flag.FlagSet) func() (settings, error) {
 			take(&s, set, "peer-cert", "consensus.tls.peer_cert", c.TLS.PeerCert, &s.peerCert)
 			take(&s, set, "peer-key", "consensus.tls.peer_key", c.TLS.PeerKey, &s.peerKey)
 			take(&s, set, "peer-ca", "consensus.tls.peer_ca", c.TLS.PeerCA, &s.peerCA)
+			take(&s, set, "client-cert", "consensus.tls.client_cert", c.TLS.ClientCert, &s.clientCert)
+			take(&s, set, "client-key", "consensus.tls.client_key", c.TLS.ClientKey, &s.clientKey)
+			take(&s, set, "client-ca", "consensus.tls.client_ca", c.TLS.ClientCA, &s.clientCA)
+			take(&s, set, "auth-tokens", "consensus.tls.auth_tokens", c.TLS.AuthTokens, &s.authTokens)
 			if c.ReplicaID != nil && !set["id"] {
 				v, err := parseID(*c.ReplicaID)
 				if err != nil {
@@ -661,6 +673,7 @@ func (s *settings) values() []settingValue {
 		{"max-key-bytes", fmt.Sprint(s.maxKeyBytes)}, {"max-value-bytes", fmt.Sprint(s.maxValueBytes)},
 		{"snapshot-every", fmt.Sprint(s.snapshotEvery)},
 		{"peer-cert", s.peerCert}, {"peer-key", s.peerKey}, {"peer-ca", s.peerCA},
+		{"client-cert", s.clientCert}, {"client-key", s.clientKey}, {"client-ca", s.clientCA}, {"auth-tokens", s.authTokens},
 	}
 	roles := map[string]string{}
 	for _, r := range s.roles {
@@ -752,6 +765,12 @@ func (s *settings) validatePeerTLS() error {
 	if n != 0 && n != 3 {
 		return fmt.Errorf("%s, %s and %s: give all three for mutual TLS between replicas, or none",
 			s.label("peer-cert"), s.label("peer-key"), s.label("peer-ca"))
+	}
+	if (s.clientCert == "") != (s.clientKey == "") {
+		return fmt.Errorf("%s and %s: give both to serve HTTPS, or neither", s.label("client-cert"), s.label("client-key"))
+	}
+	if s.clientCA != "" && s.clientCert == "" {
+		return fmt.Errorf("%s needs %s and %s: client certificates come over HTTPS", s.label("client-ca"), s.label("client-cert"), s.label("client-key"))
 	}
 	return nil
 }

@@ -117,7 +117,9 @@ func TestBadSettingsAreRefusedWithAClearError(t *testing.T) {
 			"--peer-cert, --peer-key and --peer-ca: give all three"},
 		{"peer TLS key from the file only", nil, goodConfig + "\n[consensus.tls]\npeer_key = \"a.key\"\n",
 			"--peer-cert, consensus.tls.peer_key and --peer-ca: give all three"},
-		{"client TLS not built", nil, goodConfig + "\n[consensus.tls]\nclient_cert = \"c.crt\"\n", "unknown settings: consensus.tls.client_cert"},
+		{"HTTPS without a key", nil, goodConfig + "\n[consensus.tls]\nclient_cert = \"c.crt\"\n", "consensus.tls.client_cert and --client-key: give both"},
+		{"client CA without HTTPS", []string{"--client-ca", "ca.crt"}, goodConfig, "--client-ca needs --client-cert and --client-key"},
+		{"unknown TLS setting", nil, goodConfig + "\n[consensus.tls]\nclient_crt = \"c.crt\"\n", "unknown settings: consensus.tls.client_crt"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
