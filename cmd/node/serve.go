@@ -371,7 +371,19 @@ func devCommand(args []string, stdout, stderr io.Writer) int {
 	var servers []*node.HTTPServer
 	stopAll := func(ctx context.Context) error { return c.Stop(ctx) }
 	hc := node.HTTPConfig{MaxKeyBytes: s.maxKeyBytes, MaxValueBytes: s.maxValueBytes, Pprof: s.pprof}
+	var dt *devTLS
+	if s.tlsDir != "" {
+		if dt, err = setUpDevTLS(s.tlsDir, s.nodes); err != nil {
+			fmt.Fprintf(stderr, "rsml-node dev: --tls: %v\n", err)
+			shutdown(stderr, servers, stopAll)
+			return 1
+		}
+		hc.Tokens = dt.tokens
+	}
 	for i := 1; i <= s.nodes; i++ {
+		if dt != nil {
+			hc.TLS = dt.https[i-1]
+		}
 		hs, err := c.Node(msg.NodeID(i)).ListenHTTP(s.https[i-1], hc)
 		if err != nil {
 			fmt.Fprintf(stderr, "rsml-node dev: %v\n", err)
@@ -380,6 +392,9 @@ func devCommand(args []string, stdout, stderr io.Writer) int {
 		}
 		servers = append(servers, hs)
 		fmt.Fprintf(stdout, "replica %d: %s\n", i, hs.URL())
+	}
+	if dt != nil {
+		dt.explain(stdout, servers[0].URL())
 	}
 	logger.Info("dev cluster running; Ctrl-C stops it", "replicas", s.nodes, "config", s.file)
 	ferr := serveUntilStopped(ctx, hup, logger, level, s, load, failures(ctx, c.Nodes()...), nil)

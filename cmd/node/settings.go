@@ -61,10 +61,12 @@ type settings struct {
 	clientCert, clientKey, clientCA, authTokens string
 
 	// dev only: the number of replicas, replica i's HTTP address at
-	// https[i-1], and the file's settings dev does not use.
+	// https[i-1], and the file's settings dev does not use; tlsDir: dev
+	// --tls, where the certificates and the token file are.
 	nodes   int
 	https   []string
 	ignored []string
+	tlsDir  string
 
 	// file is the config file ("" without --config); src maps a flag's name
 	// to the file key its value came from, so that an error names the
@@ -528,6 +530,8 @@ func devFlags(fs *flag.FlagSet) func() (settings, error) {
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error (SIGHUP applies a changed log.level from the file)")
 	pprofOn := fs.Bool("pprof", false, "serve Go's profiles (net/http/pprof) under /debug/pprof/ on every replica's HTTP address (off by default)")
 	memLimit := fs.String("memory-limit", "", memoryLimitHelp)
+	tlsOn := fs.Bool("tls", false, "serve HTTPS with a development CA and ask for credentials: a token file with an admin and a read token, and client certificates of the client CA (the files go to --tls-dir; the curl commands that work are printed)")
+	tlsDir := fs.String("tls-dir", "", "`DIR` of dev --tls's certificates and tokens: made with rsml-node certs if it holds no ca.crt, reused if it does (default: a new directory under the system's temporary directory, kept at exit)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), devUsage)
 		fs.PrintDefaults()
@@ -541,6 +545,14 @@ func devFlags(fs *flag.FlagSet) func() (settings, error) {
 			file: *config, src: map[string]string{}, pprof: *pprofOn}
 		if err := s.setMemoryLimit(*memLimit); err != nil {
 			return s, err
+		}
+		switch {
+		case *tlsDir != "" && !*tlsOn:
+			return s, errors.New("--tls-dir needs --tls")
+		case *tlsOn && *tlsDir == "":
+			s.tlsDir = "-" // made at start
+		default:
+			s.tlsDir = *tlsDir
 		}
 		var endpoints map[msg.NodeID]endpoint
 		if *config != "" {
