@@ -27,7 +27,7 @@ func TestProcessSecuredCluster(t *testing.T) {
 	bin := buildBinary(t)
 	root := t.TempDir()
 	certs := filepath.Join(root, "certs")
-	if code := run([]string{"certs", "--dir", certs, "--replicas", "3"}, nil, &bytes.Buffer{}, &bytes.Buffer{}); code != 0 {
+	if code := run([]string{"certs", "--dir", certs, "--replicas", "4"}, nil, &bytes.Buffer{}, &bytes.Buffer{}); code != 0 {
 		t.Fatalf("certs: exit %d", code)
 	}
 	const readTok, writeTok, newWriteTok = "read-token-0123456789", "write-token-0123456789", "rotated-token-0123456789"
@@ -137,4 +137,29 @@ func TestProcessSecuredCluster(t *testing.T) {
 	if v, _, err := fresh.Get(ctx, "k"); err != nil || string(v) != "v3" {
 		t.Fatalf("k = %q, %v; want v3", v, err)
 	}
+
+	// A fourth replica joins with a read token (run's --cacert and --token),
+	// and an admin (a client certificate) adds it.
+	cons4, http4 := freePorts(t, 1)[0], freePorts(t, 1)[0]
+	c := func(n string) string { return filepath.Join(certs, n) }
+	j := launch(t, bin, http4, "run", "--id", "4", "--join", urls[0]+","+urls[1], "--bind", cons4, "--http", http4,
+		"--cluster-id", "proc-test", "--log-format", "json", "--log-level", "warn", "--storage", "nutsdb",
+		"--data-dir", filepath.Join(root, "data-4"), "--cacert", cacert, "--token", readTok,
+		"--peer-cert", c("replica-4.crt"), "--peer-key", c("replica-4.key"), "--peer-ca", c("ca.crt"),
+		"--client-cert", c("replica-4.crt"), "--client-key", c("replica-4.key"), "--client-ca", c("client-ca.crt"),
+		"--auth-tokens", tokens)
+	if code, out := cli("member", "add", "4", cons4, "--http", "https://"+http4,
+		"--cert", c("client.crt"), "--key", c("client.key")); code != 0 {
+		t.Fatalf("member add 4: exit %d: %s", code, out)
+	}
+	c4, err := client.New([]string{"https://" + http4}, client.WithTLS(tlsCfg), client.WithToken(readTok), client.WithEndpointsInOrder())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c4.CloseIdleConnections()
+	waitUntil(t, "the joined replica to serve k", func() bool {
+		v, _, err := c4.Get(ctx, "k", client.Stale())
+		return err == nil && string(v) == "v3"
+	})
+	_ = j
 }

@@ -144,7 +144,11 @@ func sameAddrs(a, b map[msg.NodeID]string) bool {
 // askToJoin asks a member for the configuration (GET /v1/members) and
 // records what a restart needs at path ("" with memory storage).
 func askToJoin(s settings, path string, logger *slog.Logger) (first, peers map[msg.NodeID]string, roles map[msg.NodeID]membership.Roles, err error) {
-	c, err := client.New(s.join)
+	creds, err := credOptions(s.joinCACert, s.joinCert, s.joinKey, s.joinToken)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("--join: %w", err)
+	}
+	c, err := client.New(s.join, creds...)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("--join: %w", err)
 	}

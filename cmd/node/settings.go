@@ -59,6 +59,9 @@ type settings struct {
 	// clientCert, clientKey: HTTPS; clientCA: client certificates
 	// authenticate (as admin); authTokens: the bearer token file.
 	clientCert, clientKey, clientCA, authTokens string
+	// joinCACert, joinCert, joinKey, joinToken: run --join's credentials
+	// for asking a secured cluster for its configuration.
+	joinCACert, joinCert, joinKey, joinToken string
 
 	// dev only: the number of replicas, replica i's HTTP address at
 	// https[i-1], and the file's settings dev does not use; tlsDir: dev
@@ -142,6 +145,9 @@ wins over the file, the file over the flag's default. The HTTP address is
 consensus.cluster.endpoints, else 127.0.0.1:8001. --peers replaces the whole
 endpoints table. Relative paths are relative to the working directory.
 
+--cacert, --cert, --key and --token are run --join's credentials, for a
+cluster that asks for them (see "Securing a cluster" in README.md).
+
 SIGTERM or SIGINT stop the replica cleanly. SIGHUP re-reads the config file:
 the log level changes at once; any other changed setting is logged as
 needing a restart; a file that no longer loads is logged and ignored.
@@ -178,6 +184,8 @@ func runFlags(fs *flag.FlagSet) func() (settings, error) {
 	clientCA := fs.String("client-ca", "", "CA (PEM) of client certificates: a client whose certificate chains to it is admin; needs --client-cert (default: consensus.tls.client_ca)")
 	authTokens := fs.String("auth-tokens", "", "`FILE` of bearer tokens, one 'TOKEN ROLE' per line (role read, write or admin; '#' starts a comment): with it or --client-ca, every request but /healthz needs credentials (default: consensus.tls.auth_tokens; SIGHUP reloads it)")
 	witness := fs.Bool("witness", false, "run as a witness: an acceptor that votes and holds no data (no state machine; reads and writes are answered 503 witness; its acceptor log is truncated only behind the full replicas' durable snapshots). Give it the acceptor role only: 'member add ID ADDR --roles acceptor', or list it only under consensus.cluster.acceptors (which makes it a witness without this flag). A data directory stays a witness's")
+	var joinCACert, joinCert, joinKey, joinToken string
+	addCredFlags(fs, &joinCACert, &joinCert, &joinKey, &joinToken)
 	join := fs.String("join", "", "start a replica that is not in the cluster yet: comma-separated client `URLs` of members to ask for the configuration (needs --bind, its consensus address; then 'member add ID ADDR' on the cluster). A data directory that joined before keeps what it learned")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), runUsage)
@@ -190,7 +198,8 @@ func runFlags(fs *flag.FlagSet) func() (settings, error) {
 			maxKeyBytes: *maxKey, maxValueBytes: *maxValue, dataDir: *dataDir, bind: *bind, snapshotEvery: *snapEvery,
 			file: *config, src: map[string]string{}, witness: *witness, pprof: *pprofOn,
 			peerCert: *peerCert, peerKey: *peerKey, peerCA: *peerCA,
-			clientCert: *clientCert, clientKey: *clientKey, clientCA: *clientCA, authTokens: *authTokens}
+			clientCert: *clientCert, clientKey: *clientKey, clientCA: *clientCA, authTokens: *authTokens,
+			joinCACert: joinCACert, joinCert: joinCert, joinKey: joinKey, joinToken: joinToken}
 		if err := s.setMemoryLimit(*memLimit); err != nil {
 			return s, err
 		}
