@@ -59,9 +59,15 @@ func New(endpoints []string, opts ...Option) (*Client, error) {
 	var eps []string
 	seen := make(map[string]bool)
 	for _, e := range endpoints {
+		if set.tls != nil && !strings.Contains(e, "://") {
+			e = "https://" + strings.TrimSpace(e) // TLS asked for: a bare host:port means https
+		}
 		n, err := normalizeEndpoint(e)
 		if err != nil {
 			return nil, fmt.Errorf("client: %w", err)
+		}
+		if set.token != "" && strings.HasPrefix(n, "http://") && !loopbackURL(n) {
+			return nil, fmt.Errorf("client: endpoint %q: a token would cross the network in clear text: use https://", e)
 		}
 		if !seen[n] {
 			seen[n] = true
@@ -359,4 +365,18 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// loopbackURL reports whether a normalized endpoint is on this machine.
+func loopbackURL(u string) bool {
+	pu, err := url.Parse(u)
+	if err != nil {
+		return false
+	}
+	h := pu.Hostname()
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }

@@ -69,11 +69,12 @@ func WithEndpointsInOrder() Option { return func(s *settings) { s.inOrder = true
 
 // WithTLS talks to https:// endpoints with cfg: the CA to trust (RootCAs)
 // and the client certificate to present, if any (LoadTLS reads them from
-// files). Ignored with WithHTTPClient, whose transport is the caller's.
+// files). With it, an endpoint given as host:port means https. Ignored with WithHTTPClient, whose transport is the caller's.
 func WithTLS(cfg *tls.Config) Option { return func(s *settings) { s.tls = cfg } }
 
 // WithToken sends "Authorization: Bearer token" with every request, leader
-// discovery included. A cluster with authentication answers a missing or
+// discovery included. New refuses it with an http:// endpoint that is not
+// on this machine: the token would cross the network in clear text. A cluster with authentication answers a missing or
 // wrong token with ErrUnauthenticated, too few rights with ErrForbidden.
 func WithToken(token string) Option { return func(s *settings) { s.token = token } }
 

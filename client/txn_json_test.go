@@ -1,6 +1,7 @@
 package client
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"reflect"
 	"strings"
@@ -108,4 +109,25 @@ func FuzzTxnReplyFast(f *testing.F) {
 		f.Add([]byte(b))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) { checkReply(t, body) })
+}
+
+// A token never goes in clear text to another machine, and with TLS a
+// bare host:port means https.
+func TestTokenNeedsHTTPS(t *testing.T) {
+	if _, err := New([]string{"http://10.0.0.5:8001"}, WithToken("secret-token-0123456789")); err == nil ||
+		!strings.Contains(err.Error(), "clear text") {
+		t.Fatalf("a token over http to another machine: %v, want it refused", err)
+	}
+	if _, err := New([]string{"10.0.0.5:8001"}, WithToken("secret-token-0123456789")); err == nil {
+		t.Fatal("a token to a bare remote host:port (http) accepted")
+	}
+	for _, ep := range []string{"http://127.0.0.1:8001", "localhost:8001", "https://10.0.0.5:8001"} {
+		if _, err := New([]string{ep}, WithToken("secret-token-0123456789")); err != nil {
+			t.Errorf("%s with a token: %v", ep, err)
+		}
+	}
+	c, err := New([]string{"10.0.0.5:8001"}, WithTLS(&tls.Config{}), WithToken("secret-token-0123456789"))
+	if err != nil || c.endpoints[0] != "https://10.0.0.5:8001" {
+		t.Fatalf("with TLS, a bare host:port: %v, %v; want https", c, err)
+	}
 }

@@ -218,6 +218,22 @@ func (c *ClientTLS) Reload() error {
 	return nil
 }
 
+// verifyClient reports whether chain (leaf first) chains to the client CA
+// in use, for client use, now.
+func (c *ClientTLS) verifyClient(chain []*x509.Certificate) bool {
+	m := c.cur.Load()
+	if m.pool == nil {
+		return false
+	}
+	inter := x509.NewCertPool()
+	for _, ic := range chain[1:] {
+		inter.AddCert(ic)
+	}
+	_, err := chain[0].Verify(x509.VerifyOptions{Roots: m.pool, Intermediates: inter,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	return err == nil
+}
+
 // ClientCA reports whether client certificates authenticate.
 func (c *ClientTLS) ClientCA() bool { return c.caFile != "" }
 
@@ -238,11 +254,17 @@ func (c *ClientTLS) config() *tls.Config {
 	}
 }
 
-// authorize returns the caller's role: admin for a verified client
-// certificate, a token's role, else RoleNone. badToken says a token was
-// given and is unknown.
+// authorize returns the caller's role: admin for a client certificate
+// that chains to the client CA in use now, a token's role, else RoleNone.
+// badToken says a token was given and is unknown.
+//
+// The certificate is checked here, on every request, against the current
+// CA and clock, not taken from the handshake: a kept-alive connection
+// outlives a CA rotation or the certificate's expiry, and a host that
+// mounts Handler behind its own TLS server may trust other CAs.
 func (h *httpAPI) authorize(r *http.Request) (role Role, badToken bool) {
-	if h.cfg.TLS != nil && h.cfg.TLS.ClientCA() && r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
+	if h.cfg.TLS != nil && h.cfg.TLS.ClientCA() && r.TLS != nil && len(r.TLS.PeerCertificates) > 0 &&
+		h.cfg.TLS.verifyClient(r.TLS.PeerCertificates) {
 		return RoleAdmin, false
 	}
 	if tok, ok := bearer(r); ok && h.cfg.Tokens != nil {

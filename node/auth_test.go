@@ -226,7 +226,9 @@ func TestHTTPSClientCertificates(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cfg.Certificates = []tls.Certificate{c}
+			// Present it whatever CAs the server names (Go's client would
+			// keep back one the server does not list).
+			cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &c, nil }
 		}
 		return &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}, Timeout: 10 * time.Second}
 	}
@@ -259,14 +261,27 @@ func TestHTTPSClientCertificates(t *testing.T) {
 	if code, err := put(clientFor(nil, nil), readToken); err != nil || code != 403 {
 		t.Fatalf("PUT with a read token: %d, %v; want 403", code, err)
 	}
-	// (Go's client does not even offer a certificate the server's CA list
-	// does not name: then it is a request without credentials.)
 	if code, err := put(clientFor(oc, ok), ""); err == nil && code != 401 {
 		t.Fatalf("PUT with a certificate of another CA: %d, want it refused", code)
 	}
 	// A replica certificate (peer CA) is no client certificate.
 	if code, err := put(clientFor(readFile("replica-1.crt"), readFile("replica-1.key")), ""); err == nil && code != 401 {
 		t.Fatalf("PUT with a replica's certificate: %d, want it refused", code)
+	}
+	// A certificate of the client CA that has expired, or one made for
+	// servers only, is no admin either.
+	ca2 := mustCA(t, dir)
+	for _, l := range []devcerts.Leaf{
+		{Name: "old", Client: true, NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour)},
+		{Name: "server-only", Server: true, Hosts: devcerts.LocalHosts},
+	} {
+		c, k, err := ca2.Issue(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code, err := put(clientFor(c, k), ""); err == nil && code != 401 {
+			t.Fatalf("PUT with the certificate %s of the client CA: %d, want it refused", l.Name, code)
+		}
 	}
 	resp, err := clientFor(nil, nil).Get(srv.URL() + "/healthz")
 	if err != nil || resp.StatusCode != 200 {
@@ -275,4 +290,31 @@ func TestHTTPSClientCertificates(t *testing.T) {
 	var doc map[string]string
 	_ = json.NewDecoder(resp.Body).Decode(&doc)
 	resp.Body.Close()
+}
+
+// mustCA loads the client CA that devcerts.WriteDir wrote into dir, so that
+// a test can issue more certificates from it.
+func mustCA(t *testing.T, dir string) *devcerts.CA {
+	t.Helper()
+	ca, err := devcerts.LoadCA(filepath.Join(dir, "client-ca.crt"), filepath.Join(dir, "client-ca.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca
+}
+
+// A made-up method is counted as "other": one series per method would let
+// anyone grow the metrics without end.
+func TestHTTPMethodLabelsAreBounded(t *testing.T) {
+	tc := startCluster(t, 1, Config{})
+	h := tc.Node(1).Handler(HTTPConfig{})
+	for _, m := range []string{"BREW", "SPAM1", "SPAM2"} {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(m, "/v1/kv/k", nil))
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.String()
+	if strings.Contains(body, "BREW") || strings.Contains(body, "SPAM") || !strings.Contains(body, `method="other"`) {
+		t.Fatalf("made-up methods in /metrics, or no \"other\":\n%s", body)
+	}
 }

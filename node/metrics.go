@@ -112,6 +112,13 @@ func (m *metrics) handler() http.Handler {
 }
 
 func (m *metrics) observeRequest(method string, code int) {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPost, http.MethodDelete:
+	default:
+		// Any string is a method to net/http: one label per made-up
+		// method would let anyone grow the series without end.
+		method = "other"
+	}
 	m.requests.WithLabelValues(method, strconv.Itoa(code)).Inc()
 }
 

@@ -279,6 +279,9 @@ func StartTCP(sys *actor.ActorSystem, bind string, opts ...TCPOption) (*TCP, err
 		pa.WithEndpointManagerQueueSize(cfg.writerQueue),
 		pa.WithServerOptions(
 			serverCreds,
+			// An unauthenticated peer may not hold a connection open
+			// in its handshake for gRPC's default two minutes.
+			grpc.ConnectionTimeout(5*time.Second),
 			grpc.MaxRecvMsgSize(cfg.maxMessage),
 			grpc.InitialWindowSize(flowWindow),
 			grpc.InitialConnWindowSize(flowWindow),

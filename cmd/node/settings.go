@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
 	"math"
 	"net"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -789,6 +791,15 @@ func (s *settings) validatePeerTLS() error {
 	}
 	if (s.clientCert == "") != (s.clientKey == "") {
 		return fmt.Errorf("%s and %s: give both to serve HTTPS, or neither", s.label("client-cert"), s.label("client-key"))
+	}
+	if s.clientCA != "" && s.peerCA != "" {
+		a, errA := os.ReadFile(s.clientCA)
+		b, errB := os.ReadFile(s.peerCA)
+		if errA == nil && errB == nil && bytes.Equal(bytes.TrimSpace(a), bytes.TrimSpace(b)) {
+			return fmt.Errorf("%s and %s hold the same CA: every replica certificate would be an HTTP admin, and every "+
+				"client certificate could join the cluster; give clients a CA of their own (rsml-node certs writes client-ca.crt)",
+				s.label("client-ca"), s.label("peer-ca"))
+		}
 	}
 	if s.clientCA != "" && s.clientCert == "" {
 		return fmt.Errorf("%s needs %s and %s: client certificates come over HTTPS", s.label("client-ca"), s.label("client-cert"), s.label("client-key"))

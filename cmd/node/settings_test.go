@@ -121,6 +121,15 @@ func TestBadSettingsAreRefusedWithAClearError(t *testing.T) {
 		{"client CA without HTTPS", []string{"--client-ca", "ca.crt"}, goodConfig, "--client-ca needs --client-cert and --client-key"},
 		{"unknown TLS setting", nil, goodConfig + "\n[consensus.tls]\nclient_crt = \"c.crt\"\n", "unknown settings: consensus.tls.client_crt"},
 	}
+	sameCA := writeNamed(t, "ca.crt", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+	tests = append(tests, struct {
+		name string
+		args []string
+		file string
+		want string
+	}{"one CA for peers and clients", []string{"--id", "1", "--peers", peers, "--storage", "memory", "--peer-cert", "r.crt",
+		"--peer-key", "r.key", "--peer-ca", sameCA, "--client-cert", "r.crt", "--client-key", "r.key", "--client-ca", sameCA}, "",
+		"--client-ca and --peer-ca hold the same CA"})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			args := tt.args
