@@ -98,6 +98,14 @@ func newMetrics(n *Node) *metrics {
 			func() float64 { return float64(n.floorsRefused.Load()) }),
 		gauge("rsml_chosen_log_base", "Highest slot dropped from this replica's chosen log (covered by a snapshot).",
 			func() float64 { return float64(n.store.Chosen().Base()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "rsml_peer_tls_refused_total",
+			Help: "Connections to the consensus port refused at the TLS handshake (no or an untrusted certificate)."},
+			func() float64 {
+				if n.cfg.PeerTLS == nil {
+					return 0
+				}
+				return float64(n.cfg.PeerTLS.Refused())
+			}),
 		gauge("rsml_acceptor_truncated", "Highest slot dropped from this replica's acceptor log (a witness's stays behind every full replica's snapshots).",
 			func() float64 { return float64(n.acceptorTruncated.Load()) }),
 		gauge("rsml_proposals_waiting", "Proposals on this replica waiting for their outcome.", func() float64 { return float64(n.inflight.Load()) }),

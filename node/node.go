@@ -376,6 +376,9 @@ func (n *Node) startTransport() (wire bool, err error) {
 		n.transport = "tcp"
 		if cfg.PeerTLS != nil {
 			n.transport = "tcp, mutual TLS"
+			cfg.PeerTLS.OnRefused(func(remote string, err error) {
+				n.logger.Warn("refused a connection to the consensus port at the TLS handshake", "remote", remote, "err", err)
+			})
 		}
 		return true, nil
 	default:

@@ -24,7 +24,17 @@ import (
 type PeerTLS struct {
 	certFile, keyFile, caFile string
 	cur                       atomic.Pointer[peerMaterial]
+	refused                   atomic.Uint64
+	onRefused                 atomic.Pointer[func(remote string, err error)]
 }
+
+// Refused counts the connections refused at the TLS handshake (a plaintext
+// peer, a certificate the CA does not vouch for, an expired one).
+func (p *PeerTLS) Refused() uint64 { return p.refused.Load() }
+
+// OnRefused has f told of each connection refused at the handshake, so
+// that nothing is refused silently (the replica logs it).
+func (p *PeerTLS) OnRefused(f func(remote string, err error)) { p.onRefused.Store(&f) }
 
 type peerMaterial struct {
 	cert tls.Certificate
@@ -102,7 +112,14 @@ func (c peerCreds) ClientHandshake(ctx context.Context, authority string, raw ne
 }
 
 func (c peerCreds) ServerHandshake(raw net.Conn) (net.Conn, credentials.AuthInfo, error) {
-	return credentials.NewTLS(c.p.serverConfig()).ServerHandshake(raw)
+	conn, info, err := credentials.NewTLS(c.p.serverConfig()).ServerHandshake(raw)
+	if err != nil {
+		c.p.refused.Add(1)
+		if f := c.p.onRefused.Load(); f != nil {
+			(*f)(raw.RemoteAddr().String(), err)
+		}
+	}
+	return conn, info, err
 }
 
 func (c peerCreds) Info() credentials.ProtocolInfo {

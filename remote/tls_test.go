@@ -202,3 +202,22 @@ func TestLoadPeerTLSErrors(t *testing.T) {
 		}
 	}
 }
+
+// A connection refused at the handshake is counted and reported, never
+// dropped silently.
+func TestPeerTLSCountsRefusals(t *testing.T) {
+	r1 := peerTLS(t, t.TempDir(), "r1", newCA(t, "cluster"), replicaLeaf("replica-1"))
+	var told []string
+	r1.OnRefused(func(remote string, err error) { told = append(told, remote) })
+	srv, cli := net.Pipe()
+	go func() {
+		_, _ = cli.Write([]byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"))
+		_ = cli.Close()
+	}()
+	if _, _, err := (peerCreds{r1}).ServerHandshake(srv); err == nil {
+		t.Fatal("a plaintext peer passed the handshake")
+	}
+	if r1.Refused() != 1 || len(told) != 1 {
+		t.Fatalf("refused %d, told %v; want one of each", r1.Refused(), told)
+	}
+}
