@@ -296,6 +296,10 @@ type Snapshotted struct {
 type SnapshotSaved struct {
 	Slot uint64
 	Err  error
+	// Size is the snapshot's encoded size: the executor waits for at least
+	// as many bytes of commands before the next one, so that a large state
+	// is not rewritten for every few megabytes of writes.
+	Size int
 }
 
 // Truncate tells the replica's acceptor that every slot up to Through is

@@ -138,6 +138,12 @@ type Config struct {
 	// SnapshotEvery is the number of applied commands between snapshots
 	// (default 100000).
 	SnapshotEvery uint64
+	// SnapshotBytes also starts a snapshot once this many bytes of commands
+	// were applied since the last one, or as many as the last snapshot
+	// holds if that is more (default 4 MiB). The logs keep in memory what
+	// follows the previous snapshot, so this, with SnapshotEvery, bounds
+	// a replica's memory under writes.
+	SnapshotBytes uint64
 	// MaxSessions bounds the exactly-once table (default 100000 clients).
 	MaxSessions int
 	// MaxRestarts is how many times within RestartWindow a role that panics
@@ -181,6 +187,9 @@ func (c *Config) setDefaults() {
 	defInt(&c.MaxRestarts, 10)
 	if c.SnapshotEvery == 0 {
 		c.SnapshotEvery = 100000
+	}
+	if c.SnapshotBytes == 0 {
+		c.SnapshotBytes = DefaultSnapshotBytes
 	}
 	if c.ClusterID == "" {
 		c.ClusterID = "rsml"
@@ -267,6 +276,11 @@ func (c *Config) ticks(d time.Duration) int {
 	return max(1, int((d+c.TickInterval-1)/c.TickInterval))
 }
 
+// DefaultSnapshotBytes is Config.SnapshotBytes's default: with 128-byte
+// values, a snapshot about every 20,000 writes, which a state of a few
+// thousand keys takes in a millisecond.
+const DefaultSnapshotBytes = 4 << 20
+
 // maxCatchup bounds the slots of one catch-up reply between learners.
 const maxCatchup = 4096
 
@@ -301,5 +315,5 @@ func (c *Config) roleParams(ids []msg.NodeID, first *membership.History) roles.P
 		HeartbeatTicks: c.ticks(c.HeartbeatInterval), ElectionTicks: c.ticks(c.ElectionTimeout),
 		LeaseTicks: c.ticks(c.LeaseTimeout), ResendTicks: c.ticks(c.ResendInterval),
 		Window: c.Window, MaxBatch: c.MaxBatch, MaxBatchBytes: c.MaxBatchBytes, MaxQueue: c.MaxQueue,
-		SnapshotEvery: c.SnapshotEvery, MaxSessions: c.MaxSessions, MaxCatchup: maxCatchup, Witness: c.Witness}
+		SnapshotEvery: c.SnapshotEvery, SnapshotBytes: c.SnapshotBytes, MaxSessions: c.MaxSessions, MaxCatchup: maxCatchup, Witness: c.Witness}
 }

@@ -82,6 +82,37 @@ func (l *lossyAcceptor) put(rec storage.AcceptorRecord) error {
 	return nil
 }
 
+// Values reads what the acceptor was told is durable, held-back records
+// included (as the page cache would show them until a crash).
+func (l *lossyAcceptor) Values(slots []uint64) ([]msg.Entry, error) {
+	out := make([]msg.Entry, len(slots))
+	var rest []uint64
+	var at []int
+	for i, s := range slots {
+		found := false
+		for j := len(l.pending) - 1; j >= 0 && !found; j-- {
+			for _, e := range l.pending[j].Entries {
+				if e.Slot == s {
+					out[i], found = e, true
+				}
+			}
+		}
+		if !found {
+			rest, at = append(rest, s), append(at, i)
+		}
+	}
+	if len(rest) > 0 {
+		es, err := l.AcceptorLog.Values(rest)
+		if err != nil {
+			return nil, err
+		}
+		for k, e := range es {
+			out[at[k]] = e
+		}
+	}
+	return out, nil
+}
+
 func (l *lossyAcceptor) Load() (storage.AcceptorState, error) {
 	// A load without a crash in between sees every append, as the page
 	// cache would show it.

@@ -52,8 +52,14 @@ func (a *memAcceptor) Load() (AcceptorState, error) {
 func (a *memAcceptor) Append(rec AcceptorRecord) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.st.apply(rec)
+	a.st.apply(rec, 0)
 	return nil
+}
+
+func (a *memAcceptor) Values(slots []uint64) ([]msg.Entry, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.st.values(slots)
 }
 
 type memChosen struct {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"path/filepath"
 	"regexp"
@@ -77,9 +78,11 @@ const (
 	nutsSegmentSize = 1 << 30
 	// nutsLoadWindow is how many records Load decodes per read transaction.
 	nutsLoadWindow = 4096
-	// The chosen log keeps its most recent values decoded, within both bounds.
-	nutsCacheSlots = 4096
-	nutsCacheBytes = 32 << 20
+	// The chosen log keeps its most recent values decoded, within both
+	// bounds, for peers a little behind; the rest is read from disk.
+	nutsCacheSlots     = 1024
+	nutsCacheBytes     = 4 << 20
+	nutsGenRecordBytes = 1 << 20
 )
 
 var (
@@ -103,6 +106,7 @@ type Nuts struct {
 type nutsOptions struct {
 	segmentSize  int64
 	compactBytes int64 // 0: nutsCompactBytes
+	recordBytes  int   // 0: nutsGenRecordBytes
 	noSync       bool  // benchmarks that only build a log to reopen it
 }
 
@@ -115,6 +119,15 @@ func (o nutsOptions) compactThreshold() int64 {
 		return o.compactBytes
 	}
 	return nutsCompactBytes
+}
+
+// genRecordBytes is about how much of the live state one record of a new
+// acceptor log generation holds.
+func (o nutsOptions) genRecordBytes() int {
+	if o.recordBytes > 0 {
+		return o.recordBytes
+	}
+	return nutsGenRecordBytes
 }
 
 // nextCompaction is how much the next generation takes in: the threshold
@@ -213,7 +226,7 @@ func openNutsAcceptor(parent string, logger *slog.Logger, o nutsOptions) (*nutsA
 		return nil, err
 	}
 	a := &nutsAcceptor{parent: parent, logger: logger.With("log", "acceptor"), opts: o, gens: gens}
-	a.live.init()
+	a.live.initIndexed()
 	db, err := a.openGen(gens.dir())
 	if err != nil {
 		return nil, err
@@ -280,7 +293,7 @@ func (a *nutsAcceptor) replay() error {
 				if err := msgpack.Unmarshal(vals[i], &rec); err != nil {
 					return fmt.Errorf("%w: acceptor log %s: record %d: %v", ErrCorrupt, a.dir, lo+i, err)
 				}
-				a.live.apply(rec)
+				a.live.apply(rec, lo+i)
 				a.written += int64(len(vals[i]))
 			}
 			return nil
@@ -293,19 +306,86 @@ func (a *nutsAcceptor) replay() error {
 }
 
 // Load returns the live state: the highest promise, the truncation point and
-// per slot the entry of the last record that wrote it, sorted by slot.
+// per slot the entry of the last record that wrote it, sorted by slot, values
+// read back from disk.
 func (a *nutsAcceptor) Load() (AcceptorState, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if err := a.readable(); err != nil {
+		return AcceptorState{}, err
+	}
+	st := a.live.state()
+	slots := make([]uint64, len(st.Entries))
+	for i, e := range st.Entries {
+		slots[i] = e.Slot
+	}
+	full, err := a.readEntries(slots)
+	if err != nil {
+		return AcceptorState{}, err
+	}
+	st.Entries = full
+	return st, nil
+}
+
+// Values returns the entries of slots with their values, read from disk:
+// memory holds only their ballots and record numbers.
+func (a *nutsAcceptor) Values(slots []uint64) ([]msg.Entry, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err := a.readable(); err != nil {
+		return nil, err
+	}
+	return a.readEntries(slots)
+}
+
+func (a *nutsAcceptor) readable() error {
 	if a.closed {
-		return AcceptorState{}, ErrClosed
+		return ErrClosed
 	}
-	if a.err != nil {
-		// What the disk holds after a failed write is unknown until the
-		// files are scanned again: reopen.
-		return AcceptorState{}, a.err
+	// What the disk holds after a failed write is unknown until the files
+	// are scanned again: reopen.
+	return a.err
+}
+
+// readEntries reads the live entries of slots from the current generation,
+// each record once. Callers hold a.mu.
+func (a *nutsAcceptor) readEntries(slots []uint64) ([]msg.Entry, error) {
+	out := make([]msg.Entry, len(slots))
+	byRec := map[uint64][]int{}
+	for i, s := range slots {
+		if _, ok := a.live.entries[s]; !ok {
+			return nil, fmt.Errorf("storage: acceptor log %s holds no entry for slot %d (truncated through %d)", a.dir, s, a.live.truncated)
+		}
+		r := a.live.recs[s]
+		byRec[r] = append(byRec[r], i)
 	}
-	return a.live.state(), nil
+	for _, r := range slices.Sorted(maps.Keys(byRec)) {
+		var rec AcceptorRecord
+		err := nutsfix.View(a.db, func(tx *nutsdb.Tx) error {
+			b, err := tx.Get(nutsRecords, nutsKey(r))
+			if err != nil {
+				return err
+			}
+			return msgpack.Unmarshal(b, &rec) // copies out of nutsdb's buffer
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%w: acceptor log %s: read record %d: %v", ErrCorrupt, a.dir, r, err)
+		}
+		found := make(map[uint64]msg.Entry, len(rec.Entries))
+		for _, e := range rec.Entries {
+			if cur, ok := found[e.Slot]; wins(e, cur, ok) {
+				found[e.Slot] = e
+			}
+		}
+		for _, i := range byRec[r] {
+			e, ok := found[slots[i]]
+			if want := a.live.entries[slots[i]]; !ok || e.Ballot != want.Ballot || e.Value == nil {
+				return nil, fmt.Errorf("%w: acceptor log %s: record %d lacks slot %d in ballot %s", ErrCorrupt, a.dir, r, slots[i], want.Ballot)
+			}
+			out[i] = e
+		}
+	}
+	return out, nil
 }
 
 // Append writes rec as one Put in one transaction, synced before it returns.
@@ -323,12 +403,13 @@ func (a *nutsAcceptor) Append(rec AcceptorRecord) error {
 	if err := a.writable(); err != nil {
 		return err
 	}
-	if err := a.put(nutsRecords, nutsKey(a.next), val); err != nil {
+	recno := a.next
+	if err := a.put(nutsRecords, nutsKey(recno), val); err != nil {
 		return err
 	}
 	a.next++
 	a.written += int64(len(val))
-	a.live.apply(rec)
+	a.live.apply(rec, recno)
 	if a.written >= a.compactAt && a.live.truncated > a.genTrunc {
 		a.compact()
 	}
@@ -348,9 +429,9 @@ func (a *nutsAcceptor) compact() {
 		db, err = a.openGen(next)
 	}
 	tOpen := time.Now()
-	size := 0
+	size, recs, nextRec := 0, map[uint64]uint64(nil), uint64(0)
 	if err == nil {
-		size, err = a.writeGen(db, next)
+		size, recs, nextRec, err = a.writeGen(db, next)
 		if err != nil {
 			_ = nutsfix.Close(db, next)
 		}
@@ -377,7 +458,7 @@ func (a *nutsAcceptor) compact() {
 	}
 	retireGen(&a.retiring, a.gens, oldGen, a.db, a.dir, a.logger)
 	a.db, a.dir, a.maxFileID = db, next, db.MaxFileID
-	a.next, a.genTrunc = 2, a.live.truncated
+	a.next, a.genTrunc, a.live.recs = nextRec, a.live.truncated, recs
 	a.written = int64(size)
 	a.compactAt = a.written + a.opts.nextCompaction()
 	a.logger.Debug("acceptor log: new generation", "dir", a.dir, "truncated", a.live.truncated,
@@ -399,36 +480,74 @@ func retireGen(wg *sync.WaitGroup, g *nutsGens, gen uint64, db *nutsdb.DB, dir s
 	})
 }
 
-// writeGen writes a new generation's content: the ballot, then the whole
-// live state as record 1, each in one Put, and makes them durable before
-// CURRENT may name the generation. It returns the record's size.
-func (a *nutsAcceptor) writeGen(db *nutsdb.DB, dir string) (int, error) {
+// writeGen writes a new generation's content: the ballot, then the live
+// state in records from 1 on, each of about nutsGenRecordBytes (values read
+// back from the current generation a few slots at a time, so that the whole
+// state is never in memory at once), each in one Put; and makes them durable
+// before CURRENT may name the generation. It returns their total size, the
+// record of each slot and the number of the next record.
+func (a *nutsAcceptor) writeGen(db *nutsdb.DB, dir string) (int, map[uint64]uint64, uint64, error) {
 	seen := db.MaxFileID
 	if !a.ballot.IsZero() {
 		b, err := msgpack.Marshal(a.ballot)
 		if err != nil {
-			return 0, err
+			return 0, nil, 0, err
 		}
 		if err := nutsfix.Update(db, func(tx *nutsdb.Tx) error {
 			return tx.Put(nutsBallot, slices.Clone(nutsBallotKey), b, nutsdb.Persistent)
 		}); err != nil {
-			return 0, err
+			return 0, nil, 0, err
 		}
 	}
-	rec := a.live.record()
-	v, err := encodeRecord(&rec)
-	if err != nil {
-		return 0, err
+	slots := slices.Sorted(maps.Keys(a.live.entries))
+	recs := make(map[uint64]uint64, len(slots))
+	recno, size := uint64(1), 0
+	rec := AcceptorRecord{Promised: a.live.promised, Truncated: a.live.truncated}
+	bytes := 0
+	flush := func() error {
+		v, err := encodeRecord(&rec)
+		if err != nil {
+			return err
+		}
+		if err := nutsfix.Update(db, func(tx *nutsdb.Tx) error {
+			return tx.Put(nutsRecords, nutsKey(recno), v, nutsdb.Persistent)
+		}); err != nil {
+			return err
+		}
+		for _, e := range rec.Entries {
+			recs[e.Slot] = recno
+		}
+		size += len(v)
+		recno++
+		rec.Entries, bytes = nil, 0
+		return nil
 	}
-	if err := nutsfix.Update(db, func(tx *nutsdb.Tx) error {
-		return tx.Put(nutsRecords, nutsKey(1), v, nutsdb.Persistent)
-	}); err != nil {
-		return 0, err
+	const window = 16
+	for lo := 0; lo < len(slots); lo += window {
+		es, err := a.readEntries(slots[lo:min(lo+window, len(slots))])
+		if err != nil {
+			return 0, nil, 0, err
+		}
+		for _, e := range es {
+			rec.Entries = append(rec.Entries, e)
+			if bytes += e.Value.Size(); bytes >= a.opts.genRecordBytes() {
+				if err := flush(); err != nil {
+					return 0, nil, 0, err
+				}
+			}
+		}
+	}
+	// The last record, or the only one (which may hold no entry: it still
+	// carries the promise and the truncation point).
+	if len(rec.Entries) > 0 || recno == 1 {
+		if err := flush(); err != nil {
+			return 0, nil, 0, err
+		}
 	}
 	if a.opts.noSync {
-		return len(v), nil
+		return size, recs, recno, nil
 	}
-	return len(v), nutsfix.SyncCommit(db, dir, &seen)
+	return size, recs, recno, nutsfix.SyncCommit(db, dir, &seen)
 }
 
 func (a *nutsAcceptor) writable() error {

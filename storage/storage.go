@@ -32,9 +32,15 @@ type AcceptorRecord struct {
 // AcceptorLog is the acceptor's stable storage. Append must be durable when it
 // returns: the acceptor replies only afterwards, and a restart must find every
 // promise and acceptance it replied to.
+//
+// Values lets an acceptor keep only ballots in memory: it returns the log's
+// entry, value included, for each of slots (ascending, each holding an entry
+// above the truncation point), in the same order; a slot without one is an
+// error.
 type AcceptorLog interface {
 	Load() (AcceptorState, error)
 	Append(rec AcceptorRecord) error
+	Values(slots []uint64) ([]msg.Entry, error)
 }
 
 // ChosenLog holds chosen values the learner has delivered, contiguous from

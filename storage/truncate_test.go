@@ -81,6 +81,98 @@ func TestAcceptorLogTruncation(t *testing.T) {
 	}
 }
 
+// Values reads back what the acceptor log holds for each live slot, the
+// highest ballot's value, through new generations (written as many records)
+// and a reopen; the nutsdb log keeps no value in memory.
+func TestAcceptorLogValues(t *testing.T) {
+	o := nutsOptions{segmentSize: 1 << 20, compactBytes: 64 << 10, recordBytes: 5000}
+	for name, open := range map[string]func(t *testing.T, dir string) (AcceptorLog, func()){
+		"memory": func(t *testing.T, _ string) (AcceptorLog, func()) { return NewMemory().Acceptor(), func() {} },
+		"nutsdb": func(t *testing.T, dir string) (AcceptorLog, func()) {
+			n := nutsOpen(t, dir, o)
+			return n.Acceptor(), func() { must(t, n.Close()) }
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			a, closeLog := open(t, dir)
+			model := map[uint64]msg.Entry{}
+			var truncated uint64
+			check := func(a AcceptorLog) {
+				t.Helper()
+				var slots []uint64
+				for s := truncated + 1; s <= truncated+200; s++ {
+					if _, ok := model[s]; ok {
+						slots = append(slots, s)
+					}
+				}
+				got, err := a.Values(slots)
+				must(t, err)
+				for i, s := range slots {
+					if !reflect.DeepEqual(got[i], model[s]) {
+						t.Fatalf("slot %d: read back ballot %s, want %s (or another value)", s, got[i].Ballot, model[s].Ballot)
+					}
+				}
+				if _, err := a.Values([]uint64{truncated}); truncated > 0 && err == nil {
+					t.Fatalf("slot %d, truncated, read back", truncated)
+				}
+				if n, ok := a.(*nutsAcceptor); ok {
+					for s, e := range n.live.entries {
+						if e.Value != nil {
+							t.Fatalf("slot %d: the nutsdb log keeps its value in memory", s)
+						}
+					}
+				}
+			}
+			for s := uint64(1); s <= 600; s++ {
+				rec := AcceptorRecord{Entries: []msg.Entry{bigEntry(s, 1)}}
+				if s > 3 {
+					// A higher ballot replaces a slot's entry; a stray lower one does not.
+					e := bigEntry(s-3, 2)
+					e.Value.Cmds[0].Client = s
+					rec.Entries = append(rec.Entries, e, bigEntry(s-2, 0))
+					model[s-3] = e
+				}
+				if s%40 == 0 {
+					rec.Truncated = s - 30
+				}
+				model[s] = rec.Entries[0]
+				must(t, a.Append(rec))
+				if rec.Truncated > truncated {
+					truncated = rec.Truncated
+					for k := range model {
+						if k <= truncated {
+							delete(model, k)
+						}
+					}
+				}
+				if s%25 == 0 {
+					check(a)
+				}
+			}
+			if n, ok := a.(*nutsAcceptor); ok && n.gens.cur < 3 {
+				t.Fatalf("generation %d: the test meant to cross several", n.gens.cur)
+			}
+			closeLog()
+			if name == "nutsdb" {
+				a, closeLog = open(t, dir)
+				defer closeLog()
+				check(a)
+				st, err := a.Load()
+				must(t, err)
+				if len(st.Entries) != len(model) {
+					t.Fatalf("Load after reopen: %d entries, want %d", len(st.Entries), len(model))
+				}
+				for _, e := range st.Entries {
+					if !reflect.DeepEqual(e, model[e.Slot]) {
+						t.Fatalf("Load after reopen: slot %d differs", e.Slot)
+					}
+				}
+			}
+		})
+	}
+}
+
 // The nutsdb acceptor log moves to a new generation once it has taken in
 // enough and the truncation point moved; the state survives the move and a
 // reopen, and the disk use stays bounded however much is written.

@@ -29,7 +29,15 @@ type Core struct {
 	cfg       Config
 	promised  msg.Ballot
 	truncated uint64 // every slot up to it is chosen, applied and snapshotted; its entry is gone
-	accepted  map[uint64]msg.Entry
+	// accepted holds per slot the ballot accepted and, until it is durable,
+	// the value: a durable value is dropped from memory (Value nil) and read
+	// back from log for the rare Promise that reports it. The values the
+	// acceptor keeps for a new leader would otherwise be most of a
+	// replica's memory under writes.
+	accepted map[uint64]msg.Entry
+	log      storage.AcceptorLog // nil: values stay in memory
+	written  []msg.Entry         // the entries of the record being made durable
+	fail     error
 	// A witness's truncation: the highest point its learner asked (want)
 	// and the highest floor it delivered; it truncates to the lower of the
 	// two. Both are kept in memory only: after a restart it waits for the
@@ -79,13 +87,20 @@ func Load(cfg Config, log storage.AcceptorLog) (*Core, error) {
 	if err != nil {
 		return nil, fmt.Errorf("acceptor: load the log: %w", err)
 	}
-	return New(cfg, st), nil
+	c := New(cfg, st)
+	c.log = log
+	for s, e := range c.accepted {
+		e.Value = nil // durable: read back when a Promise needs it
+		c.accepted[s] = e
+	}
+	return c, nil
 }
 
 // Promised returns the highest ballot promised (durable or pending).
 func (c *Core) Promised() msg.Ballot { return c.promised }
 
-// Accepted returns the entry accepted for slot, if any.
+// Accepted returns the entry accepted for slot, if any. Its Value is nil
+// once durable, for a core loaded from a log (Load).
 func (c *Core) Accepted(slot uint64) (msg.Entry, bool) {
 	e, ok := c.accepted[slot]
 	return e, ok
@@ -126,23 +141,81 @@ func (c *Core) Step(m any) {
 // Ready implements role.Core: the answers that may go now, and at a flush
 // the record to make durable with the answers that wait for it.
 func (c *Core) Ready() role.Ready {
-	rd := role.Ready{Messages: c.immediate}
+	rd := role.Ready{Messages: c.immediate, Fail: c.fail}
 	c.immediate = nil
-	if !c.flushNow {
+	if !c.flushNow || c.fail != nil {
 		return rd
 	}
 	c.flushNow = false
 	if c.dirty {
 		rec := c.pending
 		rd.Accepted = &rec
+		c.written = rec.Entries
 	}
 	rd.Messages = append(rd.Messages, c.afterPut...)
 	c.pending, c.dirty, c.afterPut = storage.AcceptorRecord{}, false, nil
 	return rd
 }
 
-// Advance implements role.Core.
-func (c *Core) Advance() {}
+// Advance implements role.Core: the record of the last Ready is durable, so
+// the values it holds can leave memory (the log keeps them).
+func (c *Core) Advance() {
+	if c.log != nil {
+		for _, w := range c.written {
+			if e, ok := c.accepted[w.Slot]; ok && e.Ballot == w.Ballot {
+				e.Value = nil
+				c.accepted[w.Slot] = e
+			}
+		}
+	}
+	c.written = nil
+}
+
+// promiseEntries is what a Promise reports: every entry from slot from on,
+// in slot order, with the values that left memory read back from the log.
+// An entry whose value cannot be read must not be reported without it (a
+// leader would take the slot for empty): the acceptor fails instead, to be
+// restarted from its log.
+func (c *Core) promiseEntries(from uint64) ([]msg.Entry, error) {
+	var out []msg.Entry
+	var missing []uint64
+	for _, e := range c.accepted {
+		if e.Slot >= from {
+			out = append(out, e)
+			if e.Value == nil {
+				missing = append(missing, e.Slot)
+			}
+		}
+	}
+	// Slot order, so that the same state always gives the same message (the
+	// seeded simulation replays runs byte for byte).
+	slices.SortFunc(out, func(a, b msg.Entry) int { return cmp.Compare(a.Slot, b.Slot) })
+	if len(missing) == 0 {
+		return out, nil
+	}
+	slices.Sort(missing)
+	read, err := c.log.Values(missing)
+	if err != nil {
+		return nil, fmt.Errorf("acceptor: read back the values of %d slots for a promise: %w", len(missing), err)
+	}
+	if len(read) != len(missing) {
+		return nil, fmt.Errorf("acceptor: read back %d values for a promise, want %d", len(read), len(missing))
+	}
+	j := 0
+	for i := range out {
+		if out[i].Value != nil {
+			continue
+		}
+		r := read[j]
+		j++
+		if r.Slot != out[i].Slot || r.Ballot != out[i].Ballot || r.Value == nil {
+			return nil, fmt.Errorf("acceptor: the log holds slot %d ballot %s, memory slot %d ballot %s",
+				r.Slot, r.Ballot, out[i].Slot, out[i].Ballot)
+		}
+		out[i].Value = r.Value
+	}
+	return out, nil
+}
 
 func (c *Core) leaseHeld(b msg.Ballot) bool {
 	return c.heard && b.ID != c.leaderBallot.ID && c.now-c.leaderTick < c.cfg.LeaseTicks
@@ -173,15 +246,12 @@ func (c *Core) prepare(m *msg.Prepare) []msg.Out {
 	}
 	// A promise (new, or repeated for a duplicate Prepare) goes out only after
 	// the promise it makes is durable.
-	p := &msg.Promise{From: c.cfg.ID, Ballot: m.Ballot, Truncated: c.truncated}
-	for _, e := range c.accepted {
-		if e.Slot >= m.FromSlot {
-			p.Entries = append(p.Entries, e)
-		}
+	entries, err := c.promiseEntries(m.FromSlot)
+	if err != nil {
+		c.fail = err
+		return nil
 	}
-	// Slot order, so that the same state always gives the same message (the
-	// seeded simulation replays runs byte for byte).
-	slices.SortFunc(p.Entries, func(a, b msg.Entry) int { return cmp.Compare(a.Slot, b.Slot) })
+	p := &msg.Promise{From: c.cfg.ID, Ballot: m.Ballot, Truncated: c.truncated, Entries: entries}
 	c.afterPut = append(c.afterPut, msg.Out{To: to, Msg: p})
 	return nil
 }
@@ -225,8 +295,10 @@ func (c *Core) accept(m *msg.Accept) []msg.Out {
 			c.dirty = true
 		}
 		// A duplicate Accept is answered again: the first answer may be lost.
+		// Its value is the one accepted (one value per slot and ballot),
+		// which may have left memory.
 		slots = append(slots, p.Slot)
-		values = append(values, c.accepted[p.Slot].Value)
+		values = append(values, p.Value)
 	}
 	if len(slots) == 0 {
 		return run

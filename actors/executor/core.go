@@ -56,6 +56,14 @@ type Config struct {
 	// SnapshotEvery is the number of applied commands between snapshots
 	// (0: only the initial one).
 	SnapshotEvery uint64
+	// SnapshotBytes also starts a snapshot once the commands applied since
+	// the last one add up to this many bytes (msg.Value.Size), or to the
+	// last snapshot's size if that is larger (0: by count only). The logs
+	// keep what follows the previous snapshot in memory, so this bounds
+	// them when commands are large, as SnapshotEvery does when they are
+	// many; the floor at the snapshot's size keeps a large state from being
+	// rewritten for every few megabytes of writes.
+	SnapshotBytes uint64
 	// MaxSessions bounds the exactly-once table; past it the session idle the
 	// longest (by rev) is forgotten, deterministically on every replica.
 	MaxSessions int
@@ -88,14 +96,6 @@ type snapshotData struct {
 	Members  []byte       `msgpack:"g,omitempty"`
 	Sessions sessionTable `msgpack:"s"`
 	State    []byte       `msgpack:"m"`
-}
-
-// snapshotOut is snapshotData with the sessions already encoded: the same
-// bytes, put together off the apply path.
-type snapshotOut struct {
-	Members  []byte             `msgpack:"g,omitempty"`
-	Sessions msgpack.RawMessage `msgpack:"s"`
-	State    []byte             `msgpack:"m"`
 }
 
 // SnapshotMembers returns the membership a snapshot's data carries, as of
@@ -166,22 +166,24 @@ type pendingRead struct {
 
 // Core is the executor's state. It is not safe for concurrent use.
 type Core struct {
-	cfg       Config
-	sm        StateMachine
-	members   *membership.History // as of applied
-	applied   uint64
-	rev       uint64
-	sessions  sessionTable
-	sinceSnap uint64
-	saving    bool // a snapshot is being saved: the one of slot savingAt
-	savingAt  uint64
-	job       *role.SnapshotJob // a snapshot to save, with the next Ready
-	fail      error             // the core cannot go on (a failed restore)
-	reads     []pendingRead
-	out       []msg.Out
-	now       int
-	resyncAt  int
-	resyncFor uint64
+	cfg        Config
+	sm         StateMachine
+	members    *membership.History // as of applied
+	applied    uint64
+	rev        uint64
+	sessions   sessionTable
+	sinceSnap  uint64
+	sinceBytes uint64 // msg.Value.Size of the slots applied since the last snapshot
+	snapBytes  uint64 // the size of the last snapshot saved or restored
+	saving     bool   // a snapshot is being saved: the one of slot savingAt
+	savingAt   uint64
+	job        *role.SnapshotJob // a snapshot to save, with the next Ready
+	fail       error             // the core cannot go on (a failed restore)
+	reads      []pendingRead
+	out        []msg.Out
+	now        int
+	resyncAt   int
+	resyncFor  uint64
 }
 
 // New restores the executor from its latest snapshot in snaps; when there is
@@ -231,7 +233,7 @@ func (c *Core) restore(snap storage.Snapshot) error {
 		}
 	}
 	c.applied, c.rev = snap.Slot, snap.Rev
-	c.sinceSnap = 0
+	c.sinceSnap, c.sinceBytes, c.snapBytes = 0, 0, uint64(len(snap.Data))
 	return nil
 }
 
@@ -319,7 +321,8 @@ func (c *Core) deliver(d *msg.Deliver) {
 			break
 		}
 		c.apply(slot, v)
-		if c.cfg.SnapshotEvery > 0 && c.sinceSnap >= c.cfg.SnapshotEvery && !c.saving {
+		c.sinceBytes += uint64(v.Size())
+		if c.snapshotDue() && !c.saving {
 			c.snapshot()
 		}
 	}
@@ -350,6 +353,15 @@ func (c *Core) apply(slot uint64, v *msg.Value) {
 		}
 	}
 	c.applied = slot
+}
+
+// snapshotDue says whether enough has been applied since the last snapshot,
+// by count or by bytes, to take another.
+func (c *Core) snapshotDue() bool {
+	if c.cfg.SnapshotEvery > 0 && c.sinceSnap >= c.cfg.SnapshotEvery {
+		return true
+	}
+	return c.cfg.SnapshotBytes > 0 && c.sinceBytes >= max(c.cfg.SnapshotBytes, c.snapBytes)
 }
 
 // applyOne returns the result by value: only the replica the command came
@@ -476,27 +488,73 @@ func (c *Core) capture() func() ([]byte, error) {
 			return err
 		}
 	}
+	hint := int(c.snapBytes + c.snapBytes/16)
 	return func() ([]byte, error) {
 		if serr != nil {
 			return nil, fmt.Errorf("executor: encode the session table: %w", serr)
 		}
-		var state bytes.Buffer
-		if err := write(&state); err != nil {
-			return nil, fmt.Errorf("executor: snapshot state machine: %w", err)
-		}
-		b, err := msgpack.Marshal(&snapshotOut{Members: members, Sessions: sessions.Bytes(), State: state.Bytes()})
+		b, err := encodeSnapshot(members, sessions.Bytes(), write, hint)
 		if err != nil {
-			return nil, fmt.Errorf("executor: encode snapshot: %w", err)
+			return nil, fmt.Errorf("executor: snapshot state machine: %w", err)
 		}
 		return b, nil
 	}
+}
+
+// encodeSnapshot writes the bytes msgpack.Marshal gives for snapshotOut (the
+// format snapshots always had) into one buffer of about hint bytes: the
+// state machine writes straight after a header whose length is filled in
+// afterwards. Encoding the state apart and copying it into the snapshot
+// took three times the snapshot's size in memory, at every snapshot.
+func encodeSnapshot(members, sessions []byte, write func(io.Writer) error, hint int) ([]byte, error) {
+	buf := bytes.NewBuffer(make([]byte, 0, max(hint, 64+len(members)+len(sessions))))
+	enc := msgpack.NewEncoder(buf)
+	fields := 2
+	if len(members) > 0 {
+		fields = 3
+	}
+	_ = enc.EncodeMapLen(fields) // a bytes.Buffer's writes do not fail
+	if len(members) > 0 {
+		_ = enc.EncodeString("g")
+		_ = enc.EncodeBytes(members)
+	}
+	_ = enc.EncodeString("s")
+	buf.Write(sessions)
+	_ = enc.EncodeString("m")
+	at := buf.Len()
+	const room = 5 // the longest bin header: bin32
+	buf.Write(make([]byte, room))
+	if err := write(buf); err != nil {
+		return nil, err
+	}
+	b := buf.Bytes()
+	n := len(b) - at - room
+	var hdr []byte
+	switch {
+	case n == 0:
+		hdr = []byte{0xc0} // an empty state encodes as nil
+	case n <= 0xff:
+		hdr = []byte{0xc4, byte(n)}
+	case n <= 0xffff:
+		hdr = []byte{0xc5, byte(n >> 8), byte(n)}
+	case uint64(n) > 0xffffffff:
+		return nil, fmt.Errorf("state of %d bytes: a snapshot holds at most 4 GiB", n)
+	default:
+		hdr = []byte{0xc6, byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}
+	}
+	if len(hdr) < room {
+		copy(b[at+len(hdr):], b[at+room:])
+		b = b[:len(b)-(room-len(hdr))]
+	}
+	copy(b[at:], hdr)
+	return b, nil
 }
 
 // snapshot asks for a snapshot of the current state to be saved.
 func (c *Core) snapshot() {
 	c.job = &role.SnapshotJob{Slot: c.applied, Rev: c.rev, Encode: c.capture()}
 	c.saving, c.savingAt = true, c.applied
-	c.sinceSnap = 0
+	c.sinceSnap, c.sinceBytes = 0, 0
 }
 
 // saved hears how the save of our snapshot went. A snapshot only shortens a
@@ -507,6 +565,9 @@ func (c *Core) saved(m *msg.SnapshotSaved) {
 		return // another incarnation's save
 	}
 	c.saving = false
+	if m.Err == nil {
+		c.snapBytes = uint64(m.Size)
+	}
 	if m.Err == nil && m.Slot > 0 {
 		// The learner may now let the logs go below it.
 		c.out = append(c.out, msg.Out{To: msg.Target{Node: c.cfg.ID, Role: msg.RoleLearner}, Msg: &msg.Snapshotted{Slot: m.Slot}})

@@ -177,6 +177,9 @@ func (b recBallots) SaveBallot(bal msg.Ballot) error {
 type recAcceptor struct{ s recStore }
 
 func (a recAcceptor) Load() (storage.AcceptorState, error) { return a.s.r.store.Acceptor().Load() }
+func (a recAcceptor) Values(slots []uint64) ([]msg.Entry, error) {
+	return a.s.r.store.Acceptor().Values(slots)
+}
 func (a recAcceptor) Append(rec storage.AcceptorRecord) error {
 	var parts []string
 	if !rec.Promised.IsZero() {

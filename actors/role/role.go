@@ -246,5 +246,5 @@ func SaveSnapshot(snaps storage.SnapshotStore, job *SnapshotJob) *msg.SnapshotSa
 	if err != nil {
 		err = fmt.Errorf("save snapshot at slot %d: %w", job.Slot, err)
 	}
-	return &msg.SnapshotSaved{Slot: job.Slot, Err: err}
+	return &msg.SnapshotSaved{Slot: job.Slot, Err: err, Size: len(data)}
 }

@@ -34,6 +34,9 @@ func (b jBallots) SaveBallot(bal msg.Ballot) error {
 type jAcceptor struct{ j *journal }
 
 func (a jAcceptor) Load() (storage.AcceptorState, error) { return storage.AcceptorState{}, nil }
+func (a jAcceptor) Values([]uint64) ([]msg.Entry, error) {
+	return nil, errors.New("the journal keeps no values")
+}
 func (a jAcceptor) Append(rec storage.AcceptorRecord) error {
 	if a.j.fail == "accepted" {
 		return errors.New("disk full")

@@ -30,7 +30,7 @@ type Params struct {
 	HeartbeatTicks, ElectionTicks, LeaseTicks, ResendTicks int
 
 	Window, MaxBatch, MaxBatchBytes, MaxQueue int
-	SnapshotEvery                             uint64
+	SnapshotEvery, SnapshotBytes              uint64
 	MaxSessions                               int
 	// MaxCatchup bounds the slots of one catch-up reply.
 	MaxCatchup int
@@ -76,7 +76,7 @@ func For(p Params) (Set, error) {
 		Learner: learner.Config{ID: p.ID, Members: p.Members, SnapshotMembers: executor.SnapshotMembers,
 			StallTicks: stallTicks, ResendTicks: p.ResendTicks, MaxCatchup: p.MaxCatchup, MaxCatchupBytes: maxCatchupBytes,
 			Witness: p.Witness},
-		Executor: executor.Config{ID: p.ID, SnapshotEvery: p.SnapshotEvery, MaxSessions: p.MaxSessions, Members: p.Members},
+		Executor: executor.Config{ID: p.ID, SnapshotEvery: p.SnapshotEvery, SnapshotBytes: p.SnapshotBytes, MaxSessions: p.MaxSessions, Members: p.Members},
 	}, nil
 }
 

@@ -50,6 +50,7 @@ type fileConsensus struct {
 	MaxKeyBytes       *int    `toml:"max_key_bytes" json:"max_key_bytes"`
 	MaxValueBytes     *int    `toml:"max_value_bytes" json:"max_value_bytes"`
 	SnapshotEvery     *uint64 `toml:"snapshot_every" json:"snapshot_every"`
+	SnapshotBytes     *uint64 `toml:"snapshot_bytes" json:"snapshot_bytes"`
 	TLS               struct {
 		PeerCert   *string `toml:"peer_cert" json:"peer_cert"`
 		PeerKey    *string `toml:"peer_key" json:"peer_key"`

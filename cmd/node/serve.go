@@ -245,7 +245,7 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 	}
 	n, err := node.Start(ctx, node.Config{ID: s.id, ClusterID: s.clusterID, Peers: s.peers, Listen: s.bind, Store: store,
 		Logger: logger, ElectionTimeout: s.electionTimeout, HeartbeatInterval: s.heartbeatInterval,
-		SnapshotEvery: s.snapshotEvery, Join: join, First: first, Roles: roles, Witness: s.witness, PeerTLS: peerTLS})
+		SnapshotEvery: s.snapshotEvery, SnapshotBytes: s.snapshotBytes, Join: join, First: first, Roles: roles, Witness: s.witness, PeerTLS: peerTLS})
 	if err != nil {
 		fmt.Fprintf(stderr, "rsml-node run: %v\n", err)
 		return 1
@@ -357,7 +357,7 @@ func devCommand(args []string, stdout, stderr io.Writer) int {
 	}
 	cc := node.ClusterConfig{Nodes: s.nodes, Template: node.Config{Logger: logger, ClusterID: s.clusterID,
 		ElectionTimeout: s.electionTimeout, HeartbeatInterval: s.heartbeatInterval, SnapshotEvery: s.snapshotEvery,
-		Roles: s.firstRoles(replicas)}}
+		SnapshotBytes: s.snapshotBytes, Roles: s.firstRoles(replicas)}}
 	if s.durable() {
 		cc.NewStore = func(id msg.NodeID) (storage.Store, error) {
 			return storage.OpenDir(filepath.Join(s.dataDir, "replica-"+id.String()), s.clusterID, id, logger)

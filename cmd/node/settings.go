@@ -25,6 +25,7 @@ const (
 	defMaxKeyBytes       = 1024
 	defMaxValueBytes     = 1 << 20
 	defSnapshotEvery     = 100000
+	defSnapshotBytes     = 4 << 20 // node.DefaultSnapshotBytes
 )
 
 // settings is the configuration of run (one replica) or dev (a cluster in
@@ -45,6 +46,7 @@ type settings struct {
 	maxKeyBytes       int
 	maxValueBytes     int
 	snapshotEvery     uint64
+	snapshotBytes     uint64
 	roles             []roleList
 	// join: run --join, the members' client URLs to ask for the
 	// configuration (peers stays empty until they answer).
@@ -125,6 +127,7 @@ func (s *settings) applyFile(cf *configFile, set map[string]bool) {
 	take(s, set, "max-key-bytes", "consensus.max_key_bytes", c.MaxKeyBytes, &s.maxKeyBytes)
 	take(s, set, "max-value-bytes", "consensus.max_value_bytes", c.MaxValueBytes, &s.maxValueBytes)
 	take(s, set, "snapshot-every", "consensus.snapshot_every", c.SnapshotEvery, &s.snapshotEvery)
+	take(s, set, "snapshot-bytes", "consensus.snapshot_bytes", c.SnapshotBytes, &s.snapshotBytes)
 	s.roles = cf.roles
 }
 
@@ -176,6 +179,7 @@ func runFlags(fs *flag.FlagSet) func() (settings, error) {
 	maxKey := fs.Int("max-key-bytes", defMaxKeyBytes, "longest key accepted by the HTTP API")
 	maxValue := fs.Int("max-value-bytes", defMaxValueBytes, "largest value accepted by the HTTP API, inclusive")
 	snapEvery := fs.Uint64("snapshot-every", defSnapshotEvery, "applied commands between snapshots; the logs are truncated below each snapshot, so this bounds their size and a restart's replay")
+	snapBytes := fs.Uint64("snapshot-bytes", defSnapshotBytes, "also snapshot once this many `BYTES` of commands were applied since the last snapshot (or as many as the last snapshot holds, if more): the logs keep in memory what follows the previous snapshot, so this bounds a replica's memory under writes")
 	pprofOn := fs.Bool("pprof", false, "serve Go's profiles (net/http/pprof) under /debug/pprof/ on the HTTP address: go tool pprof http://HOST:PORT/debug/pprof/heap (off by default: profiles show data in memory)")
 	memLimit := fs.String("memory-limit", "", memoryLimitHelp)
 	peerCert := fs.String("peer-cert", "", "this replica's certificate (PEM) for mutual TLS with the other replicas; with --peer-key and --peer-ca, remoting accepts only peers whose certificate chains to --peer-ca and never speaks plaintext (default: consensus.tls.peer_cert; SIGHUP reloads the files)")
@@ -197,7 +201,7 @@ func runFlags(fs *flag.FlagSet) func() (settings, error) {
 		set := visited(fs)
 		s := settings{clusterID: *clusterID, http: *httpAddr, storage: *storage, logFormat: *logFormat,
 			logLevel: *logLevel, electionTimeout: *election, heartbeatInterval: *heartbeat,
-			maxKeyBytes: *maxKey, maxValueBytes: *maxValue, dataDir: *dataDir, bind: *bind, snapshotEvery: *snapEvery,
+			maxKeyBytes: *maxKey, maxValueBytes: *maxValue, dataDir: *dataDir, bind: *bind, snapshotEvery: *snapEvery, snapshotBytes: *snapBytes,
 			file: *config, src: map[string]string{}, witness: *witness, pprof: *pprofOn,
 			peerCert: *peerCert, peerKey: *peerKey, peerCA: *peerCA,
 			clientCert: *clientCert, clientKey: *clientKey, clientCA: *clientCA, authTokens: *authTokens,
@@ -489,6 +493,9 @@ func (s *settings) validateCommon() error {
 	if s.snapshotEvery == 0 {
 		return s.errf("snapshot-every", " 0: want at least 1")
 	}
+	if s.snapshotBytes == 0 {
+		return s.errf("snapshot-bytes", " 0: want at least 1")
+	}
 	if s.maxKeyBytes <= 0 {
 		return s.errf("max-key-bytes", " %d: want a positive size", s.maxKeyBytes)
 	}
@@ -518,7 +525,7 @@ wal_path is the parent data directory: replica i uses DIR/replica-i);
 the HTTP addresses (consensus.http is replica 1's, replica i listens on
 PORT+(i-1); without it, every endpoint's client_port); the number of
 replicas (the endpoints, numbered 1 to N); the timeouts, max_key_bytes,
-max_value_bytes and snapshot_every; [log]; the role lists, which are
+max_value_bytes, snapshot_every and snapshot_bytes; [log]; the role lists, which are
 checked. A flag that is set wins. The settings dev has no use for
 (consensus.replica_id, consensus.transport, the endpoints' consensus
 addresses) are named in a warning when dev starts.
@@ -553,7 +560,7 @@ func devFlags(fs *flag.FlagSet) func() (settings, error) {
 			logFormat: *logFormat, logLevel: *logLevel, clusterID: "rsml",
 			electionTimeout: defElectionTimeout, heartbeatInterval: defHeartbeatInterval,
 			maxKeyBytes: defMaxKeyBytes, maxValueBytes: defMaxValueBytes, snapshotEvery: defSnapshotEvery,
-			file: *config, src: map[string]string{}, pprof: *pprofOn}
+			snapshotBytes: defSnapshotBytes, file: *config, src: map[string]string{}, pprof: *pprofOn}
 		if err := s.setMemoryLimit(*memLimit); err != nil {
 			return s, err
 		}
@@ -694,7 +701,7 @@ func (s *settings) values() []settingValue {
 		{"storage", s.storage}, {"data-dir", s.dataDir}, {"log-format", s.logFormat},
 		{"election-timeout", s.electionTimeout.String()}, {"heartbeat-interval", s.heartbeatInterval.String()},
 		{"max-key-bytes", fmt.Sprint(s.maxKeyBytes)}, {"max-value-bytes", fmt.Sprint(s.maxValueBytes)},
-		{"snapshot-every", fmt.Sprint(s.snapshotEvery)},
+		{"snapshot-every", fmt.Sprint(s.snapshotEvery)}, {"snapshot-bytes", fmt.Sprint(s.snapshotBytes)},
 		{"peer-cert", s.peerCert}, {"peer-key", s.peerKey}, {"peer-ca", s.peerCA},
 		{"client-cert", s.clientCert}, {"client-key", s.clientKey}, {"client-ca", s.clientCA}, {"auth-tokens", s.authTokens},
 	}

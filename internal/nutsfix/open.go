@@ -12,6 +12,10 @@ import (
 	"github.com/nutsdb/nutsdb"
 )
 
+// commitBufferSize is the commit buffer each DB keeps: the logs' usual
+// transactions (a group-committed acceptor record, one chosen slot) fit.
+const commitBufferSize = 256 << 10
+
 // Spec says which DB Open opens and how.
 type Spec struct {
 	// Dir is the DB's directory, created (and synced into its parent) if
@@ -73,6 +77,10 @@ func Open(s Spec, logger *slog.Logger) (db *nutsdb.DB, err error) {
 	opt.SyncEnable = s.Sync
 	opt.EntryIdxMode = nutsdb.HintKeyAndRAMIdxMode // keys in memory, values on disk
 	opt.SegmentSize = s.SegmentSize
+	// nutsdb allocates a commit buffer of this size per DB up front and
+	// keeps it; a larger transaction gets a buffer of its own. The default
+	// (4 MiB) was a tenth of a replica's heap.
+	opt.CommitBufferSize = commitBufferSize
 	opt.MergeInterval = 0 // no auto-merge: it can deadlock Close
 	opt.EnableMergeV2 = false
 	opt.EnableHintFile = false

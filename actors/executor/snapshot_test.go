@@ -1,0 +1,56 @@
+package executor
+
+import (
+	"bytes"
+	"io"
+	"testing"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// snapshotOut is the snapshot format as msgpack.Marshal encodes it: what
+// encodeSnapshot must reproduce byte for byte.
+type snapshotOut struct {
+	Members  []byte             `msgpack:"g,omitempty"`
+	Sessions msgpack.RawMessage `msgpack:"s"`
+	State    []byte             `msgpack:"m"`
+}
+
+// TestEncodeSnapshotIsTheFormat holds encodeSnapshot to msgpack's own
+// encoding of the snapshot, for states around each bin header's bounds and
+// size hints too small and large.
+func TestEncodeSnapshotIsTheFormat(t *testing.T) {
+	for _, members := range [][]byte{nil, []byte("members")} {
+		for _, n := range []int{0, 1, 255, 256, 65535, 65536, 1 << 20} {
+			for _, hint := range []int{0, n / 2, 2 * n} {
+				state := bytes.Repeat([]byte{0xab}, n)
+				for i := range state {
+					state[i] = byte(i * 7)
+				}
+				sessions := []byte{0x81, 0x01, 0x80}
+				got, err := encodeSnapshot(members, sessions, func(w io.Writer) error {
+					_, err := w.Write(state)
+					return err
+				}, hint)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, err := msgpack.Marshal(&snapshotOut{Members: members, Sessions: sessions, State: state})
+				if n == 0 {
+					want, err = msgpack.Marshal(&snapshotOut{Members: members, Sessions: sessions})
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Fatalf("members %q, state of %d bytes, hint %d: the encoding differs from msgpack's (%d vs %d bytes)",
+						members, n, hint, len(got), len(want))
+				}
+				var d snapshotData
+				if err := msgpack.Unmarshal(got, &d); err != nil || !bytes.Equal(d.State, state) {
+					t.Fatalf("state of %d bytes does not decode back: %v", n, err)
+				}
+			}
+		}
+	}
+}
