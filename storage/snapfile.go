@@ -1,11 +1,12 @@
 package storage
 
 import (
-	"bytes"
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -123,7 +124,7 @@ func readSnap(path string) (Snapshot, error) {
 	if uint64(len(data)) != n {
 		return Snapshot{}, fmt.Errorf("%w: snapshot %s: length %d, header says %d", ErrCorrupt, path, len(data), n)
 	}
-	return Snapshot{Slot: slot, Rev: rev, Data: bytes.Clone(data)}, nil
+	return Snapshot{Slot: slot, Rev: rev, Data: data}, nil // b is ours: no copy
 }
 
 // close makes every later Save fail: the directory may belong to another
@@ -136,6 +137,15 @@ func (s *SnapFiles) close() {
 
 // Save writes snap durably and removes all but the newest snapKeep.
 func (s *SnapFiles) Save(snap Snapshot) error {
+	return s.SaveStream(snap.Slot, snap.Rev, len(snap.Data), func(w io.Writer) error {
+		_, err := w.Write(snap.Data)
+		return err
+	})
+}
+
+// SaveStream writes the snapshot write writes (size bytes) as it comes,
+// durably, and removes all but the newest snapKeep.
+func (s *SnapFiles) SaveStream(slot, rev uint64, size int, write func(io.Writer) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -143,15 +153,31 @@ func (s *SnapFiles) Save(snap Snapshot) error {
 	}
 	var hdr [snapHdrSize]byte
 	copy(hdr[:], snapMagic)
-	binary.BigEndian.PutUint64(hdr[len(snapMagic):], snap.Slot)
-	binary.BigEndian.PutUint64(hdr[len(snapMagic)+8:], snap.Rev)
-	binary.BigEndian.PutUint64(hdr[len(snapMagic)+16:], uint64(len(snap.Data)))
-	crc := crc32.Update(crc32.Checksum(hdr[:], crcTable), crcTable, snap.Data)
-	var tail [4]byte
-	binary.BigEndian.PutUint32(tail[:], crc)
-	final := filepath.Join(s.dir, snapName(snap.Slot))
-	if err := writeFileSync(final, hdr[:], snap.Data, tail[:]); err != nil {
-		return fmt.Errorf("storage: save snapshot at slot %d: %w", snap.Slot, err)
+	binary.BigEndian.PutUint64(hdr[len(snapMagic):], slot)
+	binary.BigEndian.PutUint64(hdr[len(snapMagic)+8:], rev)
+	binary.BigEndian.PutUint64(hdr[len(snapMagic)+16:], uint64(size))
+	final := filepath.Join(s.dir, snapName(slot))
+	err := writeStreamSync(final, func(w io.Writer) error {
+		crc := crc32.New(crcTable)
+		bw := bufio.NewWriterSize(io.MultiWriter(w, crc), 256<<10)
+		bw.Write(hdr[:]) // a bufio.Writer's error comes back at Flush
+		cw := &countingWriter{w: bw}
+		if err := write(cw); err != nil {
+			return err
+		}
+		if cw.n != int64(size) {
+			return fmt.Errorf("wrote %d bytes, announced %d", cw.n, size)
+		}
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+		var tail [4]byte
+		binary.BigEndian.PutUint32(tail[:], crc.Sum32())
+		_, err := w.Write(tail[:])
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("storage: save snapshot at slot %d: %w", slot, err)
 	}
 	names, err := s.list()
 	if err != nil {
@@ -165,20 +191,42 @@ func (s *SnapFiles) Save(snap Snapshot) error {
 	return nil
 }
 
-// writeFileSync writes parts to path atomically and durably: a temporary
-// file, fsync, rename, fsync of the directory.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// writeFileSync writes parts to path atomically and durably (see
+// writeStreamSync).
 func writeFileSync(path string, parts ...[]byte) error {
+	return writeStreamSync(path, func(w io.Writer) error {
+		for _, p := range parts {
+			if _, err := w.Write(p); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// writeStreamSync writes what write writes to path atomically and durably:
+// a temporary file, fsync, rename, fsync of the directory.
+func writeStreamSync(path string, write func(w io.Writer) error) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
 	}
-	for _, p := range parts {
-		if _, err := f.Write(p); err != nil {
-			f.Close()
-			os.Remove(tmp)
-			return err
-		}
+	if err := write(f); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
 	}
 	if err := f.Close(); err != nil {
 		os.Remove(tmp)

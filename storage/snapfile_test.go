@@ -2,6 +2,7 @@ package storage
 
 import (
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -56,5 +57,43 @@ func TestSnapFilesDamage(t *testing.T) {
 	must(t, err)
 	if m, _ := filepath.Glob(filepath.Join(dir, "*.tmp")); len(m) != 0 {
 		t.Fatalf("leftover temporary files: %v", m)
+	}
+}
+
+// SaveStream writes a snapshot as it comes, in the format Save writes; one
+// whose writer does not write the size announced, or fails, leaves the
+// previous snapshot the latest and no file behind.
+func TestSnapFilesSaveStream(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenSnapFiles(dir, nil)
+	must(t, err)
+	data := []byte(strings.Repeat("snapshot ", 100000))
+	writeIn := func(chunk int) func(w io.Writer) error {
+		return func(w io.Writer) error {
+			for i := 0; i < len(data); i += chunk {
+				if _, err := w.Write(data[i:min(i+chunk, len(data))]); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	must(t, s.SaveStream(5, 7, len(data), writeIn(1000)))
+	got, ok, err := s.Load()
+	if err != nil || !ok || got.Slot != 5 || got.Rev != 7 || string(got.Data) != string(data) {
+		t.Fatalf("Load = slot %d rev %d, %d bytes, %v %v; want slot 5 rev 7 and the %d bytes written",
+			got.Slot, got.Rev, len(got.Data), ok, err, len(data))
+	}
+	if err := s.SaveStream(9, 8, len(data)+1, writeIn(4096)); err == nil {
+		t.Fatal("a snapshot shorter than announced was saved")
+	}
+	if err := s.SaveStream(9, 8, len(data), func(io.Writer) error { return errors.New("encode failed") }); err == nil {
+		t.Fatal("a failed write saved a snapshot")
+	}
+	if got, _, _ := s.Load(); got.Slot != 5 {
+		t.Fatalf("latest snapshot at slot %d after failed saves, want 5", got.Slot)
+	}
+	if tmps, _ := filepath.Glob(filepath.Join(dir, "*.tmp")); len(tmps) != 0 {
+		t.Fatalf("failed saves left %v", tmps)
 	}
 }

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"errors"
+	"io"
 
 	"github.com/rsml-go/rsml/msg"
 )
@@ -78,6 +79,14 @@ type Snapshot struct {
 type SnapshotStore interface {
 	Load() (Snapshot, bool, error)
 	Save(s Snapshot) error
+}
+
+// SnapshotStreamer is a SnapshotStore that saves a snapshot as it is
+// written, so that a large one is never whole in memory: write writes
+// exactly size bytes, the snapshot's Data. It replaces the latest snapshot
+// atomically, as Save does.
+type SnapshotStreamer interface {
+	SaveStream(slot, rev uint64, size int, write func(io.Writer) error) error
 }
 
 // BallotLog keeps the highest ballot the replica's proposer has used. A

@@ -38,7 +38,9 @@ type Reader interface {
 // quick); the function it returns writes that snapshot later, on another
 // goroutine, while Apply goes on, and must not touch the live state. Without
 // it the executor encodes the snapshot on the apply path (only the save and
-// its fsync leave it). A state machine that wraps another and changes its
+// its fsync leave it). The function may be called more than once (a
+// snapshot saved to files is written twice, once only to count its size)
+// and must write the same bytes each time. A state machine that wraps another and changes its
 // Snapshot must change its Capture too: an embedded Capture is found and
 // used.
 type Capturer interface {
@@ -460,27 +462,29 @@ func (c *Core) serveRead(r *msg.Read) {
 
 // Snapshot encodes the executor's whole state now: the state machine and the
 // session table. Equal bytes at equal applied points mean equal replicas.
-func (c *Core) Snapshot() ([]byte, error) { return c.capture()() }
+func (c *Core) Snapshot() ([]byte, error) { return c.capture().encode() }
 
-// capture takes what a snapshot of the current state needs and returns the
-// function that encodes it, which may run on another goroutine while the
-// executor goes on.
-func (c *Core) capture() func() ([]byte, error) {
-	var members []byte
+// capture takes what a snapshot of the current state needs and returns it
+// ready to encode, which may happen on another goroutine while the executor
+// goes on.
+func (c *Core) capture() *captured {
+	cp := &captured{hint: int(c.snapBytes + c.snapBytes/16)}
 	if c.members != nil {
-		members = c.members.Encode()
+		cp.members = c.members.Encode()
 	}
 	var sessions bytes.Buffer
 	enc := msgpack.NewEncoder(&sessions)
 	enc.SetSortMapKeys(true)
-	serr := enc.Encode(c.sessions)
-	var write func(io.Writer) error
-	if cp, ok := c.sm.(Capturer); ok {
-		write = cp.Capture()
+	if err := enc.Encode(c.sessions); err != nil {
+		cp.err = fmt.Errorf("executor: encode the session table: %w", err)
+	}
+	cp.sessions = sessions.Bytes()
+	if sm, ok := c.sm.(Capturer); ok {
+		cp.write = sm.Capture()
 	} else {
 		var state bytes.Buffer
 		err := c.sm.Snapshot(&state)
-		write = func(w io.Writer) error {
+		cp.write = func(w io.Writer) error {
 			if err != nil {
 				return err
 			}
@@ -488,16 +492,114 @@ func (c *Core) capture() func() ([]byte, error) {
 			return err
 		}
 	}
-	hint := int(c.snapBytes + c.snapBytes/16)
-	return func() ([]byte, error) {
-		if serr != nil {
-			return nil, fmt.Errorf("executor: encode the session table: %w", serr)
+	return cp
+}
+
+// captured is a snapshot taken and not yet encoded.
+type captured struct {
+	members, sessions []byte
+	write             func(io.Writer) error
+	hint              int
+	err               error
+}
+
+// encode returns the snapshot's bytes.
+func (cp *captured) encode() ([]byte, error) {
+	if cp.err != nil {
+		return nil, cp.err
+	}
+	b, err := encodeSnapshot(cp.members, cp.sessions, cp.write, cp.hint)
+	if err != nil {
+		return nil, fmt.Errorf("executor: snapshot state machine: %w", err)
+	}
+	return b, nil
+}
+
+// stream returns the snapshot's size and a function that writes it: the
+// same bytes as encode, never all in memory. The state machine writes its
+// state twice, first only to count it (the format gives its length first).
+func (cp *captured) stream() (int, func(io.Writer) error, error) {
+	if cp.err != nil {
+		return 0, nil, cp.err
+	}
+	var count countWriter
+	if err := cp.write(&count); err != nil {
+		return 0, nil, fmt.Errorf("executor: snapshot state machine: %w", err)
+	}
+	n := count.count
+	head, err := snapshotHead(cp.members, cp.sessions, int(n))
+	if err != nil {
+		return 0, nil, err
+	}
+	write := func(w io.Writer) error {
+		if _, err := w.Write(head); err != nil {
+			return err
 		}
-		b, err := encodeSnapshot(members, sessions.Bytes(), write, hint)
-		if err != nil {
-			return nil, fmt.Errorf("executor: snapshot state machine: %w", err)
+		cw := &countWriter{w: w}
+		if err := cp.write(cw); err != nil {
+			return fmt.Errorf("executor: snapshot state machine: %w", err)
 		}
-		return b, nil
+		if cw.count != n {
+			return fmt.Errorf("executor: the state machine wrote a snapshot of %d bytes, then of %d: Capture must write the same bytes each time", n, cw.count)
+		}
+		return nil
+	}
+	return len(head) + int(n), write, nil
+}
+
+// countWriter counts what goes through it to w (nil: nowhere).
+type countWriter struct {
+	w     io.Writer
+	count int64
+}
+
+// Write implements io.Writer.
+func (c *countWriter) Write(p []byte) (int, error) {
+	c.count += int64(len(p))
+	if c.w == nil {
+		return len(p), nil
+	}
+	return c.w.Write(p)
+}
+
+// snapshotHead is what precedes a state of n bytes in a snapshot.
+func snapshotHead(members, sessions []byte, n int) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := msgpack.NewEncoder(&buf)
+	fields := 2
+	if len(members) > 0 {
+		fields = 3
+	}
+	_ = enc.EncodeMapLen(fields) // a bytes.Buffer's writes do not fail
+	if len(members) > 0 {
+		_ = enc.EncodeString("g")
+		_ = enc.EncodeBytes(members)
+	}
+	_ = enc.EncodeString("s")
+	buf.Write(sessions)
+	_ = enc.EncodeString("m")
+	hdr, err := binHeader(n)
+	if err != nil {
+		return nil, err
+	}
+	buf.Write(hdr)
+	return buf.Bytes(), nil
+}
+
+// binHeader is msgpack's header of a byte string of n bytes, as msgpack
+// writes it (the shortest; nil for none).
+func binHeader(n int) ([]byte, error) {
+	switch {
+	case n == 0:
+		return []byte{0xc0}, nil // an empty state encodes as nil
+	case n <= 0xff:
+		return []byte{0xc4, byte(n)}, nil
+	case n <= 0xffff:
+		return []byte{0xc5, byte(n >> 8), byte(n)}, nil
+	case uint64(n) > 0xffffffff:
+		return nil, fmt.Errorf("state of %d bytes: a snapshot holds at most 4 GiB", n)
+	default:
+		return []byte{0xc6, byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}, nil
 	}
 }
 
@@ -528,19 +630,9 @@ func encodeSnapshot(members, sessions []byte, write func(io.Writer) error, hint 
 		return nil, err
 	}
 	b := buf.Bytes()
-	n := len(b) - at - room
-	var hdr []byte
-	switch {
-	case n == 0:
-		hdr = []byte{0xc0} // an empty state encodes as nil
-	case n <= 0xff:
-		hdr = []byte{0xc4, byte(n)}
-	case n <= 0xffff:
-		hdr = []byte{0xc5, byte(n >> 8), byte(n)}
-	case uint64(n) > 0xffffffff:
-		return nil, fmt.Errorf("state of %d bytes: a snapshot holds at most 4 GiB", n)
-	default:
-		hdr = []byte{0xc6, byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}
+	hdr, err := binHeader(len(b) - at - room)
+	if err != nil {
+		return nil, err
 	}
 	if len(hdr) < room {
 		copy(b[at+len(hdr):], b[at+room:])
@@ -552,7 +644,8 @@ func encodeSnapshot(members, sessions []byte, write func(io.Writer) error, hint 
 
 // snapshot asks for a snapshot of the current state to be saved.
 func (c *Core) snapshot() {
-	c.job = &role.SnapshotJob{Slot: c.applied, Rev: c.rev, Encode: c.capture()}
+	cp := c.capture()
+	c.job = &role.SnapshotJob{Slot: c.applied, Rev: c.rev, Encode: cp.encode, Stream: cp.stream}
 	c.saving, c.savingAt = true, c.applied
 	c.sinceSnap, c.sinceBytes = 0, 0
 }

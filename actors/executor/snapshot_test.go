@@ -16,7 +16,8 @@ type snapshotOut struct {
 	State    []byte             `msgpack:"m"`
 }
 
-// TestEncodeSnapshotIsTheFormat holds encodeSnapshot to msgpack's own
+// TestEncodeSnapshotIsTheFormat holds encodeSnapshot, and the streamed
+// snapshot, to msgpack's own
 // encoding of the snapshot, for states around each bin header's bounds and
 // size hints too small and large.
 func TestEncodeSnapshotIsTheFormat(t *testing.T) {
@@ -46,11 +47,42 @@ func TestEncodeSnapshotIsTheFormat(t *testing.T) {
 					t.Fatalf("members %q, state of %d bytes, hint %d: the encoding differs from msgpack's (%d vs %d bytes)",
 						members, n, hint, len(got), len(want))
 				}
+				cp := &captured{members: members, sessions: sessions, write: func(w io.Writer) error {
+					_, err := w.Write(state)
+					return err
+				}}
+				size, write, err := cp.stream()
+				if err != nil {
+					t.Fatal(err)
+				}
+				var streamed bytes.Buffer
+				if err := write(&streamed); err != nil || size != len(want) || !bytes.Equal(streamed.Bytes(), want) {
+					t.Fatalf("state of %d bytes streamed as %d bytes (announced %d), want msgpack's %d: %v",
+						n, streamed.Len(), size, len(want), err)
+				}
 				var d snapshotData
 				if err := msgpack.Unmarshal(got, &d); err != nil || !bytes.Equal(d.State, state) {
 					t.Fatalf("state of %d bytes does not decode back: %v", n, err)
 				}
 			}
 		}
+	}
+}
+
+// A state machine whose Capture writes other bytes the second time fails the
+// streamed save rather than saving a snapshot that does not match its size.
+func TestStreamRefusesAChangingCapture(t *testing.T) {
+	calls := 0
+	cp := &captured{sessions: []byte{0x80}, write: func(w io.Writer) error {
+		calls++
+		_, err := w.Write(bytes.Repeat([]byte{1}, 100*calls))
+		return err
+	}}
+	_, write, err := cp.stream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := write(io.Discard); err == nil {
+		t.Fatal("a capture that wrote 100 bytes, then 200, was streamed")
 	}
 }

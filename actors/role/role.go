@@ -21,6 +21,7 @@ package role
 import (
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/rsml-go/rsml/msg"
@@ -95,6 +96,11 @@ func (w ChosenWrites) Empty() bool { return !w.Reset && len(w.Values) == 0 && w.
 type SnapshotJob struct {
 	Slot, Rev uint64
 	Encode    func() ([]byte, error)
+	// Stream, if set, gives the snapshot's size and a function that writes
+	// the bytes Encode returns, for stores that save as they are written
+	// (storage.SnapshotStreamer): a large state is then never whole in
+	// memory.
+	Stream func() (size int, write func(io.Writer) error, err error)
 }
 
 // Timer delivers Msg to the role after After (of the Env's clock).
@@ -239,12 +245,22 @@ func persist(st Storage, rd Ready) error {
 // SaveSnapshot encodes job's snapshot and saves it in snaps, and returns the
 // message that tells the role how it went. Envs call it off the role's path.
 func SaveSnapshot(snaps storage.SnapshotStore, job *SnapshotJob) *msg.SnapshotSaved {
-	data, err := job.Encode()
-	if err == nil {
-		err = snaps.Save(storage.Snapshot{Slot: job.Slot, Rev: job.Rev, Data: data})
+	var size int
+	var err error
+	if st, ok := snaps.(storage.SnapshotStreamer); ok && job.Stream != nil {
+		var write func(io.Writer) error
+		if size, write, err = job.Stream(); err == nil {
+			err = st.SaveStream(job.Slot, job.Rev, size, write)
+		}
+	} else {
+		var data []byte
+		if data, err = job.Encode(); err == nil {
+			size = len(data)
+			err = snaps.Save(storage.Snapshot{Slot: job.Slot, Rev: job.Rev, Data: data})
+		}
 	}
 	if err != nil {
 		err = fmt.Errorf("save snapshot at slot %d: %w", job.Slot, err)
 	}
-	return &msg.SnapshotSaved{Slot: job.Slot, Err: err, Size: len(data)}
+	return &msg.SnapshotSaved{Slot: job.Slot, Err: err, Size: size}
 }
