@@ -7,9 +7,11 @@ import (
 	"log/slog"
 	"maps"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -83,6 +85,13 @@ const (
 	nutsCacheSlots     = 1024
 	nutsCacheBytes     = 4 << 20
 	nutsGenRecordBytes = 1 << 20
+	// nutsRewriteAtOpen: a log generation holding more on disk is copied to
+	// a new one as soon as it is opened. nutsdb v1.1.0's recovery indexes
+	// each entry it reads by a key that is a slice of the entry's whole
+	// payload, so an opened generation keeps everything it ever held in
+	// memory (a quarter of a gigabyte after a restart with 1M keys); a
+	// generation written since holds only fresh 8-byte keys.
+	nutsRewriteAtOpen = 4 << 20
 )
 
 var (
@@ -107,6 +116,7 @@ type nutsOptions struct {
 	segmentSize  int64
 	compactBytes int64 // 0: nutsCompactBytes
 	recordBytes  int   // 0: nutsGenRecordBytes
+	rewriteBytes int64 // 0: nutsRewriteAtOpen
 	noSync       bool  // benchmarks that only build a log to reopen it
 }
 
@@ -119,6 +129,15 @@ func (o nutsOptions) compactThreshold() int64 {
 		return o.compactBytes
 	}
 	return nutsCompactBytes
+}
+
+// rewriteAtOpen is how much a generation may hold on disk before it is
+// copied to a new one at open (see nutsRewriteAtOpen).
+func (o nutsOptions) rewriteAtOpen() int64 {
+	if o.rewriteBytes > 0 {
+		return o.rewriteBytes
+	}
+	return nutsRewriteAtOpen
 }
 
 // genRecordBytes is about how much of the live state one record of a new
@@ -238,7 +257,25 @@ func openNutsAcceptor(parent string, logger *slog.Logger, o nutsOptions) (*nutsA
 	}
 	a.genTrunc = a.live.truncated
 	a.compactAt = a.opts.nextCompaction()
+	if recoveredBytes(a.dir) >= a.opts.rewriteAtOpen() {
+		a.compact() // see nutsRewriteAtOpen; a failure keeps this generation
+	}
 	return a, nil
+}
+
+// recoveredBytes is how much a generation's data files hold on disk: what
+// nutsdb read, and keeps, to open it.
+func recoveredBytes(dir string) int64 {
+	var n int64
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".dat") {
+			if fi, err := e.Info(); err == nil {
+				n += diskUsage(fi)
+			}
+		}
+	}
+	return n
 }
 
 func (a *nutsAcceptor) openGen(dir string) (*nutsdb.DB, error) {
@@ -659,6 +696,9 @@ func openNutsChosen(parent string, logger *slog.Logger, o nutsOptions) (*nutsCho
 	c.genBase = c.base
 	c.compactAt = c.opts.nextCompaction()
 	c.cache.init()
+	if recoveredBytes(c.dir) >= c.opts.rewriteAtOpen() {
+		_ = c.compact(false) // see nutsRewriteAtOpen; a failure is logged and keeps this generation
+	}
 	return c, nil
 }
 

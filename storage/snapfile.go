@@ -84,7 +84,14 @@ func (s *SnapFiles) list() ([]string, error) {
 // Load returns the newest snapshot that passes its checksum. A damaged newest
 // snapshot is skipped for the one before it (the chosen log and the peers
 // hold what follows); if every snapshot is damaged, Load fails naming them.
-func (s *SnapFiles) Load() (Snapshot, bool, error) {
+func (s *SnapFiles) Load() (Snapshot, bool, error) { return s.load(-1) }
+
+// LoadHead is Load with at most the first n bytes of the snapshot's Data
+// (all of them for n < 0): the whole file is read and checked, but never
+// held in memory.
+func (s *SnapFiles) LoadHead(n int) (Snapshot, bool, error) { return s.load(n) }
+
+func (s *SnapFiles) load(head int) (Snapshot, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	names, err := s.list()
@@ -94,7 +101,11 @@ func (s *SnapFiles) Load() (Snapshot, bool, error) {
 	var bad []string
 	for _, n := range names {
 		p := filepath.Join(s.dir, n)
-		snap, err := readSnap(p)
+		read := readSnap
+		if head >= 0 {
+			read = func(p string) (Snapshot, error) { return readSnapHead(p, head) }
+		}
+		snap, err := read(p)
 		if err == nil {
 			if len(bad) > 0 {
 				s.logger.Warn("skipped damaged snapshots; using an older one", "damaged", bad, "using", p)
@@ -104,6 +115,54 @@ func (s *SnapFiles) Load() (Snapshot, bool, error) {
 		bad = append(bad, err.Error())
 	}
 	return Snapshot{}, false, fmt.Errorf("%w: no usable snapshot in %s: %s", ErrCorrupt, s.dir, strings.Join(bad, "; "))
+}
+
+// readSnapHead checks the snapshot file at path as readSnap does, reading it
+// through, and returns at most the first n bytes of its data.
+func readSnapHead(path string, n int) (Snapshot, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("storage: snapshot %s: %w", path, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("storage: snapshot %s: %w", path, err)
+	}
+	size := fi.Size()
+	var hdr [snapHdrSize]byte
+	if size < int64(snapHdrSize+4) {
+		return Snapshot{}, fmt.Errorf("%w: snapshot %s: bad header", ErrCorrupt, path)
+	}
+	if _, err := io.ReadFull(f, hdr[:]); err != nil {
+		return Snapshot{}, fmt.Errorf("storage: snapshot %s: %w", path, err)
+	}
+	if string(hdr[:len(snapMagic)]) != snapMagic {
+		return Snapshot{}, fmt.Errorf("%w: snapshot %s: bad header", ErrCorrupt, path)
+	}
+	h := hdr[len(snapMagic):]
+	slot, rev, dlen := binary.BigEndian.Uint64(h), binary.BigEndian.Uint64(h[8:]), binary.BigEndian.Uint64(h[16:])
+	if got := uint64(size) - uint64(snapHdrSize) - 4; got != dlen {
+		return Snapshot{}, fmt.Errorf("%w: snapshot %s: length %d, header says %d", ErrCorrupt, path, got, dlen)
+	}
+	crc := crc32.New(crcTable)
+	crc.Write(hdr[:])
+	data := make([]byte, min(uint64(n), dlen))
+	if _, err := io.ReadFull(f, data); err != nil {
+		return Snapshot{}, fmt.Errorf("storage: snapshot %s: %w", path, err)
+	}
+	crc.Write(data)
+	if _, err := io.Copy(crc, io.LimitReader(f, int64(dlen)-int64(len(data)))); err != nil {
+		return Snapshot{}, fmt.Errorf("storage: snapshot %s: %w", path, err)
+	}
+	var tail [4]byte
+	if _, err := io.ReadFull(f, tail[:]); err != nil {
+		return Snapshot{}, fmt.Errorf("storage: snapshot %s: %w", path, err)
+	}
+	if crc.Sum32() != binary.BigEndian.Uint32(tail[:]) {
+		return Snapshot{}, fmt.Errorf("%w: snapshot %s: checksum mismatch", ErrCorrupt, path)
+	}
+	return Snapshot{Slot: slot, Rev: rev, Data: data}, nil
 }
 
 func readSnap(path string) (Snapshot, error) {

@@ -97,3 +97,32 @@ func TestSnapFilesSaveStream(t *testing.T) {
 		t.Fatalf("failed saves left %v", tmps)
 	}
 }
+
+// LoadHead returns the head of the latest snapshot, checked whole: damage
+// past the head makes it fall back to the older snapshot, as Load does.
+func TestSnapFilesLoadHead(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenSnapFiles(dir, nil)
+	must(t, err)
+	older := []byte(strings.Repeat("o", 5000))
+	newer := []byte(strings.Repeat("n", 5000))
+	must(t, s.Save(Snapshot{Slot: 1, Rev: 1, Data: older}))
+	must(t, s.Save(Snapshot{Slot: 2, Rev: 2, Data: newer}))
+	got, ok, err := s.LoadHead(100)
+	if err != nil || !ok || got.Slot != 2 || string(got.Data) != string(newer[:100]) {
+		t.Fatalf("LoadHead(100) = slot %d, %d bytes, %v %v; want slot 2's first 100 bytes", got.Slot, len(got.Data), ok, err)
+	}
+	if got, _, _ := s.LoadHead(1 << 20); string(got.Data) != string(newer) {
+		t.Fatalf("LoadHead past the end: %d bytes, want all %d", len(got.Data), len(newer))
+	}
+	// Damage far past the head.
+	p := filepath.Join(dir, snapName(2))
+	b, err := os.ReadFile(p)
+	must(t, err)
+	b[len(b)-100] ^= 0xff
+	must(t, os.WriteFile(p, b, 0o644))
+	got, ok, err = s.LoadHead(100)
+	if err != nil || !ok || got.Slot != 1 || string(got.Data) != string(older[:100]) {
+		t.Fatalf("LoadHead(100) with the newest damaged = slot %d, %v %v; want slot 1", got.Slot, ok, err)
+	}
+}

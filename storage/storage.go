@@ -89,6 +89,22 @@ type SnapshotStreamer interface {
 	SaveStream(slot, rev uint64, size int, write func(io.Writer) error) error
 }
 
+// SnapshotHeadLoader is a SnapshotStore that can load the latest snapshot
+// with only the first n bytes of its Data in memory (checked whole all the
+// same), for readers that need only what the snapshot starts with.
+type SnapshotHeadLoader interface {
+	LoadHead(n int) (Snapshot, bool, error)
+}
+
+// LoadHead loads the latest snapshot of s with at least the first n bytes of
+// its Data, all of it from a store that is no SnapshotHeadLoader.
+func LoadHead(s SnapshotStore, n int) (Snapshot, bool, error) {
+	if h, ok := s.(SnapshotHeadLoader); ok {
+		return h.LoadHead(n)
+	}
+	return s.Load()
+}
+
 // BallotLog keeps the highest ballot the replica's proposer has used. A
 // proposer that restarts must never reuse a ballot: a second incarnation
 // proposing a different value in the same (slot, ballot) would break the rule

@@ -173,6 +173,49 @@ func TestAcceptorLogValues(t *testing.T) {
 	}
 }
 
+// A log whose generation holds much on disk is copied to a new generation
+// when it is opened (nutsdb keeps all it recovers in memory), with the same
+// content; a small one is left as it is.
+func TestNutsRewriteAtOpen(t *testing.T) {
+	nutsLeakCheck(t)
+	dir := t.TempDir()
+	o := nutsOptions{segmentSize: 1 << 20, rewriteBytes: 200 << 10}
+	n := nutsOpen(t, dir, o)
+	for s := uint64(1); s <= 150; s++ {
+		must(t, n.Acceptor().Append(AcceptorRecord{Entries: []msg.Entry{bigEntry(s, 1)}}))
+		must(t, n.Chosen().Append(s, bigEntry(s, 1).Value))
+	}
+	before, err := n.Acceptor().Load()
+	must(t, err)
+	accGen, chGen := n.acc.gens.cur, n.chosen.gens.cur
+	must(t, n.Close())
+
+	n = nutsOpen(t, dir, o)
+	defer n.Close()
+	if n.acc.gens.cur != accGen+1 || n.chosen.gens.cur != chGen+1 {
+		t.Fatalf("generations %d and %d after reopening 300 KiB, want %d and %d (rewritten)",
+			n.acc.gens.cur, n.chosen.gens.cur, accGen+1, chGen+1)
+	}
+	after, err := n.Acceptor().Load()
+	must(t, err)
+	if !reflect.DeepEqual(before, after) {
+		t.Fatalf("acceptor log differs after the rewrite at open")
+	}
+	for s := uint64(1); s <= 150; s++ {
+		if v, ok := n.Chosen().Get(s); !ok || !reflect.DeepEqual(v, bigEntry(s, 1).Value) {
+			t.Fatalf("chosen slot %d lost in the rewrite at open", s)
+		}
+	}
+	// Now small: the next open keeps the generations.
+	accGen, chGen = n.acc.gens.cur, n.chosen.gens.cur
+	must(t, n.Close())
+	n = nutsOpen(t, dir, nutsOptions{segmentSize: 1 << 20, rewriteBytes: 4 << 20})
+	defer n.Close()
+	if n.acc.gens.cur != accGen || n.chosen.gens.cur != chGen {
+		t.Fatalf("a small log was rewritten at open")
+	}
+}
+
 // The nutsdb acceptor log moves to a new generation once it has taken in
 // enough and the truncation point moved; the state survives the move and a
 // reopen, and the disk use stays bounded however much is written.

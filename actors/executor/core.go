@@ -129,6 +129,70 @@ func SnapshotMembers(data []byte) (h *membership.History, ok bool, err error) {
 	return h, true, nil
 }
 
+// decodeSnapshot decodes what msgpack.Unmarshal into snapshotData would,
+// but State is a slice of data, not a copy: a large state is in memory once
+// (and then in the state machine), not twice.
+func decodeSnapshot(data []byte) (snapshotData, error) {
+	var d snapshotData
+	r := bytes.NewReader(data)
+	dec := msgpack.NewDecoder(r) // a bytes.Reader is read directly, unbuffered
+	n, err := dec.DecodeMapLen()
+	if err != nil {
+		return d, err
+	}
+	for range n {
+		key, err := dec.DecodeString()
+		if err != nil {
+			return d, err
+		}
+		switch key {
+		case "g":
+			d.Members, err = dec.DecodeBytes()
+		case "s":
+			err = dec.Decode(&d.Sessions)
+		case "m":
+			var size int
+			if size, err = dec.DecodeBytesLen(); err == nil && size > r.Len() {
+				err = fmt.Errorf("state of %d bytes, %d left", size, r.Len())
+			}
+			if err == nil && size >= 0 {
+				at := len(data) - r.Len()
+				d.State = data[at : at+size : at+size]
+				_, err = r.Seek(int64(size), io.SeekCurrent)
+			}
+		default:
+			err = dec.Skip()
+		}
+		if err != nil {
+			return d, fmt.Errorf("field %q: %w", key, err)
+		}
+	}
+	return d, nil
+}
+
+// SnapshotHead is how much of a snapshot LoadSnapshotMembers reads into
+// memory: the membership comes first, and is far shorter.
+const SnapshotHead = 64 << 10
+
+// LoadSnapshotMembers loads the latest snapshot in snaps without holding
+// more than its head in memory (storage.LoadHead) and returns its slot and
+// the membership it carries (see SnapshotMembers). A membership longer than
+// the head is read from the whole snapshot.
+func LoadSnapshotMembers(snaps storage.SnapshotStore) (slot uint64, h *membership.History, found, carried bool, err error) {
+	snap, found, err := storage.LoadHead(snaps, SnapshotHead)
+	if err != nil || !found {
+		return 0, nil, found, false, err
+	}
+	h, carried, err = SnapshotMembers(snap.Data)
+	if err != nil && len(snap.Data) == SnapshotHead {
+		if snap, found, err = snaps.Load(); err != nil || !found {
+			return 0, nil, found, false, err
+		}
+		h, carried, err = SnapshotMembers(snap.Data)
+	}
+	return snap.Slot, h, found, carried, err
+}
+
 // sessionTable and resultTable encode as ordinary msgpack maps, but with their
 // keys in ascending order: msgpack's SetSortMapKeys sorts only string-keyed
 // maps, and a snapshot must be the same bytes on every replica. They decode
@@ -209,8 +273,8 @@ func New(cfg Config, sm StateMachine, snaps storage.SnapshotStore) (*Core, error
 
 // restore replaces the whole state with a snapshot's.
 func (c *Core) restore(snap storage.Snapshot) error {
-	var d snapshotData
-	if err := msgpack.Unmarshal(snap.Data, &d); err != nil {
+	d, err := decodeSnapshot(snap.Data)
+	if err != nil {
 		return fmt.Errorf("%w at slot %d: decode: %v", ErrRestore, snap.Slot, err)
 	}
 	members := c.cfg.Members

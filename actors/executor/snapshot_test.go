@@ -28,7 +28,7 @@ func TestEncodeSnapshotIsTheFormat(t *testing.T) {
 				for i := range state {
 					state[i] = byte(i * 7)
 				}
-				sessions := []byte{0x81, 0x01, 0x80}
+				sessions := []byte{0x81, 0x01, 0x83, 0xa1, 0x61, 0x05, 0xa1, 0x6c, 0x07, 0xa1, 0x72, 0x80}
 				got, err := encodeSnapshot(members, sessions, func(w io.Writer) error {
 					_, err := w.Write(state)
 					return err
@@ -63,6 +63,14 @@ func TestEncodeSnapshotIsTheFormat(t *testing.T) {
 				var d snapshotData
 				if err := msgpack.Unmarshal(got, &d); err != nil || !bytes.Equal(d.State, state) {
 					t.Fatalf("state of %d bytes does not decode back: %v", n, err)
+				}
+				fast, err := decodeSnapshot(got)
+				if err != nil || !bytes.Equal(fast.State, d.State) || !bytes.Equal(fast.Members, d.Members) ||
+					len(fast.Sessions) != len(d.Sessions) {
+					t.Fatalf("decodeSnapshot of a state of %d bytes differs from msgpack's decoding: %v", n, err)
+				}
+				if _, err := decodeSnapshot(got[:len(got)-1]); n > 0 && err == nil {
+					t.Fatalf("a snapshot cut short by a byte decoded")
 				}
 			}
 		}

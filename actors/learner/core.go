@@ -145,13 +145,23 @@ func New(cfg Config, log storage.ChosenLog, snaps storage.SnapshotStore) (*Core,
 		votes: map[uint64][]vote{}, local: map[uint64]msg.Entry{}, waiting: map[uint64]msg.Ballot{},
 		ready: map[uint64]*msg.Value{}, readyAt: map[uint64]msg.Ballot{}}
 	c.delivered = log.Last()
-	snap, ok, err := snaps.Load()
+	// Only the membership the snapshot starts with is needed here: a
+	// large snapshot is not read into memory (the executor reads it).
+	snap, ok, err := storage.LoadHead(snaps, snapshotHead)
 	if err != nil {
 		return nil, fmt.Errorf("learner: load snapshot: %w", err)
 	}
 	var from uint64 // the membership is as of this slot
 	if ok {
 		h, err := c.snapshotMembers(snap.Data)
+		if err != nil && len(snap.Data) == snapshotHead {
+			// The membership goes on past the head: read it all.
+			if snap, ok, err = snaps.Load(); err == nil && ok {
+				h, err = c.snapshotMembers(snap.Data)
+			} else if err == nil {
+				err = fmt.Errorf("the snapshot is gone")
+			}
+		}
 		if err != nil {
 			return nil, fmt.Errorf("learner: snapshot at slot %d: %w", snap.Slot, err)
 		}
@@ -171,6 +181,10 @@ func New(cfg Config, log storage.ChosenLog, snaps storage.SnapshotStore) (*Core,
 	c.start()
 	return c, nil
 }
+
+// snapshotHead is how much of a snapshot New reads into memory for the
+// membership that starts it.
+const snapshotHead = 64 << 10
 
 // Everyone is the members of a cluster where every replica runs every role
 // and knows no address (tests, and clusters whose addresses live elsewhere).

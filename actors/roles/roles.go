@@ -85,17 +85,13 @@ func For(p Params) (Set, error) {
 // cluster's first configuration.
 func Members(first *membership.History, st role.Storage) (*membership.History, error) {
 	h, from := first, uint64(0)
-	snap, ok, err := st.Snapshots().Load()
+	slot, m, found, carried, err := executor.LoadSnapshotMembers(st.Snapshots())
 	if err != nil {
-		return nil, fmt.Errorf("load snapshot: %w", err)
+		return nil, fmt.Errorf("snapshot membership: %w", err)
 	}
-	if ok {
-		from = snap.Slot
-		m, ok, err := executor.SnapshotMembers(snap.Data)
-		if err != nil {
-			return nil, fmt.Errorf("snapshot at slot %d: %w", snap.Slot, err)
-		}
-		if ok {
+	if found {
+		from = slot
+		if carried {
 			h = m
 		}
 	}

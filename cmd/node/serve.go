@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/KimMachineGun/automemlimit/memlimit"
 	"io"
 	"log/slog"
 	"math"
@@ -405,16 +406,30 @@ func devCommand(args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
-// applyMemoryLimit sets Go's soft memory limit from --memory-limit, and
-// logs the one in force either way.
+// applyMemoryLimit sets Go's soft memory limit from --memory-limit, or, when
+// neither it nor GOMEMLIMIT is set, to memoryLimitRatio of the container's
+// memory limit (cgroup; none outside a container): a replica's heap then
+// stays clear of the limit at which the kernel would kill it. It logs the
+// limit in force.
 func applyMemoryLimit(s settings, logger *slog.Logger) {
-	if s.memoryLimit > 0 {
+	switch {
+	case s.memoryLimit > 0:
 		debug.SetMemoryLimit(s.memoryLimit)
+	case os.Getenv("GOMEMLIMIT") == "":
+		if _, err := memlimit.Set(memlimit.WithRatio(memoryLimitRatio), memlimit.WithProvider(memlimit.FromCgroup)); err != nil &&
+			!errors.Is(err, memlimit.ErrNoLimit) && !errors.Is(err, memlimit.ErrCgroupsNotSupported) {
+			logger.Warn("cannot read the container's memory limit; no memory limit set", "err", err)
+		}
 	}
 	if limit := debug.SetMemoryLimit(-1); limit < math.MaxInt64 {
 		logger.Info("memory limit", "bytes", limit)
 	}
 }
+
+// memoryLimitRatio is the share of a container's memory limit that
+// applyMemoryLimit gives Go: the rest is for what Go does not count (the
+// binary, the page cache of the data files charged to the container).
+const memoryLimitRatio = 0.8
 
 // loopback reports whether HOST:PORT listens on a loopback address only
 // ("" counts as loopback: nothing to say about it).
