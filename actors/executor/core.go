@@ -629,7 +629,19 @@ func (c *countWriter) Write(p []byte) (int, error) {
 // snapshotHead is what precedes a state of n bytes in a snapshot.
 func snapshotHead(members, sessions []byte, n int) ([]byte, error) {
 	var buf bytes.Buffer
-	enc := msgpack.NewEncoder(&buf)
+	writeSnapshotFields(&buf, members, sessions)
+	hdr, err := binHeader(n)
+	if err != nil {
+		return nil, err
+	}
+	buf.Write(hdr)
+	return buf.Bytes(), nil
+}
+
+// writeSnapshotFields writes a snapshot up to the state's bin header: the
+// map's length, the membership, the sessions and the state's key.
+func writeSnapshotFields(buf *bytes.Buffer, members, sessions []byte) {
+	enc := msgpack.NewEncoder(buf)
 	fields := 2
 	if len(members) > 0 {
 		fields = 3
@@ -642,12 +654,6 @@ func snapshotHead(members, sessions []byte, n int) ([]byte, error) {
 	_ = enc.EncodeString("s")
 	buf.Write(sessions)
 	_ = enc.EncodeString("m")
-	hdr, err := binHeader(n)
-	if err != nil {
-		return nil, err
-	}
-	buf.Write(hdr)
-	return buf.Bytes(), nil
 }
 
 // binHeader is msgpack's header of a byte string of n bytes, as msgpack
@@ -674,19 +680,7 @@ func binHeader(n int) ([]byte, error) {
 // took three times the snapshot's size in memory, at every snapshot.
 func encodeSnapshot(members, sessions []byte, write func(io.Writer) error, hint int) ([]byte, error) {
 	buf := bytes.NewBuffer(make([]byte, 0, max(hint, 64+len(members)+len(sessions))))
-	enc := msgpack.NewEncoder(buf)
-	fields := 2
-	if len(members) > 0 {
-		fields = 3
-	}
-	_ = enc.EncodeMapLen(fields) // a bytes.Buffer's writes do not fail
-	if len(members) > 0 {
-		_ = enc.EncodeString("g")
-		_ = enc.EncodeBytes(members)
-	}
-	_ = enc.EncodeString("s")
-	buf.Write(sessions)
-	_ = enc.EncodeString("m")
+	writeSnapshotFields(buf, members, sessions)
 	at := buf.Len()
 	const room = 5 // the longest bin header: bin32
 	buf.Write(make([]byte, room))
