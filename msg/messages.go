@@ -326,6 +326,10 @@ type Install struct {
 type Deliver struct {
 	First  uint64
 	Values []*Value
+	// More: an answer to Resync that stopped before the learner's delivered
+	// point, to bound what is in memory at once; the executor asks again
+	// once it has applied these.
+	More bool
 }
 
 // Resync asks the learner to deliver again from slot From on; the executor

@@ -91,6 +91,33 @@ func (s *SnapFiles) Load() (Snapshot, bool, error) { return s.load(-1) }
 // held in memory.
 func (s *SnapFiles) LoadHead(n int) (Snapshot, bool, error) { return s.load(n) }
 
+// OpenLatest hands out the data of the latest snapshot that checks out
+// whole (older ones if the newest are damaged, as Load), read from its file.
+func (s *SnapFiles) OpenLatest() (slot, rev uint64, size int64, data io.ReadCloser, found bool, err error) {
+	snap, found, err := s.load(0)
+	if err != nil || !found {
+		return 0, 0, 0, nil, found, err
+	}
+	path := filepath.Join(s.dir, snapName(snap.Slot))
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, 0, 0, nil, false, fmt.Errorf("storage: snapshot %s: %w", path, err)
+	}
+	fi, err := f.Stat()
+	if err == nil {
+		size = fi.Size() - int64(snapHdrSize) - 4
+		_, err = f.Seek(int64(snapHdrSize), io.SeekStart)
+	}
+	if err != nil {
+		f.Close()
+		return 0, 0, 0, nil, false, fmt.Errorf("storage: snapshot %s: %w", path, err)
+	}
+	return snap.Slot, snap.Rev, size, struct {
+		io.Reader
+		io.Closer
+	}{io.LimitReader(f, size), f}, true, nil
+}
+
 func (s *SnapFiles) load(head int) (Snapshot, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

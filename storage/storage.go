@@ -96,6 +96,13 @@ type SnapshotHeadLoader interface {
 	LoadHead(n int) (Snapshot, bool, error)
 }
 
+// SnapshotOpener is a SnapshotStore that hands out the latest snapshot's
+// Data as a stream of size bytes (checked whole before it is handed out),
+// so that a restore never holds it all in memory. The caller closes data.
+type SnapshotOpener interface {
+	OpenLatest() (slot, rev uint64, size int64, data io.ReadCloser, found bool, err error)
+}
+
 // LoadHead loads the latest snapshot of s with at least the first n bytes of
 // its Data, all of it from a store that is no SnapshotHeadLoader.
 func LoadHead(s SnapshotStore, n int) (Snapshot, bool, error) {

@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -129,47 +130,6 @@ func SnapshotMembers(data []byte) (h *membership.History, ok bool, err error) {
 	return h, true, nil
 }
 
-// decodeSnapshot decodes what msgpack.Unmarshal into snapshotData would,
-// but State is a slice of data, not a copy: a large state is in memory once
-// (and then in the state machine), not twice.
-func decodeSnapshot(data []byte) (snapshotData, error) {
-	var d snapshotData
-	r := bytes.NewReader(data)
-	dec := msgpack.NewDecoder(r) // a bytes.Reader is read directly, unbuffered
-	n, err := dec.DecodeMapLen()
-	if err != nil {
-		return d, err
-	}
-	for range n {
-		key, err := dec.DecodeString()
-		if err != nil {
-			return d, err
-		}
-		switch key {
-		case "g":
-			d.Members, err = dec.DecodeBytes()
-		case "s":
-			err = dec.Decode(&d.Sessions)
-		case "m":
-			var size int
-			if size, err = dec.DecodeBytesLen(); err == nil && size > r.Len() {
-				err = fmt.Errorf("state of %d bytes, %d left", size, r.Len())
-			}
-			if err == nil && size >= 0 {
-				at := len(data) - r.Len()
-				d.State = data[at : at+size : at+size]
-				_, err = r.Seek(int64(size), io.SeekCurrent)
-			}
-		default:
-			err = dec.Skip()
-		}
-		if err != nil {
-			return d, fmt.Errorf("field %q: %w", key, err)
-		}
-	}
-	return d, nil
-}
-
 // SnapshotHead is how much of a snapshot LoadSnapshotMembers reads into
 // memory: the membership comes first, and is far shorter.
 const SnapshotHead = 64 << 10
@@ -258,38 +218,91 @@ type Core struct {
 // learner to deliver what follows the snapshot.
 func New(cfg Config, sm StateMachine, snaps storage.SnapshotStore) (*Core, error) {
 	c := &Core{cfg: cfg, sm: sm, sessions: sessionTable{}, resyncAt: -1 << 30, members: cfg.Members}
-	snap, ok, err := snaps.Load()
+	found, err := c.restoreLatest(snaps)
 	if err != nil {
-		return nil, fmt.Errorf("executor: load snapshot: %w", err)
-	}
-	if !ok {
-		c.snapshot()
-	} else if err := c.restore(snap); err != nil {
 		return nil, err
+	}
+	if !found {
+		c.snapshot()
 	}
 	c.resync()
 	return c, nil
 }
 
-// restore replaces the whole state with a snapshot's.
-func (c *Core) restore(snap storage.Snapshot) error {
-	d, err := decodeSnapshot(snap.Data)
+// restoreLatest restores the latest snapshot in snaps, if there is one:
+// read from its file as it is restored when the store can (a large state
+// is then never in memory twice), else loaded whole.
+func (c *Core) restoreLatest(snaps storage.SnapshotStore) (bool, error) {
+	if op, ok := snaps.(storage.SnapshotOpener); ok {
+		slot, rev, size, data, found, err := op.OpenLatest()
+		if err != nil || !found {
+			if err != nil {
+				err = fmt.Errorf("executor: load snapshot: %w", err)
+			}
+			return false, err
+		}
+		defer data.Close()
+		return true, c.restore(slot, rev, size, bufio.NewReaderSize(data, 256<<10))
+	}
+	snap, found, err := snaps.Load()
+	if err != nil || !found {
+		if err != nil {
+			err = fmt.Errorf("executor: load snapshot: %w", err)
+		}
+		return false, err
+	}
+	return true, c.restore(snap.Slot, snap.Rev, int64(len(snap.Data)), bytes.NewReader(snap.Data))
+}
+
+// byteReader is what msgpack's decoder reads without a buffer of its own,
+// so that the state it leaves unread can be handed to the state machine.
+type byteReader interface {
+	io.Reader
+	io.ByteScanner
+}
+
+// restore replaces the whole state with the snapshot of size bytes read
+// from r: the membership and the sessions are decoded, and the state
+// machine reads its state straight from r.
+func (c *Core) restore(slot, rev uint64, size int64, r byteReader) error {
+	fail := func(err error) error { return fmt.Errorf("%w at slot %d: %v", ErrRestore, slot, err) }
+	dec := msgpack.NewDecoder(r)
+	n, err := dec.DecodeMapLen()
 	if err != nil {
-		return fmt.Errorf("%w at slot %d: decode: %v", ErrRestore, snap.Slot, err)
+		return fail(fmt.Errorf("decode: %w", err))
 	}
 	members := c.cfg.Members
-	if d.Members != nil {
-		h, err := membership.Decode(d.Members)
+	var sessions sessionTable
+	for range n {
+		key, err := dec.DecodeString()
 		if err != nil {
-			return fmt.Errorf("%w at slot %d: %v", ErrRestore, snap.Slot, err)
+			return fail(fmt.Errorf("decode: %w", err))
 		}
-		members = h
-	}
-	if err := c.sm.Restore(bytes.NewReader(d.State)); err != nil {
-		return fmt.Errorf("%w at slot %d: %v", ErrRestore, snap.Slot, err)
+		switch key {
+		case "g":
+			var b []byte
+			if b, err = dec.DecodeBytes(); err == nil && b != nil {
+				members, err = membership.Decode(b)
+			}
+		case "s":
+			err = dec.Decode(&sessions)
+		case "m":
+			var n int
+			if n, err = dec.DecodeBytesLen(); err == nil {
+				state := &io.LimitedReader{R: r, N: int64(max(n, 0))}
+				if err = c.sm.Restore(state); err == nil && state.N > 0 {
+					err = fmt.Errorf("the state machine left %d of its %d bytes unread", state.N, n)
+				}
+			}
+		default:
+			err = dec.Skip()
+		}
+		if err != nil {
+			return fail(fmt.Errorf("field %q: %w", key, err))
+		}
 	}
 	c.members = members
-	c.sessions = d.Sessions
+	c.sessions = sessions
 	if c.sessions == nil {
 		c.sessions = sessionTable{}
 	}
@@ -298,8 +311,8 @@ func (c *Core) restore(snap storage.Snapshot) error {
 			s.maxSeq = max(s.maxSeq, seq)
 		}
 	}
-	c.applied, c.rev = snap.Slot, snap.Rev
-	c.sinceSnap, c.sinceBytes, c.snapBytes = 0, 0, uint64(len(snap.Data))
+	c.applied, c.rev = slot, rev
+	c.sinceSnap, c.sinceBytes, c.snapBytes = 0, 0, uint64(size)
 	return nil
 }
 
@@ -327,7 +340,7 @@ func (c *Core) Step(m any) {
 		if m.Slot > c.applied {
 			// Slots up to it were dropped where we would fetch them: take the
 			// peer's state whole. (The learner saved it before sending.)
-			if err := c.restore(storage.Snapshot{Slot: m.Slot, Rev: m.Rev, Data: m.Data}); err != nil {
+			if err := c.restore(m.Slot, m.Rev, int64(len(m.Data)), bytes.NewReader(m.Data)); err != nil {
 				c.fail = err // half restored: only a restart from storage is safe
 				return
 			}
@@ -391,6 +404,9 @@ func (c *Core) deliver(d *msg.Deliver) {
 		if c.snapshotDue() && !c.saving {
 			c.snapshot()
 		}
+	}
+	if d.More && c.applied == d.First+uint64(len(d.Values))-1 {
+		c.resync() // the learner held back the rest of its answer
 	}
 	c.serveReads()
 }

@@ -526,3 +526,17 @@ func TestFailedSnapshotKeepsApplying(t *testing.T) {
 		t.Fatalf("%d snapshot attempts after two more commands, want 3", snaps.saves)
 	}
 }
+
+// A Deliver that says the learner held back the rest is followed, once
+// applied, by a Resync from the next slot; one that ends the answer is not.
+func TestDeliverWithMoreAsksForTheRest(t *testing.T) {
+	c, _ := newCore(t, Config{}, storage.NewMemory().Snapshots())
+	started(c)
+	out := step(t, c, &msg.Deliver{First: 1, Values: []*msg.Value{noop(), noop()}, More: true})
+	if !reflect.DeepEqual(out, resyncTo(3)) {
+		t.Fatalf("after a part with More: %#v, want Resync{3}", out)
+	}
+	if out := step(t, c, &msg.Deliver{First: 3, Values: []*msg.Value{noop()}}); len(out) != 0 {
+		t.Fatalf("after the last part: %#v, want nothing", out)
+	}
+}

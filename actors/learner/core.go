@@ -715,23 +715,44 @@ func (c *Core) resync(from uint64) {
 	if from == 0 {
 		from = 1
 	}
+	// One answer holds at most resyncParts messages of MaxCatchup slots
+	// and MaxCatchupBytes in all: a restarted replica replays a log that
+	// may hold two snapshot intervals, which decoded at once would all be
+	// in memory at once. The executor asks for the rest (Deliver.More).
 	const chunk = 1024
-	for s := from; s <= c.delivered; {
+	const resyncParts = 4
+	slots, budget := resyncParts*max(c.cfg.MaxCatchup, 1), c.cfg.MaxCatchupBytes
+	full := func() bool { return slots <= 0 || (c.cfg.MaxCatchupBytes > 0 && budget <= 0) }
+	var out []*msg.Deliver
+	s := from
+	for s <= c.delivered && !full() {
 		d := &msg.Deliver{First: s}
-		for ; s <= c.delivered && len(d.Values) < chunk; s++ {
+		for ; s <= c.delivered && len(d.Values) < chunk && !full(); s++ {
 			v, ok := c.log.Get(s)
 			if !ok {
 				break
 			}
 			d.Values = append(d.Values, v)
+			slots--
+			budget -= v.Size()
 		}
 		if len(d.Values) == 0 {
-			// Dropped here: our executor is behind our own truncation
-			// point (its newest snapshot was damaged and it restored an
-			// older one). Hand it the snapshot we have.
-			c.installLocal(from)
-			return
+			if len(out) == 0 {
+				// Dropped here: our executor is behind our own
+				// truncation point (its newest snapshot was damaged and
+				// it restored an older one). Hand it the snapshot we
+				// have.
+				c.installLocal(from)
+				return
+			}
+			break
 		}
+		out = append(out, d)
+	}
+	if len(out) > 0 && s <= c.delivered {
+		out[len(out)-1].More = true
+	}
+	for _, d := range out {
 		c.send(c.cfg.ID, msg.RoleExecutor, d)
 	}
 }

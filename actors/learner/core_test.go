@@ -497,3 +497,27 @@ func TestVotesBeyondAlphaDoNotCount(t *testing.T) {
 		t.Fatal("slot 4, within α, not counted chosen")
 	}
 }
+
+// A Resync over a long log is answered in part, at most four times
+// MaxCatchup slots or MaxCatchupBytes, the last message saying there is more.
+func TestResyncAnswersInBoundedParts(t *testing.T) {
+	var vals []*msg.Value
+	for i := range 20 {
+		vals = append(vals, val(itoa(uint64(i))))
+	}
+	c, _ := newCore(t) // MaxCatchup 2: 8 slots per answer
+	deliverSlots(t, c, bal(1, 2), vals...)
+	out := step(t, c, &msg.Resync{From: 3})
+	want := []msg.Out{toExecutor(&msg.Deliver{First: 3, Values: vals[2:10], More: true})}
+	wantOut(t, "resync from 3", out, want)
+	// The tail fits: no More.
+	out = step(t, c, &msg.Resync{From: 15})
+	wantOut(t, "resync from 15", out, []msg.Out{toExecutor(&msg.Deliver{First: 15, Values: vals[14:]})})
+
+	// By bytes: each value is about 30 bytes (msg.Value.Size).
+	c2, _ := New(Config{ID: self, Acceptors: []msg.NodeID{1, 2, 3}, StallTicks: 3, ResendTicks: 2,
+		MaxCatchup: 100, MaxCatchupBytes: 3 * vals[0].Size()}, storage.NewMemory().Chosen(), storage.NewMemory().Snapshots())
+	deliverSlots(t, c2, bal(1, 2), vals...)
+	out = step(t, c2, &msg.Resync{From: 1})
+	wantOut(t, "resync by bytes", out, []msg.Out{toExecutor(&msg.Deliver{First: 1, Values: vals[:3], More: true})})
+}
