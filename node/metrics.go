@@ -19,6 +19,7 @@ type metrics struct {
 	commit        prometheus.Histogram
 	batch         prometheus.Histogram
 	leaderChanges prometheus.Counter
+	stepDowns     *prometheus.CounterVec
 	transfers     *prometheus.CounterVec
 	dropped       *prometheus.CounterVec
 	roleRestarts  *prometheus.CounterVec
@@ -48,6 +49,10 @@ func newMetrics(n *Node) *metrics {
 	m.leaderChanges = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "rsml_leader_changes_total", Help: "Times this replica saw the leader (or its ballot) change.",
 	})
+	m.stepDowns = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "rsml_leader_step_downs_total",
+		Help: "Times this replica stopped leading, by reason: quorum (no quorum answered heartbeats for an election timeout), ballot (a higher ballot was promised or leads), chosen (another leader's slots were chosen), handover.",
+	}, []string{"reason"})
 	m.transfers = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "rsml_leader_transfers_total",
 		Help: "Leadership handovers this replica began as leader, by outcome: started, handed_over, abandoned (the target did not take over in time, or the handover was called off).",
@@ -68,7 +73,7 @@ func newMetrics(n *Node) *metrics {
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}
-	m.reg.MustRegister(m.requests, m.propose, m.commit, m.batch, m.leaderChanges, m.transfers, m.dropped, m.roleRestarts,
+	m.reg.MustRegister(m.requests, m.propose, m.commit, m.batch, m.leaderChanges, m.stepDowns, m.transfers, m.dropped, m.roleRestarts,
 		m.configChanges, m.changesWaited,
 		gauge("rsml_config", "Number of the latest configuration this replica knows.", func() float64 {
 			return float64(n.members.Load().Latest().Num)

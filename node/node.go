@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -406,6 +407,15 @@ func (n *Node) observeProposer(st proposer.Status) {
 	n.mu.Lock()
 	if st.Role != n.prop.Role || st.Leader != n.prop.Leader {
 		n.logger.Info("leadership", "role", st.Role, "leader", st.Leader, "ballot", st.Ballot.String())
+	}
+	if n.prop.Role == "leader" && st.Role != "leader" {
+		kind, _, _ := strings.Cut(st.StepDown, ":")
+		n.metrics.stepDowns.WithLabelValues(kind).Inc()
+		level := slog.LevelWarn
+		if kind == proposer.StepDownHandover {
+			level = slog.LevelInfo
+		}
+		n.logger.Log(context.Background(), level, "stepped down as leader", "reason", st.StepDown)
 	}
 	switch prev := n.prop.Transferring; {
 	case st.Transferring != 0 && st.Transferring != prev:

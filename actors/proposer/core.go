@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 
 	"github.com/rsml-go/rsml/actors/membership"
 	"github.com/rsml-go/rsml/actors/quorum"
@@ -175,7 +176,10 @@ type Core struct {
 	// Leadership transfer, on the leader's side: while transferTo is set no
 	// slot opens; once every slot it opened is chosen it sends the target a
 	// TimeoutNow, and it gives up at transferUntil.
-	transferTo     msg.NodeID
+	transferTo msg.NodeID
+	// why is the reason for the step-down about to happen (becomeFollower
+	// keeps it in stepDown when we led); stepDown is the last one.
+	why, stepDown  string
 	transferUntil  int
 	transferSentAt int // 0: no TimeoutNow sent yet
 	// and on the target's: campaign once commit reaches takeOverAt, or at
@@ -297,14 +301,19 @@ func (c *Core) prepared(cfg *membership.Config) bool {
 }
 
 // countIn reports whether the voters of q for which yes holds make a majority.
-func countIn(q quorum.Majority, yes func(id msg.NodeID) bool) bool {
+// countLive is how many of q's voters yes counts.
+func countLive(q quorum.Majority, yes func(id msg.NodeID) bool) int {
 	n := 0
 	for _, id := range q.Voters() {
 		if yes(id) {
 			n++
 		}
 	}
-	return q.Count(n)
+	return n
+}
+
+func countIn(q quorum.Majority, yes func(id msg.NodeID) bool) bool {
+	return q.Count(countLive(q, yes))
 }
 
 // acceptorsOf returns the acceptors of the configurations that govern slots
@@ -333,12 +342,30 @@ type Status struct {
 	// Transferring is the replica a leader hands over to (0: none): the
 	// node logs and counts a handover that starts and one given up.
 	Transferring msg.NodeID
+	// StepDown says why this proposer last stopped leading ("" while it
+	// never led): StepDownQuorum, StepDownBallot, StepDownChosen or
+	// StepDownHandover, then ": " and the particulars.
+	StepDown string
 }
+
+// Why a leader stops leading (Status.StepDown starts with one of them).
+const (
+	// StepDownQuorum: check-quorum, no quorum of acceptors answered
+	// heartbeats for an election timeout.
+	StepDownQuorum = "quorum"
+	// StepDownBallot: a higher ballot was promised or leads.
+	StepDownBallot = "ballot"
+	// StepDownChosen: slots it never proposed were chosen, so another led.
+	StepDownChosen = "chosen"
+	// StepDownHandover: it handed leadership over, or is no proposer.
+	StepDownHandover = "handover"
+)
 
 // Status reports the proposer's view of leadership.
 func (c *Core) Status() Status {
 	return Status{Role: c.role.String(), Leader: c.leader, Ballot: c.leaderBallot, Commit: c.commit,
-		NextSlot: c.nextSlot, Queued: len(c.queue), InFlight: len(c.inflight), Transferring: c.transferTo}
+		NextSlot: c.nextSlot, Queued: len(c.queue), InFlight: len(c.inflight), Transferring: c.transferTo,
+		StepDown: c.stepDown}
 }
 
 // Ballot returns the ballot this proposer campaigns or leads with (zero if it
@@ -496,6 +523,13 @@ func (c *Core) resetElectionTimer() {
 
 func (c *Core) becomeFollower(lead msg.NodeID, b msg.Ballot) {
 	wasLeader := c.role == leader
+	if wasLeader {
+		c.stepDown = c.why
+		if c.stepDown == "" {
+			c.stepDown = StepDownHandover
+		}
+	}
+	c.why = ""
 	c.holdTarget = 0
 	c.role, c.step = follower, stepFollower
 	c.leader, c.leaderBallot = lead, b
@@ -803,6 +837,7 @@ func (c *Core) heartbeat(m *msg.Heartbeat) {
 	switch c.role {
 	case leader:
 		if c.ballot.Less(m.Ballot) {
+			c.why = StepDownBallot + ": replica " + m.From.String() + " leads with ballot " + m.Ballot.String()
 			c.becomeFollower(m.From, m.Ballot)
 		}
 	case candidate:
@@ -857,6 +892,7 @@ func (c *Core) committed(m *msg.Committed) {
 	if c.role == leader && commit >= c.nextSlot {
 		if c.best == nil || commit > c.bestTop {
 			// Slots we never proposed are chosen: a higher ballot has led.
+			c.why = StepDownChosen + ": slots from " + strconv.FormatUint(c.nextSlot, 10) + " were chosen elsewhere"
 			c.becomeFollower(0, msg.Ballot{})
 			return
 		}
@@ -931,6 +967,7 @@ func (c *Core) nack(m *msg.Nack) {
 		return
 	}
 	if c.ballot.Less(m.Promised) {
+		c.why = StepDownBallot + ": replica " + m.From.String() + " promised ballot " + m.Promised.String()
 		c.becomeFollower(0, msg.Ballot{})
 	}
 }
@@ -1033,6 +1070,7 @@ func stepLeader(c *Core, m any) {
 		if m.Ballot == c.ballot && !m.Probe && !c.promised[m.From] {
 			c.promise(m)
 			if c.nextSlot <= c.truncated {
+				c.why = StepDownChosen + ": the log was truncated past our next slot"
 				c.becomeFollower(0, msg.Ballot{}) // slots we never proposed are chosen
 				return
 			}
@@ -1044,6 +1082,7 @@ func stepLeader(c *Core, m any) {
 		}
 		if c.ballot.Less(m.Promised) {
 			c.maxSeen = msg.MaxBallot(c.maxSeen, m.Promised)
+			c.why = StepDownBallot + ": replica " + m.From.String() + " promised ballot " + m.Promised.String()
 			c.becomeFollower(0, msg.Ballot{})
 			return
 		}
@@ -1059,6 +1098,7 @@ func stepLeader(c *Core, m any) {
 			}
 			if c.nextSlot <= c.truncated {
 				// Slots we never proposed are chosen: a higher ballot led.
+				c.why = StepDownChosen + ": the log was truncated past our next slot"
 				c.becomeFollower(0, msg.Ballot{})
 				return
 			}
@@ -1459,6 +1499,8 @@ func (c *Core) tickLeader() {
 	if c.now-c.leaderSince >= c.cfg.ElectionTicks {
 		for _, cfg := range c.governing() {
 			if !countIn(cfg.Quorum(), c.live) {
+				c.why = fmt.Sprintf("%s: %d of %d acceptors answered heartbeats within %d ticks",
+					StepDownQuorum, countLive(cfg.Quorum(), c.live), len(cfg.Quorum().Voters()), c.cfg.ElectionTicks)
 				c.becomeFollower(0, msg.Ballot{})
 				return
 			}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/rsml-go/rsml/msg"
@@ -363,6 +364,19 @@ func TestCheckQuorumStepsDown(t *testing.T) {
 	}
 	if c.IsLeader() {
 		t.Fatal("leader without a quorum did not step down")
+	}
+	if got, want := c.Status().StepDown, "quorum: 1 of 3 acceptors answered heartbeats within"; !strings.HasPrefix(got, want) {
+		t.Fatalf("step-down reason %q, want %q...", got, want)
+	}
+}
+
+// A leader that meets a higher ballot says so when it steps down.
+func TestStepDownForAHigherBallotSaysWhy(t *testing.T) {
+	c := New(testConfig(1), msg.Ballot{}, 0)
+	elect(t, c, nil)
+	step(c, &msg.Heartbeat{From: 2, Ballot: msg.Ballot{Round: c.Ballot().Round + 1, ID: 2}})
+	if st := c.Status(); st.Role != "follower" || !strings.HasPrefix(st.StepDown, StepDownBallot+": replica 2 leads") {
+		t.Fatalf("status %+v, want a follower that stepped down for replica 2's ballot", st)
 	}
 }
 
