@@ -752,3 +752,26 @@ func BenchmarkApplyPut(b *testing.B) {
 		s.Apply(uint64(i+1), cmds[i%len(cmds)])
 	}
 }
+
+// BenchmarkRestoreMillion restores a snapshot of 1,000,000 keys of 128 B,
+// from a reader that says its length (as the executor's does).
+func BenchmarkRestoreMillion(b *testing.B) {
+	s := New()
+	val := bytes.Repeat([]byte{'v'}, 128)
+	for i := 0; i < 1_000_000; i++ {
+		s.Apply(uint64(i+1), Put(fmt.Sprintf("key-%d", i), val))
+	}
+	var buf bytes.Buffer
+	if err := s.Snapshot(&buf); err != nil {
+		b.Fatal(err)
+	}
+	data := buf.Bytes()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		t := New()
+		if err := t.Restore(&io.LimitedReader{R: bytes.NewReader(data), N: int64(len(data))}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -86,6 +86,17 @@ func (s *Store) Restore(r io.Reader) error {
 	return nil
 }
 
+// inputLen is how many bytes r holds, if it says (-1 if not).
+func inputLen(r io.Reader) int64 {
+	switch r := r.(type) {
+	case *bytes.Reader:
+		return int64(r.Len())
+	case *io.LimitedReader:
+		return r.N
+	}
+	return -1
+}
+
 func readSnapshot(r io.Reader) (map[string]*item, *btree.BTreeG[*item], uint64, error) {
 	dec := msgpack.NewDecoder(r)
 	d := decoder{d: dec}
@@ -111,8 +122,15 @@ func readSnapshot(r io.Reader) (map[string]*item, *btree.BTreeG[*item], uint64, 
 	if d.err == nil && count < 0 {
 		return nil, nil, 0, errors.New("nil entry list")
 	}
-	// count is untrusted until the checksum matches: presize modestly.
-	m := make(map[string]*item, min(max(count, 0), 1<<16))
+	// count is untrusted until the checksum matches: presize modestly,
+	// unless the input's length bounds it (an entry takes at least 6
+	// bytes). Growing the map of a million keys from a modest size
+	// allocated its size again in discarded tables, at every restart.
+	presize := min(max(count, 0), 1<<16)
+	if n := inputLen(r); n >= 0 {
+		presize = min(max(count, 0), int(n/6))
+	}
+	m := make(map[string]*item, presize)
 	tree := newTree()
 	var sum, maxRev uint64
 	var prev string
