@@ -76,28 +76,17 @@ func writeSnapshot(w io.Writer, items []item, rev uint64) error {
 // hold exactly one snapshot. The snapshot is decoded and verified in full
 // before anything is replaced, so on error the store keeps its old state.
 func (s *Store) Restore(r io.Reader) error {
-	m, tree, rev, err := readSnapshot(r)
+	tree, rev, err := readSnapshot(r)
 	if err != nil {
 		return fmt.Errorf("%w: snapshot: %w", ErrMalformed, err)
 	}
 	s.mu.Lock()
-	s.m, s.tree, s.rev = m, tree, rev
+	s.tree, s.rev = tree, rev
 	s.mu.Unlock()
 	return nil
 }
 
-// inputLen is how many bytes r holds, if it says (-1 if not).
-func inputLen(r io.Reader) int64 {
-	switch r := r.(type) {
-	case *bytes.Reader:
-		return int64(r.Len())
-	case *io.LimitedReader:
-		return r.N
-	}
-	return -1
-}
-
-func readSnapshot(r io.Reader) (map[string]*item, *btree.BTreeG[*item], uint64, error) {
+func readSnapshot(r io.Reader) (*btree.BTreeG[*item], uint64, error) {
 	dec := msgpack.NewDecoder(r)
 	d := decoder{d: dec}
 	if br, ok := r.(*bytes.Reader); ok {
@@ -105,14 +94,14 @@ func readSnapshot(r io.Reader) (map[string]*item, *btree.BTreeG[*item], uint64, 
 	}
 	fields := d.arrayLen()
 	if d.err == nil && fields != 4 && fields != 5 {
-		return nil, nil, 0, fmt.Errorf("snapshot has %d fields", fields)
+		return nil, 0, fmt.Errorf("snapshot has %d fields", fields)
 	}
 	if magic := d.str(); d.err == nil && magic != snapMagic {
-		return nil, nil, 0, errors.New("not a kv snapshot")
+		return nil, 0, errors.New("not a kv snapshot")
 	}
 	version := d.uint()
 	if d.err == nil && !(version == 1 && fields == 4 || version == snapVersion && fields == 5) {
-		return nil, nil, 0, fmt.Errorf("unsupported snapshot version %d with %d fields", version, fields)
+		return nil, 0, fmt.Errorf("unsupported snapshot version %d with %d fields", version, fields)
 	}
 	var rev uint64
 	if version == snapVersion {
@@ -120,17 +109,8 @@ func readSnapshot(r io.Reader) (map[string]*item, *btree.BTreeG[*item], uint64, 
 	}
 	count := d.arrayLen()
 	if d.err == nil && count < 0 {
-		return nil, nil, 0, errors.New("nil entry list")
+		return nil, 0, errors.New("nil entry list")
 	}
-	// count is untrusted until the checksum matches: presize modestly,
-	// unless the input's length bounds it (an entry takes at least 6
-	// bytes). Growing the map of a million keys from a modest size
-	// allocated its size again in discarded tables, at every restart.
-	presize := min(max(count, 0), 1<<16)
-	if n := inputLen(r); n >= 0 {
-		presize = min(max(count, 0), int(n/6))
-	}
-	m := make(map[string]*item, presize)
 	tree := newTree()
 	var sum, maxRev uint64
 	var prev string
@@ -158,7 +138,6 @@ func readSnapshot(r io.Reader) (map[string]*item, *btree.BTreeG[*item], uint64, 
 				slab = make([]item, min(count-i, 4096))
 			}
 			slab[0] = item{key: key, entry: e}
-			m[key] = &slab[0]
 			tree.Load(&slab[0]) // keys ascend: an append
 			slab = slab[1:]
 			sum = digestEntry(sum, key, e)
@@ -185,7 +164,7 @@ func readSnapshot(r io.Reader) (map[string]*item, *btree.BTreeG[*item], uint64, 
 		}
 	}
 	if d.err != nil {
-		return nil, nil, 0, d.err
+		return nil, 0, d.err
 	}
-	return m, tree, rev, nil
+	return tree, rev, nil
 }

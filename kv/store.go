@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc64"
 	"sync"
+	"unsafe"
 
 	"github.com/tidwall/btree"
 )
@@ -22,10 +23,9 @@ type entry struct {
 	value []byte
 }
 
-// item is a key with its state. The map and the tree hold the same pointer,
-// so that a put on an existing key updates it in place: one hash lookup, no
-// key string allocated, and the tree untouched; only creating or deleting a
-// key pays for the tree.
+// item is a key with its state. The tree holds a pointer, so that a put on
+// an existing key updates it in place: one lookup, no key string allocated,
+// and the tree unchanged; only creating or deleting a key changes the tree.
 type item struct {
 	key string
 	entry
@@ -38,10 +38,14 @@ func itemLess(a, b *item) bool { return a.key < b.key }
 // it.
 type Store struct {
 	mu sync.RWMutex
-	m  map[string]*item
-	// tree orders the keys for prefix listings and snapshots (the map
-	// answers point lookups faster). Its own locks are off: mu covers it.
+	// tree holds the keys in order, for lookups, prefix listings and
+	// snapshots. A map beside it answered lookups in about 100 ns less (a
+	// write costs tens of microseconds end to end) and held 45 MB more per
+	// million keys. Its own locks are off: mu covers it.
 	tree *btree.BTreeG[*item]
+	// probe is the key Apply looks up, under mu held for writing: a
+	// lookup then allocates nothing.
+	probe item
 	// rev is the last rev applied, what a read reports as the store's rev
 	// (the executor numbers every applied command, so every rev passes
 	// through Apply).
@@ -49,7 +53,7 @@ type Store struct {
 }
 
 // New returns an empty store.
-func New() *Store { return &Store{m: make(map[string]*item), tree: newTree()} }
+func New() *Store { return &Store{tree: newTree()} }
 
 func newTree() *btree.BTreeG[*item] {
 	return btree.NewBTreeGOptions(itemLess, btree.Options{NoLocks: true})
@@ -59,7 +63,7 @@ func newTree() *btree.BTreeG[*item] {
 func (s *Store) Len() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return len(s.m)
+	return s.tree.Len()
 }
 
 // Apply executes one command with the rev the executor gave it and returns the
@@ -100,9 +104,9 @@ func (s *Store) Apply(rev uint64, cmd []byte) []byte {
 	s.rev = max(s.rev, rev)
 	var cur *item
 	if key != nil {
-		cur = s.m[string(key)] // the conversion does not allocate
+		cur = s.findBytes(key)
 	} else {
-		cur = s.m[c.key]
+		cur = s.find(c.key)
 	}
 	if c.op == opGet {
 		var r GetResult
@@ -136,17 +140,30 @@ func (s *Store) Apply(rev uint64, cmd []byte) []byte {
 	return encodeWrite(res)
 }
 
+// find returns key's item, nil if absent. The caller holds mu.
+func (s *Store) find(key string) *item {
+	it, _ := s.tree.Get(&item{key: key})
+	return it
+}
+
+// findBytes is find for a caller that holds mu for writing: the store's
+// probe holds key, which is not copied, for the lookup only.
+func (s *Store) findBytes(key []byte) *item {
+	s.probe.key = unsafe.String(unsafe.SliceData(key), len(key))
+	it, _ := s.tree.Get(&s.probe)
+	s.probe.key = ""
+	return it
+}
+
 // insert adds a key that is absent. The caller holds mu for writing.
 func (s *Store) insert(key string, e entry) *item {
 	it := &item{key: key, entry: e}
-	s.m[key] = it
 	s.tree.Set(it)
 	return it
 }
 
 // remove deletes a key that is present. The caller holds mu for writing.
 func (s *Store) remove(it *item) {
-	delete(s.m, it.key)
 	s.tree.Delete(it)
 }
 
@@ -182,7 +199,7 @@ func (s *Store) Get(key string) GetResult {
 func (s *Store) lookup(key string) GetResult {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	e := s.m[key]
+	e := s.find(key)
 	if e == nil {
 		return GetResult{}
 	}

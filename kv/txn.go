@@ -282,7 +282,7 @@ func (s *Store) applyTxn(rev uint64, t *Txn) TxnResult {
 	res.Results = make([]OpResult, len(ops))
 	for i, o := range ops {
 		r := OpResult{Kind: o.Kind, Rev: rev}
-		cur := s.m[o.Key]
+		cur := s.find(o.Key)
 		switch o.Kind {
 		case OpPut:
 			if cur != nil {
@@ -315,7 +315,7 @@ func (s *Store) readTxn(t *Txn) TxnResult {
 	}
 	res.Results = make([]OpResult, len(ops))
 	for i, o := range ops {
-		res.Results[i] = getResult(s.m[o.Key])
+		res.Results[i] = getResult(s.find(o.Key))
 	}
 	return res
 }
@@ -323,7 +323,7 @@ func (s *Store) readTxn(t *Txn) TxnResult {
 // holds evaluates a transaction's conditions. The caller holds mu.
 func (s *Store) holds(cs []Compare) bool {
 	for _, c := range cs {
-		cur := s.m[c.Key]
+		cur := s.find(c.Key)
 		var e entry
 		if cur != nil {
 			e = cur.entry
