@@ -85,6 +85,12 @@ const (
 	nutsCacheSlots     = 1024
 	nutsCacheBytes     = 4 << 20
 	nutsGenRecordBytes = 1 << 20
+	// nutsWritebackBytes: the chosen log, which needs no sync, is synced
+	// every so many bytes all the same. Left to the kernel, its pages were
+	// written back every 30 s in one burst of hundreds of megabytes (three
+	// replicas on one disk), during which every acceptor's fsync waited
+	// longer than an election timeout and the leader stepped down.
+	nutsWritebackBytes = 1 << 20
 	// nutsRewriteAtOpen: a log generation holding more on disk is copied to
 	// a new one as soon as it is opened. nutsdb v1.1.0's recovery indexes
 	// each entry it reads by a key that is a slice of the entry's whole
@@ -674,6 +680,7 @@ type nutsChosen struct {
 	genBase   uint64 // base when this generation started
 	compactAt int64
 	cache     nutsValueCache
+	unsynced  int // bytes appended since the last writeback sync
 	closed    bool
 	err       error          // sticky, as for the acceptor log
 	retiring  sync.WaitGroup // old generations being closed and removed
@@ -790,6 +797,14 @@ func (c *nutsChosen) Append(slot uint64, v *msg.Value) error {
 	c.last = slot
 	c.written += int64(len(val))
 	c.cache.add(slot, v)
+	if c.unsynced += len(val); c.unsynced >= nutsWritebackBytes {
+		// Not for durability (the chosen log need not be synced): see
+		// nutsWritebackBytes.
+		c.unsynced = 0
+		if err := nutsfix.SyncDataFiles(c.dir); err != nil {
+			c.logger.Warn("chosen log: sync for writeback failed", "dir", c.dir, "err", err)
+		}
+	}
 	return nil
 }
 

@@ -7,8 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
+	"sync"
 	"testing"
 
+	"github.com/rsml-go/rsml/internal/nutsfix"
 	"github.com/rsml-go/rsml/msg"
 )
 
@@ -437,5 +440,37 @@ func TestMemorySnapshotsKeepTheHighest(t *testing.T) {
 	must(t, s.Save(Snapshot{Slot: 2, Data: []byte("older")}))
 	if got, ok, _ := s.Load(); !ok || got.Slot != 8 {
 		t.Fatalf("Load = slot %d, want 8", got.Slot)
+	}
+}
+
+// The chosen log, which needs no sync, is synced every nutsWritebackBytes
+// all the same, so that the kernel never has much of it to write back at
+// once.
+func TestNutsChosenWritebackSyncs(t *testing.T) {
+	nutsLeakCheck(t)
+	dir := t.TempDir()
+	n := nutsOpen(t, dir, nutsDefaults())
+	defer n.Close()
+	chosenDir := filepath.Join(dir, nutsChosenDir)
+	var mu sync.Mutex
+	syncs := 0
+	restore := nutsfix.SetSyncForTest(func(p string) error {
+		if strings.HasPrefix(p, chosenDir) {
+			mu.Lock()
+			syncs++
+			mu.Unlock()
+		}
+		return nutsfix.Fsync(p)
+	})
+	defer restore()
+	const total = 3*nutsWritebackBytes + nutsWritebackBytes/2
+	for s := uint64(1); s <= total/2000; s++ {
+		must(t, n.Chosen().Append(s, bigEntry(s, 1).Value))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if syncs < 3 {
+		t.Fatalf("%d syncs of the chosen log after %d KiB appended, want at least 3 (one per %d KiB)",
+			syncs, total>>10, nutsWritebackBytes>>10)
 	}
 }
