@@ -76,8 +76,14 @@ func TestHostSystemSingleReplica(t *testing.T) {
 	if r, err := n.Put(ctx, "k", []byte("v"), kv.Cond{}); err != nil || !r.OK {
 		t.Fatalf("put: %+v %v", r, err)
 	}
+	if _, ok := sys.ProcessRegistry.GetLocal(remote.WaitersName); !ok {
+		t.Fatal("the replica registered no waiters process")
+	}
 	if err := n.Stop(ctx); err != nil {
 		t.Fatal(err)
+	}
+	if _, ok := sys.ProcessRegistry.GetLocal(remote.WaitersName); ok {
+		t.Fatal("the stopped replica left its waiters process in the host's registry")
 	}
 	goleak.VerifyNone(t, before)
 	if err := ask(sys, echo, "after stop"); err != nil {

@@ -51,6 +51,7 @@ type Node struct {
 	// without being applied twice.
 	incarnation string                   // unique per Start: names this incarnation's waiters
 	waiters     *waiters                 // the callers of Propose and Read waiting for answers
+	waitersProc *remote.Waiters          // takes the peers' answers to waiters (remote.WaitersName)
 	intake      *proposer.Intake         // Propose's requests for the proposer
 	saves       role.Saves               // snapshot saves in flight, which Stop waits for
 	dispatchers []*pactor.LoopDispatcher // one per role actor
@@ -125,22 +126,20 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	var bookOpts []remote.BookOption
 	var decode actor.ReceiverMiddleware
+	drop := func(reason string, err error) {
+		n.metrics.dropped.WithLabelValues(reason).Inc()
+		n.logger.Warn("dropped a message", "reason", reason, "err", err)
+	}
 	if wire {
-		drop := func(reason string, err error) {
-			n.metrics.dropped.WithLabelValues(reason).Inc()
-			n.logger.Warn("dropped a message", "reason", reason, "err", err)
-		}
 		bookOpts = append(bookOpts, remote.WithWire(cfg.ClusterID, func(err error) {
 			n.metrics.dropped.WithLabelValues("unencodable").Inc()
 			n.logger.Error("cannot encode a message", "err", err)
 		}))
 		decode = remote.DecodeMiddleware(cfg.ClusterID, drop)
 	}
-	// The waiter table needs the system and the wire's cluster id; the Book
-	// needs the table's functions: they reach it through n.
-	n.waiters = newWaiters(n.sys, n.incarnation)
+	n.waiters = newWaiters(n.incarnation)
 	n.intake = proposer.NewIntake(func() { n.sys.Root.Send(n.local[msg.RoleProposer], proposer.Doorbell{}) })
-	bookOpts = append(bookOpts, remote.WithLocalWaiters(n.waiters.deliver, n.waiters.expose),
+	bookOpts = append(bookOpts, remote.WithLocalWaiters(n.waiters.deliver),
 		remote.WithUnknownReplica(func(to msg.NodeID) {
 			n.metrics.dropped.WithLabelValues("unknown_replica").Inc()
 			n.logger.Debug("dropped a message for a replica not in the address book yet", "to", to)
@@ -151,7 +150,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	n.book = book
-	n.waiters.cluster = book.Cluster()
+	n.waitersProc = remote.NewWaiters(book.Cluster(), n.waiters.deliver, drop)
 	n.store = cfg.Store
 	if n.store == nil {
 		n.store = storage.NewMemory()
@@ -295,8 +294,16 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			n.fail(roleFailure(role, failures, cfg.RestartWindow, reason))
 		})
 	props := actor.PropsFromProducer(func() actor.Actor { return sup }, actor.WithSupervisor(n.restarts), mbox)
+	// The replica that ran on this system before removed its waiters when
+	// it stopped; a host's process of that name would take our answers.
+	if _, ok := n.sys.ProcessRegistry.Add(n.waitersProc, remote.WaitersName); !ok {
+		n.closeDispatchers()
+		n.shutdownSystem()
+		return nil, fmt.Errorf("node: the actor system already has a process named %q", remote.WaitersName)
+	}
 	pid, err := n.sys.Root.SpawnNamed(props, remote.SupervisorName)
 	if err != nil {
+		n.removeWaiters()
 		n.closeDispatchers()
 		n.shutdownSystem()
 		return nil, fmt.Errorf("node: spawn replica: %w", err)
@@ -551,6 +558,7 @@ func (n *Node) Stop(ctx context.Context) error {
 			n.closeDispatchers()
 			return
 		}
+		n.removeWaiters()
 		n.closeDispatchers()
 		n.shutdownSystem()
 		n.logger.Info("replica stopped")
@@ -561,6 +569,15 @@ func (n *Node) Stop(ctx context.Context) error {
 // roleThroughput is how many messages a role handles before yielding, as
 // Proto.Actor's default dispatcher does.
 const roleThroughput = 300
+
+// removeWaiters takes the waiters process out of the registry, so that a
+// later replica on a host's system can register its own; answers for this
+// one's waiters become dead letters.
+func (n *Node) removeWaiters() {
+	if p, ok := n.sys.ProcessRegistry.GetLocal(remote.WaitersName); ok && p == n.waitersProc {
+		n.sys.ProcessRegistry.Remove(actor.NewPID(n.sys.Address(), remote.WaitersName))
+	}
+}
 
 func (n *Node) closeDispatchers() {
 	for _, d := range n.dispatchers {

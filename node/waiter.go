@@ -6,10 +6,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/asynkron/protoactor-go/actor"
-
-	"github.com/rsml-go/rsml/remote"
 )
 
 // waiter is what a caller of Propose or Read blocks on. The executor (or a
@@ -20,7 +16,6 @@ type waiter struct {
 	timer *time.Timer // the caller's retry timer, kept with the waiter for reuse
 	key   uint64
 	ref   string
-	pid   *actor.PID // registered under ref once a request went to a peer
 }
 
 // waiterShards spreads the waiters of concurrent callers over locks.
@@ -29,10 +24,9 @@ const waiterShards = 16
 // waiters is the table of one incarnation's waiters. Opening and closing a
 // waiter is a map insert and delete under one of 16 locks, and an answer from
 // this replica (its executor, or its proposer turning a request away) reaches
-// the waiter by a plain call (the Book's WithLocalWaiters). Only a waiter
-// whose request went to a peer (forwarded to the leader) is also registered in
-// the actor registry under its name (expose), as peers address answers to it
-// by that name: a process per request, as before, but only for those.
+// the waiter by a plain call (the Book's WithLocalWaiters). Answers from
+// peers, to requests forwarded to the leader, come through the replica's one
+// waiters process (remote.NewWaiters), which calls the same deliver.
 //
 // Names are "w" + incarnation + key, with keys never reused, and the
 // incarnation unique per Start: an answer meant for a request of a previous
@@ -40,19 +34,17 @@ const waiterShards = 16
 // replica was down), or for a request that gave up, finds no waiter and is
 // dropped; it can never reach another request.
 type waiters struct {
-	sys     *actor.ActorSystem
-	cluster string // set over TCP: answers from peers arrive encoded
-	prefix  string
-	next    atomic.Uint64
-	shards  [waiterShards]struct {
+	prefix string
+	next   atomic.Uint64
+	shards [waiterShards]struct {
 		mu sync.Mutex
 		m  map[uint64]*waiter
 	}
 	pool sync.Pool
 }
 
-func newWaiters(sys *actor.ActorSystem, incarnation string) *waiters {
-	t := &waiters{sys: sys, prefix: "w" + incarnation}
+func newWaiters(incarnation string) *waiters {
+	t := &waiters{prefix: "w" + incarnation}
 	for i := range t.shards {
 		t.shards[i].m = make(map[uint64]*waiter)
 	}
@@ -83,10 +75,6 @@ func (t *waiters) close(w *waiter) {
 	s := &t.shards[w.key%waiterShards]
 	s.mu.Lock()
 	delete(s.m, w.key)
-	if w.pid != nil {
-		t.sys.ProcessRegistry.Remove(w.pid)
-		w.pid = nil
-	}
 	s.mu.Unlock()
 	stopTimer(w.timer)
 	for {
@@ -131,22 +119,6 @@ func (t *waiters) key(ref string) (uint64, bool) {
 	return key, err == nil
 }
 
-// expose registers the waiter named ref in the actor registry, if it is
-// still open, so that answers from peers find it. The Book calls it before a
-// request naming the waiter leaves for another replica.
-func (t *waiters) expose(ref string) {
-	key, ok := t.key(ref)
-	if !ok {
-		return
-	}
-	s := &t.shards[key%waiterShards]
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if w := s.m[key]; w != nil && w.pid == nil {
-		w.pid, _ = t.sys.ProcessRegistry.Add(&waiterProcess{t: t, ref: ref}, ref)
-	}
-}
-
 // deliver hands m to the waiter named ref, if it is still waiting. It never
 // blocks: a waiter takes one answer per attempt, and extras are duplicates.
 func (t *waiters) deliver(ref string, m any) {
@@ -164,26 +136,3 @@ func (t *waiters) deliver(ref string, m any) {
 	}
 	s.mu.Unlock()
 }
-
-// waiterProcess is an exposed waiter's entry in the actor registry: it takes
-// answers from peers (over TCP they arrive encoded) and hands them to the
-// waiter.
-type waiterProcess struct {
-	t   *waiters
-	ref string
-}
-
-func (p *waiterProcess) SendUserMessage(_ *actor.PID, m any) {
-	if p.t.cluster != "" {
-		var err error
-		if m, err = remote.Unwrap(p.t.cluster, m); err != nil {
-			return // not for us, or garbage: the caller's deadline covers it
-		}
-	} else if env, ok := m.(*actor.MessageEnvelope); ok {
-		m = env.Message
-	}
-	p.t.deliver(p.ref, m)
-}
-
-func (p *waiterProcess) SendSystemMessage(*actor.PID, any) {}
-func (p *waiterProcess) Stop(*actor.PID)                   {}

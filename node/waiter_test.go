@@ -4,8 +4,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/asynkron/protoactor-go/actor"
-
 	"github.com/rsml-go/rsml/msg"
 	"github.com/rsml-go/rsml/remote"
 )
@@ -25,7 +23,7 @@ func received(w *waiter) []any {
 // A waiter is reused after close; an answer addressed to its earlier use
 // (a late result of a call that gave up) must not reach the new caller.
 func TestWaiterAnswerForClosedWaiterIsDropped(t *testing.T) {
-	tab := newWaiters(actor.NewActorSystem(), "inc-")
+	tab := newWaiters("inc-")
 	first := tab.open()
 	oldRef := first.ref
 	tab.deliver(oldRef, "early") // sits in the channel when the call gives up
@@ -51,8 +49,7 @@ func TestWaiterAnswerForClosedWaiterIsDropped(t *testing.T) {
 // Names carry the incarnation: a replica restarted in the same process has a
 // new table, and answers naming the old one's waiters find nothing.
 func TestWaiterOtherIncarnationDropped(t *testing.T) {
-	sys := actor.NewActorSystem()
-	old, cur := newWaiters(sys, "aaa-"), newWaiters(sys, "bbb-")
+	old, cur := newWaiters("aaa-"), newWaiters("bbb-")
 	wOld := old.open()
 	w := cur.open()
 	if wOld.ref[len(old.prefix):] != w.ref[len(cur.prefix):] {
@@ -68,7 +65,7 @@ func TestWaiterOtherIncarnationDropped(t *testing.T) {
 
 // A full channel drops extra answers instead of blocking the executor.
 func TestWaiterDeliverNeverBlocks(t *testing.T) {
-	tab := newWaiters(actor.NewActorSystem(), "x-")
+	tab := newWaiters("x-")
 	w := tab.open()
 	for i := 0; i < 3*cap(w.ch); i++ {
 		tab.deliver(w.ref, i)
@@ -78,24 +75,14 @@ func TestWaiterDeliverNeverBlocks(t *testing.T) {
 	}
 }
 
-// A waiter whose request went to a peer is registered under its name, so
-// the peer's answer (encoded over TCP) reaches it; closing it unregisters it.
-// Answers of another cluster are dropped.
-func TestExposedWaiterTakesPeersAnswers(t *testing.T) {
-	sys := actor.NewActorSystem()
-	tab := newWaiters(sys, "p-")
-	tab.cluster = "c1"
-	w := tab.open()
-	pid := actor.NewPID(sys.Address(), w.ref)
-	if _, ok := sys.ProcessRegistry.Get(pid); ok {
-		t.Fatal("a waiter is registered before its request left the replica")
-	}
-	tab.expose(w.ref)
-	tab.expose(w.ref) // a second forward of the same request
-	p, ok := sys.ProcessRegistry.Get(pid)
-	if !ok {
-		t.Fatal("an exposed waiter is not registered under its name")
-	}
+// A peer's answer (encoded over TCP) reaches the waiter it names through the
+// replica's one waiters process; answers of another cluster, or naming a
+// waiter that gave up, are dropped.
+func TestPeersAnswersReachTheirWaiter(t *testing.T) {
+	tab := newWaiters("p-")
+	var drops []string
+	proc := remote.NewWaiters("c1", tab.deliver, func(reason string, _ error) { drops = append(drops, reason) })
+	w, other := tab.open(), tab.open()
 	enc := func(cluster string, m any) any {
 		a, err := remote.Encode(cluster, m)
 		if err != nil {
@@ -103,9 +90,10 @@ func TestExposedWaiterTakesPeersAnswers(t *testing.T) {
 		}
 		return a
 	}
-	p.SendUserMessage(pid, enc("c1", &msg.Reject{Reason: msg.RejectNoLeader, Attempt: 2}))
-	p.SendUserMessage(pid, enc("c2", &msg.ReadIndex{Index: 10})) // another cluster
-	p.SendUserMessage(pid, enc("c1", &msg.ReadIndex{Index: 9}))
+	proc.SendUserMessage(nil, remote.WaiterEnvelope(w.ref, enc("c1", &msg.Reject{Reason: msg.RejectNoLeader, Attempt: 2})))
+	proc.SendUserMessage(nil, remote.WaiterEnvelope(w.ref, enc("c2", &msg.ReadIndex{Index: 10}))) // another cluster
+	proc.SendUserMessage(nil, remote.WaiterEnvelope(w.ref, enc("c1", &msg.ReadIndex{Index: 9})))
+	proc.SendUserMessage(nil, remote.WaiterEnvelope(other.ref, enc("c1", &msg.ReadIndex{Index: 11})))
 	got := received(w)
 	if len(got) != 2 {
 		t.Fatalf("got %d answers %v, want the Reject and the ReadIndex", len(got), got)
@@ -116,14 +104,21 @@ func TestExposedWaiterTakesPeersAnswers(t *testing.T) {
 	if r, ok := got[1].(*msg.ReadIndex); !ok || r.Index != 9 {
 		t.Errorf("second answer %#v", got[1])
 	}
+	if got := received(other); len(got) != 1 || got[0].(*msg.ReadIndex).Index != 11 {
+		t.Errorf("the other waiter got %v, want its ReadIndex", got)
+	}
+	if len(drops) != 1 || drops[0] != remote.DropForeignCluster {
+		t.Errorf("drops %v, want one %s", drops, remote.DropForeignCluster)
+	}
+	ref := w.ref
 	tab.close(w)
-	if _, ok := sys.ProcessRegistry.Get(pid); ok {
-		t.Fatal("a closed waiter is still registered")
+	proc.SendUserMessage(nil, remote.WaiterEnvelope(ref, enc("c1", &msg.ReadIndex{Index: 12}))) // after its caller gave up
+	w = tab.open()
+	if got := received(w); len(got) != 0 {
+		t.Errorf("a reopened waiter got %v", got)
 	}
-	tab.expose(pid.Id) // a request forwarded after its caller gave up
-	if _, ok := sys.ProcessRegistry.Get(pid); ok {
-		t.Fatal("a closed waiter was registered again")
-	}
+	tab.close(w)
+	tab.close(other)
 }
 
 // A reused waiter's timer carries no tick from its earlier use. With Go

@@ -18,7 +18,7 @@ import (
 const SupervisorName = "rsml"
 
 // roles are the actor roles a Book hands out PIDs for. msg.RoleWaiter is not an
-// actor with a fixed name: use WaiterPID (and see WithLocalWaiters).
+// actor: its messages go to WaitersPID (see WithLocalWaiters).
 var roles = [...]msg.Role{msg.RoleProposer, msg.RoleAcceptor, msg.RoleLearner, msg.RoleExecutor}
 
 // actorNames holds ActorName of every role in roles, indexed by msg.Role.
@@ -47,10 +47,12 @@ var ErrBadBook = errors.New("remote: bad address book")
 // are small integers) fall back to a map.
 const denseLimit = 1024
 
-// peer is one replica's entry: its address and the cached PIDs of its roles.
+// peer is one replica's entry: its address and the cached PIDs of its roles
+// and of its waiters process.
 type peer struct {
-	addr string
-	pids [msg.RoleExecutor + 1]*actor.PID
+	addr    string
+	pids    [msg.RoleExecutor + 1]*actor.PID
+	waiters *actor.PID
 }
 
 // Book maps replica ids to actor-system addresses and builds the PIDs of their
@@ -68,7 +70,6 @@ type Book struct {
 	onWireErr func(error) // reports an Encode failure in Send; may be nil
 
 	localWaiters func(ref string, m any) // set by WithLocalWaiters
-	exposeWaiter func(ref string)        // set by WithLocalWaiters
 	onUnknown    func(to msg.NodeID)     // set by WithUnknownReplica
 }
 
@@ -102,7 +103,7 @@ func (t *table) index() {
 }
 
 func newPeer(addr string) *peer {
-	p := &peer{addr: addr}
+	p := &peer{addr: addr, waiters: actor.NewPID(addr, WaitersName)}
 	for _, r := range roles {
 		p.pids[r] = actor.NewPID(addr, actorNames[r])
 	}
@@ -169,15 +170,12 @@ func WithWire(cluster string, onError func(error)) BookOption {
 // lookup and no mailbox between the executor's answer and the caller.
 // deliver must not block.
 //
-// Peers still address a waiter as the process named by its ref (WaiterPID),
-// as replicas always have: so that their answers can arrive, Send calls
-// expose(ref) before a request of this replica that names a waiter
-// (ClientRequest, ReadRequest, TransferLeader) leaves for another replica, and expose must
-// register a process under ref by the time it returns. Requests served here
-// need no process at all.
-func WithLocalWaiters(deliver func(ref string, m any), expose func(ref string)) BookOption {
+// Peers address this replica's waiters through its waiters process (see
+// WaitersName): so that their answers arrive, register NewWaiters with the
+// same deliver under WaitersName.
+func WithLocalWaiters(deliver func(ref string, m any)) BookOption {
 	return func(b *Book) error {
-		b.localWaiters, b.exposeWaiter = deliver, expose
+		b.localWaiters = deliver
 		return nil
 	}
 }
@@ -266,13 +264,12 @@ func (b *Book) PID(id msg.NodeID, role msg.Role) *actor.PID {
 	return p.pids[role] // nil for role 0
 }
 
-// WaiterPID returns the PID of a waiter (a process registered under the id ref)
-// on replica id, or nil if id is unknown or ref is empty. It is not cached:
-// waiters come and go with client requests.
-func (b *Book) WaiterPID(id msg.NodeID, ref string) *actor.PID {
-	p := b.peer(id)
-	if p == nil || ref == "" {
-		return nil
+// WaitersPID returns the PID of the waiters process (WaitersName) of replica
+// id, or nil if id is unknown. A message for one of its waiters goes there in
+// a WaiterEnvelope. The PID is shared and cached, as PID's are.
+func (b *Book) WaitersPID(id msg.NodeID) *actor.PID {
+	if p := b.peer(id); p != nil {
+		return p.waiters
 	}
-	return actor.NewPID(p.addr, ref)
+	return nil
 }

@@ -79,16 +79,16 @@ func TestBookPIDs(t *testing.T) {
 				if pid := b.PID(id, msg.RoleWaiter); pid != nil {
 					t.Errorf("PID(%d, waiter) = %v, want nil", id, pid)
 				}
-				w := b.WaiterPID(id, "w$1")
-				if w == nil || w.Address != addr || w.Id != "w$1" {
-					t.Errorf("WaiterPID(%d) = %v", id, w)
+				w := b.WaitersPID(id)
+				if w == nil || w.Address != addr || w.Id != WaitersName || b.WaitersPID(id) != w {
+					t.Errorf("WaitersPID(%d) = %v, want %s/%s, cached", id, w, addr, WaitersName)
 				}
 			}
 			for _, id := range []msg.NodeID{0, 2 << 20, 7} {
 				if _, known := tt.addrs[id]; known {
 					continue
 				}
-				if b.PID(id, msg.RoleAcceptor) != nil || b.WaiterPID(id, "w") != nil || b.Addr(id) != "" {
+				if b.PID(id, msg.RoleAcceptor) != nil || b.WaitersPID(id) != nil || b.Addr(id) != "" {
 					t.Errorf("unknown id %d resolves", id)
 				}
 			}

@@ -330,8 +330,8 @@ func TestAttachSameSystemTwoIDsPanics(t *testing.T) {
 func TestDeadLetter(t *testing.T) {
 	c := newCluster(t, 1, 2)
 	r := c.r[1]
-	r.sys.Root.Send(r.book.PID(2, msg.RoleExecutor), &note{from: 1}) // no executor on 2
-	r.sys.Root.Send(r.book.WaiterPID(2, "nobody"), &note{from: 1})
+	r.sys.Root.Send(r.book.PID(2, msg.RoleExecutor), &note{from: 1})                // no executor on 2
+	r.sys.Root.Send(r.book.WaitersPID(2), WaiterEnvelope("nobody", &note{from: 1})) // no waiters process on 2
 	if s := c.net.Stats(); s.DeadLetters != 2 || s.Delivered != 0 {
 		t.Errorf("stats %+v, want 2 dead letters", s)
 	}

@@ -14,7 +14,7 @@ import (
 // explicitly, since remoting drops envelopes' senders for our messages).
 //
 // A message for a waiter goes to WithLocalWaiters' function if the waiter is
-// this replica's, else to the process its ref names on its replica.
+// this replica's, else to its replica's waiters process in a WaiterEnvelope.
 //
 // With WithWire, a message for another replica is sent as Encode made it; one
 // that cannot be encoded is reported to the wire's onError and dropped.
@@ -27,7 +27,8 @@ func (b *Book) Send(ctx actor.SenderContext, outs []msg.Out) {
 	var lastAny *anypb.Any
 	for _, o := range outs {
 		var pid *actor.PID
-		if o.To.Role == msg.RoleWaiter {
+		waiter := o.To.Role == msg.RoleWaiter
+		if waiter {
 			if o.To.Ref == "" {
 				continue
 			}
@@ -35,12 +36,9 @@ func (b *Book) Send(ctx actor.SenderContext, outs []msg.Out) {
 				b.localWaiters(o.To.Ref, o.Msg)
 				continue
 			}
-			pid = b.WaiterPID(o.To.Node, o.To.Ref)
+			pid = b.WaitersPID(o.To.Node)
 		} else {
 			pid = b.PID(o.To.Node, o.To.Role)
-			if b.exposeWaiter != nil && o.To.Node != b.self {
-				b.expose(o.Msg)
-			}
 		}
 		if pid == nil {
 			if b.onUnknown != nil && o.To.Node != 0 {
@@ -62,30 +60,10 @@ func (b *Book) Send(ctx actor.SenderContext, outs []msg.Out) {
 			}
 			m = lastAny
 		}
+		if waiter {
+			m = WaiterEnvelope(o.To.Ref, m)
+		}
 		ctx.Send(pid, m)
-	}
-}
-
-// expose registers the waiter a request of this replica names before the
-// request leaves it, so that the answer from the peer finds a process.
-func (b *Book) expose(m any) {
-	switch m := m.(type) {
-	case *msg.ClientRequest:
-		if m.Cmd.Origin == b.self && m.Cmd.Reply != "" {
-			b.exposeWaiter(m.Cmd.Reply)
-		}
-	case *msg.ReadRequest:
-		if m.Origin == b.self && m.Reply != "" {
-			b.exposeWaiter(m.Reply)
-		}
-	case *msg.TransferLeader:
-		if m.Origin == b.self && m.Reply != "" {
-			b.exposeWaiter(m.Reply)
-		}
-	case *msg.ChangeRequest:
-		if m.Origin == b.self && m.Reply != "" {
-			b.exposeWaiter(m.Reply)
-		}
 	}
 }
 

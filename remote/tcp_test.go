@@ -310,7 +310,8 @@ func TestTCPMutualTLS(t *testing.T) {
 
 // TestTCPDropsForeignAndGarbage: what another cluster sends, and Anys that
 // are not ours or do not decode, are dropped and reported, to an actor
-// (DecodeMiddleware) and to a waiter (Unwrap); the replica keeps working. A
+// (DecodeMiddleware) and to the waiters (NewWaiters), as is a message for the
+// waiters that names none; the replica keeps working. A
 // marker sent afterwards on the same connection (FIFO) must be the next thing
 // delivered, so nothing dropped slipped through.
 func TestTCPDropsForeignAndGarbage(t *testing.T) {
@@ -350,6 +351,11 @@ func TestTCPDropsForeignAndGarbage(t *testing.T) {
 		if got := c2.expectMsg("waiter"); !reflect.DeepEqual(got, &msg.ReadIndex{Index: uint64(1000 + i)}) {
 			t.Errorf("%s: after the dropped message the waiter got %#v, want the marker", tt.name, got)
 		}
+	}
+	markURL, markHex := encodeHex(t, testCluster, &msg.ReadIndex{Index: 2000})
+	c1.send("raw 2 waiter - %s %s", markURL, markHex)
+	if d := c2.expect("waiterr"); d[1] != DropNoWaiter {
+		t.Errorf("a message for the waiters naming none: %q, want %q", d[1:], DropNoWaiter)
 	}
 	stopAll(cs)
 }
@@ -503,9 +509,17 @@ func TestTCPChild(t *testing.T) {
 			if sink, err = sys.Root.SpawnNamed(props, ActorName(msg.RoleAcceptor)); err != nil {
 				fail("%v", err)
 			}
-			w := &waiterProc{cluster: testCluster, report: report, fail: func(err error) { say("waiterr %s %v", DropReason(err), err) }}
-			if _, ok := sys.ProcessRegistry.Add(w, "w1"); !ok {
-				fail("waiter w1 exists")
+			// The waiters process reports only answers for w1: one that
+			// reached another ref (a lost header) never shows as "waiter".
+			w := NewWaiters(testCluster, func(ref string, m any) {
+				if ref != "w1" {
+					say("waiterref %s", ref)
+					return
+				}
+				report("waiter", m)
+			}, func(reason string, err error) { say("waiterr %s %v", reason, err) })
+			if _, ok := sys.ProcessRegistry.Add(w, WaitersName); !ok {
+				fail("%s exists", WaitersName)
 			}
 			say("ready")
 		case "send", "raw": // send|raw TO ROLE REF URL HEX
@@ -527,11 +541,15 @@ func TestTCPChild(t *testing.T) {
 			if url == "-" {
 				url = ""
 			}
+			var m any = &anypb.Any{TypeUrl: url, Value: b}
 			pid := book.PID(target.Node, target.Role)
 			if target.Role == msg.RoleWaiter {
-				pid = book.WaiterPID(target.Node, target.Ref)
+				pid = book.WaitersPID(target.Node)
+				if target.Ref != "-" { // "-": bare, naming no waiter
+					m = WaiterEnvelope(target.Ref, m)
+				}
 			}
-			sys.Root.Send(pid, &anypb.Any{TypeUrl: url, Value: b})
+			sys.Root.Send(pid, m)
 		case "bcast": // bcast URL HEX TO...
 			m, err := decodeHex(f[1], f[2])
 			if err != nil {
@@ -571,25 +589,6 @@ func TestTCPChild(t *testing.T) {
 		fail("stdin: %v", err)
 	}
 }
-
-// waiterProc is a process like the node's client waiters: not an actor, it
-// gets what remoting delivers in SendUserMessage.
-type waiterProc struct {
-	cluster string
-	report  func(kind string, m any)
-	fail    func(error)
-}
-
-func (w *waiterProc) SendUserMessage(_ *actor.PID, m any) {
-	v, err := Unwrap(w.cluster, m)
-	if err != nil {
-		w.fail(err)
-		return
-	}
-	w.report("waiter", v)
-}
-func (w *waiterProc) SendSystemMessage(*actor.PID, any) {}
-func (w *waiterProc) Stop(*actor.PID)                   {}
 
 // newBookSystem is an actor system without remoting and a Book WithWire whose
 // replica 1 is that system (its address is protoactor's local "nonhost") and

@@ -473,11 +473,14 @@ const (
 	DropUndecodable    = "undecodable"     // an unknown type or bytes that do not decode
 )
 
-// DropReason classifies an error of Decode or Unwrap as DropForeignCluster or
-// DropUndecodable, for logs and metrics.
+// DropReason classifies an error of Decode, Unwrap or Waiters as
+// DropForeignCluster, DropNoWaiter or DropUndecodable, for logs and metrics.
 func DropReason(err error) string {
-	if errors.Is(err, ErrForeignCluster) {
+	switch {
+	case errors.Is(err, ErrForeignCluster):
 		return DropForeignCluster
+	case errors.Is(err, ErrNoWaiter):
+		return DropNoWaiter
 	}
 	return DropUndecodable
 }
@@ -494,6 +497,7 @@ func DropReason(err error) string {
 //
 // Replies to a RequestFuture bypass receiver middleware (they go to the
 // future's process): between replicas, send with an explicit reply target.
+// Answers to waiters go to the Waiters process, which decodes them itself.
 func DecodeMiddleware(cluster string, onDrop func(reason string, err error)) actor.ReceiverMiddleware {
 	return func(next actor.ReceiverFunc) actor.ReceiverFunc {
 		return func(c actor.ReceiverContext, env *actor.MessageEnvelope) {
