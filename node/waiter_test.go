@@ -1,9 +1,16 @@
 package node
 
 import (
+	"context"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/rsml-go/rsml/actors/executor"
+	"github.com/rsml-go/rsml/kv"
 	"github.com/rsml-go/rsml/msg"
 	"github.com/rsml-go/rsml/remote"
 )
@@ -135,4 +142,86 @@ func TestResetTimerLeavesNoStaleTick(t *testing.T) {
 	default:
 	}
 	stopTimer(tm)
+}
+
+// gatedStore holds every Apply once armed, until released, and says when the
+// first one arrived: the command was chosen, so the request that carried it
+// has been forwarded and its caller is still waiting.
+type gatedStore struct {
+	*kv.Store
+	armed    *atomic.Bool
+	applying chan struct{}
+	once     *sync.Once
+	release  chan struct{}
+}
+
+func (g gatedStore) Apply(rev uint64, cmd []byte) []byte {
+	if g.armed.Load() {
+		g.once.Do(func() { close(g.applying) })
+		<-g.release
+	}
+	return g.Store.Apply(rev, cmd)
+}
+
+// registered counts the processes in sys's registry.
+func registered(sys *actor.ActorSystem) int {
+	n := 0
+	for _, m := range sys.ProcessRegistry.LocalPIDs.LocalPIDs {
+		n += m.Count()
+	}
+	return n
+}
+
+// A request a follower forwards to the leader registers no process on the
+// follower while its caller waits: the leader's answer comes through the
+// follower's one waiters process. (Proto.Actor's registry keeps the buckets
+// that per-request processes spread over it: about 10 MB on a replica that
+// forwarded a few ten thousand requests.)
+func TestForwardedRequestRegistersNoProcess(t *testing.T) {
+	var armed atomic.Bool
+	applying, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	ctx := ctxFor(t, 20*time.Second)
+	c, err := StartCluster(ctx, ClusterConfig{Nodes: 3, Template: Config{Logger: testLogger()},
+		NewStateMachine: func(msg.NodeID) executor.StateMachine {
+			return gatedStore{Store: kv.New(), armed: &armed, applying: applying, once: &once, release: release}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Stop(context.Background()) })
+	l, err := c.WaitLeader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f *Node
+	for _, n := range c.Nodes() {
+		if n.ID() != l.ID() {
+			f = n
+			break
+		}
+	}
+	if r, err := f.Put(ctx, "warm", []byte("up"), kv.Cond{}); err != nil || !r.OK {
+		t.Fatalf("put: %+v %v", r, err)
+	}
+	before := registered(f.sys)
+	armed.Store(true)
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.Put(ctx, "k", []byte("v"), kv.Cond{})
+		done <- err
+	}()
+	select {
+	case <-applying:
+	case <-ctx.Done():
+		t.Fatal("the forwarded put was never applied")
+	}
+	during := registered(f.sys)
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("forwarded put: %v", err)
+	}
+	if during != before {
+		t.Errorf("the follower's registry held %d processes while a forwarded request waited, %d before", during, before)
+	}
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # scripts/memory.sh BIN KEYS DURATION [extra run flags...]: 3 nutsdb run processes, 64 HTTP clients
-# to the leader; prints per replica the mean RSS over the second half, peak RSS, final heap in use.
+# to the leader (TO=follower: to a follower, which forwards every request); prints per replica the
+# mean RSS over the second half and the peak RSS; * marks the replica the clients write to.
 BIN=$1; KEYS=$2; DUR=$3; shift 3
 W=${W:-/tmp/rsml-memory}; rm -rf $W; mkdir -p $W
 peers="1=127.0.0.1:17301,2=127.0.0.1:17302,3=127.0.0.1:17303"
@@ -17,6 +18,7 @@ for _ in $(seq 100); do
   [ -n "$L" ] && break
   sleep 0.1
 done
+if [ "${TO:-leader}" = follower ]; then L=$(( L % 3 + 1 )); fi
 ( while true; do for i in 0 1 2; do echo "$i $(awk '/VmRSS/{print $2}' /proc/${PIDS[$i]}/status 2>/dev/null)"; done; sleep 1; done ) > $W/rss &
 SP=$!
 ( sleep $(( ${DUR%s} - 5 )); for i in 1 2 3; do curl -s -o $W/mid$i.prof http://127.0.0.1:1740$i/debug/pprof/heap; curl -s -o $W/midm$i http://127.0.0.1:1740$i/metrics; done ) &
