@@ -410,7 +410,8 @@ func devCommand(args []string, stdout, stderr io.Writer) int {
 // neither it nor GOMEMLIMIT is set, to memoryLimitRatio of the container's
 // memory limit (cgroup; none outside a container): a replica's heap then
 // stays clear of the limit at which the kernel would kill it. It logs the
-// limit in force.
+// limit in force. It also sets GOGC to defaultGCPercent unless the
+// environment sets it.
 func applyMemoryLimit(s settings, logger *slog.Logger) {
 	switch {
 	case s.memoryLimit > 0:
@@ -424,7 +425,18 @@ func applyMemoryLimit(s settings, logger *slog.Logger) {
 	if limit := debug.SetMemoryLimit(-1); limit < math.MaxInt64 {
 		logger.Info("memory limit", "bytes", limit)
 	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGCPercent)
+	}
 }
+
+// defaultGCPercent is the GOGC of a replica whose environment sets none: the
+// heap may grow to 1.5 times what is live between collections instead of
+// Go's twice. Three run processes under 64 HTTP clients held 20 MB less each
+// with 100,000 keys (77-80 MB against 95-100 MB), and 6 MB less with 1000
+// keys, for no difference in throughput or CPU per operation that this
+// machine's noise would show (scripts/memory.sh, alternating rounds).
+const defaultGCPercent = 50
 
 // memoryLimitRatio is the share of a container's memory limit that
 // applyMemoryLimit gives Go: the rest is for what Go does not count (the

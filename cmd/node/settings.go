@@ -742,7 +742,7 @@ func restartNeeded(running, next *settings) []settingChange {
 	return out
 }
 
-const memoryLimitHelp = "soft memory limit of the Go runtime (GOMEMLIMIT) in `BYTES`, such as 512MiB, 2GiB or 1000000000: the garbage collector works harder as the heap nears it (default: GOMEMLIMIT from the environment, else 80% of the container's cgroup memory limit, else none)"
+const memoryLimitHelp = "soft memory limit of the Go runtime (GOMEMLIMIT) in `BYTES`, such as 512MiB, 2GiB or 1000000000: the garbage collector works harder as the heap nears it (default: GOMEMLIMIT from the environment, else 80% of the container's cgroup memory limit, else none; GOGC defaults to 50 unless set in the environment)"
 
 // setMemoryLimit takes --memory-limit (empty: not set).
 func (s *settings) setMemoryLimit(v string) error {

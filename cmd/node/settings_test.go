@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"flag"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -177,5 +179,29 @@ func TestParseBytes(t *testing.T) {
 	s, err := loadSettings(t, "--id", "1", "--peers", "1=127.0.0.1:7001", "--storage", "memory", "--memory-limit", "256MiB")
 	if err != nil || s.memoryLimit != 256<<20 {
 		t.Fatalf("--memory-limit 256MiB: %d, %v", s.memoryLimit, err)
+	}
+}
+
+// run and dev collect garbage at GOGC=50 unless the environment says
+// otherwise, and set --memory-limit as given.
+func TestApplyMemoryLimitSetsGC(t *testing.T) {
+	prevGC, prevLimit := debug.SetGCPercent(100), debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetGCPercent(prevGC); debug.SetMemoryLimit(prevLimit) })
+	quiet := slog.New(slog.DiscardHandler)
+
+	t.Setenv("GOGC", "")
+	applyMemoryLimit(settings{memoryLimit: 1 << 30}, quiet)
+	if got := debug.SetGCPercent(100); got != defaultGCPercent {
+		t.Errorf("GOGC unset: gc percent %d, want %d", got, defaultGCPercent)
+	}
+	if got := debug.SetMemoryLimit(-1); got != 1<<30 {
+		t.Errorf("--memory-limit 1GiB: limit %d", got)
+	}
+
+	t.Setenv("GOGC", "80")
+	debug.SetGCPercent(80) // as the runtime did at start
+	applyMemoryLimit(settings{memoryLimit: 1 << 30}, quiet)
+	if got := debug.SetGCPercent(100); got != 80 {
+		t.Errorf("GOGC=80: gc percent %d, want the environment's 80", got)
 	}
 }
