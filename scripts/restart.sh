@@ -10,7 +10,7 @@ for i in 1 2 3; do start $i; done
 L=""
 for _ in $(seq 100); do for i in 1 2 3; do curl -fs --max-time 0.2 http://127.0.0.1:1760$i/v1/status 2>/dev/null | grep -q '"is_leader":true' && L=$i; done; [ -n "$L" ] && break; sleep 0.1; done
 (cd "$(dirname "$0")/.." && go run ./scripts/loadkeys http://127.0.0.1:1760$L $KEYS) 2>&1 | tail -1
-sleep 5
+sleep ${SETTLE:-5}
 F=$(( L % 3 + 1 ))
 echo "leader $L, restarting $F; data dir $(du -sm $W/r$F | cut -f1) MB; snapshots: $(ls -la $W/r$F/snapshots 2>/dev/null | awk '/snap-/{print $5}' | tr '\n' ' ')"
 kill -9 ${PID[$F]}; wait ${PID[$F]} 2>/dev/null

@@ -474,3 +474,40 @@ func TestNutsChosenWritebackSyncs(t *testing.T) {
 			syncs, total>>10, nutsWritebackBytes>>10)
 	}
 }
+
+// A new generation reads each record of the current one once, however many
+// live slots the record holds, and the values it copies read back intact.
+func TestAcceptorNewGenerationReadsEachRecordOnce(t *testing.T) {
+	n := nutsOpen(t, t.TempDir(), nutsOptions{segmentSize: 1 << 20, compactBytes: 1 << 30, recordBytes: 50000})
+	a := n.Acceptor().(*nutsAcceptor)
+	var slots []uint64
+	for s := uint64(1); s <= 400; s++ {
+		must(t, a.Append(AcceptorRecord{Entries: []msg.Entry{bigEntry(s, 1)}}))
+		slots = append(slots, s)
+	}
+	compact := func() int {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		before, gen := a.recordReads, a.gens.cur
+		a.compact()
+		if a.gens.cur == gen {
+			t.Fatal("no new generation")
+		}
+		return a.recordReads - before
+	}
+	compact() // 400 one-entry records become about 16 big ones
+	recs := int(a.next - 1)
+	if recs > 20 {
+		t.Fatalf("the new generation has %d records; the test needs big ones", recs)
+	}
+	if got := compact(); got != recs {
+		t.Fatalf("the next generation read %d records of the %d in the current one", got, recs)
+	}
+	got, err := a.Values(slots)
+	must(t, err)
+	for i, s := range slots {
+		if !reflect.DeepEqual(got[i], bigEntry(s, 1)) {
+			t.Fatalf("slot %d read back wrong", s)
+		}
+	}
+}
