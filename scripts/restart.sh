@@ -5,7 +5,7 @@ BIN=$1; KEYS=$2
 W=${W:-/tmp/rsml-restart}; rm -rf $W; mkdir -p $W
 peers="1=127.0.0.1:17501,2=127.0.0.1:17502,3=127.0.0.1:17503"
 declare -A PID
-start() { $BIN run --id $1 --peers $peers --http 127.0.0.1:1760$1 --storage nutsdb --data-dir $W/r$1 --log-level warn --pprof >>$W/log$1 2>&1 & PID[$1]=$!; }
+start() { $BIN run --id $1 --peers $peers --http 127.0.0.1:1760$1 --storage nutsdb --data-dir $W/r$1 --log-level ${LOGLEVEL:-warn} --pprof >>$W/log$1 2>&1 & PID[$1]=$!; }
 for i in 1 2 3; do start $i; done
 L=""
 for _ in $(seq 100); do for i in 1 2 3; do curl -fs --max-time 0.2 http://127.0.0.1:1760$i/v1/status 2>/dev/null | grep -q '"is_leader":true' && L=$i; done; [ -n "$L" ] && break; sleep 0.1; done

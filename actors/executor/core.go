@@ -380,9 +380,14 @@ func (c *Core) reply(ref string, m any) {
 	}
 }
 
+// resyncTicks is how long the executor waits for the learner's answer before
+// it asks again from the same point. A request to the local learner is lost
+// only if the learner restarts; asked every tick instead, a learner reading
+// an 8 MiB part from disk answered most requests twice.
+const resyncTicks = 10
+
 func (c *Core) resync() {
-	// One request per tick for the same point: the learner answers them all.
-	if c.resyncFor == c.applied+1 && c.now-c.resyncAt < 1 {
+	if c.resyncFor == c.applied+1 && c.now-c.resyncAt < resyncTicks {
 		return
 	}
 	c.resyncFor, c.resyncAt = c.applied+1, c.now
