@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nutsdb/nutsdb"
@@ -98,6 +99,10 @@ const (
 	// memory (a quarter of a gigabyte after a restart with 1M keys); a
 	// generation written since holds only fresh 8-byte keys.
 	nutsRewriteAtOpen = 4 << 20
+	// nutsTailRecords: a new generation's builder copies the records that
+	// came in while it wrote the frozen state if there are at least this
+	// many, rather than leave them to the switch, which holds the acceptor.
+	nutsTailRecords = 64
 )
 
 var (
@@ -120,10 +125,11 @@ type Nuts struct {
 // nutsOptions are knobs for tests and benchmarks; OpenNuts uses the defaults.
 type nutsOptions struct {
 	segmentSize  int64
-	compactBytes int64 // 0: nutsCompactBytes
-	recordBytes  int   // 0: nutsGenRecordBytes
-	rewriteBytes int64 // 0: nutsRewriteAtOpen
-	noSync       bool  // benchmarks that only build a log to reopen it
+	compactBytes int64              // 0: nutsCompactBytes
+	recordBytes  int                // 0: nutsGenRecordBytes
+	rewriteBytes int64              // 0: nutsRewriteAtOpen
+	noSync       bool               // benchmarks that only build a log to reopen it
+	genHook      func(stage string) // called by a new generation's builder: "written" (the frozen state), "done" (tests)
 }
 
 func nutsDefaults() nutsOptions { return nutsOptions{segmentSize: nutsSegmentSize} }
@@ -243,7 +249,9 @@ type nutsAcceptor struct {
 	closed      bool
 	err         error          // sticky: after a failed write nothing more is written
 	retiring    sync.WaitGroup // old generations being closed and removed
-	recordReads int            // records read back for values (tests count them)
+	job         *genJob        // a new generation being built, or nil
+	recordReads atomic.Int64   // records read back for values (tests count them)
+	durable     atomic.Uint64  // a.next as of the last Append, for a generation's builder
 }
 
 func openNutsAcceptor(parent string, logger *slog.Logger, o nutsOptions) (*nutsAcceptor, error) {
@@ -263,6 +271,7 @@ func openNutsAcceptor(parent string, logger *slog.Logger, o nutsOptions) (*nutsA
 		return nil, fmt.Errorf("storage: acceptor log %s: %w", a.dir, err)
 	}
 	a.genTrunc = a.live.truncated
+	a.durable.Store(a.next)
 	a.compactAt = a.opts.nextCompaction()
 	if recoveredBytes(a.dir) >= a.opts.rewriteAtOpen() {
 		a.compact() // see nutsRewriteAtOpen; a failure keeps this generation
@@ -394,19 +403,28 @@ func (a *nutsAcceptor) readable() error {
 // readEntries reads the live entries of slots from the current generation,
 // each record once. Callers hold a.mu.
 func (a *nutsAcceptor) readEntries(slots []uint64) ([]msg.Entry, error) {
+	return a.readFrom(a.db, a.dir, a.live.entries, a.live.recs, a.live.truncated, slots)
+}
+
+// readFrom reads the entries of slots, as entries (ballots) and recs (record
+// numbers) describe them, from db, each record once. It touches no field of
+// a but counters, so a generation built in the background uses it on a
+// frozen copy of the mirror.
+func (a *nutsAcceptor) readFrom(db *nutsdb.DB, dir string, entries map[uint64]msg.Entry, recs map[uint64]uint64,
+	truncated uint64, slots []uint64) ([]msg.Entry, error) {
 	out := make([]msg.Entry, len(slots))
 	byRec := map[uint64][]int{}
 	for i, s := range slots {
-		if _, ok := a.live.entries[s]; !ok {
-			return nil, fmt.Errorf("storage: acceptor log %s holds no entry for slot %d (truncated through %d)", a.dir, s, a.live.truncated)
+		if _, ok := entries[s]; !ok {
+			return nil, fmt.Errorf("storage: acceptor log %s holds no entry for slot %d (truncated through %d)", dir, s, truncated)
 		}
-		r := a.live.recs[s]
+		r := recs[s]
 		byRec[r] = append(byRec[r], i)
 	}
 	for _, r := range slices.Sorted(maps.Keys(byRec)) {
 		var rec AcceptorRecord
-		a.recordReads++
-		err := nutsfix.View(a.db, func(tx *nutsdb.Tx) error {
+		a.recordReads.Add(1)
+		err := nutsfix.View(db, func(tx *nutsdb.Tx) error {
 			b, err := tx.Get(nutsRecords, nutsKey(r))
 			if err != nil {
 				return err
@@ -414,7 +432,7 @@ func (a *nutsAcceptor) readEntries(slots []uint64) ([]msg.Entry, error) {
 			return msgpack.Unmarshal(b, &rec) // copies out of nutsdb's buffer
 		})
 		if err != nil {
-			return nil, fmt.Errorf("%w: acceptor log %s: read record %d: %v", ErrCorrupt, a.dir, r, err)
+			return nil, fmt.Errorf("%w: acceptor log %s: read record %d: %v", ErrCorrupt, dir, r, err)
 		}
 		found := make(map[uint64]msg.Entry, len(rec.Entries))
 		for _, e := range rec.Entries {
@@ -424,8 +442,8 @@ func (a *nutsAcceptor) readEntries(slots []uint64) ([]msg.Entry, error) {
 		}
 		for _, i := range byRec[r] {
 			e, ok := found[slots[i]]
-			if want := a.live.entries[slots[i]]; !ok || e.Ballot != want.Ballot || e.Value == nil {
-				return nil, fmt.Errorf("%w: acceptor log %s: record %d lacks slot %d in ballot %s", ErrCorrupt, a.dir, r, slots[i], want.Ballot)
+			if want := entries[slots[i]]; !ok || e.Ballot != want.Ballot || e.Value == nil {
+				return nil, fmt.Errorf("%w: acceptor log %s: record %d lacks slot %d in ballot %s", ErrCorrupt, dir, r, slots[i], want.Ballot)
 			}
 			out[i] = e
 		}
@@ -453,33 +471,127 @@ func (a *nutsAcceptor) Append(rec AcceptorRecord) error {
 		return err
 	}
 	a.next++
+	a.durable.Store(a.next)
 	a.written += int64(len(val))
 	a.live.apply(rec, recno)
-	if a.written >= a.compactAt && a.live.truncated > a.genTrunc {
-		a.compact()
+	if a.job != nil {
+		select {
+		case <-a.job.done:
+			a.finishGen()
+		default:
+		}
+	} else if a.written >= a.compactAt && a.live.truncated > a.genTrunc {
+		a.startGen()
 	}
 	return nil
 }
 
-// compact starts a new generation holding only the live state. A failure
-// before the switch leaves the current generation in use (nothing is lost)
-// and is tried again after another compactBytes; a failure after it stops
-// writes, as any failed write does.
-func (a *nutsAcceptor) compact() {
-	start := a.written
-	t0 := time.Now()
-	next, err := a.gens.prepareNext()
-	var db *nutsdb.DB
-	if err == nil {
-		db, err = a.openGen(next)
-	}
-	tOpen := time.Now()
-	size, recs, nextRec := 0, map[uint64]uint64(nil), uint64(0)
-	if err == nil {
-		size, recs, nextRec, err = a.writeGen(db, next)
-		if err != nil {
-			_ = nutsfix.Close(db, next)
+// A new generation is built in the background, so that the acceptor does not
+// stop while the live state (up to two snapshot intervals of values, read
+// back from disk) is copied and synced: that took 300-800 ms, long enough for
+// a leader to lose its quorum.
+//
+// startGen freezes the mirror at record F (a.next): its entries, their
+// record numbers, the promise, the truncation point and the ballot. A
+// goroutine writes that state to the next generation's directory, reading
+// values from the current generation (which only grows: records are never
+// rewritten, so what the frozen numbers point to stays), and syncs it. The
+// acceptor meanwhile appends to the current generation as ever: records F and
+// on, each synced before it is acknowledged.
+//
+// finishGen, on the first Append after the goroutine is done, copies records
+// F..next-1 to the new generation as they are (renumbered after the frozen
+// state's), writes the ballot again if it rose meanwhile, syncs, and only
+// then switches CURRENT. Why this is safe: replaying the new generation is
+// replaying the frozen state and then the very records that followed it, so
+// it yields the mirror the old generation yields; until CURRENT names the new
+// generation the old one is complete and is what a crash reopens, and after,
+// the new one is complete and synced. A failure before the switch abandons the
+// new generation (nothing lost: the old one holds everything); a failure of
+// the switch itself stops writes, as any failed write does.
+type genJob struct {
+	from    uint64     // the first record of the current generation not in the frozen state
+	ballot  msg.Ballot // the ballot written to the new generation
+	trunc   uint64     // the frozen truncation point
+	started time.Time
+	done    chan struct{} // closed when the goroutine has returned
+
+	// Set by the goroutine, read after done.
+	dir       string
+	db        *nutsdb.DB
+	size      int
+	recs      map[uint64]uint64
+	nextRec   uint64
+	copied    uint64 // the tail's records up to here are in the new generation
+	tailBytes int64  // their size
+	err       error
+}
+
+// startGen starts building a new generation from the live state. Callers
+// hold a.mu, and a.job is nil.
+func (a *nutsAcceptor) startGen() {
+	j := &genJob{from: a.next, ballot: a.ballot, trunc: a.live.truncated, started: time.Now(), done: make(chan struct{})}
+	state := acceptorMirror{promised: a.live.promised, truncated: a.live.truncated,
+		entries: maps.Clone(a.live.entries), recs: maps.Clone(a.live.recs)}
+	src, srcDir := a.db, a.dir
+	a.job = j
+	go func() {
+		defer close(j.done)
+		j.dir, j.err = a.gens.prepareNext()
+		if j.err == nil {
+			j.db, j.err = a.openGen(j.dir)
 		}
+		if j.err == nil {
+			j.size, j.recs, j.nextRec, j.err = a.writeGen(j.db, j.dir, j.ballot, &state, src, srcDir)
+		}
+		if a.opts.genHook != nil {
+			a.opts.genHook("written")
+		}
+		// The frozen state is synced here, and the tail that came in
+		// meanwhile copied and synced (twice at most: it shrinks each
+		// time), so that finishGen has little left to copy and sync.
+		j.copied = j.from
+		for round := 0; j.err == nil && round < 3; round++ {
+			if round > 0 {
+				upTo := a.durable.Load()
+				if upTo-j.copied < nutsTailRecords {
+					break
+				}
+				j.err = a.copyRecords(j, src, j.copied, upTo)
+			}
+			if j.err == nil && !a.opts.noSync {
+				j.err = syncGenDir(j.dir)
+			}
+		}
+		if a.opts.genHook != nil {
+			a.opts.genHook("done")
+		}
+	}()
+}
+
+// compact builds a new generation and switches to it before it returns: at
+// open, when nothing else runs, and in tests. Callers hold a.mu.
+func (a *nutsAcceptor) compact() {
+	if a.job == nil {
+		a.startGen()
+	}
+	<-a.job.done
+	a.finishGen()
+}
+
+// finishGen completes the generation a.job built (see genJob). Callers hold
+// a.mu, and a.job is done.
+func (a *nutsAcceptor) finishGen() {
+	j, start := a.job, a.written
+	a.job = nil
+	tFinish := time.Now()
+	recs, err := j.recs, j.err
+	tail := a.next - j.from
+	if err == nil {
+		recs, err = a.copyTail(j)
+	}
+	if err == nil && !a.opts.noSync {
+		err = syncGenDir(j.dir)
 	}
 	var oldGen uint64
 	if err == nil {
@@ -489,26 +601,32 @@ func (a *nutsAcceptor) compact() {
 			// and the next open keeps whichever CURRENT names. Writing on to
 			// the old one could leave acknowledged records where that open
 			// would not look: stop, as after any failed write.
-			_ = nutsfix.Close(db, next)
+			_ = nutsfix.Close(j.db, j.dir)
 			a.err = fmt.Errorf("storage: acceptor log %s: switching to a new generation failed, the log refuses writes until reopened: %w", a.dir, err)
 			a.logger.Error("acceptor log: generation switch failed", "err", err)
 			return
 		}
 	}
 	if err != nil {
-		a.gens.abandonNext()
+		if j.db != nil {
+			_ = nutsfix.Close(j.db, j.dir)
+		}
+		if j.dir != "" {
+			a.gens.abandonNext()
+		}
 		a.compactAt = a.written + a.opts.nextCompaction()
 		a.logger.Warn("acceptor log: cannot start a new generation; the current one stays in use", "err", err)
 		return
 	}
 	retireGen(&a.retiring, a.gens, oldGen, a.db, a.dir, a.logger)
-	a.db, a.dir, a.maxFileID = db, next, db.MaxFileID
-	a.next, a.genTrunc, a.live.recs = nextRec, a.live.truncated, recs
-	a.written = int64(size)
+	a.db, a.dir, a.maxFileID = j.db, j.dir, j.db.MaxFileID
+	a.next, a.genTrunc, a.live.recs = j.nextRec+tail, j.trunc, recs
+	a.durable.Store(a.next)
+	a.written = int64(j.size) + j.tailBytes
 	a.compactAt = a.written + a.opts.nextCompaction()
 	a.logger.Debug("acceptor log: new generation", "dir", a.dir, "truncated", a.live.truncated,
-		"live_entries", len(a.live.entries), "reclaimed_bytes", start, "open", tOpen.Sub(t0),
-		"write_and_switch", time.Since(tOpen))
+		"live_entries", len(a.live.entries), "reclaimed_bytes", start, "tail_records", tail,
+		"build", tFinish.Sub(j.started), "finish", time.Since(tFinish))
 }
 
 // retireGen closes the DB of a generation that is no longer current and
@@ -525,16 +643,93 @@ func retireGen(wg *sync.WaitGroup, g *nutsGens, gen uint64, db *nutsdb.DB, dir s
 	})
 }
 
-// writeGen writes a new generation's content: the ballot, then the live
-// state in records from 1 on, each of about nutsGenRecordBytes (values read
-// back from the current generation a few slots at a time, so that the whole
-// state is never in memory at once), each in one Put; and makes them durable
-// before CURRENT may name the generation. It returns their total size, the
-// record of each slot and the number of the next record.
-func (a *nutsAcceptor) writeGen(db *nutsdb.DB, dir string) (int, map[uint64]uint64, uint64, error) {
-	seen := db.MaxFileID
-	if !a.ballot.IsZero() {
+// copyTail copies the records appended since j froze the state to j's
+// generation that its builder has not copied, renumbered after the frozen
+// state's, writes the ballot again if it rose meanwhile, and returns the
+// record of every live slot in the new generation. Callers hold a.mu.
+func (a *nutsAcceptor) copyTail(j *genJob) (map[uint64]uint64, error) {
+	if err := a.copyRecords(j, a.db, j.copied, a.next); err != nil {
+		return nil, err
+	}
+	if a.ballot != j.ballot {
 		b, err := msgpack.Marshal(a.ballot)
+		if err != nil {
+			return nil, err
+		}
+		if err := nutsfix.Update(j.db, func(tx *nutsdb.Tx) error {
+			return tx.Put(nutsBallot, slices.Clone(nutsBallotKey), b, nutsdb.Persistent)
+		}); err != nil {
+			return nil, err
+		}
+	}
+	// A live slot's entry is in a tail record, or it was live when the state
+	// was frozen (truncation only rises) and is in the frozen state.
+	recs := make(map[uint64]uint64, len(a.live.entries))
+	for s := range a.live.entries {
+		r := a.live.recs[s]
+		if r >= j.from {
+			recs[s] = j.nextRec + r - j.from
+		} else if nr, ok := j.recs[s]; ok {
+			recs[s] = nr
+		} else {
+			return nil, fmt.Errorf("slot %d (record %d) is in neither the frozen state nor the tail", s, r)
+		}
+	}
+	return recs, nil
+}
+
+// copyRecords copies records from..upTo-1 of src, the current generation, to
+// j's, numbered after the frozen state's, and advances j.copied. Records are
+// never rewritten, and a.durable counts only records already written.
+func (a *nutsAcceptor) copyRecords(j *genJob, src *nutsdb.DB, from, upTo uint64) error {
+	for r := from; r < upTo; r++ {
+		var val []byte
+		err := nutsfix.View(src, func(tx *nutsdb.Tx) error {
+			b, err := tx.Get(nutsRecords, nutsKey(r))
+			val = slices.Clone(b)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("copy record %d: %w", r, err)
+		}
+		if err := nutsfix.Update(j.db, func(tx *nutsdb.Tx) error {
+			return tx.Put(nutsRecords, nutsKey(j.nextRec+r-j.from), val, nutsdb.Persistent)
+		}); err != nil {
+			return fmt.Errorf("copy record %d: %w", r, err)
+		}
+		j.tailBytes += int64(len(val))
+		j.copied = r + 1
+	}
+	return nil
+}
+
+// syncGenDir makes a new generation's data files and their directory entries
+// durable, however many segments it spans.
+func syncGenDir(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), nutsdb.DataSuffix) {
+			if err := nutsfix.SyncPath(filepath.Join(dir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return nutsfix.SyncPath(dir)
+}
+
+// writeGen writes a new generation's content into db: the ballot, then the
+// frozen state in records from 1 on, each of about nutsGenRecordBytes (values
+// read back from src, the current generation, one of its records at a time,
+// so that the whole state is never in memory at once), each in one Put. It
+// returns their total size, the record of each slot and the number of the
+// next record. It runs without a.mu: it reads only its arguments and src.
+// finishGen syncs what it wrote.
+func (a *nutsAcceptor) writeGen(db *nutsdb.DB, dir string, ballot msg.Ballot, state *acceptorMirror, src *nutsdb.DB, srcDir string) (int, map[uint64]uint64, uint64, error) {
+	if !ballot.IsZero() {
+		b, err := msgpack.Marshal(ballot)
 		if err != nil {
 			return 0, nil, 0, err
 		}
@@ -544,10 +739,10 @@ func (a *nutsAcceptor) writeGen(db *nutsdb.DB, dir string) (int, map[uint64]uint
 			return 0, nil, 0, err
 		}
 	}
-	slots := slices.Sorted(maps.Keys(a.live.entries))
+	slots := slices.Sorted(maps.Keys(state.entries))
 	recs := make(map[uint64]uint64, len(slots))
 	recno, size := uint64(1), 0
-	rec := AcceptorRecord{Promised: a.live.promised, Truncated: a.live.truncated}
+	rec := AcceptorRecord{Promised: state.promised, Truncated: state.truncated}
 	bytes := 0
 	flush := func() error {
 		v, err := encodeRecord(&rec)
@@ -573,11 +768,11 @@ func (a *nutsAcceptor) writeGen(db *nutsdb.DB, dir string) (int, map[uint64]uint
 	// slots (750 MB read at the open of a 1M-key replica's log).
 	byRec := map[uint64][]uint64{}
 	for _, s := range slots {
-		r := a.live.recs[s]
+		r := state.recs[s]
 		byRec[r] = append(byRec[r], s)
 	}
 	for _, r := range slices.Sorted(maps.Keys(byRec)) {
-		es, err := a.readEntries(byRec[r])
+		es, err := a.readFrom(src, srcDir, state.entries, state.recs, state.truncated, byRec[r])
 		if err != nil {
 			return 0, nil, 0, err
 		}
@@ -597,10 +792,7 @@ func (a *nutsAcceptor) writeGen(db *nutsdb.DB, dir string) (int, map[uint64]uint
 			return 0, nil, 0, err
 		}
 	}
-	if a.opts.noSync {
-		return size, recs, recno, nil
-	}
-	return size, recs, recno, nutsfix.SyncCommit(db, dir, &seen)
+	return size, recs, recno, nil
 }
 
 func (a *nutsAcceptor) writable() error {
@@ -634,6 +826,17 @@ func (a *nutsAcceptor) close() error {
 		return nil
 	}
 	a.closed = true
+	if j := a.job; j != nil {
+		// The new generation is not named by CURRENT: drop it.
+		<-j.done
+		a.job = nil
+		if j.db != nil {
+			_ = nutsfix.Close(j.db, j.dir)
+		}
+		if j.dir != "" {
+			a.gens.abandonNext()
+		}
+	}
 	a.retiring.Wait()
 	return nutsfix.Close(a.db, a.dir)
 }
@@ -694,7 +897,9 @@ type nutsChosen struct {
 	closed      bool
 	err         error          // sticky, as for the acceptor log
 	retiring    sync.WaitGroup // old generations being closed and removed
-	recordReads int            // records read back for values (tests count them)
+	job         *genJob        // a new generation being built, or nil
+	recordReads atomic.Int64   // records read back for values (tests count them)
+	durable     atomic.Uint64  // a.next as of the last Append, for a generation's builder
 }
 
 func openNutsChosen(parent string, logger *slog.Logger, o nutsOptions) (*nutsChosen, error) {

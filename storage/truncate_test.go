@@ -3,15 +3,18 @@ package storage
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/rsml-go/rsml/internal/nutsfix"
+	"github.com/rsml-go/rsml/internal/powercut"
 	"github.com/rsml-go/rsml/msg"
 )
 
@@ -250,6 +253,7 @@ func TestNutsAcceptorGenerationsBoundDisk(t *testing.T) {
 	if peak > 4<<20 {
 		t.Fatalf("acceptor log peaked at %d KiB on disk after writing %d KiB", peak>>10, written>>10)
 	}
+	finishGen(n.acc)      // a generation may be in the making
 	n.acc.retiring.Wait() // old generations are removed in the background
 	ents, err := os.ReadDir(accDir)
 	must(t, err)
@@ -488,12 +492,12 @@ func TestAcceptorNewGenerationReadsEachRecordOnce(t *testing.T) {
 	compact := func() int {
 		a.mu.Lock()
 		defer a.mu.Unlock()
-		before, gen := a.recordReads, a.gens.cur
+		before, gen := a.recordReads.Load(), a.gens.cur
 		a.compact()
 		if a.gens.cur == gen {
 			t.Fatal("no new generation")
 		}
-		return a.recordReads - before
+		return int(a.recordReads.Load() - before)
 	}
 	compact() // 400 one-entry records become about 16 big ones
 	recs := int(a.next - 1)
@@ -509,5 +513,226 @@ func TestAcceptorNewGenerationReadsEachRecordOnce(t *testing.T) {
 		if !reflect.DeepEqual(got[i], bigEntry(s, 1)) {
 			t.Fatalf("slot %d read back wrong", s)
 		}
+	}
+}
+
+// finishGen waits for the generation a is building, if any, and switches to
+// it, as the next Append would.
+func finishGen(a *nutsAcceptor) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.job != nil {
+		<-a.job.done
+		a.finishGen()
+	}
+}
+
+// A new generation is built while the acceptor goes on appending: what it
+// takes in meanwhile (new slots, a frozen slot accepted again at a higher
+// ballot, a higher promise, a truncation) and a higher proposer ballot are
+// all in the new generation after the switch, and after a reopen; and it is
+// read back correctly throughout.
+func TestAcceptorGenerationBuiltInTheBackground(t *testing.T) {
+	nutsLeakCheck(t)
+	dir := t.TempDir()
+	built, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once // the first generation is held after writing its frozen state
+	copied, release2 := make(chan struct{}), make(chan struct{})
+	var once2 sync.Once // and again when it is done, before the switch
+	var freed1, freed2 sync.Once
+	free := func() { freed1.Do(func() { close(release) }) }
+	free2 := func() { freed2.Do(func() { close(release2) }) }
+	// Deferred calls run before the Cleanup that closes the log: a failed
+	// check must not leave the builder held while Close waits for it.
+	defer free()
+	defer free2()
+	n := nutsOpen(t, dir, nutsOptions{segmentSize: 1 << 20, compactBytes: 64 << 10, recordBytes: 20000, genHook: func(stage string) {
+		switch stage {
+		case "written":
+			once.Do(func() { close(built); <-release })
+		case "done":
+			once2.Do(func() { close(copied); <-release2 })
+		}
+	}})
+	a := n.acc
+	model := map[uint64]msg.Entry{}
+	var truncated uint64
+	var promised msg.Ballot
+	add := func(rec AcceptorRecord) {
+		t.Helper()
+		must(t, a.Append(rec))
+		promised = msg.MaxBallot(promised, rec.Promised)
+		if rec.Truncated > truncated {
+			truncated = rec.Truncated
+			for s := range model {
+				if s <= truncated {
+					delete(model, s)
+				}
+			}
+		}
+		for _, e := range rec.Entries {
+			if cur, ok := model[e.Slot]; e.Slot > truncated && wins(e, cur, ok) {
+				model[e.Slot] = e
+			}
+		}
+	}
+	check := func(what string, a *nutsAcceptor) {
+		t.Helper()
+		st, err := a.Load()
+		must(t, err)
+		if st.Truncated != truncated || st.Promised != promised || len(st.Entries) != len(model) {
+			t.Fatalf("%s: truncated %d promised %s with %d entries, want %d %s %d", what,
+				st.Truncated, st.Promised, len(st.Entries), truncated, promised, len(model))
+		}
+		for _, e := range st.Entries {
+			if !reflect.DeepEqual(e, model[e.Slot]) {
+				t.Fatalf("%s: slot %d read back ballot %s, want %s", what, e.Slot, e.Ballot, model[e.Slot].Ballot)
+			}
+		}
+	}
+	s := uint64(0)
+	for a.job == nil { // Append starts the build; only this goroutine appends
+		if s++; s > 1000 {
+			t.Fatal("no new generation was started")
+		}
+		rec := AcceptorRecord{Entries: []msg.Entry{bigEntry(s, 1)}}
+		if s == 20 {
+			rec.Truncated = 5
+		}
+		add(rec)
+	}
+	<-built // the frozen state is written; the builder waits for release
+	gen, frozen := a.gens.cur, s
+	add(AcceptorRecord{Entries: []msg.Entry{bigEntry(s+1, 1), bigEntry(s+2, 1)}})
+	again := bigEntry(frozen, 3)
+	again.Value.Cmds[0].Client = 77
+	add(AcceptorRecord{Promised: msg.Ballot{Round: 3, ID: 2}, Entries: []msg.Entry{again}})
+	add(AcceptorRecord{Truncated: 10})
+	must(t, n.Proposer().SaveBallot(msg.Ballot{Round: 9, ID: 1}))
+	for i := range uint64(nutsTailRecords + 6) { // enough for the builder to copy them
+		add(AcceptorRecord{Entries: []msg.Entry{bigEntry(s+10+i, 1)}})
+	}
+	s += 10 + nutsTailRecords + 6
+	check("while the generation is built", a)
+	if a.job == nil || a.gens.cur != gen {
+		t.Fatal("the switch happened before the builder was done")
+	}
+	free()
+	<-copied
+	if j := a.job; j.err != nil || j.copied < j.from+nutsTailRecords {
+		t.Fatalf("the builder copied records %d..%d (%v), want the %d that came in while it wrote", j.from, j.copied, j.err, nutsTailRecords+9)
+	}
+	add(AcceptorRecord{Entries: []msg.Entry{bigEntry(s+1, 1)}}) // after the builder's copy: left to the switch
+	s++
+	free2()
+	<-a.job.done
+	// The switch syncs the new generation (its frozen state and the tail
+	// it copies) before CURRENT names it.
+	newGen := nutsGenPath(filepath.Join(dir, nutsAcceptorDir), gen+1)
+	var synced []string
+	restore := nutsfix.SetSyncForTest(func(p string) error {
+		if strings.HasPrefix(p, newGen) {
+			synced = append(synced, strings.TrimPrefix(p, newGen))
+		}
+		return nutsfix.Fsync(p)
+	})
+	add(AcceptorRecord{Entries: []msg.Entry{bigEntry(s+3, 1)}}) // the first Append after: the switch
+	a.retiring.Wait()                                           // the old generation's removal syncs too
+	restore()
+	if !slices.Contains(synced, "") || !slices.ContainsFunc(synced, func(p string) bool { return strings.HasSuffix(p, ".dat") }) {
+		t.Fatalf("the switch synced %q of the new generation, want its data file and its directory", synced)
+	}
+	if a.job != nil || a.gens.cur != gen+1 {
+		t.Fatalf("generation %d (job %v) after the builder was done, want %d", a.gens.cur, a.job != nil, gen+1)
+	}
+	check("after the switch", a)
+	must(t, n.Close())
+
+	n = nutsOpen(t, dir, nutsOptions{segmentSize: 1 << 20})
+	defer n.Close()
+	check("after a reopen", n.acc)
+	if b, err := n.Proposer().LoadBallot(); err != nil || b != (msg.Ballot{Round: 9, ID: 1}) {
+		t.Fatalf("ballot %v, %v after the switch and a reopen, want 9.1", b, err)
+	}
+}
+
+// A power cut at any point of building and switching to new generations in
+// the background loses no acknowledged record: the reopened log holds the
+// state of every Append that returned before the cut. Each run cuts after a
+// given number of Appends, right after the Append that switched to a new
+// generation, while one is being built, or in the middle of a switch, as
+// soon as CURRENT names the new generation durably.
+func TestAcceptorGenerationsSurvivePowerCuts(t *testing.T) {
+	nutsLeakCheck(t)
+	for run := range 40 {
+		mode := []string{"anywhere", "after a switch", "while building", "as CURRENT changes"}[run%4]
+		root := filepath.Join(t.TempDir(), "data")
+		must(t, os.Mkdir(root, 0o755))
+		rec, err := powercut.Install(root, 0)
+		must(t, err)
+		n := nutsOpen(t, root, nutsOptions{segmentSize: 1 << 20, compactBytes: 16 << 10, recordBytes: 6000})
+		a := n.acc
+		model := map[uint64]msg.Entry{}
+		var truncated uint64
+		minAppends := 5 + 3*run
+		accDir := filepath.Join(root, nutsAcceptorDir)
+		armed := false
+		for s := uint64(1); ; s++ {
+			if s > uint64(minAppends)+200 {
+				t.Fatalf("run %d (%s): no cut point after %d appends", run, mode, s)
+			}
+			r := AcceptorRecord{Entries: []msg.Entry{bigEntry(s, 1)}}
+			if s%5 == 0 {
+				r.Truncated = s - 4
+			}
+			if s > 2 {
+				r.Entries = append(r.Entries, bigEntry(s-2, 2)) // accepted again at a higher ballot
+			}
+			gen := a.gens.cur
+			if mode == "as CURRENT changes" && s >= uint64(minAppends) && !armed {
+				armed = true
+				rec.CutAfter(func(p string) bool {
+					b, _ := os.ReadFile(filepath.Join(accDir, nutsCurrentFile))
+					return p == accDir && strings.TrimSpace(string(b)) > fmt.Sprintf("%08d", gen)
+				})
+			}
+			must(t, a.Append(r)) // only this goroutine appends: a.job and a.gens.cur are its to read
+			truncated = max(truncated, r.Truncated)
+			for _, e := range r.Entries {
+				if cur, ok := model[e.Slot]; wins(e, cur, ok) {
+					model[e.Slot] = e
+				}
+			}
+			if s >= uint64(minAppends) && (mode == "anywhere" ||
+				mode == "after a switch" && a.gens.cur != gen ||
+				mode == "while building" && a.job != nil) {
+				break
+			}
+			if armed && a.gens.cur != gen {
+				break // the cut came during this Append, after CURRENT's sync
+			}
+		}
+		rec.Cut()
+		_ = n.Close()
+		must(t, rec.Restore())
+		rec.Uninstall()
+		n = nutsOpen(t, root, nutsOptions{segmentSize: 1 << 20})
+		st, err := n.Acceptor().Load()
+		must(t, err)
+		for s := range model {
+			if s <= truncated {
+				delete(model, s)
+			}
+		}
+		if st.Truncated != truncated || len(st.Entries) != len(model) {
+			t.Fatalf("run %d, cut %s: truncated %d with %d entries, want %d and %d",
+				run, mode, st.Truncated, len(st.Entries), truncated, len(model))
+		}
+		for _, e := range st.Entries {
+			if !reflect.DeepEqual(e, model[e.Slot]) {
+				t.Fatalf("run %d, cut %s: slot %d has ballot %s, want %s", run, mode, e.Slot, e.Ballot, model[e.Slot].Ballot)
+			}
+		}
+		must(t, n.Close())
 	}
 }

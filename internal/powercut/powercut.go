@@ -79,6 +79,7 @@ type Recorder struct {
 	files map[fileID]image
 	dirs  map[fileID]dirImage
 	syncs int
+	after func(path string) bool // set by CutAfter
 
 	restore func()
 }
@@ -160,7 +161,19 @@ func (r *Recorder) sync(p string) error {
 	} else if img.seq > r.files[id].seq {
 		r.files[id] = img
 	}
+	if r.after != nil && r.after(p) {
+		r.cut = true
+	}
 	return nil
+}
+
+// CutAfter cuts the power as soon as an fsync of a path for which match
+// returns true has completed: what follows it, in the same call of the code
+// under test, is lost. match runs with the Recorder's lock held.
+func (r *Recorder) CutAfter(match func(path string) bool) {
+	r.mu.Lock()
+	r.after = match
+	r.mu.Unlock()
 }
 
 // Cut cuts the power now: fsyncs that have not completed never will.

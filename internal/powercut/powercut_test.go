@@ -157,3 +157,23 @@ func TestOutsideRootIsNotRecorded(t *testing.T) {
 		t.Fatalf("%d syncs recorded for a path outside the root", n)
 	}
 }
+
+// CutAfter cuts the power once a matching fsync has completed: that fsync
+// counts, the ones after it do not.
+func TestCutAfterAMatchingSync(t *testing.T) {
+	r, root := install(t)
+	a, b := filepath.Join(root, "a"), filepath.Join(root, "b")
+	write(t, a, "a1")
+	write(t, b, "b1")
+	fsync(t, root)
+	r.CutAfter(func(p string) bool { return p == b })
+	fsync(t, a)
+	fsync(t, b) // completes, then the power goes
+	write(t, a, "a2")
+	fsync(t, a)
+	if err := r.Restore(); err != nil {
+		t.Fatal(err)
+	}
+	want(t, a, "a1", true)
+	want(t, b, "b1", true)
+}
