@@ -459,7 +459,7 @@ func (a *nutsAcceptor) readFrom(db *nutsdb.DB, dir string, entries map[uint64]ms
 func (a *nutsAcceptor) Append(rec AcceptorRecord) error {
 	val, err := encodeRecord(&rec)
 	if err != nil {
-		return fmt.Errorf("storage: acceptor log %s: encode record: %w", a.dir, err)
+		return fmt.Errorf("storage: acceptor log %s: encode record: %w", a.parent, err)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -883,23 +883,20 @@ type nutsChosen struct {
 	logger *slog.Logger
 	opts   nutsOptions
 
-	mu          sync.RWMutex
-	gens        *nutsGens
-	dir         string // the current generation
-	db          *nutsdb.DB
-	base        uint64 // slots up to base are dropped
-	last        uint64 // the highest delivered slot (base when none is stored above it)
-	written     int64  // value bytes in this generation
-	genBase     uint64 // base when this generation started
-	compactAt   int64
-	cache       nutsValueCache
-	unsynced    int // bytes appended since the last writeback sync
-	closed      bool
-	err         error          // sticky, as for the acceptor log
-	retiring    sync.WaitGroup // old generations being closed and removed
-	job         *genJob        // a new generation being built, or nil
-	recordReads atomic.Int64   // records read back for values (tests count them)
-	durable     atomic.Uint64  // a.next as of the last Append, for a generation's builder
+	mu        sync.RWMutex
+	gens      *nutsGens
+	dir       string // the current generation
+	db        *nutsdb.DB
+	base      uint64 // slots up to base are dropped
+	last      uint64 // the highest delivered slot (base when none is stored above it)
+	written   int64  // value bytes in this generation
+	genBase   uint64 // base when this generation started
+	compactAt int64
+	cache     nutsValueCache
+	unsynced  int // bytes appended since the last writeback sync
+	closed    bool
+	err       error          // sticky, as for the acceptor log
+	retiring  sync.WaitGroup // old generations being closed and removed
 }
 
 func openNutsChosen(parent string, logger *slog.Logger, o nutsOptions) (*nutsChosen, error) {

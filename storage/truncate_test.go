@@ -736,3 +736,37 @@ func TestAcceptorGenerationsSurvivePowerCuts(t *testing.T) {
 		must(t, n.Close())
 	}
 }
+
+// The promise and the proposer ballot set before a new generation is built
+// reach it through the frozen state alone (nothing after them repeats
+// them), and survive the switch and a reopen.
+func TestAcceptorGenerationKeepsPromiseAndBallot(t *testing.T) {
+	nutsLeakCheck(t)
+	dir := t.TempDir()
+	o := nutsOptions{segmentSize: 1 << 20, compactBytes: 16 << 10}
+	n := nutsOpen(t, dir, o)
+	promise, ballot := msg.Ballot{Round: 7, ID: 3}, msg.Ballot{Round: 5, ID: 1}
+	must(t, n.Proposer().SaveBallot(ballot))
+	must(t, n.Acceptor().Append(AcceptorRecord{Promised: promise, Entries: []msg.Entry{bigEntry(1, 7)}}))
+	for s := uint64(2); n.acc.gens.cur < 3; s++ { // two switches: the second starts from the first's frozen state
+		if s > 500 {
+			t.Fatal("no new generation")
+		}
+		r := AcceptorRecord{Entries: []msg.Entry{bigEntry(s, 7)}}
+		if s%4 == 0 {
+			r.Truncated = s - 2
+		}
+		must(t, n.Acceptor().Append(r))
+	}
+	must(t, n.Close())
+	n = nutsOpen(t, dir, o)
+	defer n.Close()
+	st, err := n.Acceptor().Load()
+	must(t, err)
+	if st.Promised != promise {
+		t.Errorf("promise %s after new generations and a reopen, want %s", st.Promised, promise)
+	}
+	if b, err := n.Proposer().LoadBallot(); err != nil || b != ballot {
+		t.Errorf("ballot %s, %v after new generations and a reopen, want %s", b, err, ballot)
+	}
+}
