@@ -118,6 +118,19 @@ func (c *memChosen) Truncate(through uint64) error {
 	return nil
 }
 
+// ChangeSlots looks at every stored value: they are in memory.
+func (c *memChosen) ChangeSlots(from uint64) []uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	var out []uint64
+	for i := from - min(from, c.base); i < uint64(len(c.values)); i++ {
+		if v := c.values[i]; v != nil && len(v.Change) > 0 {
+			out = append(out, c.base+i+1)
+		}
+	}
+	return out
+}
+
 func (c *memChosen) Reset(base uint64) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()

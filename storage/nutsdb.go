@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -79,8 +80,14 @@ const (
 	// file to this size up front (a sparse file), so it costs no disk; large
 	// means a new segment, and its directory sync, is rare.
 	nutsSegmentSize = 1 << 30
-	// nutsLoadWindow is how many records Load decodes per read transaction.
-	nutsLoadWindow = 4096
+	// nutsReadBytes is about how much a scan of a log (the acceptor's replay,
+	// a chosen log's copy to a new generation) reads per transaction:
+	// RangeScanEntries returns the whole window at once, and at a restart
+	// with 1M keys windows of a fixed count of records read the whole log
+	// at once (hundreds of megabytes of heap for 70 MB on disk).
+	nutsReadBytes = 4 << 20
+	// nutsMaxWindow bounds a scan's window when records are small.
+	nutsMaxWindow = 4096
 	// The chosen log keeps its most recent values decoded, within both
 	// bounds, for peers a little behind; the rest is read from disk.
 	nutsCacheSlots     = 1024
@@ -108,7 +115,13 @@ const (
 var (
 	nutsBallotKey = []byte("max")
 	nutsBaseKey   = []byte("base")
-	nutsGenName   = regexp.MustCompile(`^[0-9]{8}$`)
+	// The chosen log's meta bucket indexes the slots that hold a membership
+	// change under nutsChangePrefix and the slot; nutsIndexedKey says a
+	// generation's index is whole (generations written before it existed
+	// have none).
+	nutsChangePrefix = []byte("chg")
+	nutsIndexedKey   = []byte("indexed")
+	nutsGenName      = regexp.MustCompile(`^[0-9]{8}$`)
 )
 
 // Nuts is the durable implementation of BallotLog, AcceptorLog and ChosenLog
@@ -331,8 +344,8 @@ func (a *nutsAcceptor) replay() error {
 	if err != nil {
 		return err
 	}
-	for lo := uint64(1); lo < a.next; lo += nutsLoadWindow {
-		hi := min(lo+nutsLoadWindow-1, a.next-1)
+	return scanWindows(1, a.next-1, func(lo, hi uint64) (int, error) {
+		read := 0
 		err := nutsfix.View(a.db, func(tx *nutsdb.Tx) error {
 			keys, vals, err := tx.RangeScanEntries(nutsRecords, nutsKey(lo), nutsKey(hi), true, true)
 			if err != nil && !errors.Is(err, nutsdb.ErrRangeScan) {
@@ -342,18 +355,56 @@ func (a *nutsAcceptor) replay() error {
 				if i >= uint64(len(keys)) || len(keys[i]) != 8 || binary.BigEndian.Uint64(keys[i]) != lo+i || int(i) >= len(vals) {
 					return fmt.Errorf("%w: acceptor log %s: record %d of 1..%d is missing", ErrCorrupt, a.dir, lo+i, a.next-1)
 				}
-				var rec AcceptorRecord
-				if err := msgpack.Unmarshal(vals[i], &rec); err != nil {
+				var head recordHead
+				if err := msgpack.Unmarshal(vals[i], &head); err != nil {
 					return fmt.Errorf("%w: acceptor log %s: record %d: %v", ErrCorrupt, a.dir, lo+i, err)
 				}
-				a.live.apply(rec, lo+i)
+				a.live.apply(head.record(), lo+i)
 				a.written += int64(len(vals[i]))
+				read += len(vals[i])
 			}
 			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("load: %w", err)
+			return 0, fmt.Errorf("load: %w", err)
 		}
+		return read, nil
+	})
+}
+
+// recordHead is an AcceptorRecord without its values, which the replay
+// leaves on disk: decoding them would allocate every command of the log.
+type recordHead struct {
+	Promised msg.Ballot `msgpack:"p"`
+	Entries  []struct {
+		Slot   uint64     `msgpack:"s"`
+		Ballot msg.Ballot `msgpack:"b"`
+	} `msgpack:"e"`
+	Truncated uint64 `msgpack:"t,omitempty"`
+}
+
+func (h *recordHead) record() AcceptorRecord {
+	rec := AcceptorRecord{Promised: h.Promised, Truncated: h.Truncated, Entries: make([]msg.Entry, len(h.Entries))}
+	for i, e := range h.Entries {
+		rec.Entries[i] = msg.Entry{Slot: e.Slot, Ballot: e.Ballot}
+	}
+	return rec
+}
+
+// scanWindows calls read with consecutive windows lo..hi that cover
+// first..last, each sized by the values read so far to about
+// nutsReadBytes; read returns how many value bytes it read.
+func scanWindows(first, last uint64, read func(lo, hi uint64) (int, error)) error {
+	w := uint64(8)
+	for lo := first; lo <= last && lo != 0; {
+		hi := min(lo+w-1, last)
+		n, err := read(lo, hi)
+		if err != nil {
+			return err
+		}
+		avg := uint64(n)/(hi-lo+1) + 1
+		w = min(max(nutsReadBytes/avg, 1), nutsMaxWindow)
+		lo = hi + 1
 	}
 	return nil
 }
@@ -894,9 +945,14 @@ type nutsChosen struct {
 	compactAt int64
 	cache     nutsValueCache
 	unsynced  int // bytes appended since the last writeback sync
-	closed    bool
-	err       error          // sticky, as for the acceptor log
-	retiring  sync.WaitGroup // old generations being closed and removed
+	// changes are the stored slots above base whose values carry a
+	// membership change, in order: every (re)start of the learner and the
+	// proposer rebuilds the membership from them, which would otherwise
+	// read every slot since the snapshot.
+	changes  []uint64
+	closed   bool
+	err      error          // sticky, as for the acceptor log
+	retiring sync.WaitGroup // old generations being closed and removed
 }
 
 func openNutsChosen(parent string, logger *slog.Logger, o nutsOptions) (*nutsChosen, error) {
@@ -909,7 +965,11 @@ func openNutsChosen(parent string, logger *slog.Logger, o nutsOptions) (*nutsCho
 	if err != nil {
 		return nil, err
 	}
-	if err := c.scan(); err != nil {
+	indexed, err := c.scan()
+	if err == nil && !indexed {
+		err = c.buildIndex()
+	}
+	if err != nil {
 		_ = nutsfix.Close(c.db, c.dir)
 		return nil, fmt.Errorf("storage: chosen log %s: %w", c.dir, err)
 	}
@@ -929,10 +989,11 @@ func (c *nutsChosen) openGen(dir string) (*nutsdb.DB, error) {
 		Buckets: []string{nutsChosenBucket, nutsChosenMeta}, SegmentSize: c.opts.segmentSize}, c.logger)
 }
 
-// scan finds the base (from the meta key, or below the first stored slot)
-// and the contiguous run of stored slots above it.
-func (c *nutsChosen) scan() error {
-	return nutsfix.View(c.db, func(tx *nutsdb.Tx) error {
+// scan finds the base (from the meta key, or below the first stored slot),
+// the contiguous run of stored slots above it and, when the generation has
+// a whole index (indexed), the slots among them that hold a change.
+func (c *nutsChosen) scan() (indexed bool, err error) {
+	err = nutsfix.View(c.db, func(tx *nutsdb.Tx) error {
 		var metaBase uint64
 		v, err := tx.Get(nutsChosenMeta, nutsBaseKey)
 		switch {
@@ -948,7 +1009,7 @@ func (c *nutsChosen) scan() error {
 		if err != nil {
 			return err
 		}
-		c.base, c.last = metaBase, metaBase
+		c.base, c.last, c.changes = metaBase, metaBase, nil
 		started := false
 		for _, k := range keys {
 			if len(k) != 8 {
@@ -974,8 +1035,86 @@ func (c *nutsChosen) scan() error {
 			}
 			c.last = s
 		}
+		switch _, err := tx.Get(nutsChosenMeta, nutsIndexedKey); {
+		case errors.Is(err, nutsdb.ErrKeyNotFound):
+			return nil
+		case err != nil:
+			return err
+		}
+		indexed = true
+		metaKeys, err := tx.GetKeys(nutsChosenMeta) // sorted, so the slots are in order
+		if err != nil {
+			return err
+		}
+		for _, k := range metaKeys {
+			if len(k) != len(nutsChangePrefix)+8 || !bytes.HasPrefix(k, nutsChangePrefix) {
+				continue
+			}
+			// An entry is written before its slot, in the same transaction,
+			// so one above last is of a slot a crash lost (which, chosen
+			// again, holds the same change and is indexed again).
+			if s := binary.BigEndian.Uint64(k[len(nutsChangePrefix):]); s > c.base && s <= c.last {
+				c.changes = append(c.changes, s)
+			}
+		}
 		return nil
 	})
+	return indexed, err
+}
+
+// buildIndex indexes a generation written without one: it reads every
+// stored slot once, then writes the index so that later opens need not.
+func (c *nutsChosen) buildIndex() error {
+	err := scanWindows(c.base+1, c.last, func(lo, hi uint64) (int, error) {
+		read := 0
+		err := nutsfix.View(c.db, func(tx *nutsdb.Tx) error {
+			ks, vs, err := tx.RangeScanEntries(nutsChosenBucket, nutsKey(lo), nutsKey(hi), true, true)
+			if err != nil {
+				return err
+			}
+			for i := range ks {
+				read += len(vs[i])
+				var v struct {
+					Change []byte `msgpack:"g"`
+				}
+				if err := msgpack.Unmarshal(vs[i], &v); err != nil {
+					return fmt.Errorf("%w: chosen log %s: slot %x: %v", ErrCorrupt, c.dir, ks[i], err)
+				}
+				if len(v.Change) > 0 {
+					c.changes = append(c.changes, binary.BigEndian.Uint64(ks[i]))
+				}
+			}
+			return nil
+		})
+		return read, err
+	})
+	if err != nil {
+		return err
+	}
+	return nutsfix.Update(c.db, c.putIndex)
+}
+
+// putIndex writes the index of c.changes, then the mark that it is whole,
+// in that order: a crash that keeps the mark keeps the entries before it.
+func (c *nutsChosen) putIndex(tx *nutsdb.Tx) error {
+	for _, s := range c.changes {
+		if err := tx.Put(nutsChosenMeta, changeKey(s), []byte{1}, nutsdb.Persistent); err != nil {
+			return err
+		}
+	}
+	return tx.Put(nutsChosenMeta, slices.Clone(nutsIndexedKey), []byte{1}, nutsdb.Persistent)
+}
+
+func changeKey(slot uint64) []byte {
+	return binary.BigEndian.AppendUint64(slices.Clone(nutsChangePrefix), slot)
+}
+
+// ChangeSlots answers from the index, which is in memory.
+func (c *nutsChosen) ChangeSlots(from uint64) []uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	i, _ := slices.BinarySearch(c.changes, from+1)
+	return slices.Clone(c.changes[i:])
 }
 
 // Append stores v as the value chosen for slot, which must be Last()+1 (any
@@ -997,6 +1136,12 @@ func (c *nutsChosen) Append(slot uint64, v *msg.Value) error {
 		return fmt.Errorf("storage: chosen log append slot %d, want %d", slot, c.last+1)
 	}
 	err = nutsfix.Update(c.db, func(tx *nutsdb.Tx) error {
+		if len(v.Change) > 0 {
+			// Before the slot: see scan.
+			if err := tx.Put(nutsChosenMeta, changeKey(slot), []byte{1}, nutsdb.Persistent); err != nil {
+				return err
+			}
+		}
 		return tx.Put(nutsChosenBucket, nutsKey(slot), val, nutsdb.Persistent)
 	})
 	if err != nil {
@@ -1010,6 +1155,9 @@ func (c *nutsChosen) Append(slot uint64, v *msg.Value) error {
 	c.last = slot
 	c.written += int64(len(val))
 	c.cache.add(slot, v)
+	if len(v.Change) > 0 {
+		c.changes = append(c.changes, slot)
+	}
 	if c.unsynced += len(val); c.unsynced >= nutsWritebackBytes {
 		// Not for durability (the chosen log need not be synced): see
 		// nutsWritebackBytes.
@@ -1090,6 +1238,8 @@ func (c *nutsChosen) Truncate(through uint64) error {
 		return nil
 	}
 	c.base = through
+	i, _ := slices.BinarySearch(c.changes, through+1)
+	c.changes = slices.Delete(c.changes, 0, i)
 	if c.written >= c.compactAt {
 		return c.compact(false)
 	}
@@ -1106,6 +1256,7 @@ func (c *nutsChosen) Reset(base uint64) error {
 	}
 	c.base, c.last = base, base
 	c.cache.init()
+	c.changes = nil
 	return c.compact(true)
 }
 
@@ -1157,19 +1308,20 @@ func (c *nutsChosen) compact(must bool) error {
 	return nil
 }
 
-// copyTo writes the base and every kept slot into db, many slots per
+// copyTo writes the base, the index and every kept slot into db, many slots per
 // transaction: a crash before the switch discards the new generation whole,
 // so a half-applied transaction there cannot matter.
 func (c *nutsChosen) copyTo(db *nutsdb.DB) (int64, error) {
 	if err := nutsfix.Update(db, func(tx *nutsdb.Tx) error {
-		return tx.Put(nutsChosenMeta, slices.Clone(nutsBaseKey), nutsKey(c.base), nutsdb.Persistent)
+		if err := tx.Put(nutsChosenMeta, slices.Clone(nutsBaseKey), nutsKey(c.base), nutsdb.Persistent); err != nil {
+			return err
+		}
+		return c.putIndex(tx)
 	}); err != nil {
 		return 0, err
 	}
 	var written int64
-	const window = 512
-	for lo := c.base + 1; lo <= c.last; lo += window {
-		hi := min(lo+window-1, c.last)
+	err := scanWindows(c.base+1, c.last, func(lo, hi uint64) (int, error) {
 		var keys, vals [][]byte
 		err := nutsfix.View(c.db, func(tx *nutsdb.Tx) error {
 			ks, vs, err := tx.RangeScanEntries(nutsChosenBucket, nutsKey(lo), nutsKey(hi), true, true)
@@ -1198,11 +1350,14 @@ func (c *nutsChosen) copyTo(db *nutsdb.DB) (int64, error) {
 		}); err != nil {
 			return 0, err
 		}
+		read := 0
 		for _, v := range vals {
-			written += int64(len(v))
+			read += len(v)
 		}
-	}
-	return written, nil
+		written += int64(read)
+		return read, nil
+	})
+	return written, err
 }
 
 func (c *nutsChosen) close() error {

@@ -424,7 +424,7 @@ func TestNutsChosenDamageIsCut(t *testing.T) {
 	must(t, n.Close())
 	path := filepath.Join(dir, nutsChosenDir, nutsFirstGen, "0"+nutsdb.DataSuffix)
 	offs, _ := nutsOffsets(t, path)
-	nutsFlipAt(t, path, offs[15]+20) // slot 25
+	nutsFlipAt(t, path, offs[16]+20) // slot 25, after the index's mark and slots 10 to 24
 	n = nutsOpen(t, dir, nutsDefaults())
 	defer n.Close()
 	if got := n.Chosen().Last(); got != 24 {

@@ -64,6 +64,25 @@ type ChosenLog interface {
 	// Reset drops every slot and makes base the delivered point, for a
 	// replica that installed a peer's snapshot of slots up to base.
 	Reset(base uint64) error
+	// ChangeSlots returns the stored slots above from whose values carry a
+	// membership change, in order. Every (re)start of the learner and the
+	// proposer rebuilds the membership from the changes since the
+	// snapshot: a log that keeps its values on disk answers from an index
+	// rather than read every slot.
+	ChangeSlots(from uint64) []uint64
+}
+
+// Changes calls f, in slot order, with each stored slot in (from, through]
+// whose value carries a membership change, and that change.
+func Changes(log ChosenLog, from, through uint64, f func(slot uint64, change []byte)) {
+	for _, s := range log.ChangeSlots(from) {
+		if s > through {
+			break
+		}
+		if v, ok := log.Get(s); ok {
+			f(s, v.Change)
+		}
+	}
 }
 
 // Snapshot is the executor's state at an applied slot: the state machine, the

@@ -172,11 +172,9 @@ func New(cfg Config, log storage.ChosenLog, snaps storage.SnapshotStore) (*Core,
 		}
 	}
 	// The changes chosen after the snapshot are in the log.
-	for s := max(from, log.Base()) + 1; s <= c.delivered; s++ {
-		if v, ok := log.Get(s); ok && len(v.Change) > 0 {
-			c.members, _ = c.members.Apply(s, v.Change)
-		}
-	}
+	storage.Changes(log, from, c.delivered, func(s uint64, change []byte) {
+		c.members, _ = c.members.Apply(s, change)
+	})
 	c.commit = c.delivered
 	c.start()
 	return c, nil

@@ -16,6 +16,7 @@ import (
 	"github.com/rsml-go/rsml/actors/proposer"
 	"github.com/rsml-go/rsml/actors/role"
 	"github.com/rsml-go/rsml/msg"
+	"github.com/rsml-go/rsml/storage"
 )
 
 // Params are what may differ between replicas and runs: membership, timing
@@ -96,11 +97,9 @@ func Members(first *membership.History, st role.Storage) (*membership.History, e
 		}
 	}
 	log := st.Chosen()
-	for s := max(from, log.Base()) + 1; s <= log.Last(); s++ {
-		if v, ok := log.Get(s); ok && len(v.Change) > 0 {
-			h, _ = h.Apply(s, v.Change)
-		}
-	}
+	storage.Changes(log, from, log.Last(), func(s uint64, change []byte) {
+		h, _ = h.Apply(s, change)
+	})
 	return h, nil
 }
 
