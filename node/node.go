@@ -137,7 +137,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		}))
 		decode = remote.DecodeMiddleware(cfg.ClusterID, drop)
 	}
-	n.waiters = newWaiters(n.incarnation)
+	n.waiters = newWaiters(n.incarnation, func(reason string) {
+		n.metrics.dropped.WithLabelValues(reason).Inc()
+		n.logger.Debug("dropped an answer", "reason", reason)
+	})
 	n.intake = proposer.NewIntake(func() { n.sys.Root.Send(n.local[msg.RoleProposer], proposer.Doorbell{}) })
 	bookOpts = append(bookOpts, remote.WithLocalWaiters(n.waiters.deliver),
 		remote.WithUnknownReplica(func(to msg.NodeID) {

@@ -32,19 +32,32 @@ const waiterShards = 16
 // incarnation unique per Start: an answer meant for a request of a previous
 // incarnation (a late read index, the result of a command chosen while the
 // replica was down), or for a request that gave up, finds no waiter and is
-// dropped; it can never reach another request.
+// dropped (and counted: dropped); it can never reach another request.
 type waiters struct {
 	prefix string
-	next   atomic.Uint64
-	shards [waiterShards]struct {
+	// dropped hears each answer that reached no waiter, by reason
+	// (dropLateAnswer, dropExtraAnswer). Both are routine: a caller that
+	// gave up, a retry answered twice.
+	dropped func(reason string)
+	next    atomic.Uint64
+	shards  [waiterShards]struct {
 		mu sync.Mutex
 		m  map[uint64]*waiter
 	}
 	pool sync.Pool
 }
 
-func newWaiters(incarnation string) *waiters {
-	t := &waiters{prefix: "w" + incarnation}
+// The reasons waiters give dropped.
+const (
+	// dropLateAnswer: the answer names no open waiter of this incarnation.
+	dropLateAnswer = "late_answer"
+	// dropExtraAnswer: the waiter already holds as many answers as its
+	// channel takes.
+	dropExtraAnswer = "extra_answer"
+)
+
+func newWaiters(incarnation string, dropped func(reason string)) *waiters {
+	t := &waiters{prefix: "w" + incarnation, dropped: dropped}
 	for i := range t.shards {
 		t.shards[i].m = make(map[uint64]*waiter)
 	}
@@ -124,15 +137,23 @@ func (t *waiters) key(ref string) (uint64, bool) {
 func (t *waiters) deliver(ref string, m any) {
 	key, ok := t.key(ref)
 	if !ok {
+		t.dropped(dropLateAnswer)
 		return
 	}
+	reason := ""
 	s := &t.shards[key%waiterShards]
 	s.mu.Lock()
-	if w := s.m[key]; w != nil {
+	if w := s.m[key]; w == nil {
+		reason = dropLateAnswer
+	} else {
 		select {
 		case w.ch <- m:
 		default:
+			reason = dropExtraAnswer
 		}
 	}
 	s.mu.Unlock()
+	if reason != "" {
+		t.dropped(reason)
+	}
 }

@@ -28,9 +28,11 @@ func received(w *waiter) []any {
 }
 
 // A waiter is reused after close; an answer addressed to its earlier use
-// (a late result of a call that gave up) must not reach the new caller.
+// (a late result of a call that gave up) must not reach the new caller; it
+// is counted as dropped.
 func TestWaiterAnswerForClosedWaiterIsDropped(t *testing.T) {
-	tab := newWaiters("inc-")
+	drops := map[string]int{}
+	tab := newWaiters("inc-", func(r string) { drops[r]++ })
 	first := tab.open()
 	oldRef := first.ref
 	tab.deliver(oldRef, "early") // sits in the channel when the call gives up
@@ -46,6 +48,9 @@ func TestWaiterAnswerForClosedWaiterIsDropped(t *testing.T) {
 	if got := received(second); len(got) != 0 {
 		t.Fatalf("a new caller got answers of an earlier call: %v", got)
 	}
+	if drops[dropLateAnswer] != 1 || len(drops) != 1 {
+		t.Fatalf("drops %v, want the late answer's", drops)
+	}
 	tab.deliver(second.ref, "mine")
 	if got := received(second); len(got) != 1 || got[0] != "mine" {
 		t.Fatalf("got %v, want [mine]", got)
@@ -56,7 +61,8 @@ func TestWaiterAnswerForClosedWaiterIsDropped(t *testing.T) {
 // Names carry the incarnation: a replica restarted in the same process has a
 // new table, and answers naming the old one's waiters find nothing.
 func TestWaiterOtherIncarnationDropped(t *testing.T) {
-	old, cur := newWaiters("aaa-"), newWaiters("bbb-")
+	drops := map[string]int{}
+	old, cur := newWaiters("aaa-", nil), newWaiters("bbb-", func(r string) { drops[r]++ })
 	wOld := old.open()
 	w := cur.open()
 	if wOld.ref[len(old.prefix):] != w.ref[len(cur.prefix):] {
@@ -68,11 +74,16 @@ func TestWaiterOtherIncarnationDropped(t *testing.T) {
 	if got := received(w); len(got) != 0 {
 		t.Fatalf("answers for other names arrived: %q", got)
 	}
+	if drops[dropLateAnswer] != 6 || len(drops) != 1 {
+		t.Fatalf("drops %v, want 6 late answers", drops)
+	}
 }
 
-// A full channel drops extra answers instead of blocking the executor.
+// A full channel drops (and counts) extra answers instead of blocking the
+// executor.
 func TestWaiterDeliverNeverBlocks(t *testing.T) {
-	tab := newWaiters("x-")
+	drops := map[string]int{}
+	tab := newWaiters("x-", func(r string) { drops[r]++ })
 	w := tab.open()
 	for i := 0; i < 3*cap(w.ch); i++ {
 		tab.deliver(w.ref, i)
@@ -80,13 +91,16 @@ func TestWaiterDeliverNeverBlocks(t *testing.T) {
 	if got := received(w); len(got) != cap(w.ch) {
 		t.Fatalf("%d answers kept, want %d", len(got), cap(w.ch))
 	}
+	if drops[dropExtraAnswer] != 2*cap(w.ch) || len(drops) != 1 {
+		t.Fatalf("drops %v, want %d extra answers", drops, 2*cap(w.ch))
+	}
 }
 
 // A peer's answer (encoded over TCP) reaches the waiter it names through the
 // replica's one waiters process; answers of another cluster, or naming a
 // waiter that gave up, are dropped.
 func TestPeersAnswersReachTheirWaiter(t *testing.T) {
-	tab := newWaiters("p-")
+	tab := newWaiters("p-", func(string) {})
 	var drops []string
 	proc := remote.NewWaiters("c1", tab.deliver, func(reason string, _ error) { drops = append(drops, reason) })
 	w, other := tab.open(), tab.open()
