@@ -243,3 +243,18 @@ func TestHTTPPprof(t *testing.T) {
 		}
 	}
 }
+
+// writeRev answers writes without encoding/json; a client must not be able
+// to tell: same status, header and bytes as writeJSON's.
+func TestWriteRevIsWriteJSON(t *testing.T) {
+	for _, rev := range []uint64{0, 1, 42, 1 << 40, ^uint64(0)} {
+		want, got := httptest.NewRecorder(), httptest.NewRecorder()
+		writeJSON(want, http.StatusOK, map[string]any{"rev": rev})
+		writeRev(got, rev)
+		if got.Code != want.Code || got.Body.String() != want.Body.String() ||
+			got.Header().Get("Content-Type") != want.Header().Get("Content-Type") || len(got.Header()) != len(want.Header()) {
+			t.Fatalf("rev %d: writeRev gave %d %v %q, writeJSON %d %v %q", rev,
+				got.Code, got.Header(), got.Body, want.Code, want.Header(), want.Body)
+		}
+	}
+}

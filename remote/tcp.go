@@ -15,6 +15,7 @@ import (
 	pa "github.com/asynkron/protoactor-go/remote"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/experimental"
 	"google.golang.org/grpc/keepalive"
 )
 
@@ -287,12 +288,17 @@ func StartTCP(sys *actor.ActorSystem, bind string, opts ...TCPOption) (*TCP, err
 			grpc.InitialConnWindowSize(flowWindow),
 			grpc.KeepaliveParams(keepalive.ServerParameters{Time: keepaliveTime, Timeout: keepaliveTimeout}),
 			grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: keepaliveTime / 2, PermitWithoutStream: true}),
+			// Each received batch is read into a buffer and unmarshalled,
+			// which copies its bytes out: the buffer can be reused. Without
+			// a pool it was a tenth of a follower's allocations.
+			experimental.RecvBufferPool(grpc.NewSharedBufferPool()),
 		),
 		pa.WithDialOptions(
 			dialCreds,
 			grpc.WithInitialWindowSize(flowWindow),
 			grpc.WithInitialConnWindowSize(flowWindow),
 			grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: keepaliveTime, Timeout: keepaliveTimeout, PermitWithoutStream: true}),
+			experimental.WithRecvBufferPool(grpc.NewSharedBufferPool()),
 		),
 		pa.WithAdvertisedHost(cfg.advertised),
 	)
