@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/nutsdb/nutsdb"
@@ -40,6 +41,14 @@ func wantChanges(t *testing.T, c ChosenLog, from uint64, want ...uint64) {
 	if !reflect.DeepEqual(seen, want) {
 		t.Fatalf("Changes from %d = %v, want %v", from, seen, want)
 	}
+	if len(want) > 0 {
+		// through bounds the slots.
+		seen = nil
+		Changes(c, from, want[len(want)-1]-1, func(s uint64, _ []byte) { seen = append(seen, s) })
+		if !slices.Equal(seen, want[:len(want)-1]) {
+			t.Fatalf("Changes from %d through %d = %v, want %v", from, want[len(want)-1]-1, seen, want[:len(want)-1])
+		}
+	}
 }
 
 // wantIndexed checks that the nutsdb chosen log's current generation holds
@@ -66,9 +75,12 @@ func TestChosenLogChangeSlots(t *testing.T) {
 			must(t, c.Append(s, changeVal(s, changeAt)))
 		}
 		wantChanges(t, c, 0, 5, 40, 300, 599)
+		wantChanges(t, c, 4, 5, 40, 300, 599)
+		wantChanges(t, c, 5, 40, 300, 599)
 		wantChanges(t, c, 40, 300, 599)
 		must(t, c.Truncate(100))
 		wantChanges(t, c, 0, 300, 599)
+		wantChanges(t, c, 299, 300, 599)
 		must(t, c.Reset(700))
 		wantChanges(t, c, 0)
 	})
@@ -82,6 +94,8 @@ func TestChosenLogChangeSlots(t *testing.T) {
 			must(t, n.Chosen().Append(s, changeVal(s, changeAt)))
 		}
 		wantChanges(t, n.Chosen(), 0, 5, 40, 300, 599)
+		wantChanges(t, n.Chosen(), 4, 5, 40, 300, 599)
+		wantChanges(t, n.Chosen(), 5, 40, 300, 599)
 		wantChanges(t, n.Chosen(), 40, 300, 599)
 		must(t, n.Close())
 
