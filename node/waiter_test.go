@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/rsml-go/rsml/actors/executor"
 	"github.com/rsml-go/rsml/kv"
@@ -237,5 +238,22 @@ func TestForwardedRequestRegistersNoProcess(t *testing.T) {
 	}
 	if during != before {
 		t.Errorf("the follower's registry held %d processes while a forwarded request waited, %d before", during, before)
+	}
+}
+
+// A running replica counts the answers its waiters drop, by reason.
+func TestReplicaCountsDroppedAnswers(t *testing.T) {
+	tc := startCluster(t, 1, Config{})
+	n := tc.leader()
+	count := func(reason string) float64 { return testutil.ToFloat64(n.metrics.dropped.WithLabelValues(reason)) }
+	w := n.waiters.open()
+	for range cap(w.ch) + 1 {
+		n.waiters.deliver(w.ref, &msg.ReadIndex{Index: 1})
+	}
+	ref := w.ref
+	n.waiters.close(w)
+	n.waiters.deliver(ref, &msg.ReadIndex{Index: 2})
+	if late, extra := count(dropLateAnswer), count(dropExtraAnswer); late != 1 || extra != 1 {
+		t.Fatalf("counted %v late and %v extra answers, want 1 and 1", late, extra)
 	}
 }
