@@ -100,6 +100,7 @@ func TestProcessPeerTLS(t *testing.T) {
 
 	_ = procs[2].cmd.Process.Signal(syscall.SIGKILL)
 	<-procs[2].exited
+	cl.CloseIdleConnections() // see TestProcessWitness
 	put(60, 100)
 	procs[2] = start(3)
 	var lead uint64
