@@ -32,19 +32,24 @@ func wantChanges(t *testing.T, c ChosenLog, from uint64, want ...uint64) {
 		t.Fatalf("ChangeSlots(%d) = %v, want %v", from, got, want)
 	}
 	var seen []uint64
-	Changes(c, from, c.Last(), func(s uint64, change []byte) {
+	err := Changes(c, from, c.Last(), func(s uint64, change []byte) {
 		if !bytes.Equal(change, []byte{byte(s), 1}) {
 			t.Fatalf("Changes: slot %d has change %x", s, change)
 		}
 		seen = append(seen, s)
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !reflect.DeepEqual(seen, want) {
 		t.Fatalf("Changes from %d = %v, want %v", from, seen, want)
 	}
 	if len(want) > 0 {
 		// through bounds the slots.
 		seen = nil
-		Changes(c, from, want[len(want)-1]-1, func(s uint64, _ []byte) { seen = append(seen, s) })
+		if err := Changes(c, from, want[len(want)-1]-1, func(s uint64, _ []byte) { seen = append(seen, s) }); err != nil {
+			t.Fatal(err)
+		}
 		if !slices.Equal(seen, want[:len(want)-1]) {
 			t.Fatalf("Changes from %d through %d = %v, want %v", from, want[len(want)-1]-1, seen, want[:len(want)-1])
 		}

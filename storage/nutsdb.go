@@ -1074,9 +1074,7 @@ func (c *nutsChosen) buildIndex() error {
 			}
 			for i := range ks {
 				read += len(vs[i])
-				var v struct {
-					Change []byte `msgpack:"g"`
-				}
+				var v msg.Value // once per legacy generation: no lighter decoding
 				if err := msgpack.Unmarshal(vs[i], &v); err != nil {
 					return fmt.Errorf("%w: chosen log %s: slot %x: %v", ErrCorrupt, c.dir, ks[i], err)
 				}

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"errors"
+	"fmt"
 	"io"
 
 	"github.com/rsml-go/rsml/msg"
@@ -73,16 +74,21 @@ type ChosenLog interface {
 }
 
 // Changes calls f, in slot order, with each stored slot in (from, through]
-// whose value carries a membership change, and that change.
-func Changes(log ChosenLog, from, through uint64, f func(slot uint64, change []byte)) {
+// whose value carries a membership change, and that change. A slot the log
+// names but cannot read, or that holds no change, is an error: the
+// membership built without it would count quorums wrongly.
+func Changes(log ChosenLog, from, through uint64, f func(slot uint64, change []byte)) error {
 	for _, s := range log.ChangeSlots(from) {
 		if s > through {
 			break
 		}
-		if v, ok := log.Get(s); ok {
-			f(s, v.Change)
+		v, ok := log.Get(s)
+		if !ok || len(v.Change) == 0 {
+			return fmt.Errorf("%w: chosen log slot %d holds a membership change by the log's index, but it cannot be read as one", ErrCorrupt, s)
 		}
+		f(s, v.Change)
 	}
+	return nil
 }
 
 // Snapshot is the executor's state at an applied slot: the state machine, the

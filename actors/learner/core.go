@@ -172,9 +172,12 @@ func New(cfg Config, log storage.ChosenLog, snaps storage.SnapshotStore) (*Core,
 		}
 	}
 	// The changes chosen after the snapshot are in the log.
-	storage.Changes(log, from, c.delivered, func(s uint64, change []byte) {
+	err = storage.Changes(log, from, c.delivered, func(s uint64, change []byte) {
 		c.members, _ = c.members.Apply(s, change)
 	})
+	if err != nil {
+		return nil, fmt.Errorf("learner: %w", err)
+	}
 	c.commit = c.delivered
 	c.start()
 	return c, nil

@@ -1,6 +1,7 @@
 package learner
 
 import (
+	"errors"
 	"reflect"
 	"testing"
 
@@ -520,4 +521,27 @@ func TestResyncAnswersInBoundedParts(t *testing.T) {
 	deliverSlots(t, c2, bal(1, 2), vals...)
 	out = step(t, c2, &msg.Resync{From: 1})
 	wantOut(t, "resync by bytes", out, []msg.Out{toExecutor(&msg.Deliver{First: 1, Values: vals[:3], More: true})})
+}
+
+// unreadableChange names slot 1 as holding a membership change, which its
+// value does not: an index that disagrees with the log.
+type unreadableChange struct{ storage.ChosenLog }
+
+func (unreadableChange) ChangeSlots(from uint64) []uint64 {
+	if from < 1 {
+		return []uint64{1}
+	}
+	return nil
+}
+
+// A learner does not start with a membership that leaves out a change its
+// log names: it fails instead.
+func TestNewFailsOnAnUnreadableChange(t *testing.T) {
+	log := storage.NewMemory().Chosen()
+	if err := log.Append(1, &msg.Value{Cmds: []msg.Command{{Client: 1, Seq: 1, Data: []byte("x")}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(testConfig(), unreadableChange{log}, storage.NewMemory().Snapshots()); !errors.Is(err, storage.ErrCorrupt) {
+		t.Fatalf("New: %v, want ErrCorrupt", err)
+	}
 }

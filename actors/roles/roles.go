@@ -97,9 +97,12 @@ func Members(first *membership.History, st role.Storage) (*membership.History, e
 		}
 	}
 	log := st.Chosen()
-	storage.Changes(log, from, log.Last(), func(s uint64, change []byte) {
+	err = storage.Changes(log, from, log.Last(), func(s uint64, change []byte) {
 		h, _ = h.Apply(s, change)
 	})
+	if err != nil {
+		return nil, fmt.Errorf("membership changes: %w", err)
+	}
 	return h, nil
 }
 

@@ -1,7 +1,9 @@
 package roles
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/rsml-go/rsml/actors/membership"
@@ -9,15 +11,29 @@ import (
 	"github.com/rsml-go/rsml/storage"
 )
 
-// countingChosen counts the values read from a chosen log.
+// countingChosen counts the values read from a chosen log; it cannot read
+// slot lost, and names slot extra as holding a change.
 type countingChosen struct {
 	storage.ChosenLog
-	gets *int
+	gets        *int
+	lost, extra uint64
 }
 
 func (c countingChosen) Get(slot uint64) (*msg.Value, bool) {
 	*c.gets++
+	if slot == c.lost {
+		return nil, false
+	}
 	return c.ChosenLog.Get(slot)
+}
+
+func (c countingChosen) ChangeSlots(from uint64) []uint64 {
+	out := c.ChosenLog.ChangeSlots(from)
+	if c.extra > from {
+		out = append(out, c.extra)
+		slices.Sort(out)
+	}
+	return out
 }
 
 type countingStore struct {
@@ -69,5 +85,13 @@ func TestMembersReadsOnlyTheChangeSlots(t *testing.T) {
 	}
 	if gets != len(changes) {
 		t.Fatalf("Members read %d slots, want the %d that hold a change", gets, len(changes))
+	}
+
+	// A change the log names but cannot read, or a slot it names that holds
+	// none, fails the membership rather than leave the change out.
+	for _, c := range []countingChosen{{ChosenLog: mem.Chosen(), gets: &gets, lost: 300}, {ChosenLog: mem.Chosen(), gets: &gets, extra: 200}} {
+		if h, err := Members(first, countingStore{Store: mem, chosen: c}); !errors.Is(err, storage.ErrCorrupt) {
+			t.Fatalf("lost %d, extra %d: membership %v, %v; want ErrCorrupt", c.lost, c.extra, h, err)
+		}
 	}
 }
